@@ -1,0 +1,196 @@
+"""The composition root: the one place where engine, transport, renderer, web and jobs meet.
+
+Everything else receives what it needs; only this module reads settings to decide *which*
+database, relay, taxonomy and templates a running briefmail uses.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from functools import cached_property
+from pathlib import Path
+
+from fastapi import FastAPI
+from sqlalchemy import Engine
+from sqlalchemy.orm import Session, sessionmaker
+
+from mailer.content import Issue, select_stories
+from mailer.ingest import Detection, read_issue
+from mailer.message import OutgoingMessage
+from mailer.render import Rendered, Renderer
+from mailer.topics import Taxonomy, default_taxonomy, load_taxonomy
+from mailer.transport import Transport
+from mailer.transport.smtp import SmtpConfig, SmtpTransport
+from scheduler.dispatch import (
+    Dispatcher,
+    MessageFactory,
+    newsletter_identity,
+    variant_key,
+    variant_topics,
+)
+from scheduler.editions import StoredIssue, load_issue, store_issue
+from scheduler.migrate import upgrade
+from scheduler.settings import Settings
+from subscribers.db import make_engine, make_sessionmaker
+from subscribers.lists import create_list, get_list
+from subscribers.models import NewsletterList
+from subscribers.tokens import TokenSigner
+
+__all__ = ["Briefmail", "IngestResult", "Preview", "PreviewError", "build_app"]
+
+
+@dataclass(frozen=True, slots=True)
+class IngestResult:
+    """An ingested issue: the parsed content, how its format was chosen, and the stored row."""
+
+    issue: Issue
+    detection: Detection
+    stored: StoredIssue | None
+    created: bool
+
+
+class PreviewError(ValueError):
+    """A preview cannot be made as asked (e.g. no story matches the topics)."""
+
+
+@dataclass(frozen=True, slots=True)
+class Preview:
+    """One rendered variant and the full message a subscriber of it would receive."""
+
+    rendered: Rendered
+    message: OutgoingMessage
+    stories: int
+
+
+@dataclass
+class Briefmail:
+    """A configured briefmail: database, taxonomy, renderer and a transport factory."""
+
+    settings: Settings
+    engine: Engine = field(init=False)
+    sessions: sessionmaker[Session] = field(init=False)
+
+    def __post_init__(self) -> None:
+        self.engine = make_engine(self.settings.database_url())
+        self.sessions = make_sessionmaker(self.engine)
+
+    @cached_property
+    def taxonomy(self) -> Taxonomy:
+        """The configured taxonomy, or the built-in one."""
+        configured = self.settings.topics.file
+        return load_taxonomy(self.settings.resolve(configured)) if configured else default_taxonomy()
+
+    @cached_property
+    def renderer(self) -> Renderer:
+        """The e-mail renderer (templates compiled once per process)."""
+        return Renderer(self.taxonomy)
+
+    def migrate(self) -> None:
+        """Bring the database to the newest schema."""
+        upgrade(self.engine)
+
+    def ensure_default_list(self) -> tuple[NewsletterList, bool]:
+        """Create the list described by [newsletter] unless it exists; (list, created)."""
+        cfg = self.settings.newsletter
+        with self.sessions() as session:
+            try:
+                return get_list(session, cfg.slug), False
+            except LookupError:
+                created = create_list(session, cfg.slug, cfg.name, cfg.from_, cfg.list_id)
+                session.commit()
+                return created, True
+
+    def transport(self) -> Transport:
+        """A fresh SMTP transport for the configured relay."""
+        smtp = self.settings.smtp
+        return SmtpTransport(
+            SmtpConfig(
+                host=smtp.host,
+                port=smtp.port,
+                security=smtp.security,
+                username=smtp.username,
+                password=smtp.password.get_secret_value() if smtp.password else None,
+                timeout=smtp.timeout,
+            )
+        )
+
+    def dispatcher(self) -> Dispatcher:
+        """The send path, wired to this database and renderer."""
+        return Dispatcher(
+            self.sessions,
+            self.renderer,
+            TokenSigner(self.settings.secret()),
+            base_url=self.settings.newsletter.base_url,
+            postal_address=self.settings.newsletter.postal_address or None,
+            language=self.settings.newsletter.language,
+        )
+
+    def ingest(
+        self, path: Path, list_slug: str, *, format: str = "auto", dry_run: bool = False
+    ) -> IngestResult:
+        """Parse, tag and (unless dry_run) store an issue file on a list, all or nothing."""
+        parsed, detection = read_issue(path, format)
+        issue = self.taxonomy.tag_issue(parsed)
+        if dry_run:
+            return IngestResult(issue, detection, None, False)
+        with self.sessions() as session:
+            newsletter = get_list(session, list_slug)
+            stored, created = store_issue(session, newsletter, issue)
+            session.commit()
+            return IngestResult(issue, detection, stored, created)
+
+    def preview(self, issue_id: int, list_slug: str, topics: Sequence[str] = ()) -> Preview:
+        """Render one variant of an issue as a subscriber of ``topics`` would receive it."""
+        chosen = self.taxonomy.validate(topics)
+        with self.sessions() as session:
+            row = load_issue(session, issue_id, get_list(session, list_slug))
+            factory = MessageFactory(
+                renderer=self.renderer,
+                signer=None,
+                base_url=self.settings.newsletter.base_url,
+                newsletter_row=row.newsletter,
+                newsletter=newsletter_identity(
+                    row.newsletter,
+                    self.settings.newsletter.postal_address or None,
+                    self.settings.newsletter.language,
+                ),
+                issue=row.to_issue(),
+                kind="daily",
+            )
+        key = variant_key(chosen)
+        stories = select_stories(factory.issue.stories, variant_topics(key))
+        if not stories:
+            raise PreviewError(
+                f"no story of issue {issue_id} matches topics {', '.join(chosen)}; "
+                "such a subscriber is skipped"
+            )
+        rendered = factory.render(key)
+        message = factory.message(rendered, f"preview@{factory.domain}")
+        return Preview(rendered=rendered, message=message, stories=len(stories))
+
+    def web(self) -> FastAPI:
+        """The web application (public pages arrive with the subscribers issue)."""
+        return build_web(self)
+
+    def close(self) -> None:
+        """Release database connections."""
+        self.engine.dispose()
+
+
+def build_web(app: Briefmail) -> FastAPI:
+    """The FastAPI app: health check now; subscriber pages and archive mount here."""
+    web = FastAPI(title="briefmail", docs_url=None, redoc_url=None)
+
+    @web.get("/healthz")
+    def healthz() -> dict[str, str]:
+        with app.engine.connect() as connection:
+            connection.exec_driver_sql("SELECT 1")
+        return {"status": "ok"}
+
+    return web
+
+
+def build_app(settings: Settings) -> Briefmail:
+    """Wire a Briefmail from settings. Nothing is opened until first use."""
+    return Briefmail(settings)

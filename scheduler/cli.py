@@ -1,0 +1,511 @@
+"""The `briefmail` command: thin wrappers over the library (Typer + Rich).
+
+Each command opens the app, calls one library function and prints the result. Library exceptions
+become one line on stderr in one place (`_ERRORS`): exit 2 for bad input, 1 for a failed
+operation. `--debug` shows the traceback instead.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import functools
+import json
+import sys
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Annotated, Any, ParamSpec, TypeVar
+
+import typer
+from rich.console import Console
+from rich.table import Table
+
+from mailer.ingest import IngestError
+from mailer.topics import TaxonomyError, UnknownTopic
+from scheduler import ledger
+from scheduler.app import Briefmail, PreviewError, build_app
+from scheduler.dispatch import SendInterrupted, SendReport
+from scheduler.editions import UnknownIssue, issue_to_json, list_issues, load_issue
+from scheduler.ledger import RunConflict
+from scheduler.settings import (
+    CONFIG_FILE,
+    SettingsError,
+    load_settings,
+    write_default_config,
+    write_secret_key,
+)
+from subscribers.lists import ListError, UnknownList, all_lists, create_list, get_list
+from subscribers.models import Cadence
+from subscribers.service import (
+    InvalidAddress,
+    InvalidTimezone,
+    NotSubscribed,
+    list_subscriptions,
+    subscribe,
+    unsubscribe,
+)
+
+__all__ = ["cli", "main"]
+
+P = ParamSpec("P")
+R = TypeVar("R")
+
+class UnknownRun(LookupError):
+    """No run has this id."""
+
+    def __init__(self, run_id: int) -> None:
+        super().__init__(f"no run with id {run_id} (see `briefmail runs list`)")
+
+
+#: Library exceptions and the exit code each means: 2 = bad input, 1 = the operation failed.
+_ERRORS: tuple[tuple[type[Exception], int], ...] = (
+    (SettingsError, 2),
+    (IngestError, 2),
+    (TaxonomyError, 2),
+    (UnknownTopic, 2),
+    (InvalidAddress, 2),
+    (InvalidTimezone, 2),
+    (UnknownIssue, 2),
+    (UnknownList, 2),
+    (ListError, 2),
+    (PreviewError, 2),
+    (UnknownRun, 2),
+    (NotSubscribed, 1),
+    (RunConflict, 1),
+    (SendInterrupted, 1),
+    (OSError, 1),
+)
+
+cli = typer.Typer(
+    name="briefmail",
+    help="Newsletter delivery: ingest issues, manage subscribers, preview and send.",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+)
+lists_cli = typer.Typer(help="Newsletter lists (a publisher runs several).", no_args_is_help=True)
+issues_cli = typer.Typer(help="Stored issues.", no_args_is_help=True)
+subscribers_cli = typer.Typer(help="Subscribers of a list.", no_args_is_help=True)
+runs_cli = typer.Typer(help="Send runs and their deliveries.", no_args_is_help=True)
+cli.add_typer(lists_cli, name="lists")
+cli.add_typer(issues_cli, name="issues")
+cli.add_typer(subscribers_cli, name="subscribers")
+cli.add_typer(runs_cli, name="runs")
+
+out = Console(highlight=False)
+err = Console(stderr=True, highlight=False)
+
+_state: dict[str, Any] = {"config": None, "debug": False}
+
+ListOption = Annotated[
+    str | None, typer.Option("--list", "-l", help="List slug (default: [newsletter] slug).")
+]
+JsonOption = Annotated[bool, typer.Option("--json", help="Print JSON instead of a table.")]
+
+
+def _handle_errors(func: Callable[P, R]) -> Callable[P, R]:
+    """Turn library exceptions into `Error: …` on stderr and the exit code `_ERRORS` gives."""
+
+    @functools.wraps(func)
+    def wrapper(*args: P.args, **kwargs: P.kwargs) -> R:
+        try:
+            return func(*args, **kwargs)
+        except tuple(kind for kind, _ in _ERRORS) as exc:
+            if _state["debug"]:
+                raise
+            code = next(code for kind, code in _ERRORS if isinstance(exc, kind))
+            err.print(f"Error: {exc}", markup=False, soft_wrap=True)
+            raise typer.Exit(code) from None
+
+    return wrapper
+
+
+@contextmanager
+def _app() -> Iterator[Briefmail]:
+    app = build_app(load_settings(_state["config"]))
+    try:
+        yield app
+    finally:
+        app.close()
+
+
+def _slug(app: Briefmail, slug: str | None) -> str:
+    return slug or app.settings.newsletter.slug
+
+
+def _print_json(data: object) -> None:
+    sys.stdout.write(json.dumps(data, ensure_ascii=False, indent=2) + "\n")
+
+
+def _topics(value: str | None) -> list[str]:
+    return [t.strip() for t in (value or "").split(",") if t.strip()]
+
+
+@cli.callback()
+def _main(
+    config: Annotated[
+        Path | None,
+        typer.Option("--config", "-c", help=f"Config file (default: $BRIEFMAIL_CONFIG or ./{CONFIG_FILE})."),
+    ] = None,
+    debug: Annotated[bool, typer.Option("--debug", help="Show tracebacks on errors.")] = False,
+) -> None:
+    """Newsletter delivery: ingest issues, manage subscribers, preview and send."""
+    _state["config"] = config
+    _state["debug"] = debug
+
+
+@cli.command()
+@_handle_errors
+def init() -> None:
+    """Create briefmail.toml (if absent), migrate the database and create the default list."""
+    config = _state["config"] or Path(CONFIG_FILE)
+    if write_default_config(config):
+        out.print(f"Wrote {config}")
+    _state["config"] = config
+    with _app() as app:
+        if write_secret_key(app.settings.resolve(app.settings.security.secret_key_file)):
+            out.print(f"Wrote {app.settings.security.secret_key_file} (token key; keep it private)")
+        app.migrate()
+        newsletter, created = app.ensure_default_list()
+        out.print(f"Database ready at {app.settings.database_url()}")
+        out.print(f"{'Created' if created else 'Found'} list {newsletter.slug!r} ({newsletter.name})")
+
+
+# -- lists -------------------------------------------------------------------------------------
+
+
+@lists_cli.command("add")
+@_handle_errors
+def lists_add(
+    slug: Annotated[str, typer.Argument(help="Short id, e.g. ict-bulletin.")],
+    name: Annotated[str, typer.Option("--name", help="Name shown to readers.")],
+    from_: Annotated[
+        str | None, typer.Option("--from", help="Sender address (default: [newsletter] from).")
+    ] = None,
+) -> None:
+    """Add a newsletter list."""
+    with _app() as app, app.sessions() as session:
+        created = create_list(session, slug, name, from_ or app.settings.newsletter.from_)
+        session.commit()
+        out.print(f"Created list {created.slug!r}: {created.name} <{created.list_id}>", markup=False)
+
+
+@lists_cli.command("list")
+@_handle_errors
+def lists_list(as_json: JsonOption = False) -> None:
+    """Show every list."""
+    with _app() as app, app.sessions() as session:
+        rows = [
+            {"slug": n.slug, "name": n.name, "from": n.from_address, "list_id": n.list_id}
+            for n in all_lists(session)
+        ]
+    if as_json:
+        _print_json(rows)
+        return
+    table = Table("slug", "name", "from", "list-id")
+    for row in rows:
+        table.add_row(row["slug"], row["name"], row["from"], row["list_id"])
+    out.print(table)
+
+
+# -- ingest and issues -------------------------------------------------------------------------
+
+
+@cli.command()
+@_handle_errors
+def ingest(
+    path: Annotated[Path, typer.Argument(help="The issue file.")],
+    format: Annotated[str, typer.Option("--format", help="auto or brief.")] = "auto",
+    dry_run: Annotated[bool, typer.Option("--dry-run", help="Parse and tag, store nothing.")] = False,
+    explain: Annotated[bool, typer.Option("--explain", help="Say why the format was chosen.")] = False,
+    as_json: JsonOption = False,
+    list_slug: ListOption = None,
+) -> None:
+    """Parse an issue file, tag its stories with topics and store it."""
+    with _app() as app:
+        result = app.ingest(path, _slug(app, list_slug), format=format, dry_run=dry_run)
+    issue_id = result.stored.id if result.stored else None
+    if as_json:
+        _print_json(issue_to_json(result.issue, issue_id))
+        return
+    if explain:
+        out.print(f"format: {result.detection.format} ({result.detection.reason})", markup=False)
+    state = "parsed (dry run)" if dry_run else ("stored" if result.created else "already stored")
+    out.print(
+        f"Issue {issue_id if issue_id is not None else '-'} {state}: {result.issue.title} · "
+        f"{result.issue.date.isoformat()} · {len(result.issue.stories)} stories",
+        markup=False,
+    )
+
+
+@issues_cli.command("list")
+@_handle_errors
+def issues_list(as_json: JsonOption = False, list_slug: ListOption = None) -> None:
+    """Show stored issues, newest first."""
+    with _app() as app, app.sessions() as session:
+        rows = list_issues(session, get_list(session, _slug(app, list_slug)))
+        data = [
+            {"id": r.id, "title": r.title, "date": r.date.isoformat(), "format": r.format,
+             "stories": len(r.stories)}
+            for r in rows
+        ]
+    if as_json:
+        _print_json(data)
+        return
+    table = Table("id", "date", "title", "stories")
+    for item in data:
+        table.add_row(str(item["id"]), str(item["date"]), str(item["title"]), str(item["stories"]))
+    out.print(table)
+
+
+@issues_cli.command("show")
+@_handle_errors
+def issues_show(
+    issue_id: Annotated[int, typer.Argument(help="Issue id.")],
+    as_json: JsonOption = False,
+    list_slug: ListOption = None,
+) -> None:
+    """Show one issue with its stories and their topics."""
+    with _app() as app, app.sessions() as session:
+        row = load_issue(session, issue_id, get_list(session, _slug(app, list_slug)))
+        issue = row.to_issue()
+    if as_json:
+        _print_json(issue_to_json(issue, issue_id))
+        return
+    out.print(f"[bold]{issue.title}[/bold] · {issue.date.isoformat()} · issue {issue_id}")
+    table = Table("#", "title", "source · date", "topics", "link")
+    for s in issue.stories:
+        table.add_row(
+            str(s.position), s.title, " · ".join(filter(None, (s.source, s.published))),
+            ", ".join(s.topics), s.url or (f"(text) {s.link_text}" if s.link_text else ""),
+        )
+    out.print(table)
+
+
+@cli.command()
+@_handle_errors
+def preview(
+    issue_id: Annotated[int, typer.Argument(help="Issue id.")],
+    topics: Annotated[str | None, typer.Option("--topics", help="Comma-separated topic ids.")] = None,
+    out_file: Annotated[Path | None, typer.Option("--out", help="Write the HTML here.")] = None,
+    eml: Annotated[Path | None, typer.Option("--eml", help="Write the whole message here.")] = None,
+    list_slug: ListOption = None,
+) -> None:
+    """Render an issue as a subscriber of the given topics would receive it."""
+    with _app() as app:
+        result = app.preview(issue_id, _slug(app, list_slug), _topics(topics))
+    html_path = out_file or Path(f"preview-{issue_id}.html")
+    html_path.write_text(result.rendered.html, encoding="utf-8")
+    out.print(f"HTML: {html_path} ({len(result.rendered.html.encode()):,} bytes, {result.stories} stories)")
+    if eml:
+        eml.write_bytes(result.message.data)
+        out.print(f"Message: {eml}")
+
+
+# -- subscribers -------------------------------------------------------------------------------
+
+
+@subscribers_cli.command("add")
+@_handle_errors
+def subscribers_add(
+    email: Annotated[str, typer.Argument(help="E-mail address.")],
+    topics: Annotated[
+        str | None, typer.Option("--topics", help="Comma-separated topic ids (default: every topic).")
+    ] = None,
+    cadence: Annotated[Cadence, typer.Option("--cadence", help="daily or weekly.")] = Cadence.DAILY,
+    timezone: Annotated[str, typer.Option("--timezone", help="IANA time zone.")] = "UTC",
+    confirmed: Annotated[
+        bool, typer.Option("--confirmed", help="Skip double opt-in (you hold their consent).")
+    ] = False,
+    list_slug: ListOption = None,
+) -> None:
+    """Subscribe an address to a list (pending until confirmed, unless --confirmed)."""
+    with _app() as app, app.sessions() as session:
+        subscription = subscribe(
+            session, get_list(session, _slug(app, list_slug)), email,
+            taxonomy=app.taxonomy, topics=_topics(topics), cadence=cadence,
+            timezone=timezone, confirmed=confirmed,
+        )
+        session.commit()
+        chosen = ", ".join(subscription.topics) or "every topic"
+        out.print(
+            f"{subscription.subscriber.email}: {subscription.status} · {subscription.cadence} · {chosen}",
+            markup=False,
+        )
+
+
+@subscribers_cli.command("list")
+@_handle_errors
+def subscribers_list(as_json: JsonOption = False, list_slug: ListOption = None) -> None:
+    """Show the list's subscribers with status, cadence and topics."""
+    with _app() as app, app.sessions() as session:
+        rows = [
+            {"email": s.subscriber.email, "status": str(s.status), "cadence": str(s.cadence),
+             "timezone": s.subscriber.timezone, "topics": list(s.topics)}
+            for s in list_subscriptions(session, get_list(session, _slug(app, list_slug)))
+        ]
+    if as_json:
+        _print_json(rows)
+        return
+    table = Table("email", "status", "cadence", "timezone", "topics")
+    for r in rows:
+        table.add_row(
+            str(r["email"]), str(r["status"]), str(r["cadence"]), str(r["timezone"]),
+            ", ".join(r["topics"]) or "(every topic)",  # type: ignore[arg-type]
+        )
+    out.print(table)
+
+
+@subscribers_cli.command("remove")
+@_handle_errors
+def subscribers_remove(
+    email: Annotated[str, typer.Argument(help="E-mail address.")], list_slug: ListOption = None
+) -> None:
+    """Unsubscribe an address from a list (the consent history is kept)."""
+    with _app() as app, app.sessions() as session:
+        subscription = unsubscribe(session, get_list(session, _slug(app, list_slug)), email)
+        session.commit()
+        out.print(f"{subscription.subscriber.email}: unsubscribed", markup=False)
+
+
+# -- send and runs -----------------------------------------------------------------------------
+
+
+@cli.command()
+@_handle_errors
+def send(
+    issue_id: Annotated[int, typer.Argument(help="Issue id.")],
+    as_json: JsonOption = False,
+    list_slug: ListOption = None,
+) -> None:
+    """Send an issue to every matching subscriber. Repeating it sends nothing twice."""
+    with _app() as app:
+        with app.sessions() as session:
+            load_issue(session, issue_id, get_list(session, _slug(app, list_slug)))
+        report = asyncio.run(_send(app, issue_id))
+    if as_json:
+        _print_json(report.as_json())
+        return
+    table = Table("run", "planned", "delivered", "deferred", "failed", "skipped", "variants", "seconds")
+    table.add_row(
+        str(report.run_id), str(report.planned), str(report.delivered), str(report.deferred),
+        str(report.failed), str(sum(report.skipped.values())), str(report.variants_rendered),
+        f"{report.seconds:.2f}",
+    )
+    out.print(table)
+    if report.skipped:
+        out.print("skipped: " + ", ".join(f"{k} {v}" for k, v in report.skipped.items()), markup=False)
+
+
+async def _send(app: Briefmail, issue_id: int) -> SendReport:
+    transport = app.transport()
+    try:
+        return await app.dispatcher().send(issue_id, transport)
+    finally:
+        await transport.close()
+
+
+def _run_json(run: ledger.Run, counts: dict[str, int]) -> dict[str, object]:
+    return {
+        "id": run.id, "kind": run.kind, "period": run.period, "issue_id": run.issue_id,
+        "status": str(run.status), "counts": counts, "skipped": dict(run.skipped or {}),
+    }
+
+
+@runs_cli.command("list")
+@_handle_errors
+def runs_list(as_json: JsonOption = False) -> None:
+    """Show runs, newest first, with delivery counts by status."""
+    with _app() as app, app.sessions() as session:
+        data = [_run_json(r, ledger.count_by_status(session, r.id)) for r in ledger.list_runs(session)]
+    if as_json:
+        _print_json(data)
+        return
+    table = Table("run", "kind", "period", "issue", "status", "counts")
+    for r in data:
+        counts = ", ".join(f"{k} {v}" for k, v in r["counts"].items() if v)  # type: ignore[attr-defined]
+        table.add_row(str(r["id"]), str(r["kind"]), str(r["period"]), str(r["issue_id"]), str(r["status"]), counts)
+    out.print(table)
+
+
+@runs_cli.command("show")
+@_handle_errors
+def runs_show(run_id: Annotated[int, typer.Argument(help="Run id.")], as_json: JsonOption = False) -> None:
+    """Show one run: status, counts by status, and why subscribers were skipped."""
+    with _app() as app, app.sessions() as session:
+        run = session.get(ledger.Run, run_id)
+        if run is None:
+            raise UnknownRun(run_id)
+        data = _run_json(run, ledger.count_by_status(session, run.id))
+    if as_json:
+        _print_json(data)
+        return
+    out.print(f"Run {data['id']}: {data['kind']} {data['period']} · issue {data['issue_id']} · {data['status']}")
+    for key in ("counts", "skipped"):
+        for name, n in data[key].items():  # type: ignore[attr-defined]
+            out.print(f"  {key[:-1] if key == 'counts' else 'skipped'} {name}: {n}", markup=False)
+
+
+# -- serve and demo ----------------------------------------------------------------------------
+
+
+@cli.command()
+@_handle_errors
+def serve(
+    host: Annotated[str, typer.Option("--host", help="Address to listen on.")] = "127.0.0.1",
+    port: Annotated[int, typer.Option("--port", help="Port to listen on.")] = 8000,
+    no_web: Annotated[bool, typer.Option("--no-web", help="Run only the scheduler.")] = False,
+    no_scheduler: Annotated[bool, typer.Option("--no-scheduler", help="Run only the web app.")] = False,
+) -> None:
+    """Run the web app and the scheduler (daily job at [schedule] daily_time)."""
+    import uvicorn
+
+    from scheduler.jobs import build_scheduler, describe_jobs
+
+    if no_web and no_scheduler:
+        raise typer.BadParameter("--no-web and --no-scheduler together leave nothing to run")
+    with _app() as app:
+        scheduler = None if no_scheduler else build_scheduler(app, blocking=no_web)
+        if scheduler is not None:
+            for job in describe_jobs(scheduler):
+                err.print(f"job {job.id}: {job.trigger}", markup=False)
+        if no_web:
+            assert scheduler is not None
+            scheduler.start()  # blocks until SIGINT/SIGTERM
+            return
+        if scheduler is not None:
+            scheduler.start()
+        try:
+            uvicorn.run(app.web(), host=host, port=port, log_level="info")
+        finally:
+            if scheduler is not None:
+                scheduler.shutdown(wait=True)  # a send in progress finishes and is recorded
+
+
+@cli.command()
+@_handle_errors
+def demo(
+    subscribers: Annotated[int, typer.Option("--subscribers", "-n", help="How many subscribers.", min=1)] = 50,
+    out_dir: Annotated[Path, typer.Option("--out", help="Where to write the captured messages.")] = Path("demo-out"),
+) -> None:
+    """Send the sample issue to N made-up subscribers through an embedded SMTP server."""
+    from scheduler.demo import run_demo
+
+    result = run_demo(out_dir, subscribers)
+    report = result.report
+    out.print(f"[bold]{result.issue_title}[/bold] · {result.stories_in_issue} stories")
+    table = Table("subscribers", "planned", "delivered", "deferred", "failed", "skipped", "variants", "seconds")
+    table.add_row(
+        str(result.subscribers), str(report.planned), str(report.delivered), str(report.deferred),
+        str(report.failed), str(sum(report.skipped.values())), str(report.variants_rendered),
+        f"{report.seconds:.2f}",
+    )
+    out.print(table)
+    if report.skipped:
+        out.print("skipped: " + ", ".join(f"{k} {v}" for k, v in report.skipped.items()), markup=False)
+    out.print(f"Wrote {len(result.rows)} messages (.eml and .html) and index.html to {result.out_dir}/")
+
+
+def main() -> None:
+    """Entry point of the `briefmail` console script."""
+    cli()

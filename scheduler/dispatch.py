@@ -1,0 +1,308 @@
+"""The send path: plan a run → render each variant once → claim batches → send → record.
+
+Every outcome is committed as soon as the transport answers, so an interrupted send (a crash, an
+unreachable relay) resumes by sending exactly the deliveries that have no recorded outcome.
+"""
+
+from __future__ import annotations
+
+import secrets
+import time
+from collections import Counter
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from urllib.parse import quote
+
+from sqlalchemy.orm import Session, sessionmaker
+
+from mailer.content import Issue, select_stories
+from mailer.errors import ConnectionFailure, PermanentFailure, TemporaryFailure
+from mailer.message import (
+    ListHeaders,
+    OutgoingMessage,
+    build_message,
+    display_name,
+    domain_of,
+    make_message_id,
+)
+from mailer.render import Newsletter, Rendered, Renderer, Slot
+from mailer.transport import Transport
+from scheduler import ledger
+from scheduler.editions import StoredIssue, load_issue
+from scheduler.ledger import Claim, DeliveryStatus, Run
+from subscribers.models import Cadence, NewsletterList
+from subscribers.service import audience_census, iter_audience
+from subscribers.tokens import Purpose, TokenSigner
+
+__all__ = [
+    "ALL_TOPICS",
+    "Dispatcher",
+    "MessageFactory",
+    "SendInterrupted",
+    "SendReport",
+    "newsletter_identity",
+    "variant_key",
+    "variant_topics",
+]
+
+#: The variant key of subscribers who chose no topic, i.e. every topic.
+ALL_TOPICS = "*"
+NO_MATCH = "no matching story"
+
+
+def variant_key(topics: Iterable[str]) -> str:
+    """The stable key of a topic set: sorted ids joined by commas, or `*` for every topic."""
+    return ",".join(sorted(topics)) or ALL_TOPICS
+
+
+def variant_topics(key: str) -> frozenset[str]:
+    """The topic set a variant key stands for (empty = every topic)."""
+    return frozenset() if key == ALL_TOPICS else frozenset(key.split(","))
+
+
+class SendInterrupted(Exception):
+    """Sending stopped before the run was complete; the run resumes where it stopped."""
+
+    def __init__(self, run_id: int, reason: str) -> None:
+        self.run_id = run_id
+        super().__init__(f"{reason}; run {run_id} is kept and resumes with the same command")
+
+
+@dataclass
+class SendReport:
+    """What a send did, and where the run stands."""
+
+    run_id: int
+    planned: int = 0
+    delivered: int = 0
+    deferred: int = 0
+    failed: int = 0
+    pending: int = 0
+    skipped: dict[str, int] = field(default_factory=dict)
+    variants_rendered: int = 0
+    sent_now: int = 0
+    seconds: float = 0.0
+
+    def as_json(self) -> dict[str, object]:
+        """The `briefmail send --json` shape."""
+        return {
+            "run_id": self.run_id,
+            "planned": self.planned,
+            "delivered": self.delivered,
+            "deferred": self.deferred,
+            "failed": self.failed,
+            "pending": self.pending,
+            "skipped": sum(self.skipped.values()),
+            "variants_rendered": self.variants_rendered,
+            "seconds": round(self.seconds, 3),
+        }
+
+
+class Dispatcher:
+    """Plans and sends runs of one list's issues through a transport."""
+
+    def __init__(
+        self,
+        sessions: sessionmaker[Session],
+        renderer: Renderer,
+        signer: TokenSigner,
+        *,
+        base_url: str,
+        postal_address: str | None = None,
+        language: str = "en",
+        batch_size: int = 500,
+    ) -> None:
+        self.sessions = sessions
+        self.renderer = renderer
+        self.signer = signer
+        self.base_url = base_url.rstrip("/")
+        self.postal_address = postal_address
+        self.language = language
+        self.batch_size = batch_size
+
+    def plan(self, issue_id: int, kind: str = "daily") -> int:
+        """Create (or extend) the run of an issue with one delivery per eligible subscriber."""
+        cadence = Cadence(kind)
+        with self.sessions() as session:
+            row = load_issue(session, issue_id)
+            issue = row.to_issue()
+            run, _ = ledger.open_run(session, row.list_id, kind, issue.date.isoformat(), row.id)
+            skipped: Counter[str] = audience_census(session, row.list_id, cadence)
+            for batch in iter_audience(session, row.list_id, cadence, self.batch_size):
+                planned = []
+                for member in batch:
+                    if select_stories(issue.stories, member.topics):
+                        planned.append((member.subscriber_id, variant_key(member.topics)))
+                    else:
+                        skipped[NO_MATCH] += 1
+                ledger.add_deliveries(session, run.id, planned)
+                session.commit()  # each batch durable: memory and lost work stay O(batch)
+            ledger.mark_sending(session, run, dict(skipped))
+            session.commit()
+            return run.id
+
+    async def deliver(self, run_id: int, transport: Transport) -> SendReport:
+        """Send every open delivery of a run, recording each outcome as it happens."""
+        started = time.perf_counter()
+        report = SendReport(run_id=run_id)
+        with self.sessions() as session:
+            run = session.get(Run, run_id)
+            assert run is not None, f"run {run_id} vanished"
+            issue_row = load_issue(session, run.issue_id)
+            factory = self.factory(issue_row, run.kind, run.id)
+            variants: dict[str, Rendered] = {}
+            after = 0
+            while batch := ledger.claim_batch(session, run, after, self.batch_size):
+                for claim in batch:
+                    if claim.variant not in variants:
+                        variants[claim.variant] = factory.render(claim.variant)
+                        report.variants_rendered += 1
+                    message = factory.message(
+                        variants[claim.variant], claim.email, claim.subscription_id,
+                        claim.delivery_id,
+                    )
+                    await self._send_one(session, run, transport, claim, message)
+                    report.sent_now += 1
+                after = batch[-1].delivery_id
+            ledger.finish_run(session, run)
+            session.commit()
+            self._fill_counts(session, run, report)
+        report.seconds = time.perf_counter() - started
+        return report
+
+    def factory(self, issue_row: StoredIssue, kind: str, run_id: int | None) -> MessageFactory:
+        """A MessageFactory for one issue of this dispatcher's list."""
+        return MessageFactory(
+            renderer=self.renderer,
+            signer=self.signer,
+            base_url=self.base_url,
+            newsletter_row=issue_row.newsletter,
+            newsletter=newsletter_identity(issue_row.newsletter, self.postal_address, self.language),
+            issue=issue_row.to_issue(),
+            kind=kind,
+            run_id=run_id,
+        )
+
+    async def send(self, issue_id: int, transport: Transport, kind: str = "daily") -> SendReport:
+        """Plan the issue's run and send it; safe to repeat (nothing is sent twice)."""
+        started = time.perf_counter()
+        run_id = self.plan(issue_id, kind)
+        report = await self.deliver(run_id, transport)
+        report.seconds = time.perf_counter() - started
+        return report
+
+    async def _send_one(
+        self,
+        session: Session,
+        run: Run,
+        transport: Transport,
+        claim: Claim,
+        message: OutgoingMessage,
+    ) -> None:
+        try:
+            accepted = await transport.send(message)
+        except ConnectionFailure as exc:
+            # Nothing was judged: the delivery stays pending and the whole run stops here.
+            session.rollback()
+            raise SendInterrupted(run.id, str(exc)) from exc
+        except PermanentFailure as exc:
+            status, code, text = DeliveryStatus.FAILED, exc.code, exc.text
+        except TemporaryFailure as exc:
+            status, code, text = DeliveryStatus.DEFERRED, exc.code, exc.text
+        else:
+            status, code, text = DeliveryStatus.DELIVERED, accepted.code, accepted.text
+        ledger.record_outcome(
+            session, claim.delivery_id, status, code=code, text=text,
+            message_id=message.message_id if status == DeliveryStatus.DELIVERED else None,
+        )
+        session.commit()
+
+    @staticmethod
+    def _fill_counts(session: Session, run: Run, report: SendReport) -> None:
+        counts = ledger.count_by_status(session, run.id)
+        report.planned = sum(counts.values())
+        report.delivered = counts[DeliveryStatus.DELIVERED]
+        report.deferred = counts[DeliveryStatus.DEFERRED]
+        report.failed = counts[DeliveryStatus.FAILED]
+        report.pending = counts[DeliveryStatus.PENDING]
+        report.skipped = dict(run.skipped or {})
+
+
+def newsletter_identity(
+    row: NewsletterList, postal_address: str | None, language: str = "en"
+) -> Newsletter:
+    """How a list presents itself in its messages."""
+    return Newsletter(
+        name=row.name,
+        sender_name=display_name(row.from_address) or row.name,
+        postal_address=postal_address,
+        language=language,
+    )
+
+
+@dataclass(frozen=True, slots=True)
+class MessageFactory:
+    """Renders the variants of one issue and turns them into per-subscriber messages.
+
+    Used by a run (``run_id`` set, real tokens) and by previews (``run_id`` None, sample links).
+    """
+
+    renderer: Renderer
+    signer: TokenSigner | None
+    base_url: str
+    newsletter_row: NewsletterList
+    newsletter: Newsletter
+    issue: Issue
+    kind: str
+    run_id: int | None = None
+
+    @property
+    def domain(self) -> str:
+        """The sending domain: Message-IDs and the bounce address live on it."""
+        return domain_of(self.newsletter_row.from_address)
+
+    def render(self, variant: str) -> Rendered:
+        """Render the variant for a topic-set key (once per run per key)."""
+        topics = variant_topics(variant)
+        stories = select_stories(self.issue.stories, topics)
+        return self.renderer.render_issue(
+            self.issue, stories, self.newsletter, topics=sorted(topics), cadence=self.kind
+        )
+
+    def message(
+        self,
+        rendered: Rendered,
+        to: str,
+        subscription_id: int | None = None,
+        delivery_id: int | None = None,
+    ) -> OutgoingMessage:
+        """Fill one recipient's links into a rendered variant and build the MIME message."""
+        if self.signer is not None and subscription_id is not None:
+            unsubscribe_token = self.signer.make(Purpose.UNSUBSCRIBE, subscription_id)
+            preferences_token = self.signer.make(Purpose.PREFERENCES, subscription_id)
+        else:
+            unsubscribe_token = preferences_token = "preview"
+        unsubscribe_url = f"{self.base_url}/unsubscribe/{unsubscribe_token}"
+        preferences_url = f"{self.base_url}/preferences/{preferences_token}"
+        filled = rendered.fill(
+            {Slot.UNSUBSCRIBE_URL: unsubscribe_url, Slot.PREFERENCES_URL: preferences_url}
+        )
+        domain = self.domain
+        run = f"run{self.run_id}" if self.run_id is not None else "preview"
+        mailto_subject = quote(f"unsubscribe {unsubscribe_token}")
+        headers = ListHeaders(
+            list_id=self.newsletter_row.list_id,
+            unsubscribe_url=unsubscribe_url,
+            unsubscribe_mailto=f"mailto:unsubscribe@{domain}?subject={mailto_subject}",
+            feedback_id=f"{run}:{self.newsletter_row.slug}:{self.kind}:briefmail",
+        )
+        local = f"{run}.{delivery_id or 0}.{secrets.token_hex(6)}"
+        return build_message(
+            filled,
+            sender=self.newsletter_row.from_address,
+            to=to,
+            list_headers=headers,
+            # VERP: the bounce address names the delivery, so a bounce finds its row.
+            return_path=f"bounces+{delivery_id or 0}@{domain}",
+            message_id=make_message_id(domain, local),
+        )

@@ -1,0 +1,86 @@
+"""APScheduler wiring. Jobs only decide *when*; the send path guarantees *once*.
+
+The daily job sends the default list's newest issue that has no run yet. Because a run is unique
+per (list, kind, period), a job that fires twice, or two schedulers, still make one run.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from dataclasses import dataclass
+
+from apscheduler.schedulers.background import BackgroundScheduler
+from apscheduler.schedulers.base import BaseScheduler
+from apscheduler.schedulers.blocking import BlockingScheduler
+from apscheduler.triggers.cron import CronTrigger
+
+from scheduler.app import Briefmail
+from scheduler.dispatch import SendInterrupted, SendReport
+from scheduler.editions import newest_unsent_issue
+from subscribers.lists import get_list
+
+__all__ = ["DAILY_JOB_ID", "JobInfo", "build_scheduler", "describe_jobs", "send_newest_daily"]
+
+DAILY_JOB_ID = "daily-brief"
+log = logging.getLogger("briefmail.jobs")
+
+
+@dataclass(frozen=True, slots=True)
+class JobInfo:
+    """A scheduled job as `briefmail serve` reports it."""
+
+    id: str
+    trigger: str
+
+
+def send_newest_daily(app: Briefmail, list_slug: str | None = None) -> SendReport | None:
+    """Send the list's newest unsent issue, if any; returns the report or None."""
+    slug = list_slug or app.settings.newsletter.slug
+    with app.sessions() as session:
+        issue = newest_unsent_issue(session, get_list(session, slug))
+        issue_id = issue.id if issue is not None else None
+    if issue_id is None:
+        log.info("daily job: no unsent issue on list %s", slug)
+        return None
+
+    async def run() -> SendReport:
+        transport = app.transport()
+        try:
+            return await app.dispatcher().send(issue_id, transport)
+        finally:
+            await transport.close()
+
+    try:
+        report = asyncio.run(run())
+    except SendInterrupted as exc:
+        log.error("daily job: %s", exc)
+        return None
+    log.info("daily job: issue %s, run %s: %s", issue_id, report.run_id, report.as_json())
+    return report
+
+
+def build_scheduler(app: Briefmail, *, blocking: bool) -> BaseScheduler:
+    """A scheduler holding the daily job at [schedule] daily_time in [schedule] timezone."""
+    schedule = app.settings.schedule
+    clock = schedule.daily_clock
+    scheduler: BaseScheduler = (BlockingScheduler if blocking else BackgroundScheduler)(
+        timezone=schedule.timezone
+    )
+    scheduler.add_job(
+        send_newest_daily,
+        CronTrigger(hour=clock.hour, minute=clock.minute, timezone=schedule.timezone),
+        args=[app],
+        id=DAILY_JOB_ID,
+        # After downtime the job runs once (not once per missed day), within an hour of its time.
+        coalesce=True,
+        max_instances=1,
+        misfire_grace_time=3600,
+        replace_existing=True,
+    )
+    return scheduler
+
+
+def describe_jobs(scheduler: BaseScheduler) -> list[JobInfo]:
+    """The scheduler's jobs and their triggers, for the operator."""
+    return [JobInfo(job.id, str(job.trigger)) for job in scheduler.get_jobs()]

@@ -1,0 +1,272 @@
+"""The ledger: Run and Delivery rows, and every status transition, in this one module.
+
+A Run is unique per (list, kind, period) so a job that fires twice still makes one run. A Delivery
+is unique per (run, subscriber) so planning again adds only subscribers not yet planned. An outcome
+is written by `record_outcome`, which only moves a delivery out of an open state: a delivered or
+failed delivery is final.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import enum
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+
+from sqlalchemy import (
+    JSON,
+    Enum,
+    ForeignKey,
+    Index,
+    String,
+    Text,
+    UniqueConstraint,
+    func,
+    select,
+    update,
+)
+from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import Mapped, Session, mapped_column
+
+from subscribers.db import Base, utcnow
+from subscribers.models import Subscriber, Subscription
+
+__all__ = [
+    "OPEN",
+    "Claim",
+    "Delivery",
+    "DeliveryStatus",
+    "Run",
+    "RunConflict",
+    "RunStatus",
+    "add_deliveries",
+    "claim_batch",
+    "count_by_status",
+    "finish_run",
+    "list_runs",
+    "mark_sending",
+    "open_run",
+    "record_outcome",
+]
+
+
+class RunStatus(enum.StrEnum):
+    """A run is planned, then sends until no delivery is open, then is done."""
+
+    PLANNING = "planning"
+    SENDING = "sending"
+    DONE = "done"
+
+
+class DeliveryStatus(enum.StrEnum):
+    """Pending and deferred deliveries are open (will be sent); the others are final."""
+
+    PENDING = "pending"
+    DEFERRED = "deferred"
+    DELIVERED = "delivered"
+    FAILED = "failed"
+
+
+#: Statuses a sender still has to act on.
+OPEN = (DeliveryStatus.PENDING, DeliveryStatus.DEFERRED)
+_FINAL_OR_RETRY = (DeliveryStatus.DELIVERED, DeliveryStatus.DEFERRED, DeliveryStatus.FAILED)
+
+
+def _enum(kind: type[enum.StrEnum]) -> Enum:
+    return Enum(
+        kind,
+        native_enum=False,
+        create_constraint=True,
+        length=16,
+        values_callable=lambda members: [m.value for m in members],
+        name=kind.__name__.lower(),
+    )
+
+
+class RunConflict(Exception):
+    """A run for this (list, kind, period) already exists for a different issue."""
+
+
+class Run(Base):
+    """One send of one issue to one list for one period ("daily" 2026-06-26)."""
+
+    __tablename__ = "runs"
+    __table_args__ = (UniqueConstraint("list_id", "kind", "period"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    list_id: Mapped[int] = mapped_column(ForeignKey("lists.id", ondelete="CASCADE"))
+    kind: Mapped[str] = mapped_column(String(16))
+    period: Mapped[str] = mapped_column(String(16))
+    issue_id: Mapped[int] = mapped_column(ForeignKey("issues.id", ondelete="RESTRICT"), index=True)
+    status: Mapped[RunStatus] = mapped_column(_enum(RunStatus))
+    #: Subscribers of the list not planned, by reason ("unsubscribed", "no matching story", ...).
+    skipped: Mapped[dict[str, int]] = mapped_column(JSON, default=dict)
+    created_at: Mapped[dt.datetime] = mapped_column(server_default=func.now())
+    finished_at: Mapped[dt.datetime | None]
+
+
+class Delivery(Base):
+    """One subscriber's copy of a run: its variant, status and the server's last reply."""
+
+    __tablename__ = "deliveries"
+    __table_args__ = (
+        UniqueConstraint("run_id", "subscriber_id"),
+        Index("ix_deliveries_run_id_status_id", "run_id", "status", "id"),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    run_id: Mapped[int] = mapped_column(ForeignKey("runs.id", ondelete="CASCADE"))
+    subscriber_id: Mapped[int] = mapped_column(ForeignKey("subscribers.id", ondelete="CASCADE"))
+    #: The subscriber's topic set when planned ("chips,policy"; "*" for every topic).
+    variant: Mapped[str] = mapped_column(String(400))
+    status: Mapped[DeliveryStatus] = mapped_column(_enum(DeliveryStatus))
+    attempts: Mapped[int] = mapped_column(default=0)
+    last_code: Mapped[int | None]
+    last_text: Mapped[str | None] = mapped_column(Text)
+    message_id: Mapped[str | None] = mapped_column(String(200))
+    updated_at: Mapped[dt.datetime | None]
+
+
+def open_run(
+    session: Session, list_id: int, kind: str, period: str, issue_id: int
+) -> tuple[Run, bool]:
+    """Return the run for (list, kind, period), creating it; (run, created).
+
+    Two processes racing here both end with the same row: the loser's INSERT hits the UNIQUE
+    constraint inside a savepoint and it reads the winner's run instead.
+    """
+    query = select(Run).where(Run.list_id == list_id, Run.kind == kind, Run.period == period)
+    run = session.scalar(query)
+    created = False
+    if run is None:
+        try:
+            with session.begin_nested():
+                run = Run(
+                    list_id=list_id, kind=kind, period=period, issue_id=issue_id,
+                    status=RunStatus.PLANNING, skipped={},
+                )
+                session.add(run)
+            created = True
+        except IntegrityError:
+            run = session.scalar(query)
+            assert run is not None
+    if run.issue_id != issue_id:
+        raise RunConflict(
+            f"the {kind} run for {period} (run {run.id}) belongs to issue {run.issue_id}, "
+            f"not issue {issue_id}"
+        )
+    return run, created
+
+
+def add_deliveries(session: Session, run_id: int, planned: Iterable[tuple[int, str]]) -> int:
+    """Insert pending deliveries (subscriber_id, variant), skipping any already planned."""
+    rows = [
+        {"run_id": run_id, "subscriber_id": sid, "variant": variant,
+         "status": DeliveryStatus.PENDING, "attempts": 0}
+        for sid, variant in planned
+    ]
+    if not rows:
+        return 0
+    dialect = session.get_bind().dialect.name
+    insert = postgresql.insert if dialect == "postgresql" else sqlite.insert
+    statement = insert(Delivery).values(rows).on_conflict_do_nothing(
+        index_elements=["run_id", "subscriber_id"]
+    )
+    result = session.execute(statement)
+    return int(getattr(result, "rowcount", 0) or 0)
+
+
+@dataclass(frozen=True, slots=True)
+class Claim:
+    """An open delivery with what sending it needs."""
+
+    delivery_id: int
+    subscriber_id: int
+    subscription_id: int
+    email: str
+    variant: str
+
+
+def claim_batch(session: Session, run: Run, after_id: int, limit: int) -> Sequence[Claim]:
+    """The next open deliveries of a run after ``after_id``, in id order (keyset pagination)."""
+    rows = session.execute(
+        select(
+            Delivery.id, Delivery.subscriber_id, Subscription.id, Subscriber.email, Delivery.variant
+        )
+        .join(Subscriber, Subscriber.id == Delivery.subscriber_id)
+        .join(
+            Subscription,
+            (Subscription.subscriber_id == Delivery.subscriber_id)
+            & (Subscription.list_id == run.list_id),
+        )
+        .where(Delivery.run_id == run.id, Delivery.status.in_(OPEN), Delivery.id > after_id)
+        .order_by(Delivery.id)
+        .limit(limit)
+    ).all()
+    return [Claim(*row) for row in rows]
+
+
+def record_outcome(
+    session: Session,
+    delivery_id: int,
+    status: DeliveryStatus,
+    *,
+    code: int | None,
+    text: str | None,
+    message_id: str | None = None,
+) -> bool:
+    """Move an open delivery to ``status``; False if it was no longer open (left unchanged)."""
+    if status not in _FINAL_OR_RETRY:
+        raise ValueError(f"an outcome cannot be {status}")
+    result = session.execute(
+        update(Delivery)
+        .where(Delivery.id == delivery_id, Delivery.status.in_(OPEN))
+        .values(
+            status=status,
+            attempts=Delivery.attempts + 1,
+            last_code=code,
+            last_text=(text or "")[:1000] or None,
+            message_id=message_id,
+            updated_at=utcnow(),
+        )
+    )
+    return bool(getattr(result, "rowcount", 0))
+
+
+def mark_sending(session: Session, run: Run, skipped: dict[str, int]) -> None:
+    """Planning is complete: record why others were skipped and let senders start."""
+    run.skipped = dict(sorted(skipped.items()))
+    if run.status == RunStatus.PLANNING:
+        run.status = RunStatus.SENDING
+
+
+def count_by_status(session: Session, run_id: int) -> dict[str, int]:
+    """Deliveries of a run by status (every status present, zeros included)."""
+    counts = dict.fromkeys((s.value for s in DeliveryStatus), 0)
+    for status, n in session.execute(
+        select(Delivery.status, func.count()).where(Delivery.run_id == run_id).group_by(Delivery.status)
+    ):
+        counts[str(status)] = n
+    return counts
+
+
+def finish_run(session: Session, run: Run) -> bool:
+    """Mark the run done if nothing is open; True if it is done now."""
+    open_left = session.scalar(
+        select(func.count()).where(Delivery.run_id == run.id, Delivery.status.in_(OPEN))
+    )
+    if open_left:
+        return False
+    if run.status != RunStatus.DONE:
+        run.status = RunStatus.DONE
+        run.finished_at = utcnow()
+    return True
+
+
+def list_runs(session: Session, list_id: int | None = None) -> list[Run]:
+    """Runs, newest first, of one list or all."""
+    query = select(Run).order_by(Run.id.desc())
+    if list_id is not None:
+        query = query.where(Run.list_id == list_id)
+    return list(session.scalars(query))

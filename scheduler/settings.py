@@ -1,0 +1,318 @@
+"""Typed settings: briefmail.toml, overridden by BRIEFMAIL_* environment variables.
+
+The file is found at ``--config PATH``, else ``$BRIEFMAIL_CONFIG``, else ``./briefmail.toml``; a
+missing file means "all defaults". Nested keys come from the environment with ``__``
+(``BRIEFMAIL_SMTP__PORT=2525``). Secrets (the SMTP password, the token key) are read only from the
+environment: a config file that contains one is refused, because config files get committed.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import os
+import secrets
+import tomllib
+import zoneinfo
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError, field_validator
+from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
+from sqlalchemy.engine import make_url
+
+__all__ = [
+    "CONFIG_FILE",
+    "Settings",
+    "SettingsError",
+    "isolated_settings",
+    "load_settings",
+    "write_default_config",
+    "write_secret_key",
+]
+
+CONFIG_FILE = "briefmail.toml"
+_SECRET_KEYS = {("smtp", "password"), ("secret_key",)}
+
+
+class SettingsError(Exception):
+    """Configuration is unusable; the message names the file and the key."""
+
+
+class _Section(BaseModel):
+    model_config = ConfigDict(extra="forbid", populate_by_name=True)
+
+
+class NewsletterSettings(_Section):
+    """[newsletter]: the default list, and how every message presents its sender."""
+
+    slug: str = "brief"
+    name: str = "China AI Brief"
+    from_: str = Field(default="China AI Brief <brief@example.org>", alias="from")
+    base_url: str = "http://localhost:8000"
+    list_id: str | None = None
+    postal_address: str = ""
+    language: str = "en"
+
+    @field_validator("base_url")
+    @classmethod
+    def _absolute(cls, value: str) -> str:
+        if not value.startswith(("http://", "https://")):
+            raise ValueError("must be an absolute http(s) URL, e.g. https://news.example.org")
+        return value.rstrip("/")
+
+
+class DatabaseSettings(_Section):
+    """[database]: SQLite by default, PostgreSQL by URL."""
+
+    url: str = "sqlite:///briefmail.db"
+
+
+class SmtpSettings(_Section):
+    """[smtp]: the relay; the password only from BRIEFMAIL_SMTP__PASSWORD."""
+
+    host: str = "localhost"
+    port: int = Field(default=25, ge=1, le=65535)
+    security: Literal["none", "starttls", "tls"] = "none"
+    username: str | None = None
+    password: SecretStr | None = None
+    timeout: float = Field(default=30.0, gt=0)
+
+
+class DkimSettings(_Section):
+    """[dkim]: signing domain, selector and private key file (used by the delivery engine)."""
+
+    domain: str | None = None
+    selector: str | None = None
+    key_file: Path | None = None
+
+
+class ScheduleSettings(_Section):
+    """[schedule]: when the daily job runs, in which zone."""
+
+    daily_time: str = "07:00"
+    timezone: str = "UTC"
+
+    @field_validator("daily_time")
+    @classmethod
+    def _clock(cls, value: str) -> str:
+        try:
+            dt.time.fromisoformat(value)
+        except ValueError:
+            raise ValueError("must be a time of day as HH:MM, e.g. 07:30") from None
+        return value
+
+    @field_validator("timezone")
+    @classmethod
+    def _zone(cls, value: str) -> str:
+        try:
+            zoneinfo.ZoneInfo(value)
+        except (zoneinfo.ZoneInfoNotFoundError, ValueError):
+            raise ValueError("must be an IANA time zone, e.g. Europe/Berlin") from None
+        return value
+
+    @property
+    def daily_clock(self) -> dt.time:
+        """daily_time as a time of day."""
+        return dt.time.fromisoformat(self.daily_time)
+
+
+class TopicsSettings(_Section):
+    """[topics]: a taxonomy file to use instead of the built-in one."""
+
+    file: Path | None = None
+
+
+class SecuritySettings(_Section):
+    """[security]: where the token key lives when BRIEFMAIL_SECRET_KEY is not set."""
+
+    secret_key_file: Path = Path("briefmail.secret")
+
+
+class Settings(BaseSettings):
+    """Every setting briefmail reads, validated once at start."""
+
+    model_config = SettingsConfigDict(
+        env_prefix="BRIEFMAIL_", env_nested_delimiter="__", extra="forbid", populate_by_name=True
+    )
+
+    newsletter: NewsletterSettings = NewsletterSettings()
+    database: DatabaseSettings = DatabaseSettings()
+    smtp: SmtpSettings = SmtpSettings()
+    dkim: DkimSettings = DkimSettings()
+    schedule: ScheduleSettings = ScheduleSettings()
+    topics: TopicsSettings = TopicsSettings()
+    security: SecuritySettings = SecuritySettings()
+    secret_key: SecretStr | None = None
+    #: The file these settings came from (None: defaults only). Not a config key.
+    config_file: Path | None = Field(default=None, exclude=True)
+
+    @classmethod
+    def settings_customise_sources(
+        cls,
+        settings_cls: type[BaseSettings],
+        init_settings: PydanticBaseSettingsSource,
+        env_settings: PydanticBaseSettingsSource,
+        dotenv_settings: PydanticBaseSettingsSource,
+        file_secret_settings: PydanticBaseSettingsSource,
+    ) -> tuple[PydanticBaseSettingsSource, ...]:
+        """The environment overrides the file (passed in as init values)."""
+        return (env_settings, init_settings)
+
+    @property
+    def base_dir(self) -> Path:
+        """Relative paths in the config are relative to the config file's folder."""
+        return self.config_file.parent if self.config_file else Path.cwd()
+
+    def database_url(self) -> str:
+        """The database URL with a relative SQLite path made absolute against base_dir."""
+        url = make_url(self.database.url)
+        if url.get_backend_name() == "sqlite" and url.database and url.database != ":memory:":
+            path = Path(url.database)
+            if not path.is_absolute():
+                url = url.set(database=str(self.base_dir / path))
+        return url.render_as_string(hide_password=False)
+
+    def resolve(self, path: Path) -> Path:
+        """A configured path made absolute against base_dir."""
+        return path if path.is_absolute() else self.base_dir / path
+
+    def secret(self) -> str:
+        """The token signing key: BRIEFMAIL_SECRET_KEY, else the key file `init` wrote."""
+        if self.secret_key is not None:
+            return self.secret_key.get_secret_value()
+        key_file = self.resolve(self.security.secret_key_file)
+        try:
+            return key_file.read_text(encoding="utf-8").strip()
+        except OSError:
+            raise SettingsError(
+                f"no secret key: set BRIEFMAIL_SECRET_KEY or run `briefmail init` "
+                f"(which writes {key_file})"
+            ) from None
+
+
+class _IsolatedSettings(Settings):
+    """Settings from given values only: the environment is not consulted."""
+
+    @classmethod
+    def settings_customise_sources(
+        cls,
+        settings_cls: type[BaseSettings],
+        init_settings: PydanticBaseSettingsSource,
+        env_settings: PydanticBaseSettingsSource,
+        dotenv_settings: PydanticBaseSettingsSource,
+        file_secret_settings: PydanticBaseSettingsSource,
+    ) -> tuple[PydanticBaseSettingsSource, ...]:
+        """Only the values passed in."""
+        return (init_settings,)
+
+
+def isolated_settings(**values: Any) -> Settings:
+    """Settings built from ``values`` alone, ignoring BRIEFMAIL_* (the demo must be hermetic)."""
+    return _IsolatedSettings(**values)
+
+
+def find_config(explicit: Path | None, environ: Mapping[str, str]) -> Path | None:
+    """The config file to read: explicit path, $BRIEFMAIL_CONFIG, or ./briefmail.toml if present."""
+    if explicit is not None:
+        return explicit
+    if env := environ.get("BRIEFMAIL_CONFIG"):
+        return Path(env)
+    local = Path.cwd() / CONFIG_FILE
+    return local if local.exists() else None
+
+
+def load_settings(
+    config: Path | None = None, environ: Mapping[str, str] | None = None
+) -> Settings:
+    """Load and validate settings; SettingsError names the file and the offending key."""
+    environ = os.environ if environ is None else environ
+    path = find_config(config, environ)
+    data: dict[str, Any] = {}
+    origin = "environment"
+    if path is not None:
+        origin = str(path)
+        try:
+            data = tomllib.loads(path.read_text(encoding="utf-8"))
+        except FileNotFoundError:
+            raise SettingsError(f"{path}: config file not found") from None
+        except OSError as exc:
+            raise SettingsError(f"{path}: cannot read: {exc.strerror or exc}") from None
+        except tomllib.TOMLDecodeError as exc:
+            raise SettingsError(f"{path}: {exc}") from None
+        for keys in _SECRET_KEYS:
+            if _dig(data, keys) is not None:
+                env = "BRIEFMAIL_" + "__".join(k.upper() for k in keys)
+                raise SettingsError(
+                    f"{path}: {'.'.join(keys)}: secrets are read only from the environment; "
+                    f"remove it from the file and set {env}"
+                )
+    try:
+        settings = Settings(**data)
+    except ValidationError as exc:
+        problems = "; ".join(
+            f"{'.'.join(str(p) for p in err['loc'])}: {err['msg']}" for err in exc.errors()
+        )
+        raise SettingsError(f"{origin}: {problems}") from None
+    settings.config_file = path.resolve() if path is not None else None
+    return settings
+
+
+def _dig(data: Mapping[str, Any], keys: tuple[str, ...]) -> Any:
+    node: Any = data
+    for key in keys:
+        if not isinstance(node, Mapping) or key not in node:
+            return None
+        node = node[key]
+    return node
+
+
+_DEFAULT_CONFIG = """\
+# briefmail configuration. Every key can be overridden by an environment variable:
+# BRIEFMAIL_<SECTION>__<KEY>, e.g. BRIEFMAIL_SMTP__HOST. Secrets (BRIEFMAIL_SMTP__PASSWORD,
+# BRIEFMAIL_SECRET_KEY) are read only from the environment.
+
+[newsletter]
+slug = "brief"                              # the default list; --list SLUG picks another
+name = "China AI Brief"
+from = "China AI Brief <brief@example.org>"
+base_url = "http://localhost:8000"          # public URL of the web pages, used in every link
+# list_id = "China AI Brief <brief.example.org>"
+postal_address = ""                          # required by anti-spam law in most countries
+
+[database]
+url = "sqlite:///briefmail.db"              # relative to this file; or postgresql+psycopg://...
+
+[smtp]
+host = "localhost"
+port = 25
+security = "none"                           # none | starttls | tls
+# username = "mailer"
+
+[dkim]
+# domain = "example.org"
+# selector = "brief"
+# key_file = "dkim.key"
+
+[schedule]
+daily_time = "07:00"
+timezone = "UTC"
+"""
+
+
+def write_default_config(path: Path) -> bool:
+    """Write a commented default config unless one exists; True if written."""
+    if path.exists():
+        return False
+    path.write_text(_DEFAULT_CONFIG, encoding="utf-8")
+    return True
+
+
+def write_secret_key(path: Path) -> bool:
+    """Create a random token key file (mode 0600) unless one exists; True if written."""
+    if path.exists():
+        return False
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    with os.fdopen(fd, "w", encoding="utf-8") as handle:
+        handle.write(secrets.token_urlsafe(32) + "\n")
+    return True

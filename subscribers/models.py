@@ -1,0 +1,113 @@
+"""People, the lists they subscribe to, and what they chose: cadence and topics."""
+
+from __future__ import annotations
+
+import datetime as dt
+import enum
+
+from sqlalchemy import Enum, ForeignKey, String, UniqueConstraint, func
+from sqlalchemy.orm import Mapped, mapped_column, relationship
+
+from subscribers.db import Base
+
+__all__ = [
+    "Cadence",
+    "NewsletterList",
+    "Subscriber",
+    "Subscription",
+    "SubscriptionStatus",
+    "TopicChoice",
+]
+
+
+class SubscriptionStatus(enum.StrEnum):
+    """Where a subscription is in its life; only `confirmed` ones receive issues."""
+
+    PENDING = "pending"
+    CONFIRMED = "confirmed"
+    UNSUBSCRIBED = "unsubscribed"
+    BOUNCED = "bounced"
+    COMPLAINED = "complained"
+
+
+class Cadence(enum.StrEnum):
+    """How often a subscriber wants the list: every daily issue, or the weekly digest."""
+
+    DAILY = "daily"
+    WEEKLY = "weekly"
+
+
+def _enum(kind: type[enum.StrEnum]) -> Enum:
+    # Stored as plain strings with a CHECK, identical on SQLite and PostgreSQL.
+    return Enum(
+        kind,
+        native_enum=False,
+        create_constraint=True,
+        length=16,
+        values_callable=lambda members: [m.value for m in members],
+        name=kind.__name__.lower(),
+    )
+
+
+class NewsletterList(Base):
+    """One newsletter a publisher runs (the daily brief, a weekly bulletin, ...)."""
+
+    __tablename__ = "lists"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    slug: Mapped[str] = mapped_column(String(64), unique=True)
+    name: Mapped[str] = mapped_column(String(200))
+    from_address: Mapped[str] = mapped_column(String(320))
+    #: RFC 2919 List-Id value, e.g. "China AI Brief <brief.example.org>".
+    list_id: Mapped[str] = mapped_column(String(400))
+    created_at: Mapped[dt.datetime] = mapped_column(server_default=func.now())
+
+
+class Subscriber(Base):
+    """A person, by normalised e-mail address."""
+
+    __tablename__ = "subscribers"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    email: Mapped[str] = mapped_column(String(320), unique=True)
+    timezone: Mapped[str] = mapped_column(String(64), default="UTC")
+    created_at: Mapped[dt.datetime] = mapped_column(server_default=func.now())
+
+    subscriptions: Mapped[list[Subscription]] = relationship(back_populates="subscriber")
+
+
+class Subscription(Base):
+    """A subscriber on one list: status, cadence and chosen topics (none chosen = every topic)."""
+
+    __tablename__ = "subscriptions"
+    __table_args__ = (UniqueConstraint("subscriber_id", "list_id"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    subscriber_id: Mapped[int] = mapped_column(ForeignKey("subscribers.id", ondelete="CASCADE"))
+    list_id: Mapped[int] = mapped_column(ForeignKey("lists.id", ondelete="CASCADE"), index=True)
+    status: Mapped[SubscriptionStatus] = mapped_column(_enum(SubscriptionStatus))
+    cadence: Mapped[Cadence] = mapped_column(_enum(Cadence))
+    created_at: Mapped[dt.datetime] = mapped_column(server_default=func.now())
+    updated_at: Mapped[dt.datetime] = mapped_column(server_default=func.now())
+
+    subscriber: Mapped[Subscriber] = relationship(back_populates="subscriptions")
+    newsletter: Mapped[NewsletterList] = relationship()
+    topic_choices: Mapped[list[TopicChoice]] = relationship(
+        cascade="all, delete-orphan", order_by="TopicChoice.topic"
+    )
+
+    @property
+    def topics(self) -> tuple[str, ...]:
+        """Chosen topic ids, sorted; empty means every topic."""
+        return tuple(choice.topic for choice in self.topic_choices)
+
+
+class TopicChoice(Base):
+    """One topic a subscription asked for."""
+
+    __tablename__ = "topic_choices"
+
+    subscription_id: Mapped[int] = mapped_column(
+        ForeignKey("subscriptions.id", ondelete="CASCADE"), primary_key=True
+    )
+    topic: Mapped[str] = mapped_column(String(64), primary_key=True)
