@@ -49,8 +49,8 @@ class ListHeaders:
 def domain_of(address: str) -> str:
     """The domain of an address, which may carry a display name ("Name <a@b.org>" → "b.org")."""
     _, addr = parseaddr(address)
-    domain = addr.rpartition("@")[2]
-    if not domain:
+    _, at, domain = addr.rpartition("@")
+    if not at or not domain:
         raise ValueError(f"no domain in address {address!r}")
     return domain.lower()
 
@@ -91,9 +91,11 @@ def build_message(
     msg["List-Unsubscribe-Post"] = "List-Unsubscribe=One-Click"
     msg["Precedence"] = "bulk"
     msg["Feedback-ID"] = list_headers.feedback_id
-    msg["MIME-Version"] = "1.0"
     msg.set_content(rendered.text, subtype="plain", charset="utf-8", cte="quoted-printable")
     msg.add_alternative(rendered.html, subtype="html", charset="utf-8", cte="quoted-printable")
+    for part in msg.iter_parts():
+        # The stdlib stamps MIME-Version on the part it converts; it belongs on the top only.
+        del part["MIME-Version"]
     return OutgoingMessage(
         mail_from=return_path, rcpt_to=to, data=msg.as_bytes(), message_id=message_id
     )

@@ -38,6 +38,8 @@ __all__ = [
 #: Link texts that say nothing about the article; shown as no reference at all.
 _EMPTY_LINK_TEXTS = frozenset({"read more", "more", "link", "here", "full story", "source"})
 _WIDTH = 78
+_TITLE_MARK = "briefmail-mark-title"
+_PREVIEW_MARK = "briefmail-mark-preview"
 
 
 class RenderError(Exception):
@@ -141,6 +143,13 @@ class Renderer:
         """Render one variant: ``stories`` (already selected) for readers of ``topics``."""
         context = self._context(issue, stories, newsletter, topics, cadence)
         html_part = self.mjml_to_html(self._render_template(f"{template}.mjml.j2", context))
+        # mjml-python decodes &#34; inside <mj-title> and copies the text into an attribute
+        # (aria-label) unescaped, so a quote in a title could open new attributes. The head
+        # texts therefore go in as inert marks and are escaped here, after MJML.
+        html_part = html_part.replace(_TITLE_MARK, html_lib.escape(issue.title, quote=True))
+        html_part = html_part.replace(
+            _PREVIEW_MARK, html_lib.escape(context["preheader"], quote=True)
+        )
         text_part = self._render_template(f"{template}.txt.j2", context)
         return Rendered(issue.title, context["preheader"], html_part, text_part)
 
@@ -182,6 +191,7 @@ class Renderer:
                 "preferences": Slot.PREFERENCES_URL.value,
             },
             "references": [{"number": v.ref, "url": v.url} for v in views if v.ref],
+            "marks": {"title": _TITLE_MARK, "preview": _PREVIEW_MARK},
         }
 
     def _render_template(self, name: str, context: Mapping[str, Any]) -> str:

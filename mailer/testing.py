@@ -41,6 +41,8 @@ class CapturedMessage:
     mail_from: str
     rcpt_to: tuple[str, ...]
     data: bytes
+    #: The client's (host, port): messages sharing it came over one connection.
+    peer: tuple[str, int] = ("", 0)
 
     def parsed(self) -> EmailMessage:
         """The message parsed with the stdlib's modern policy."""
@@ -57,7 +59,7 @@ class _SinkHandler:
         self.messages: list[CapturedMessage] = []
         self.lock = threading.Lock()
 
-    async def handle_RCPT(  # noqa: N802 - aiosmtpd's hook name
+    async def handle_RCPT(
         self, server: Any, session: Any, envelope: Any, address: str, rcpt_options: list[str]
     ) -> str:
         if reply := self.refuse.get(address.lower()):
@@ -65,11 +67,12 @@ class _SinkHandler:
         envelope.rcpt_tos.append(address)
         return "250 OK"
 
-    async def handle_DATA(self, server: Any, session: Any, envelope: Any) -> str:  # noqa: N802
+    async def handle_DATA(self, server: Any, session: Any, envelope: Any) -> str:
         message = CapturedMessage(
             mail_from=envelope.mail_from,
             rcpt_to=tuple(envelope.rcpt_tos),
             data=bytes(envelope.original_content or envelope.content),
+            peer=tuple(session.peer[:2]),
         )
         with self.lock:
             self.messages.append(message)
@@ -117,6 +120,10 @@ class SmtpSink:
         """A snapshot of every accepted message, in arrival order."""
         with self._handler.lock:
             return list(self._handler.messages)
+
+    def connections(self) -> int:
+        """How many distinct client connections delivered the captured messages."""
+        return len({message.peer for message in self.messages})
 
     def recipients(self) -> list[str]:
         """Every accepted recipient, once per message that reached them."""

@@ -5,8 +5,6 @@ from __future__ import annotations
 from alembic import context
 from sqlalchemy import engine_from_config, pool
 
-import scheduler.editions
-import scheduler.ledger
 import subscribers.models  # noqa: F401 - imported for their tables
 from subscribers.db import Base
 
@@ -38,7 +36,9 @@ def run_migrations_online() -> None:
 
         config.set_main_option("sqlalchemy.url", load_settings().database_url())
     engine = engine_from_config(
-        config.get_section(config.config_ini_section, {}), prefix="sqlalchemy.", poolclass=pool.NullPool
+        config.get_section(config.config_ini_section, {}),
+        prefix="sqlalchemy.",
+        poolclass=pool.NullPool,
     )
     with engine.connect() as connection:
         _run(connection)

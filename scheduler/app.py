@@ -79,7 +79,9 @@ class Briefmail:
     def taxonomy(self) -> Taxonomy:
         """The configured taxonomy, or the built-in one."""
         configured = self.settings.topics.file
-        return load_taxonomy(self.settings.resolve(configured)) if configured else default_taxonomy()
+        return (
+            load_taxonomy(self.settings.resolve(configured)) if configured else default_taxonomy()
+        )
 
     @cached_property
     def renderer(self) -> Renderer:

@@ -26,7 +26,7 @@ from scheduler import ledger
 from scheduler.app import Briefmail, PreviewError, build_app
 from scheduler.dispatch import SendInterrupted, SendReport
 from scheduler.editions import UnknownIssue, issue_to_json, list_issues, load_issue
-from scheduler.ledger import RunConflict
+from scheduler.ledger import RunConflict, UnknownRun
 from scheduler.settings import (
     CONFIG_FILE,
     SettingsError,
@@ -49,12 +49,6 @@ __all__ = ["cli", "main"]
 
 P = ParamSpec("P")
 R = TypeVar("R")
-
-class UnknownRun(LookupError):
-    """No run has this id."""
-
-    def __init__(self, run_id: int) -> None:
-        super().__init__(f"no run with id {run_id} (see `briefmail runs list`)")
 
 
 #: Library exceptions and the exit code each means: 2 = bad input, 1 = the operation failed.
@@ -145,7 +139,9 @@ def _topics(value: str | None) -> list[str]:
 def _main(
     config: Annotated[
         Path | None,
-        typer.Option("--config", "-c", help=f"Config file (default: $BRIEFMAIL_CONFIG or ./{CONFIG_FILE})."),
+        typer.Option(
+            "--config", "-c", help=f"Config file (default: $BRIEFMAIL_CONFIG or ./{CONFIG_FILE})."
+        ),
     ] = None,
     debug: Annotated[bool, typer.Option("--debug", help="Show tracebacks on errors.")] = False,
 ) -> None:
@@ -168,7 +164,9 @@ def init() -> None:
         app.migrate()
         newsletter, created = app.ensure_default_list()
         out.print(f"Database ready at {app.settings.database_url()}")
-        out.print(f"{'Created' if created else 'Found'} list {newsletter.slug!r} ({newsletter.name})")
+        out.print(
+            f"{'Created' if created else 'Found'} list {newsletter.slug!r} ({newsletter.name})"
+        )
 
 
 # -- lists -------------------------------------------------------------------------------------
@@ -187,7 +185,9 @@ def lists_add(
     with _app() as app, app.sessions() as session:
         created = create_list(session, slug, name, from_ or app.settings.newsletter.from_)
         session.commit()
-        out.print(f"Created list {created.slug!r}: {created.name} <{created.list_id}>", markup=False)
+        out.print(
+            f"Created list {created.slug!r}: {created.name} <{created.list_id}>", markup=False
+        )
 
 
 @lists_cli.command("list")
@@ -216,8 +216,12 @@ def lists_list(as_json: JsonOption = False) -> None:
 def ingest(
     path: Annotated[Path, typer.Argument(help="The issue file.")],
     format: Annotated[str, typer.Option("--format", help="auto or brief.")] = "auto",
-    dry_run: Annotated[bool, typer.Option("--dry-run", help="Parse and tag, store nothing.")] = False,
-    explain: Annotated[bool, typer.Option("--explain", help="Say why the format was chosen.")] = False,
+    dry_run: Annotated[
+        bool, typer.Option("--dry-run", help="Parse and tag, store nothing.")
+    ] = False,
+    explain: Annotated[
+        bool, typer.Option("--explain", help="Say why the format was chosen.")
+    ] = False,
     as_json: JsonOption = False,
     list_slug: ListOption = None,
 ) -> None:
@@ -245,8 +249,13 @@ def issues_list(as_json: JsonOption = False, list_slug: ListOption = None) -> No
     with _app() as app, app.sessions() as session:
         rows = list_issues(session, get_list(session, _slug(app, list_slug)))
         data = [
-            {"id": r.id, "title": r.title, "date": r.date.isoformat(), "format": r.format,
-             "stories": len(r.stories)}
+            {
+                "id": r.id,
+                "title": r.title,
+                "date": r.date.isoformat(),
+                "format": r.format,
+                "stories": len(r.stories),
+            }
             for r in rows
         ]
     if as_json:
@@ -276,8 +285,11 @@ def issues_show(
     table = Table("#", "title", "source · date", "topics", "link")
     for s in issue.stories:
         table.add_row(
-            str(s.position), s.title, " · ".join(filter(None, (s.source, s.published))),
-            ", ".join(s.topics), s.url or (f"(text) {s.link_text}" if s.link_text else ""),
+            str(s.position),
+            s.title,
+            " · ".join(filter(None, (s.source, s.published))),
+            ", ".join(s.topics),
+            s.url or (f"(text) {s.link_text}" if s.link_text else ""),
         )
     out.print(table)
 
@@ -286,7 +298,9 @@ def issues_show(
 @_handle_errors
 def preview(
     issue_id: Annotated[int, typer.Argument(help="Issue id.")],
-    topics: Annotated[str | None, typer.Option("--topics", help="Comma-separated topic ids.")] = None,
+    topics: Annotated[
+        str | None, typer.Option("--topics", help="Comma-separated topic ids.")
+    ] = None,
     out_file: Annotated[Path | None, typer.Option("--out", help="Write the HTML here.")] = None,
     eml: Annotated[Path | None, typer.Option("--eml", help="Write the whole message here.")] = None,
     list_slug: ListOption = None,
@@ -296,7 +310,10 @@ def preview(
         result = app.preview(issue_id, _slug(app, list_slug), _topics(topics))
     html_path = out_file or Path(f"preview-{issue_id}.html")
     html_path.write_text(result.rendered.html, encoding="utf-8")
-    out.print(f"HTML: {html_path} ({len(result.rendered.html.encode()):,} bytes, {result.stories} stories)")
+    out.print(
+        f"HTML: {html_path} ({len(result.rendered.html.encode()):,} bytes, "
+        f"{result.stories} stories)"
+    )
     if eml:
         eml.write_bytes(result.message.data)
         out.print(f"Message: {eml}")
@@ -310,7 +327,8 @@ def preview(
 def subscribers_add(
     email: Annotated[str, typer.Argument(help="E-mail address.")],
     topics: Annotated[
-        str | None, typer.Option("--topics", help="Comma-separated topic ids (default: every topic).")
+        str | None,
+        typer.Option("--topics", help="Comma-separated topic ids (default: every topic)."),
     ] = None,
     cadence: Annotated[Cadence, typer.Option("--cadence", help="daily or weekly.")] = Cadence.DAILY,
     timezone: Annotated[str, typer.Option("--timezone", help="IANA time zone.")] = "UTC",
@@ -322,14 +340,20 @@ def subscribers_add(
     """Subscribe an address to a list (pending until confirmed, unless --confirmed)."""
     with _app() as app, app.sessions() as session:
         subscription = subscribe(
-            session, get_list(session, _slug(app, list_slug)), email,
-            taxonomy=app.taxonomy, topics=_topics(topics), cadence=cadence,
-            timezone=timezone, confirmed=confirmed,
+            session,
+            get_list(session, _slug(app, list_slug)),
+            email,
+            taxonomy=app.taxonomy,
+            topics=_topics(topics),
+            cadence=cadence,
+            timezone=timezone,
+            confirmed=confirmed,
         )
         session.commit()
         chosen = ", ".join(subscription.topics) or "every topic"
         out.print(
-            f"{subscription.subscriber.email}: {subscription.status} · {subscription.cadence} · {chosen}",
+            f"{subscription.subscriber.email}: {subscription.status} · "
+            f"{subscription.cadence} · {chosen}",
             markup=False,
         )
 
@@ -340,8 +364,13 @@ def subscribers_list(as_json: JsonOption = False, list_slug: ListOption = None) 
     """Show the list's subscribers with status, cadence and topics."""
     with _app() as app, app.sessions() as session:
         rows = [
-            {"email": s.subscriber.email, "status": str(s.status), "cadence": str(s.cadence),
-             "timezone": s.subscriber.timezone, "topics": list(s.topics)}
+            {
+                "email": s.subscriber.email,
+                "status": str(s.status),
+                "cadence": str(s.cadence),
+                "timezone": s.subscriber.timezone,
+                "topics": list(s.topics),
+            }
             for s in list_subscriptions(session, get_list(session, _slug(app, list_slug)))
         ]
     if as_json:
@@ -350,8 +379,11 @@ def subscribers_list(as_json: JsonOption = False, list_slug: ListOption = None) 
     table = Table("email", "status", "cadence", "timezone", "topics")
     for r in rows:
         table.add_row(
-            str(r["email"]), str(r["status"]), str(r["cadence"]), str(r["timezone"]),
-            ", ".join(r["topics"]) or "(every topic)",  # type: ignore[arg-type]
+            str(r["email"]),
+            str(r["status"]),
+            str(r["cadence"]),
+            str(r["timezone"]),
+            ", ".join(r["topics"]) or "(every topic)",
         )
     out.print(table)
 
@@ -386,15 +418,24 @@ def send(
     if as_json:
         _print_json(report.as_json())
         return
-    table = Table("run", "planned", "delivered", "deferred", "failed", "skipped", "variants", "seconds")
+    table = Table(
+        "run", "planned", "delivered", "deferred", "failed", "skipped", "variants", "seconds"
+    )
     table.add_row(
-        str(report.run_id), str(report.planned), str(report.delivered), str(report.deferred),
-        str(report.failed), str(sum(report.skipped.values())), str(report.variants_rendered),
+        str(report.run_id),
+        str(report.planned),
+        str(report.delivered),
+        str(report.deferred),
+        str(report.failed),
+        str(sum(report.skipped.values())),
+        str(report.variants_rendered),
         f"{report.seconds:.2f}",
     )
     out.print(table)
     if report.skipped:
-        out.print("skipped: " + ", ".join(f"{k} {v}" for k, v in report.skipped.items()), markup=False)
+        out.print(
+            "skipped: " + ", ".join(f"{k} {v}" for k, v in report.skipped.items()), markup=False
+        )
 
 
 async def _send(app: Briefmail, issue_id: int) -> SendReport:
@@ -405,45 +446,38 @@ async def _send(app: Briefmail, issue_id: int) -> SendReport:
         await transport.close()
 
 
-def _run_json(run: ledger.Run, counts: dict[str, int]) -> dict[str, object]:
-    return {
-        "id": run.id, "kind": run.kind, "period": run.period, "issue_id": run.issue_id,
-        "status": str(run.status), "counts": counts, "skipped": dict(run.skipped or {}),
-    }
-
-
 @runs_cli.command("list")
 @_handle_errors
 def runs_list(as_json: JsonOption = False) -> None:
     """Show runs, newest first, with delivery counts by status."""
     with _app() as app, app.sessions() as session:
-        data = [_run_json(r, ledger.count_by_status(session, r.id)) for r in ledger.list_runs(session)]
+        runs = [ledger.summarize(session, r) for r in ledger.list_runs(session)]
     if as_json:
-        _print_json(data)
+        _print_json([r.as_json() for r in runs])
         return
     table = Table("run", "kind", "period", "issue", "status", "counts")
-    for r in data:
-        counts = ", ".join(f"{k} {v}" for k, v in r["counts"].items() if v)  # type: ignore[attr-defined]
-        table.add_row(str(r["id"]), str(r["kind"]), str(r["period"]), str(r["issue_id"]), str(r["status"]), counts)
+    for r in runs:
+        counts = ", ".join(f"{k} {v}" for k, v in r.counts.items() if v)
+        table.add_row(str(r.id), r.kind, r.period, str(r.issue_id), r.status, counts)
     out.print(table)
 
 
 @runs_cli.command("show")
 @_handle_errors
-def runs_show(run_id: Annotated[int, typer.Argument(help="Run id.")], as_json: JsonOption = False) -> None:
+def runs_show(
+    run_id: Annotated[int, typer.Argument(help="Run id.")], as_json: JsonOption = False
+) -> None:
     """Show one run: status, counts by status, and why subscribers were skipped."""
     with _app() as app, app.sessions() as session:
-        run = session.get(ledger.Run, run_id)
-        if run is None:
-            raise UnknownRun(run_id)
-        data = _run_json(run, ledger.count_by_status(session, run.id))
+        run = ledger.summarize(session, ledger.get_run(session, run_id))
     if as_json:
-        _print_json(data)
+        _print_json(run.as_json())
         return
-    out.print(f"Run {data['id']}: {data['kind']} {data['period']} · issue {data['issue_id']} · {data['status']}")
-    for key in ("counts", "skipped"):
-        for name, n in data[key].items():  # type: ignore[attr-defined]
-            out.print(f"  {key[:-1] if key == 'counts' else 'skipped'} {name}: {n}", markup=False)
+    out.print(f"Run {run.id}: {run.kind} {run.period} · issue {run.issue_id} · {run.status}")
+    for status, n in run.counts.items():
+        out.print(f"  {status}: {n}")
+    for reason, n in run.skipped.items():
+        out.print(f"  skipped ({reason}): {n}", markup=False)
 
 
 # -- serve and demo ----------------------------------------------------------------------------
@@ -455,7 +489,9 @@ def serve(
     host: Annotated[str, typer.Option("--host", help="Address to listen on.")] = "127.0.0.1",
     port: Annotated[int, typer.Option("--port", help="Port to listen on.")] = 8000,
     no_web: Annotated[bool, typer.Option("--no-web", help="Run only the scheduler.")] = False,
-    no_scheduler: Annotated[bool, typer.Option("--no-scheduler", help="Run only the web app.")] = False,
+    no_scheduler: Annotated[
+        bool, typer.Option("--no-scheduler", help="Run only the web app.")
+    ] = False,
 ) -> None:
     """Run the web app and the scheduler (daily job at [schedule] daily_time)."""
     import uvicorn
@@ -485,8 +521,12 @@ def serve(
 @cli.command()
 @_handle_errors
 def demo(
-    subscribers: Annotated[int, typer.Option("--subscribers", "-n", help="How many subscribers.", min=1)] = 50,
-    out_dir: Annotated[Path, typer.Option("--out", help="Where to write the captured messages.")] = Path("demo-out"),
+    subscribers: Annotated[
+        int, typer.Option("--subscribers", "-n", help="How many subscribers.", min=1)
+    ] = 50,
+    out_dir: Annotated[
+        Path, typer.Option("--out", help="Where to write the captured messages.")
+    ] = Path("demo-out"),
 ) -> None:
     """Send the sample issue to N made-up subscribers through an embedded SMTP server."""
     from scheduler.demo import run_demo
@@ -494,16 +534,34 @@ def demo(
     result = run_demo(out_dir, subscribers)
     report = result.report
     out.print(f"[bold]{result.issue_title}[/bold] · {result.stories_in_issue} stories")
-    table = Table("subscribers", "planned", "delivered", "deferred", "failed", "skipped", "variants", "seconds")
+    table = Table(
+        "subscribers",
+        "planned",
+        "delivered",
+        "deferred",
+        "failed",
+        "skipped",
+        "variants",
+        "seconds",
+    )
     table.add_row(
-        str(result.subscribers), str(report.planned), str(report.delivered), str(report.deferred),
-        str(report.failed), str(sum(report.skipped.values())), str(report.variants_rendered),
+        str(result.subscribers),
+        str(report.planned),
+        str(report.delivered),
+        str(report.deferred),
+        str(report.failed),
+        str(sum(report.skipped.values())),
+        str(report.variants_rendered),
         f"{report.seconds:.2f}",
     )
     out.print(table)
     if report.skipped:
-        out.print("skipped: " + ", ".join(f"{k} {v}" for k, v in report.skipped.items()), markup=False)
-    out.print(f"Wrote {len(result.rows)} messages (.eml and .html) and index.html to {result.out_dir}/")
+        out.print(
+            "skipped: " + ", ".join(f"{k} {v}" for k, v in report.skipped.items()), markup=False
+        )
+    out.print(
+        f"Wrote {len(result.rows)} messages (.eml and .html) and index.html to {result.out_dir}/"
+    )
 
 
 def main() -> None:

@@ -158,7 +158,9 @@ class Dispatcher:
                         variants[claim.variant] = factory.render(claim.variant)
                         report.variants_rendered += 1
                     message = factory.message(
-                        variants[claim.variant], claim.email, claim.subscription_id,
+                        variants[claim.variant],
+                        claim.email,
+                        claim.subscription_id,
                         claim.delivery_id,
                     )
                     await self._send_one(session, run, transport, claim, message)
@@ -177,7 +179,9 @@ class Dispatcher:
             signer=self.signer,
             base_url=self.base_url,
             newsletter_row=issue_row.newsletter,
-            newsletter=newsletter_identity(issue_row.newsletter, self.postal_address, self.language),
+            newsletter=newsletter_identity(
+                issue_row.newsletter, self.postal_address, self.language
+            ),
             issue=issue_row.to_issue(),
             kind=kind,
             run_id=run_id,
@@ -212,7 +216,11 @@ class Dispatcher:
         else:
             status, code, text = DeliveryStatus.DELIVERED, accepted.code, accepted.text
         ledger.record_outcome(
-            session, claim.delivery_id, status, code=code, text=text,
+            session,
+            claim.delivery_id,
+            status,
+            code=code,
+            text=text,
             message_id=message.message_id if status == DeliveryStatus.DELIVERED else None,
         )
         session.commit()

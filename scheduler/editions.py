@@ -109,7 +109,9 @@ def content_hash(issue: Issue) -> str:
     return hashlib.sha256(payload.encode("utf-8")).hexdigest()
 
 
-def store_issue(session: Session, newsletter: NewsletterList, issue: Issue) -> tuple[StoredIssue, bool]:
+def store_issue(
+    session: Session, newsletter: NewsletterList, issue: Issue
+) -> tuple[StoredIssue, bool]:
     """Store an issue on a list; returns (row, created). The caller commits."""
     digest = content_hash(issue)
     existing = session.scalar(
@@ -146,7 +148,9 @@ def store_issue(session: Session, newsletter: NewsletterList, issue: Issue) -> t
     return row, True
 
 
-def load_issue(session: Session, issue_id: int, newsletter: NewsletterList | None = None) -> StoredIssue:
+def load_issue(
+    session: Session, issue_id: int, newsletter: NewsletterList | None = None
+) -> StoredIssue:
     """The stored issue with its stories; UnknownIssue if absent (or on another list)."""
     row = session.scalar(
         select(StoredIssue)
@@ -205,4 +209,3 @@ def issue_to_json(issue: Issue, issue_id: int | None) -> dict[str, object]:
             for s in issue.stories
         ],
     }
-

@@ -40,14 +40,18 @@ __all__ = [
     "Run",
     "RunConflict",
     "RunStatus",
+    "RunSummary",
+    "UnknownRun",
     "add_deliveries",
     "claim_batch",
     "count_by_status",
     "finish_run",
+    "get_run",
     "list_runs",
     "mark_sending",
     "open_run",
     "record_outcome",
+    "summarize",
 ]
 
 
@@ -143,8 +147,12 @@ def open_run(
         try:
             with session.begin_nested():
                 run = Run(
-                    list_id=list_id, kind=kind, period=period, issue_id=issue_id,
-                    status=RunStatus.PLANNING, skipped={},
+                    list_id=list_id,
+                    kind=kind,
+                    period=period,
+                    issue_id=issue_id,
+                    status=RunStatus.PLANNING,
+                    skipped={},
                 )
                 session.add(run)
             created = True
@@ -162,16 +170,23 @@ def open_run(
 def add_deliveries(session: Session, run_id: int, planned: Iterable[tuple[int, str]]) -> int:
     """Insert pending deliveries (subscriber_id, variant), skipping any already planned."""
     rows = [
-        {"run_id": run_id, "subscriber_id": sid, "variant": variant,
-         "status": DeliveryStatus.PENDING, "attempts": 0}
+        {
+            "run_id": run_id,
+            "subscriber_id": sid,
+            "variant": variant,
+            "status": DeliveryStatus.PENDING,
+            "attempts": 0,
+        }
         for sid, variant in planned
     ]
     if not rows:
         return 0
     dialect = session.get_bind().dialect.name
     insert = postgresql.insert if dialect == "postgresql" else sqlite.insert
-    statement = insert(Delivery).values(rows).on_conflict_do_nothing(
-        index_elements=["run_id", "subscriber_id"]
+    statement = (
+        insert(Delivery)
+        .values(rows)
+        .on_conflict_do_nothing(index_elements=["run_id", "subscriber_id"])
     )
     result = session.execute(statement)
     return int(getattr(result, "rowcount", 0) or 0)
@@ -245,7 +260,9 @@ def count_by_status(session: Session, run_id: int) -> dict[str, int]:
     """Deliveries of a run by status (every status present, zeros included)."""
     counts = dict.fromkeys((s.value for s in DeliveryStatus), 0)
     for status, n in session.execute(
-        select(Delivery.status, func.count()).where(Delivery.run_id == run_id).group_by(Delivery.status)
+        select(Delivery.status, func.count())
+        .where(Delivery.run_id == run_id)
+        .group_by(Delivery.status)
     ):
         counts[str(status)] = n
     return counts
@@ -262,6 +279,59 @@ def finish_run(session: Session, run: Run) -> bool:
         run.status = RunStatus.DONE
         run.finished_at = utcnow()
     return True
+
+
+class UnknownRun(LookupError):
+    """No run has this id."""
+
+    def __init__(self, run_id: int) -> None:
+        super().__init__(f"no run with id {run_id} (see `briefmail runs list`)")
+
+
+def get_run(session: Session, run_id: int) -> Run:
+    """The run with this id, or UnknownRun."""
+    run = session.get(Run, run_id)
+    if run is None:
+        raise UnknownRun(run_id)
+    return run
+
+
+@dataclass(frozen=True, slots=True)
+class RunSummary:
+    """A run and its deliveries counted by status: what operators look at."""
+
+    id: int
+    kind: str
+    period: str
+    issue_id: int
+    status: str
+    counts: dict[str, int]
+    skipped: dict[str, int]
+
+    def as_json(self) -> dict[str, object]:
+        """The `briefmail runs list/show --json` shape."""
+        return {
+            "id": self.id,
+            "kind": self.kind,
+            "period": self.period,
+            "issue_id": self.issue_id,
+            "status": self.status,
+            "counts": self.counts,
+            "skipped": self.skipped,
+        }
+
+
+def summarize(session: Session, run: Run) -> RunSummary:
+    """Count a run's deliveries by status."""
+    return RunSummary(
+        id=run.id,
+        kind=run.kind,
+        period=run.period,
+        issue_id=run.issue_id,
+        status=str(run.status),
+        counts=count_by_status(session, run.id),
+        skipped=dict(run.skipped or {}),
+    )
 
 
 def list_runs(session: Session, list_id: int | None = None) -> list[Run]:

@@ -222,9 +222,7 @@ def find_config(explicit: Path | None, environ: Mapping[str, str]) -> Path | Non
     return local if local.exists() else None
 
 
-def load_settings(
-    config: Path | None = None, environ: Mapping[str, str] | None = None
-) -> Settings:
+def load_settings(config: Path | None = None, environ: Mapping[str, str] | None = None) -> Settings:
     """Load and validate settings; SettingsError names the file and the offending key."""
     environ = os.environ if environ is None else environ
     path = find_config(config, environ)

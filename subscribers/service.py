@@ -151,7 +151,9 @@ def list_subscriptions(session: Session, newsletter: NewsletterList) -> list[Sub
             select(Subscription)
             .join(Subscriber)
             .where(Subscription.list_id == newsletter.id)
-            .options(selectinload(Subscription.subscriber), selectinload(Subscription.topic_choices))
+            .options(
+                selectinload(Subscription.subscriber), selectinload(Subscription.topic_choices)
+            )
             .order_by(Subscriber.email)
         )
     )

@@ -42,7 +42,9 @@ def detect_format(source: SourceText) -> Detection:
     raise source.error(None, f"unrecognised format (known: {known}); pass --format to force one")
 
 
-def read_issue_bytes(data: bytes, path: str | Path, format: str = "auto") -> tuple[Issue, Detection]:
+def read_issue_bytes(
+    data: bytes, path: str | Path, format: str = "auto"
+) -> tuple[Issue, Detection]:
     """Parse source bytes as ``format`` (or detect it); topics are not assigned here."""
     source = decode_source(data, path)
     if format == "auto":
@@ -50,7 +52,9 @@ def read_issue_bytes(data: bytes, path: str | Path, format: str = "auto") -> tup
     elif format in FORMATS:
         detection = Detection(format, "chosen with --format")
     else:
-        raise IngestError(path, None, f"unknown format {format!r} (known: auto, {', '.join(FORMATS)})")
+        raise IngestError(
+            path, None, f"unknown format {format!r} (known: auto, {', '.join(FORMATS)})"
+        )
     return FORMATS[detection.format].parse(source), detection
 
 

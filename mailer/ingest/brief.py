@@ -1,13 +1,13 @@
 """The daily brief: a header, then numbered stories with bulleted, labelled fields.
 
-    China AI Brief — 2026-06-26            <- title; the issue date is the YYYY-MM-DD in it
-    Posted on June 26, 2026 at 09:30 PM    <- optional
-    Top Stories                            <- optional, like any other header line
-    1. Story title
-      • Source · 2026-06-26                <- the one unlabelled bullet: source · published
-      • Summary: ...                       <- required; prose may continue on following lines
-      • Why It Matters: ...
-      • URL: Read more                     <- an address, or only the link's text
+China AI Brief — 2026-06-26            <- title; the issue date is the YYYY-MM-DD in it
+Posted on June 26, 2026 at 09:30 PM    <- optional
+Top Stories                            <- optional, like any other header line
+1. Story title
+  • Source · 2026-06-26                <- the one unlabelled bullet: source · published
+  • Summary: ...                       <- required; prose may continue on following lines
+  • Why It Matters: ...
+  • URL: Read more                     <- an address, or only the link's text
 """
 
 from __future__ import annotations
@@ -114,7 +114,9 @@ def parse_brief(source: SourceText) -> Issue:
     return Issue(title=title, date=date, stories=stories, format="brief", posted=posted)
 
 
-def _start_story(source: SourceText, drafts: list[_Draft], heading: re.Match[str], line: int) -> _Draft:
+def _start_story(
+    source: SourceText, drafts: list[_Draft], heading: re.Match[str], line: int
+) -> _Draft:
     number = int(heading.group(1))
     expected = len(drafts) + 1
     if number != expected:
@@ -142,7 +144,9 @@ def _continue_field(source: SourceText, draft: _Draft, text: str, line: int) -> 
     draft.fields[last] = f"{draft.fields[last]} {text}"
 
 
-def _read_header(source: SourceText, header: list[tuple[int, str]]) -> tuple[str, dt.date, str | None]:
+def _read_header(
+    source: SourceText, header: list[tuple[int, str]]
+) -> tuple[str, dt.date, str | None]:
     if not header:
         raise source.error(1, "no title before the first story")
     title = header[0][1]

@@ -57,7 +57,9 @@ class SmtpTransport:
         """Send one message over the shared connection (opening or reopening it as needed)."""
         client = await self._connected()
         try:
-            errors, reply = await client.sendmail(message.mail_from, [message.rcpt_to], message.data)
+            errors, reply = await client.sendmail(
+                message.mail_from, [message.rcpt_to], message.data
+            )
         except aiosmtplib.SMTPServerDisconnected:
             # A relay may close an idle connection between our messages; one fresh try is
             # correct because nothing of this transaction was accepted.

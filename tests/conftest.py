@@ -1,0 +1,113 @@
+"""Shared fixtures: real databases (migrated with Alembic), a real SMTP sink, a wired app."""
+
+from __future__ import annotations
+
+import os
+import secrets
+import shutil
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from pydantic import SecretStr
+from sqlalchemy import Engine
+from sqlalchemy.orm import Session, sessionmaker
+
+from mailer.testing import SmtpSink
+from mailer.topics import Taxonomy, default_taxonomy
+from scheduler.app import Briefmail
+from scheduler.migrate import upgrade
+from scheduler.settings import (
+    DatabaseSettings,
+    NewsletterSettings,
+    SmtpSettings,
+    isolated_settings,
+)
+from subscribers.db import make_engine, make_sessionmaker
+
+ROOT = Path(__file__).resolve().parent.parent
+FIXTURES = Path(__file__).resolve().parent / "fixtures"
+SEEDS = ROOT.parent / "shared" / "seeds"
+IN_CI = os.environ.get("CI", "").lower() == "true"
+
+
+def require(condition: bool, reason: str) -> None:
+    """Skip when a real dependency is missing locally; fail under CI=true, where it must exist."""
+    if condition:
+        return
+    if IN_CI:
+        pytest.fail(f"missing in CI: {reason}")
+    pytest.skip(reason)
+
+
+def require_tool(name: str) -> str:
+    """The path of an executable (also looked up in ./node_modules/.bin), or skip/fail."""
+    local = ROOT / "node_modules" / ".bin" / name
+    found = str(local) if local.exists() else shutil.which(name)
+    require(found is not None, f"{name} is not installed (run `make test`)")
+    assert found is not None
+    return found
+
+
+@pytest.fixture
+def seeds() -> Path:
+    """The real published issues in ../shared/seeds."""
+    require(SEEDS.is_dir(), f"seed issues not found at {SEEDS}")
+    return SEEDS
+
+
+@pytest.fixture
+def taxonomy() -> Taxonomy:
+    """The built-in taxonomy."""
+    return default_taxonomy()
+
+
+@pytest.fixture
+def database_url(tmp_path: Path) -> str:
+    """A fresh SQLite file database URL."""
+    return f"sqlite:///{tmp_path / 'test.db'}"
+
+
+@pytest.fixture
+def engine(database_url: str) -> Iterator[Engine]:
+    """An engine on a database built by the migrations (never create_all)."""
+    engine = make_engine(database_url)
+    upgrade(engine)
+    yield engine
+    engine.dispose()
+
+
+@pytest.fixture
+def sessions(engine: Engine) -> sessionmaker[Session]:
+    """A session factory on the migrated database."""
+    return make_sessionmaker(engine)
+
+
+@pytest.fixture
+def smtp_sink(request: pytest.FixtureRequest) -> Iterator[SmtpSink]:
+    """A real aiosmtpd server on a free port; `@pytest.mark.smtp_faults(refuse={...})` configures it."""
+    marker = request.node.get_closest_marker("smtp_faults")
+    refuse = marker.kwargs.get("refuse", {}) if marker else {}
+    with SmtpSink(refuse=refuse) as sink:
+        yield sink
+
+
+@pytest.fixture
+def app(database_url: str, smtp_sink: SmtpSink) -> Iterator[Briefmail]:
+    """A migrated Briefmail with its default list, sending to the test SMTP sink."""
+    settings = isolated_settings(
+        newsletter=NewsletterSettings(
+            name="Test Brief",
+            **{"from": "Test Brief <brief@news.example.org>"},
+            base_url="https://news.example.org",
+            postal_address="1 Example Street, 10115 Berlin",
+        ),
+        database=DatabaseSettings(url=database_url),
+        smtp=SmtpSettings(host=smtp_sink.host, port=smtp_sink.port),
+        secret_key=SecretStr(secrets.token_urlsafe(32)),
+    )
+    app = Briefmail(settings)
+    app.migrate()
+    app.ensure_default_list()
+    yield app
+    app.close()

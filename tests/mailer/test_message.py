@@ -1,0 +1,86 @@
+"""MIME assembly: list headers on every message, valid MIME, no header injection."""
+
+from __future__ import annotations
+
+import datetime as dt
+from email import message_from_bytes, policy
+
+import pytest
+
+from mailer.message import ListHeaders, build_message, display_name, domain_of
+from mailer.render import Rendered
+
+RENDERED = Rendered("Brief — 1 July · “quotes” 中文", "preview", "<p>Hello</p>", "Hello")
+HEADERS = ListHeaders(
+    list_id="Test Brief <brief.news.example.org>",
+    unsubscribe_url="https://news.example.org/unsubscribe/tok",
+    unsubscribe_mailto="mailto:unsubscribe@news.example.org?subject=unsubscribe%20tok",
+    feedback_id="run1:brief:daily:briefmail",
+)
+
+
+def build(rendered: Rendered = RENDERED, to: str = "reader@example.net") -> bytes:
+    return build_message(
+        rendered,
+        sender="Test Brief <brief@news.example.org>",
+        to=to,
+        list_headers=HEADERS,
+        return_path="bounces+7@news.example.org",
+        message_id="<1.7.abc@news.example.org>",
+        date=dt.datetime(2026, 7, 1, 7, 0, tzinfo=dt.UTC),
+    ).data
+
+
+class TestBuildMessage:
+    def test_every_required_header_is_present(self) -> None:
+        """A list message carries From, To, Subject, Date, Message-ID and the list headers."""
+        msg = message_from_bytes(build(), policy=policy.default)
+        assert msg["From"] == "Test Brief <brief@news.example.org>"
+        assert msg["To"] == "reader@example.net"
+        assert msg["Subject"] == RENDERED.subject
+        assert msg["Date"] == "Wed, 01 Jul 2026 07:00:00 +0000"
+        assert msg["Message-ID"] == "<1.7.abc@news.example.org>"
+        assert msg["List-Id"] == HEADERS.list_id
+        assert msg["List-Unsubscribe"] == (
+            "<https://news.example.org/unsubscribe/tok>, "
+            "<mailto:unsubscribe@news.example.org?subject=unsubscribe%20tok>"
+        )
+        assert msg["List-Unsubscribe-Post"] == "List-Unsubscribe=One-Click"
+        assert msg["Precedence"] == "bulk"
+        assert msg["Feedback-ID"] == "run1:brief:daily:briefmail"
+
+    def test_valid_multipart_alternative_without_defects(self) -> None:
+        """The stdlib parser finds text then HTML, no defects, and each header once."""
+        data = build()
+        msg = message_from_bytes(data, policy=policy.default)
+        assert msg.get_content_type() == "multipart/alternative"
+        parts = [p.get_content_type() for p in msg.iter_parts()]
+        assert parts == ["text/plain", "text/html"]
+        assert all(not part.defects for part in msg.walk())
+        assert data.count(b"\nMIME-Version:") + data.startswith(b"MIME-Version:") == 1
+        assert b"\r\n" in data and b"\n" not in data.replace(b"\r\n", b"")
+
+    def test_non_ascii_subject_is_encoded(self) -> None:
+        """A non-ASCII subject is RFC 2047 encoded on the wire and decodes back exactly."""
+        data = build()
+        assert "中文".encode() not in data.split(b"\r\n\r\n", 1)[0]
+        assert message_from_bytes(data, policy=policy.default)["Subject"] == RENDERED.subject
+
+    @pytest.mark.parametrize("field", ["subject", "to"])
+    def test_header_injection_is_impossible(self, field: str) -> None:
+        """CR/LF inside a header value is refused instead of starting a new header."""
+        evil = "x\r\nBcc: victim@example.org"
+        with pytest.raises(ValueError, match="linefeed|carriage|newline|invalid"):
+            if field == "subject":
+                build(Rendered(evil, "", "<p>x</p>", "x"))
+            else:
+                build(to=evil)
+
+
+class TestAddresses:
+    def test_domain_and_display_name(self) -> None:
+        """Domains are lowercased and display names are read from full addresses."""
+        assert domain_of("Brief <Brief@News.Example.ORG>") == "news.example.org"
+        assert display_name("China AI Brief <brief@example.org>") == "China AI Brief"
+        with pytest.raises(ValueError, match="no domain"):
+            domain_of("nobody")
