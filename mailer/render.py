@@ -216,7 +216,14 @@ class Renderer:
             allow_network=False,
             cssutils_logging_level=logging.CRITICAL,
         )
-        return str(inliner.transform())
+        inlined = str(inliner.transform())
+        # premailer re-serialises through lxml and drops the doctype, which keeps clients out of
+        # quirks mode; put back the one MJML wrote.
+        if result.html.lstrip().lower().startswith(
+            "<!doctype"
+        ) and not inlined.lstrip().lower().startswith("<!doctype"):
+            inlined = "<!doctype html>\n" + inlined
+        return inlined
 
 
 def preheader_for(stories: Sequence[Story], limit: int = 140) -> str:

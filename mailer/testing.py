@@ -91,6 +91,7 @@ class SmtpSink:
         self.host = host
         self.port = port or free_port(host)
         self._handler = _SinkHandler(refuse or {})
+        self._running = False
         self._controller = Controller(
             self._handler, hostname=host, port=self.port, decode_data=False
         )
@@ -98,11 +99,14 @@ class SmtpSink:
     def start(self) -> Self:
         """Start serving; returns self so it can be used in a with-statement."""
         self._controller.start()
+        self._running = True
         return self
 
     def stop(self) -> None:
-        """Stop serving; captured messages stay readable."""
-        self._controller.stop()
+        """Stop serving (again is harmless); captured messages stay readable."""
+        if self._running:
+            self._controller.stop()
+            self._running = False
 
     def __enter__(self) -> Self:
         return self.start()

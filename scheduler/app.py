@@ -169,7 +169,8 @@ class Briefmail:
             )
         rendered = factory.render(key)
         message = factory.message(rendered, f"preview@{factory.domain}")
-        return Preview(rendered=rendered, message=message, stories=len(stories))
+        filled = rendered.fill(factory.links(None))
+        return Preview(rendered=filled, message=message, stories=len(stories))
 
     def web(self) -> FastAPI:
         """The web application (public pages arrive with the subscribers issue)."""

@@ -144,7 +144,7 @@ def _write_messages(messages: list[CapturedMessage], out_dir: Path) -> list[Demo
         (out_dir / f"{stem}.eml").write_bytes(message.data)
         html_part = _part(parsed, "html")
         (out_dir / f"{stem}.html").write_text(html_part, encoding="utf-8")
-        text = _part(parsed, "plain")
+        text = _part(parsed, "plain").replace("\r\n", "\n")
         stories = tuple(re.findall(r"^\d+\. (.+?)(?: \[\d+\])?$", text, re.M))
         topics_match = _TOPICS_LINE.search(text)
         topics = " ".join(topics_match.group(1).split()) if topics_match else ""

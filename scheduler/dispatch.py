@@ -277,6 +277,18 @@ class MessageFactory:
             self.issue, stories, self.newsletter, topics=sorted(topics), cadence=self.kind
         )
 
+    def links(self, subscription_id: int | None) -> dict[Slot, str]:
+        """The per-subscriber URLs of a message (sample URLs for a preview)."""
+        if self.signer is not None and subscription_id is not None:
+            unsubscribe = self.signer.make(Purpose.UNSUBSCRIBE, subscription_id)
+            preferences = self.signer.make(Purpose.PREFERENCES, subscription_id)
+        else:
+            unsubscribe = preferences = "preview"
+        return {
+            Slot.UNSUBSCRIBE_URL: f"{self.base_url}/unsubscribe/{unsubscribe}",
+            Slot.PREFERENCES_URL: f"{self.base_url}/preferences/{preferences}",
+        }
+
     def message(
         self,
         rendered: Rendered,
@@ -285,16 +297,10 @@ class MessageFactory:
         delivery_id: int | None = None,
     ) -> OutgoingMessage:
         """Fill one recipient's links into a rendered variant and build the MIME message."""
-        if self.signer is not None and subscription_id is not None:
-            unsubscribe_token = self.signer.make(Purpose.UNSUBSCRIBE, subscription_id)
-            preferences_token = self.signer.make(Purpose.PREFERENCES, subscription_id)
-        else:
-            unsubscribe_token = preferences_token = "preview"
-        unsubscribe_url = f"{self.base_url}/unsubscribe/{unsubscribe_token}"
-        preferences_url = f"{self.base_url}/preferences/{preferences_token}"
-        filled = rendered.fill(
-            {Slot.UNSUBSCRIBE_URL: unsubscribe_url, Slot.PREFERENCES_URL: preferences_url}
-        )
+        links = self.links(subscription_id)
+        filled = rendered.fill(links)
+        unsubscribe_url = links[Slot.UNSUBSCRIBE_URL]
+        unsubscribe_token = unsubscribe_url.rsplit("/", 1)[1]
         domain = self.domain
         run = f"run{self.run_id}" if self.run_id is not None else "preview"
         mailto_subject = quote(f"unsubscribe {unsubscribe_token}")

@@ -9,7 +9,7 @@ from alembic import command
 from alembic.config import Config
 from sqlalchemy import Engine
 
-__all__ = ["alembic_config", "migrations_dir", "upgrade"]
+__all__ = ["alembic_config", "downgrade", "migrations_dir", "upgrade"]
 
 
 def migrations_dir() -> Path:
@@ -35,3 +35,11 @@ def upgrade(engine: Engine, revision: str = "head") -> None:
     with engine.begin() as connection:
         config.attributes["connection"] = connection
         command.upgrade(config, revision)
+
+
+def downgrade(engine: Engine, revision: str) -> None:
+    """Migrate the engine's database down to ``revision`` ("base" removes every table)."""
+    config = alembic_config(engine.url.render_as_string(hide_password=False))
+    with engine.begin() as connection:
+        config.attributes["connection"] = connection
+        command.downgrade(config, revision)

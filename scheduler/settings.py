@@ -212,20 +212,19 @@ def isolated_settings(**values: Any) -> Settings:
     return _IsolatedSettings(**values)
 
 
-def find_config(explicit: Path | None, environ: Mapping[str, str]) -> Path | None:
+def find_config(explicit: Path | None) -> Path | None:
     """The config file to read: explicit path, $BRIEFMAIL_CONFIG, or ./briefmail.toml if present."""
     if explicit is not None:
         return explicit
-    if env := environ.get("BRIEFMAIL_CONFIG"):
+    if env := os.environ.get("BRIEFMAIL_CONFIG"):
         return Path(env)
     local = Path.cwd() / CONFIG_FILE
     return local if local.exists() else None
 
 
-def load_settings(config: Path | None = None, environ: Mapping[str, str] | None = None) -> Settings:
-    """Load and validate settings; SettingsError names the file and the offending key."""
-    environ = os.environ if environ is None else environ
-    path = find_config(config, environ)
+def load_settings(config: Path | None = None) -> Settings:
+    """Load and validate settings (file, then BRIEFMAIL_* variables); errors name file and key."""
+    path = find_config(config)
     data: dict[str, Any] = {}
     origin = "environment"
     if path is not None:

@@ -49,6 +49,14 @@ def require_tool(name: str) -> str:
     return found
 
 
+@pytest.fixture(autouse=True)
+def _clean_environment(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Tests see no BRIEFMAIL_* variables from the shell that runs them."""
+    for name in list(os.environ):
+        if name.startswith("BRIEFMAIL_"):
+            monkeypatch.delenv(name)
+
+
 @pytest.fixture
 def seeds() -> Path:
     """The real published issues in ../shared/seeds."""
@@ -85,7 +93,7 @@ def sessions(engine: Engine) -> sessionmaker[Session]:
 
 @pytest.fixture
 def smtp_sink(request: pytest.FixtureRequest) -> Iterator[SmtpSink]:
-    """A real aiosmtpd server on a free port; `@pytest.mark.smtp_faults(refuse={...})` configures it."""
+    """A real aiosmtpd server on a free port, configured by `@pytest.mark.smtp_faults(...)`."""
     marker = request.node.get_closest_marker("smtp_faults")
     refuse = marker.kwargs.get("refuse", {}) if marker else {}
     with SmtpSink(refuse=refuse) as sink:

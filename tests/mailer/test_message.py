@@ -58,7 +58,8 @@ class TestBuildMessage:
         assert parts == ["text/plain", "text/html"]
         assert all(not part.defects for part in msg.walk())
         assert data.count(b"\nMIME-Version:") + data.startswith(b"MIME-Version:") == 1
-        assert b"\r\n" in data and b"\n" not in data.replace(b"\r\n", b"")
+        assert b"\r\n" in data
+        assert b"\n" not in data.replace(b"\r\n", b"")
 
     def test_non_ascii_subject_is_encoded(self) -> None:
         """A non-ASCII subject is RFC 2047 encoded on the wire and decodes back exactly."""
@@ -70,11 +71,10 @@ class TestBuildMessage:
     def test_header_injection_is_impossible(self, field: str) -> None:
         """CR/LF inside a header value is refused instead of starting a new header."""
         evil = "x\r\nBcc: victim@example.org"
+        rendered = Rendered(evil, "", "<p>x</p>", "x") if field == "subject" else RENDERED
+        to = evil if field == "to" else "reader@example.net"
         with pytest.raises(ValueError, match="linefeed|carriage|newline|invalid"):
-            if field == "subject":
-                build(Rendered(evil, "", "<p>x</p>", "x"))
-            else:
-                build(to=evil)
+            build(rendered, to=to)
 
 
 class TestAddresses:

@@ -24,10 +24,28 @@ def hostile_issue() -> Issue:
     """Every field carries markup an attacker might inject, plus CJK, RTL and a huge title."""
     stories = (
         Story(1, HOSTILE + " title", HOSTILE, HOSTILE, HOSTILE, HOSTILE, None, HOSTILE, ("chips",)),
-        Story(2, "长标题" * 60, "中文摘要，包含“引号”。", "新华社", "2026-07-01", None, None, None,
-              ("models",)),
-        Story(3, "عنوان عربي طويل", "نص عربي", None, None, None, "https://example.com/r", None,
-              ("general",)),
+        Story(
+            2,
+            "长标题" * 60,
+            "中文摘要，包含“引号”。",
+            "新华社",
+            "2026-07-01",
+            None,
+            None,
+            None,
+            ("models",),
+        ),
+        Story(
+            3,
+            "عنوان عربي طويل",
+            "نص عربي",
+            None,
+            None,
+            None,
+            "https://example.com/r",
+            None,
+            ("general",),
+        ),
     )
     return Issue(title=HOSTILE, date=dt.date(2026, 7, 1), stories=stories)
 
@@ -81,7 +99,10 @@ class TestOfficialMjml:
         path.write_text(source, encoding="utf-8")
         result = subprocess.run(
             [mjml, "--config.validationLevel=strict", str(path), "-s"],
-            capture_output=True, text=True, timeout=120, check=False,
+            capture_output=True,
+            text=True,
+            timeout=120,
+            check=False,
         )
         assert result.returncode == 0, result.stderr
 
@@ -95,7 +116,10 @@ class TestOfficialMjml:
         )
         result = subprocess.run(
             [mjml, "--config.validationLevel=strict", str(path), "-s"],
-            capture_output=True, text=True, timeout=120, check=False,
+            capture_output=True,
+            text=True,
+            timeout=120,
+            check=False,
         )
         assert result.returncode != 0
         assert "Attribute colour is illegal" in result.stderr
@@ -160,12 +184,21 @@ class TestParts:
         )
         assert "1 Example Street, Berlin" in rendered.html
 
-    def test_html_is_well_under_gmail_clipping(self, renderer: Renderer, seeds: Path,
-                                               taxonomy: Taxonomy) -> None:
+    def test_html_is_well_under_gmail_clipping(
+        self, renderer: Renderer, seeds: Path, taxonomy: Taxonomy
+    ) -> None:
         """A full seed issue renders well under Gmail's 102 KB clipping limit."""
         issue, _ = read_issue(seeds / "brief-2026-06-26.txt")
         html = render(renderer, taxonomy.tag_issue(issue)).html
         assert len(html.encode("utf-8")) < 60_000
+
+    def test_no_remote_resources_and_a_doctype(self, renderer: Renderer, mixed: Issue) -> None:
+        """The HTML loads nothing from the network (no web fonts) and keeps MJML's doctype."""
+        html = render(renderer, mixed).html
+        assert html.startswith("<!doctype html>")
+        assert "fonts.googleapis" not in html
+        assert "@import" not in html
+        assert not re.search(r"<(img|link|script)\b[^>]*(src|href)=", html)
 
     def test_preheader_and_lang(self, renderer: Renderer, mixed: Issue) -> None:
         """The preview text lists story titles, and the document declares its language."""

@@ -17,5 +17,5 @@ def test_sink_captures_and_refuses_over_real_smtp() -> None:
         assert refused == {"no@example.net": (550, b"5.1.1 No such user")}
         assert sink.recipients() == ["ok@example.net"]
         assert sink.messages[0].parsed().get_content().strip() == "Hi"
-    with pytest.raises(OSError), smtplib.SMTP(sink.host, sink.port, timeout=2):
-        pass
+    with pytest.raises(ConnectionRefusedError):
+        smtplib.SMTP(sink.host, sink.port, timeout=2)

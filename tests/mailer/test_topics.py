@@ -17,11 +17,21 @@ def story(text: str) -> Story:
 class TestDefaultTaxonomy:
     def test_required_topics_exist_with_labels_and_keywords(self, taxonomy: Taxonomy) -> None:
         """The shipped taxonomy defines the eight topics subscribers can choose."""
-        required = {"chips", "models", "funding", "policy", "infrastructure", "robotics",
-                    "research", "business"}
+        required = {
+            "chips",
+            "models",
+            "funding",
+            "policy",
+            "infrastructure",
+            "robotics",
+            "research",
+            "business",
+        }
         assert required <= set(taxonomy.ids)
         for topic in taxonomy.topics:
-            assert topic.label and topic.description and topic.keywords
+            assert topic.label
+            assert topic.description
+            assert topic.keywords
 
 
 class TestTagging:

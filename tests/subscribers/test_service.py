@@ -35,9 +35,16 @@ class TestSubscribe:
     ) -> None:
         """The domain is lowercased; topics, cadence and zone are kept as chosen."""
         with sessions() as session:
-            sub = subscribe(session, newsletter, " Reader@EXAMPLE.net ", taxonomy=taxonomy,
-                            topics=["policy", "chips"], cadence=Cadence.WEEKLY,
-                            timezone="Asia/Shanghai", confirmed=True)
+            sub = subscribe(
+                session,
+                newsletter,
+                " Reader@EXAMPLE.net ",
+                taxonomy=taxonomy,
+                topics=["policy", "chips"],
+                cadence=Cadence.WEEKLY,
+                timezone="Asia/Shanghai",
+                confirmed=True,
+            )
             session.commit()
             assert sub.subscriber.email == "Reader@example.net"
             assert sub.topics == ("chips", "policy")
@@ -50,8 +57,14 @@ class TestSubscribe:
         """A second subscribe of one address replaces its choices; there is one subscription."""
         with sessions() as session:
             subscribe(session, newsletter, "a@example.net", taxonomy=taxonomy, topics=["chips"])
-            subscribe(session, newsletter, "a@example.net", taxonomy=taxonomy, topics=["models"],
-                      confirmed=True)
+            subscribe(
+                session,
+                newsletter,
+                "a@example.net",
+                taxonomy=taxonomy,
+                topics=["models"],
+                confirmed=True,
+            )
             session.commit()
             subs = list_subscriptions(session, newsletter)
             assert [(s.subscriber.email, s.topics, s.status) for s in subs] == [
@@ -61,14 +74,23 @@ class TestSubscribe:
     @pytest.mark.parametrize(
         ("kwargs", "error", "message"),
         [
-            ({"email": "not-an-address"}, InvalidAddress, "invalid e-mail address 'not-an-address'"),
+            (
+                {"email": "not-an-address"},
+                InvalidAddress,
+                "invalid e-mail address 'not-an-address'",
+            ),
             ({"topics": ["chips", "bogus"]}, UnknownTopic, "valid topics: chips"),
             ({"timezone": "Mars/Base"}, InvalidTimezone, "unknown time zone 'Mars/Base'"),
         ],
     )
     def test_bad_input_is_refused_before_anything_is_written(
-        self, sessions: sessionmaker[Session], newsletter: NewsletterList, taxonomy: Taxonomy,
-        kwargs: dict[str, object], error: type[Exception], message: str,
+        self,
+        sessions: sessionmaker[Session],
+        newsletter: NewsletterList,
+        taxonomy: Taxonomy,
+        kwargs: dict[str, object],
+        error: type[Exception],
+        message: str,
     ) -> None:
         """Invalid address, topic or zone raises a named error and stores nothing."""
         args: dict[str, object] = {"email": "ok@example.net", **kwargs}
@@ -100,10 +122,15 @@ class TestAudience:
         """Batches follow id order, never repeat, and hold only confirmed daily subscribers."""
         with sessions() as session:
             for n in range(25):
-                subscribe(session, newsletter, f"r{n:02d}@example.net", taxonomy=taxonomy,
-                          topics=["chips"] if n % 2 else [],
-                          cadence=Cadence.WEEKLY if n % 5 == 0 else Cadence.DAILY,
-                          confirmed=n % 7 != 0)
+                subscribe(
+                    session,
+                    newsletter,
+                    f"r{n:02d}@example.net",
+                    taxonomy=taxonomy,
+                    topics=["chips"] if n % 2 else [],
+                    cadence=Cadence.WEEKLY if n % 5 == 0 else Cadence.DAILY,
+                    confirmed=n % 7 != 0,
+                )
             session.commit()
             batches = list(iter_audience(session, newsletter.id, Cadence.DAILY, batch_size=4))
             census = audience_census(session, newsletter.id, Cadence.DAILY)

@@ -31,9 +31,13 @@ class TestSeed:
         assert issue.posted == "Posted on June 26, 2026 at 09:30 PM"
         assert [s.position for s in issue.stories] == list(range(1, 9))
         for story in issue.stories:
-            assert story.title and story.source and story.published
-            assert story.summary and story.why_it_matters
-            assert story.url is None and story.link_text == "Read more"
+            assert story.title
+            assert story.source
+            assert story.published
+            assert story.summary
+            assert story.why_it_matters
+            assert story.url is None
+            assert story.link_text == "Read more"
 
     def test_seed_keeps_date_ranges_and_typography(self, seeds: Path) -> None:
         """A published date range stays as printed, and curly quotes survive decoding."""

@@ -34,8 +34,10 @@ class TestSmtpTransport:
         assert smtp_sink.messages[0].mail_from == "bounces@news.example.org"
 
     @pytest.mark.smtp_faults(
-        refuse={"gone@example.net": (550, "5.1.1 No such user"),
-                "later@example.net": (451, "4.7.1 Try again later")}
+        refuse={
+            "gone@example.net": (550, "5.1.1 No such user"),
+            "later@example.net": (451, "4.7.1 Try again later"),
+        }
     )
     async def test_refusals_are_classified_and_the_session_continues(
         self, smtp_sink: SmtpSink

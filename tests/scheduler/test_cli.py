@@ -1,0 +1,337 @@
+"""The `briefmail` command: help everywhere, documented, exact output shapes and exit codes."""
+
+from __future__ import annotations
+
+import json
+import re
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+import typer.main
+from typer.testing import CliRunner
+
+from mailer.testing import SmtpSink, free_port
+from scheduler.cli import cli
+from tests.conftest import FIXTURES, ROOT
+
+runner = CliRunner()
+
+
+def all_commands() -> list[tuple[str, ...]]:
+    """Every command path, e.g. ('subscribers', 'add'), walked from the Click tree."""
+    found: list[tuple[str, ...]] = []
+
+    def walk(command: Any, path: tuple[str, ...]) -> None:
+        # Typer vendors its own Click, so groups are recognised by shape, not by class.
+        if hasattr(command, "commands"):
+            for name, sub in command.commands.items():
+                walk(sub, (*path, name))
+        else:
+            found.append(path)
+
+    walk(typer.main.get_command(cli), ())
+    return found
+
+
+COMMANDS = all_commands()
+
+
+@pytest.fixture
+def home(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Path]:
+    """A working directory with an initialised briefmail (config, key, database)."""
+    monkeypatch.chdir(tmp_path)
+    result = runner.invoke(cli, ["init"])
+    assert result.exit_code == 0, result.output
+    return tmp_path
+
+
+def run(*args: str) -> tuple[int, str, str]:
+    result = runner.invoke(cli, list(args))
+    return result.exit_code, result.stdout, result.stderr
+
+
+class TestHelpAndDocs:
+    def test_the_expected_commands_exist(self) -> None:
+        """The CLI offers the commands the README promises."""
+        assert {" ".join(c) for c in COMMANDS} >= {
+            "init",
+            "ingest",
+            "preview",
+            "send",
+            "serve",
+            "demo",
+            "lists add",
+            "lists list",
+            "issues list",
+            "issues show",
+            "subscribers add",
+            "subscribers list",
+            "subscribers remove",
+            "runs list",
+            "runs show",
+        }
+
+    @pytest.mark.parametrize("command", COMMANDS, ids=" ".join)
+    def test_every_command_has_help(self, command: tuple[str, ...]) -> None:
+        """`--help` works for every command and describes it."""
+        code, out, _ = run(*command, "--help")
+        assert code == 0
+        assert "Usage:" in out
+        assert len(out.splitlines()) > 4
+
+    @pytest.mark.parametrize("command", COMMANDS, ids=" ".join)
+    def test_every_command_is_in_the_readme(self, command: tuple[str, ...]) -> None:
+        """The README documents every command."""
+        readme = (ROOT / "README.md").read_text(encoding="utf-8")
+        assert f"briefmail {' '.join(command)}" in readme
+
+    def test_readme_commands_exist(self) -> None:
+        """Every `briefmail …` command the README shows is a real command."""
+        readme = (ROOT / "README.md").read_text(encoding="utf-8")
+        names = {" ".join(c) for c in COMMANDS}
+        code = "\n".join(re.findall(r"```sh\n(.*?)```", readme, re.DOTALL))
+        shown = set(re.findall(r"`briefmail ([a-z]+(?: [a-z]+)?)", readme))
+        shown |= set(re.findall(r"^briefmail ([a-z]+(?: [a-z]+)?)", code, re.MULTILINE))
+        assert len(shown) > 10
+        for words in shown:
+            assert words in names or words.split()[0] in names, words
+
+
+class TestInit:
+    def test_init_twice_is_harmless(self, home: Path) -> None:
+        """A second `init` keeps the config and key and finds the list."""
+        key = (home / "briefmail.secret").read_text()
+        code, out, _ = run("init")
+        assert code == 0
+        assert "Found list 'brief'" in out
+        assert (home / "briefmail.secret").read_text() == key
+        assert (home / "briefmail.db").exists()
+
+
+class TestIngestAndIssues:
+    def test_ingest_json_shape(self, home: Path) -> None:
+        """`ingest --json --dry-run` prints the documented shape with id null."""
+        code, out, _ = run("ingest", str(FIXTURES / "brief-mixed.txt"), "--json", "--dry-run")
+        assert code == 0
+        data = json.loads(out)
+        assert set(data) == {"id", "title", "date", "format", "stories"}
+        assert data["id"] is None
+        assert data["date"] == "2026-07-01"
+        assert data["format"] == "brief"
+        assert set(data["stories"][0]) == {
+            "position",
+            "title",
+            "source",
+            "published",
+            "summary",
+            "why_it_matters",
+            "url",
+            "link_text",
+            "topics",
+        }
+        assert data["stories"][1]["url"] is None
+        assert data["stories"][1]["link_text"] == "模型发布：开放权重"
+        assert run("issues", "list", "--json")[1].strip() == "[]"
+
+    def test_ingest_stores_and_shows(self, home: Path) -> None:
+        """Ingest prints id, title, date and count; `issues show --json` returns the same issue."""
+        code, out, _ = run("ingest", str(FIXTURES / "brief-mixed.txt"), "--explain")
+        assert code == 0
+        assert "format: brief (" in out
+        assert "Issue 1 stored: Test Brief — 2026-07-01 · 2026-07-01 · 4 stories" in out
+        shown = json.loads(run("issues", "show", "1", "--json")[1])
+        dry = json.loads(run("ingest", str(FIXTURES / "brief-mixed.txt"), "--json", "--dry-run")[1])
+        assert shown == {**dry, "id": 1}
+        assert json.loads(run("issues", "list", "--json")[1])[0]["stories"] == 4
+
+    def test_bad_issue_file_is_one_line_with_file_and_line(self, home: Path) -> None:
+        """A malformed file exits 2 with `Error: FILE:LINE: reason` and stores nothing."""
+        bad = home / "bad.txt"
+        bad.write_text(
+            "Brief — 2026-07-01\n\n1. Title\n  • Source · 2026-07-01\n  • URL: x\n"
+            "  • Summary: ok\n2. Other\n  • Why It Matters: y\n",
+            encoding="utf-8",
+        )
+        code, out, err = run("ingest", str(bad))
+        assert code == 2
+        assert out == ""
+        assert err == f"Error: {bad}:7: story 2 'Other' has no Summary\n"
+        assert run("issues", "list", "--json")[1].strip() == "[]"
+
+    @pytest.mark.parametrize(
+        "args",
+        [("issues", "show", "99"), ("send", "99"), ("preview", "99"), ("runs", "show", "99")],
+    )
+    def test_unknown_ids_exit_2(self, home: Path, args: tuple[str, ...]) -> None:
+        """An unknown issue or run id is bad input: exit 2, one line."""
+        code, _, err = run(*args)
+        assert code == 2
+        assert err.startswith("Error: no ")
+        assert err.count("\n") == 1
+
+
+class TestSubscribers:
+    def test_add_list_remove(self, home: Path) -> None:
+        """Subscribers are added with choices, listed as JSON, and removed."""
+        assert (
+            run(
+                "subscribers",
+                "add",
+                "A@Example.net",
+                "--topics",
+                "chips,policy",
+                "--cadence",
+                "weekly",
+                "--timezone",
+                "Europe/Berlin",
+                "--confirmed",
+            )[0]
+            == 0
+        )
+        assert run("subscribers", "add", "b@example.net")[0] == 0
+        data = json.loads(run("subscribers", "list", "--json")[1])
+        assert data == [
+            {
+                "email": "A@example.net",
+                "status": "confirmed",
+                "cadence": "weekly",
+                "timezone": "Europe/Berlin",
+                "topics": ["chips", "policy"],
+            },
+            {
+                "email": "b@example.net",
+                "status": "pending",
+                "cadence": "daily",
+                "timezone": "UTC",
+                "topics": [],
+            },
+        ]
+        assert run("subscribers", "remove", "b@example.net") == (
+            0,
+            "b@example.net: unsubscribed\n",
+            "",
+        )
+
+    @pytest.mark.parametrize(
+        ("args", "message"),
+        [
+            (
+                ("--topics", "chips,bogus"),
+                "Error: unknown topic bogus (valid topics: chips, models",
+            ),
+            (("--timezone", "Nowhere/City"), "Error: unknown time zone 'Nowhere/City'"),
+        ],
+    )
+    def test_bad_choices_exit_2(self, home: Path, args: tuple[str, ...], message: str) -> None:
+        """Unknown topics (listing the valid ones) and zones exit 2."""
+        code, _, err = run("subscribers", "add", "a@example.net", *args)
+        assert code == 2
+        assert err.startswith(message)
+
+    def test_invalid_address_is_named(self, home: Path) -> None:
+        """An invalid address exits 2 and names the address."""
+        code, _, err = run("subscribers", "add", "nobody.example.net")
+        assert code == 2
+        assert err.startswith("Error: invalid e-mail address 'nobody.example.net'")
+
+
+class TestSendAndRuns:
+    def test_send_through_a_real_server_then_runs(
+        self, home: Path, monkeypatch: pytest.MonkeyPatch
+    ) -> None:
+        """`send --json` reports the counts; a second send delivers nothing new; runs are listed."""
+        assert run("runs", "list", "--json")[1].strip() == "[]"
+        run("ingest", str(FIXTURES / "brief-mixed.txt"))
+        run("subscribers", "add", "a@example.net", "--topics", "chips", "--confirmed")
+        run("subscribers", "add", "b@example.net", "--topics", "funding", "--confirmed")
+        run("subscribers", "add", "w@example.net", "--cadence", "weekly", "--confirmed")
+        with SmtpSink() as sink:
+            monkeypatch.setenv("BRIEFMAIL_SMTP__PORT", str(sink.port))
+            code, out, err = run("send", "1", "--json")
+            assert code == 0, err
+            first = json.loads(out)
+            second = json.loads(run("send", "1", "--json")[1])
+        assert {
+            k: first[k]
+            for k in (
+                "run_id",
+                "planned",
+                "delivered",
+                "deferred",
+                "failed",
+                "variants_rendered",
+                "skipped",
+            )
+        } == {
+            "run_id": 1,
+            "planned": 2,
+            "delivered": 2,
+            "deferred": 0,
+            "failed": 0,
+            "variants_rendered": 2,
+            "skipped": 1,
+        }
+        assert isinstance(first["seconds"], float)
+        assert (second["run_id"], second["delivered"], second["variants_rendered"]) == (1, 2, 0)
+        assert sorted(sink.recipients()) == ["a@example.net", "b@example.net"]
+        runs = json.loads(run("runs", "list", "--json")[1])
+        assert runs == [
+            {
+                "id": 1,
+                "kind": "daily",
+                "period": "2026-07-01",
+                "issue_id": 1,
+                "status": "done",
+                "counts": {"pending": 0, "deferred": 0, "delivered": 2, "failed": 0},
+                "skipped": {"cadence weekly": 1},
+            }
+        ]
+        assert json.loads(run("runs", "show", "1", "--json")[1]) == runs[0]
+
+    def test_unreachable_server_exits_1_with_one_line(
+        self, home: Path, monkeypatch: pytest.MonkeyPatch
+    ) -> None:
+        """With no SMTP server, send exits 1 with one line and the run stays resumable."""
+        run("ingest", str(FIXTURES / "brief-mixed.txt"))
+        run("subscribers", "add", "a@example.net", "--confirmed")
+        monkeypatch.setenv("BRIEFMAIL_SMTP__PORT", str(free_port()))
+        code, out, err = run("send", "1")
+        assert code == 1
+        assert out == ""
+        assert err.startswith("Error: cannot reach SMTP server localhost:")
+        assert err.endswith("run 1 is kept and resumes with the same command\n")
+        assert err.count("\n") == 1
+        assert json.loads(run("runs", "show", "1", "--json")[1])["counts"]["pending"] == 1
+
+    def test_preview_writes_html_and_eml(self, home: Path) -> None:
+        """`preview` writes one variant's HTML and full message for the chosen topics."""
+        run("ingest", str(FIXTURES / "brief-mixed.txt"))
+        code, out, _ = run(
+            "preview", "1", "--topics", "models", "--out", "p.html", "--eml", "p.eml"
+        )
+        assert code == 0, out
+        html = (home / "p.html").read_text(encoding="utf-8")
+        assert "Open-Weight Reasoning Model" in html
+        assert "Foundry Starts" not in html
+        assert b"List-Unsubscribe-Post: List-Unsubscribe=One-Click" in (home / "p.eml").read_bytes()
+        code, _, err = run("preview", "1", "--topics", "robotics")
+        assert code == 2
+        assert "no story of issue 1 matches topics robotics" in err
+
+
+class TestLists:
+    def test_add_and_list(self, home: Path) -> None:
+        """A second list is added with its own sender and shows in `lists list --json`."""
+        code, _, _ = run(
+            "lists", "add", "ict", "--name", "ICT Bulletin", "--from", "ICT <ict@example.org>"
+        )
+        assert code == 0
+        data = json.loads(run("lists", "list", "--json")[1])
+        assert [d["slug"] for d in data] == ["brief", "ict"]
+        assert data[1]["list_id"] == "ICT Bulletin <ict.example.org>"
+        assert run("lists", "add", "ict", "--name", "Again")[0] == 2
+        code, _, err = run("issues", "list", "--list", "nope")
+        assert code == 2
+        assert "no list 'nope' (known lists: brief, ict)" in err

@@ -1,0 +1,196 @@
+"""The send path end to end against a real SMTP server: filtering, idempotence, resumption."""
+
+from __future__ import annotations
+
+import re
+from email.message import EmailMessage
+
+import pytest
+
+from mailer.testing import MemoryTransport, SmtpSink
+from scheduler.app import Briefmail
+from scheduler.dispatch import SendInterrupted, variant_key, variant_topics
+from scheduler.ledger import Delivery, DeliveryStatus
+from subscribers.lists import get_list
+from subscribers.models import Cadence
+from subscribers.service import subscribe
+from tests.conftest import FIXTURES
+
+CHIPS = "Foundry Starts Volume Output of a New Accelerator Chip"
+MODELS = "Open-Weight Reasoning Model Released Under a Permissive Licence"
+FUNDING = "Start-up Closes Series B Round"
+GENERAL = "Editors' Note: Summer Schedule"
+
+
+def add(
+    app: Briefmail,
+    email: str,
+    topics: list[str],
+    cadence: Cadence = Cadence.DAILY,
+    confirmed: bool = True,
+) -> None:
+    with app.sessions() as session:
+        subscribe(
+            session,
+            get_list(session, "brief"),
+            email,
+            taxonomy=app.taxonomy,
+            topics=topics,
+            cadence=cadence,
+            confirmed=confirmed,
+        )
+        session.commit()
+
+
+def ingest(app: Briefmail) -> int:
+    result = app.ingest(FIXTURES / "brief-mixed.txt", "brief")
+    assert result.stored is not None
+    return result.stored.id
+
+
+def stories_in(message: EmailMessage) -> list[str]:
+    body = message.get_body(preferencelist=("plain",))
+    assert body is not None
+    text = " ".join(str(body.get_content()).split())
+    return [t for t in (CHIPS, MODELS, FUNDING, GENERAL) if t in text]
+
+
+async def send(app: Briefmail, issue_id: int) -> dict[str, object]:
+    transport = app.transport()
+    try:
+        return (await app.dispatcher().send(issue_id, transport)).as_json()
+    finally:
+        await transport.close()
+
+
+class TestEndToEnd:
+    async def test_each_subscriber_gets_exactly_the_stories_of_their_topics(
+        self, app: Briefmail, smtp_sink: SmtpSink
+    ) -> None:
+        """Daily readers get their topics' stories and general ones; weekly and pending get none."""
+        add(app, "chips@example.net", ["chips"])
+        add(app, "models-funding@example.net", ["models", "funding"])
+        add(app, "everything@example.net", [])
+        add(app, "weekly@example.net", ["chips"], cadence=Cadence.WEEKLY)
+        add(app, "pending@example.net", ["chips"], confirmed=False)
+        add(app, "robots@example.net", ["robotics"])
+        report = await send(app, ingest(app))
+
+        received = {m.rcpt_to[0]: stories_in(m.parsed()) for m in smtp_sink.messages}
+        assert received == {
+            "chips@example.net": [CHIPS, GENERAL],
+            "models-funding@example.net": [MODELS, FUNDING, GENERAL],
+            "everything@example.net": [CHIPS, MODELS, FUNDING, GENERAL],
+        }
+        assert report["planned"] == report["delivered"] == 3
+        assert report["variants_rendered"] == 3
+        assert report["skipped"] == 3
+        assert report["failed"] == report["deferred"] == 0
+
+    async def test_second_send_creates_no_run_and_sends_nothing(
+        self, app: Briefmail, smtp_sink: SmtpSink
+    ) -> None:
+        """Sending an issue again reuses its run and delivers nothing new."""
+        add(app, "a@example.net", ["chips"])
+        issue_id = ingest(app)
+        first = await send(app, issue_id)
+        second = await send(app, issue_id)
+        assert second["run_id"] == first["run_id"]
+        assert second["delivered"] == 1
+        assert second["variants_rendered"] == 0
+        assert smtp_sink.recipients() == ["a@example.net"]
+
+    async def test_a_new_subscriber_is_added_to_the_existing_run(
+        self, app: Briefmail, smtp_sink: SmtpSink
+    ) -> None:
+        """Re-planning adds only subscribers without a delivery; earlier ones get no copy."""
+        add(app, "a@example.net", ["chips"])
+        issue_id = ingest(app)
+        await send(app, issue_id)
+        add(app, "b@example.net", ["chips"])
+        report = await send(app, issue_id)
+        assert smtp_sink.recipients() == ["a@example.net", "b@example.net"]
+        assert report["planned"] == report["delivered"] == 2
+
+    async def test_messages_carry_list_headers_and_working_links(
+        self, app: Briefmail, smtp_sink: SmtpSink
+    ) -> None:
+        """Each message has its own unsubscribe link, VERP sender and Message-ID on our domain."""
+        add(app, "a@example.net", ["chips"])
+        add(app, "b@example.net", ["chips"])
+        await send(app, ingest(app))
+        first, second = (m.parsed() for m in smtp_sink.messages)
+        assert first["List-Unsubscribe"] != second["List-Unsubscribe"]
+        assert re.fullmatch(
+            r"<https://news\.example\.org/unsubscribe/\S+>, <mailto:\S+>",
+            first["List-Unsubscribe"].strip(),
+        )
+        assert first["Message-ID"].endswith("@news.example.org>")
+        assert re.fullmatch(r"bounces\+\d+@news\.example\.org", smtp_sink.messages[0].mail_from)
+        html = first.get_body(preferencelist=("html",))
+        assert html is not None
+        assert "briefmail-slot" not in str(html.get_content())
+
+
+class TestFailures:
+    async def test_unreachable_server_keeps_the_run_resumable(
+        self, app: Briefmail, smtp_sink: SmtpSink
+    ) -> None:
+        """With the relay down nothing is recorded; once it is back, everyone gets one copy."""
+        for n in range(3):
+            add(app, f"r{n}@example.net", ["chips"])
+        issue_id = ingest(app)
+        smtp_sink.stop()
+        with pytest.raises(SendInterrupted, match="cannot reach SMTP server.*resumes"):
+            await send(app, issue_id)
+        with app.sessions() as session:
+            statuses = {d.status for d in session.query(Delivery)}
+        assert statuses == {DeliveryStatus.PENDING}
+        with SmtpSink(port=smtp_sink.port) as back:
+            report = await send(app, issue_id)
+        assert sorted(back.recipients()) == ["r0@example.net", "r1@example.net", "r2@example.net"]
+        assert report["delivered"] == 3
+
+    @pytest.mark.smtp_faults(
+        refuse={
+            "gone@example.net": (550, "5.1.1 No such user"),
+            "busy@example.net": (451, "4.7.1 Greylisted"),
+        }
+    )
+    async def test_refusals_are_recorded_with_the_server_reply(
+        self, app: Briefmail, smtp_sink: SmtpSink
+    ) -> None:
+        """A 550 is a failed delivery, a 451 a deferred one; the others are delivered."""
+        for email in ("ok@example.net", "gone@example.net", "busy@example.net"):
+            add(app, email, ["chips"])
+        report = await send(app, ingest(app))
+        assert (report["delivered"], report["failed"], report["deferred"]) == (1, 1, 1)
+        with app.sessions() as session:
+            rows = {d.last_code: (d.status, d.last_text) for d in session.query(Delivery)}
+        assert rows[550] == (DeliveryStatus.FAILED, "5.1.1 No such user")
+        assert rows[451] == (DeliveryStatus.DEFERRED, "4.7.1 Greylisted")
+
+    async def test_deferred_deliveries_are_retried_by_the_next_send(self, app: Briefmail) -> None:
+        """A deferred delivery is sent again by the next send; delivered ones are not."""
+        add(app, "a@example.net", ["chips"])
+        add(app, "b@example.net", ["chips"])
+        issue_id = ingest(app)
+        from mailer.errors import TemporaryFailure
+
+        flaky = MemoryTransport(
+            refuse=lambda m: TemporaryFailure("busy", 451) if m.rcpt_to.startswith("b") else None
+        )
+        first = await app.dispatcher().send(issue_id, flaky)
+        assert (first.delivered, first.deferred) == (1, 1)
+        second_transport = MemoryTransport()
+        second = await app.dispatcher().send(issue_id, second_transport)
+        assert [m.rcpt_to for m in second_transport.outbox] == ["b@example.net"]
+        assert (second.delivered, second.deferred) == (2, 0)
+
+
+def test_variant_keys_round_trip() -> None:
+    """Topic sets map to stable keys and back; the empty set is every topic."""
+    assert variant_key(["policy", "chips"]) == "chips,policy"
+    assert variant_topics("chips,policy") == frozenset({"chips", "policy"})
+    assert variant_key([]) == "*"
+    assert variant_topics("*") == frozenset()
