@@ -25,6 +25,7 @@ from mailer.transport.smtp import SmtpConfig, SmtpTransport
 from scheduler.dispatch import (
     Dispatcher,
     MessageFactory,
+    SendReport,
     newsletter_identity,
     variant_key,
     variant_topics,
@@ -127,6 +128,14 @@ class Briefmail:
             postal_address=self.settings.newsletter.postal_address or None,
             language=self.settings.newsletter.language,
         )
+
+    async def send_issue(self, issue_id: int, kind: str = "daily") -> SendReport:
+        """Send an issue through a fresh transport to the configured relay, then close it."""
+        transport = self.transport()
+        try:
+            return await self.dispatcher().send(issue_id, transport, kind)
+        finally:
+            await transport.close()
 
     def ingest(
         self, path: Path, list_slug: str, *, format: str = "auto", dry_run: bool = False

@@ -414,36 +414,11 @@ def send(
     with _app() as app:
         with app.sessions() as session:
             load_issue(session, issue_id, get_list(session, _slug(app, list_slug)))
-        report = asyncio.run(_send(app, issue_id))
+        report = asyncio.run(app.send_issue(issue_id))
     if as_json:
         _print_json(report.as_json())
         return
-    table = Table(
-        "run", "planned", "delivered", "deferred", "failed", "skipped", "variants", "seconds"
-    )
-    table.add_row(
-        str(report.run_id),
-        str(report.planned),
-        str(report.delivered),
-        str(report.deferred),
-        str(report.failed),
-        str(sum(report.skipped.values())),
-        str(report.variants_rendered),
-        f"{report.seconds:.2f}",
-    )
-    out.print(table)
-    if report.skipped:
-        out.print(
-            "skipped: " + ", ".join(f"{k} {v}" for k, v in report.skipped.items()), markup=False
-        )
-
-
-async def _send(app: Briefmail, issue_id: int) -> SendReport:
-    transport = app.transport()
-    try:
-        return await app.dispatcher().send(issue_id, transport)
-    finally:
-        await transport.close()
+    _print_report(report)
 
 
 @runs_cli.command("list")
@@ -494,28 +469,19 @@ def serve(
     ] = False,
 ) -> None:
     """Run the web app and the scheduler (daily job at [schedule] daily_time)."""
-    import uvicorn
-
-    from scheduler.jobs import build_scheduler, describe_jobs
+    from scheduler.jobs import serve as run
 
     if no_web and no_scheduler:
         raise typer.BadParameter("--no-web and --no-scheduler together leave nothing to run")
     with _app() as app:
-        scheduler = None if no_scheduler else build_scheduler(app, blocking=no_web)
-        if scheduler is not None:
-            for job in describe_jobs(scheduler):
-                err.print(f"job {job.id}: {job.trigger}", markup=False)
-        if no_web:
-            assert scheduler is not None
-            scheduler.start()  # blocks until SIGINT/SIGTERM
-            return
-        if scheduler is not None:
-            scheduler.start()
-        try:
-            uvicorn.run(app.web(), host=host, port=port, log_level="info")
-        finally:
-            if scheduler is not None:
-                scheduler.shutdown(wait=True)  # a send in progress finishes and is recorded
+        run(
+            app,
+            host=host,
+            port=port,
+            web=not no_web,
+            jobs=not no_scheduler,
+            announce=lambda job: err.print(f"job {job.id}: {job.trigger}", markup=False),
+        )
 
 
 @cli.command()
@@ -534,34 +500,26 @@ def demo(
     result = run_demo(out_dir, subscribers)
     report = result.report
     out.print(f"[bold]{result.issue_title}[/bold] · {result.stories_in_issue} stories")
-    table = Table(
-        "subscribers",
-        "planned",
-        "delivered",
-        "deferred",
-        "failed",
-        "skipped",
-        "variants",
-        "seconds",
-    )
-    table.add_row(
-        str(result.subscribers),
-        str(report.planned),
-        str(report.delivered),
-        str(report.deferred),
-        str(report.failed),
-        str(sum(report.skipped.values())),
-        str(report.variants_rendered),
-        f"{report.seconds:.2f}",
-    )
+    _print_report(report, subscribers=result.subscribers)
+    out.print(f"Wrote {len(result.rows)} messages (.eml and .html) and index.html to {out_dir}/")
+
+
+def _print_report(report: SendReport, subscribers: int | None = None) -> None:
+    """A send's figures as a two-column table that fits any terminal width."""
+    table = Table("", "", show_header=False, box=None, padding=(0, 2))
+    if subscribers is not None:
+        table.add_row("subscribers", str(subscribers))
+    table.add_row("run", str(report.run_id))
+    table.add_row("planned", str(report.planned))
+    table.add_row("delivered", str(report.delivered))
+    table.add_row("deferred", str(report.deferred))
+    table.add_row("failed", str(report.failed))
+    skipped = sum(report.skipped.values())
+    reasons = ", ".join(f"{k} {v}" for k, v in report.skipped.items())
+    table.add_row("skipped", f"{skipped} ({reasons})" if reasons else str(skipped))
+    table.add_row("variants rendered", str(report.variants_rendered))
+    table.add_row("seconds", f"{report.seconds:.2f}")
     out.print(table)
-    if report.skipped:
-        out.print(
-            "skipped: " + ", ".join(f"{k} {v}" for k, v in report.skipped.items()), markup=False
-        )
-    out.print(
-        f"Wrote {len(result.rows)} messages (.eml and .html) and index.html to {result.out_dir}/"
-    )
 
 
 def main() -> None:

@@ -26,7 +26,12 @@ from pydantic import SecretStr
 from mailer.testing import CapturedMessage, SmtpSink
 from scheduler.app import Briefmail
 from scheduler.dispatch import SendReport
-from scheduler.settings import DatabaseSettings, SmtpSettings, isolated_settings
+from scheduler.settings import (
+    DatabaseSettings,
+    NewsletterSettings,
+    SmtpSettings,
+    isolated_settings,
+)
 from subscribers.lists import get_list
 from subscribers.models import Cadence
 from subscribers.service import subscribe
@@ -72,6 +77,11 @@ def run_demo(out_dir: Path, subscribers: int = 50, seed: int = 7) -> DemoResult:
     out_dir.mkdir(parents=True, exist_ok=True)
     with tempfile.TemporaryDirectory(prefix="briefmail-demo-") as workdir, SmtpSink() as sink:
         settings = isolated_settings(
+            newsletter=NewsletterSettings(
+                name="Sample AI Brief",
+                **{"from": "Sample AI Brief <brief@example.org>"},
+                postal_address="Sample Media Ltd · 1 Example Street · 10115 Berlin",
+            ),
             database=DatabaseSettings(url=f"sqlite:///{Path(workdir) / 'demo.db'}"),
             smtp=SmtpSettings(host=sink.host, port=sink.port),
             secret_key=SecretStr(secrets.token_urlsafe(32)),
@@ -84,7 +94,7 @@ def run_demo(out_dir: Path, subscribers: int = 50, seed: int = 7) -> DemoResult:
                 ingested = app.ingest(sample, newsletter.slug)
             assert ingested.stored is not None
             weekly = _add_subscribers(app, newsletter.slug, subscribers, seed)
-            report = asyncio.run(_send(app, ingested.stored.id))
+            report = asyncio.run(app.send_issue(ingested.stored.id))
         finally:
             app.close()
         rows = _write_messages(sink.messages, out_dir)
@@ -98,14 +108,6 @@ def run_demo(out_dir: Path, subscribers: int = 50, seed: int = 7) -> DemoResult:
         issue_title=ingested.issue.title,
         stories_in_issue=len(ingested.issue.stories),
     )
-
-
-async def _send(app: Briefmail, issue_id: int) -> SendReport:
-    transport = app.transport()
-    try:
-        return await app.dispatcher().send(issue_id, transport)
-    finally:
-        await transport.close()
 
 
 def _add_subscribers(app: Briefmail, slug: str, count: int, seed: int) -> int:

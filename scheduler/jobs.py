@@ -8,7 +8,11 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import signal
+import threading
+from collections.abc import Callable
 from dataclasses import dataclass
+from types import FrameType
 
 from apscheduler.schedulers.background import BackgroundScheduler
 from apscheduler.schedulers.base import BaseScheduler
@@ -20,7 +24,14 @@ from scheduler.dispatch import SendInterrupted, SendReport
 from scheduler.editions import newest_unsent_issue
 from subscribers.lists import get_list
 
-__all__ = ["DAILY_JOB_ID", "JobInfo", "build_scheduler", "describe_jobs", "send_newest_daily"]
+__all__ = [
+    "DAILY_JOB_ID",
+    "JobInfo",
+    "build_scheduler",
+    "describe_jobs",
+    "send_newest_daily",
+    "serve",
+]
 
 DAILY_JOB_ID = "daily-brief"
 log = logging.getLogger("briefmail.jobs")
@@ -44,15 +55,8 @@ def send_newest_daily(app: Briefmail, list_slug: str | None = None) -> SendRepor
         log.info("daily job: no unsent issue on list %s", slug)
         return None
 
-    async def run() -> SendReport:
-        transport = app.transport()
-        try:
-            return await app.dispatcher().send(issue_id, transport)
-        finally:
-            await transport.close()
-
     try:
-        report = asyncio.run(run())
+        report = asyncio.run(app.send_issue(issue_id))
     except SendInterrupted as exc:
         log.error("daily job: %s", exc)
         return None
@@ -84,3 +88,46 @@ def build_scheduler(app: Briefmail, *, blocking: bool) -> BaseScheduler:
 def describe_jobs(scheduler: BaseScheduler) -> list[JobInfo]:
     """The scheduler's jobs and their triggers, for the operator."""
     return [JobInfo(job.id, str(job.trigger)) for job in scheduler.get_jobs()]
+
+
+def serve(
+    app: Briefmail,
+    *,
+    host: str,
+    port: int,
+    web: bool = True,
+    jobs: bool = True,
+    announce: Callable[[JobInfo], None] = lambda job: None,
+) -> None:
+    """Run the web app and/or the scheduler until SIGTERM or SIGINT, then stop cleanly.
+
+    A clean stop means: the web server drains its requests, and a send started by a job runs to
+    its end (every outcome recorded) before the process exits 0.
+    """
+    import uvicorn
+
+    if not (web or jobs):
+        raise ValueError("nothing to run: enable the web app, the scheduler, or both")
+    stop = threading.Event()
+
+    def request_stop(signum: int, frame: FrameType | None) -> None:
+        # uvicorn restores this handler and re-raises the signal once it has shut down; taking
+        # it here (instead of the default "terminate now") lets the scheduler finish below.
+        stop.set()
+
+    previous = {sig: signal.signal(sig, request_stop) for sig in (signal.SIGTERM, signal.SIGINT)}
+    scheduler = build_scheduler(app, blocking=False) if jobs else None
+    try:
+        if scheduler is not None:
+            for job in describe_jobs(scheduler):
+                announce(job)
+            scheduler.start()
+        if web:
+            uvicorn.run(app.web(), host=host, port=port, log_level="info")
+        else:
+            stop.wait()
+    finally:
+        if scheduler is not None:
+            scheduler.shutdown(wait=True)
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)

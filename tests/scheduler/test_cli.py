@@ -4,10 +4,16 @@ from __future__ import annotations
 
 import json
 import re
-from collections.abc import Iterator
+import signal
+import subprocess
+import sys
+import threading
+import time
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
+import httpx
 import pytest
 import typer.main
 from typer.testing import CliRunner
@@ -335,3 +341,45 @@ class TestLists:
         code, _, err = run("issues", "list", "--list", "nope")
         assert code == 2
         assert "no list 'nope' (known lists: brief, ict)" in err
+
+
+class TestServe:
+    @pytest.mark.parametrize("web", [True, False], ids=["web+scheduler", "scheduler only"])
+    def test_serve_runs_and_stops_cleanly_on_sigterm(self, home: Path, web: bool) -> None:
+        """`briefmail serve` announces its job, answers /healthz, and exits 0 on SIGTERM."""
+        port = free_port()
+        args = ["serve", "--port", str(port)] + ([] if web else ["--no-web"])
+        lines: list[str] = []
+        with subprocess.Popen(
+            [sys.executable, "-c", "from scheduler.cli import main; main()", *args],
+            cwd=home,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.PIPE,
+            text=True,
+        ) as process:
+            reader = threading.Thread(target=lambda: lines.extend(process.stderr or []))
+            reader.start()
+            try:
+                wait_until(lambda: any("job daily-brief: cron[" in x for x in lines), process)
+                if web:
+                    wait_until(lambda: healthy(port), process)
+            finally:
+                process.send_signal(signal.SIGTERM)
+                process.wait(timeout=30)
+                reader.join(timeout=5)
+        assert process.returncode == 0, lines
+
+
+def healthy(port: int) -> bool:
+    try:
+        return httpx.get(f"http://127.0.0.1:{port}/healthz", timeout=1).json() == {"status": "ok"}
+    except httpx.TransportError:
+        return False
+
+
+def wait_until(condition: Callable[[], bool], process: subprocess.Popen[str]) -> None:
+    deadline = time.monotonic() + 30
+    while not condition():
+        assert process.poll() is None, "the server exited early"
+        assert time.monotonic() < deadline, "timed out"
+        time.sleep(0.05)

@@ -56,11 +56,7 @@ def stories_in(message: EmailMessage) -> list[str]:
 
 
 async def send(app: Briefmail, issue_id: int) -> dict[str, object]:
-    transport = app.transport()
-    try:
-        return (await app.dispatcher().send(issue_id, transport)).as_json()
-    finally:
-        await transport.close()
+    return (await app.send_issue(issue_id)).as_json()
 
 
 class TestEndToEnd:
