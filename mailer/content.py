@@ -3,18 +3,55 @@
 An Issue is what an editor published; a subscriber receives a *selection* of its stories, decided
 only by the subscriber's topic set (see :func:`select_stories`). Everything here is a frozen value
 object so a rendered variant can be cached by the exact content that produced it.
+
+Text fields are plain text with one inline mark-up: ``**words**`` is emphasis (the article format
+prints it that way). Renderers turn it into <strong>; nothing else in content is ever markup.
 """
 
 from __future__ import annotations
 
 import datetime as dt
+import enum
+import re
 from collections.abc import Iterable
 from dataclasses import dataclass, field, replace
 
-__all__ = ["GENERAL", "Issue", "Story", "select_stories"]
+__all__ = [
+    "GENERAL",
+    "WHOLE_ISSUE_FORMATS",
+    "Format",
+    "Issue",
+    "Role",
+    "Story",
+    "issue_to_json",
+    "select_stories",
+]
 
 #: The topic of a story that no taxonomy topic matches. Every subscriber receives such stories.
 GENERAL = "general"
+
+
+class Format(enum.StrEnum):
+    """How an issue is presented (and, for all but `digest`, the source format it came from)."""
+
+    BRIEF = "brief"
+    BULLETIN = "bulletin"
+    ARTICLE = "article"
+    DIGEST = "digest"
+
+
+#: Formats whose stories are parts of one piece: a reader gets all of them or none.
+WHOLE_ISSUE_FORMATS = frozenset({Format.ARTICLE})
+
+
+class Role(enum.StrEnum):
+    """What a story is within its issue."""
+
+    STORY = "story"
+    #: A section of a long-form article: heading and paragraphs.
+    SECTION = "section"
+    #: Background at the end of an article ("About the Organizations Mentioned").
+    BACKGROUND = "background"
 
 
 @dataclass(frozen=True, slots=True)
@@ -33,6 +70,11 @@ class Story:
     #: What the source printed in place of an address ("Read more", an article title), if anything.
     link_text: str | None = None
     topics: tuple[str, ...] = ()
+    role: Role = Role.STORY
+    #: The digest group (a topic id) a story is listed under; None outside digests.
+    group: str | None = None
+    #: The 1-based line of the source text the story starts at (not part of its identity).
+    line: int | None = field(default=None, compare=False)
 
     def with_topics(self, topics: Iterable[str]) -> Story:
         """Return a copy carrying exactly these topics (sorted, de-duplicated)."""
@@ -41,32 +83,84 @@ class Story:
 
 @dataclass(frozen=True, slots=True)
 class Issue:
-    """A published issue: a title, a date and its stories in reading order."""
+    """A published issue: a title, a date (or a period) and its stories in reading order."""
 
     title: str
     date: dt.date
     stories: tuple[Story, ...]
-    format: str = "brief"
+    format: Format = Format.BRIEF
     #: Free text the source printed about publication ("Posted on June 26, 2026 at 09:30 PM").
     posted: str | None = None
-    source_name: str | None = field(default=None, compare=False)
+    #: The last day of the period the issue covers, when it covers more than its date.
+    period_end: dt.date | None = None
+    #: Hashtags the source carried, without '#', as printed.
+    tags: tuple[str, ...] = ()
 
     @property
     def topics(self) -> frozenset[str]:
         """Every topic at least one story carries."""
         return frozenset(t for story in self.stories for t in story.topics)
 
+    @property
+    def key(self) -> str:
+        """What makes two versions of a file the same issue: format and period (and title).
 
-def select_stories(stories: Iterable[Story], chosen: frozenset[str]) -> tuple[Story, ...]:
+        Re-ingesting a changed file with the same key updates that issue instead of adding one.
+        """
+        if self.format == Format.ARTICLE:
+            # Articles often print no date (their date is the day they were received), so an
+            # article is identified by its title alone.
+            slug = re.sub(r"\W+", "-", self.title.lower()).strip("-")[:120] or "untitled"
+            return f"{self.format}:{slug}"
+        end = f"..{self.period_end.isoformat()}" if self.period_end else ""
+        return f"{self.format}:{self.date.isoformat()}{end}"
+
+
+def issue_to_json(issue: Issue, issue_id: int | None = None) -> dict[str, object]:
+    """The stable JSON shape of `briefmail ingest --json` (and of the `json` source format)."""
+    return {
+        "id": issue_id,
+        "title": issue.title,
+        "date": issue.date.isoformat(),
+        "format": str(issue.format),
+        "period_end": issue.period_end.isoformat() if issue.period_end else None,
+        "posted": issue.posted,
+        "tags": list(issue.tags),
+        "stories": [
+            {
+                "position": s.position,
+                "title": s.title,
+                "source": s.source,
+                "published": s.published,
+                "summary": s.summary,
+                "why_it_matters": s.why_it_matters,
+                "url": s.url,
+                "link_text": s.link_text,
+                "topics": list(s.topics),
+                "role": str(s.role),
+                "group": s.group,
+                "line": s.line,
+            }
+            for s in issue.stories
+        ],
+    }
+
+
+def select_stories(
+    stories: Iterable[Story], chosen: frozenset[str], *, whole: bool = False
+) -> tuple[Story, ...]:
     """Return the stories a subscriber with topic set ``chosen`` receives, in reading order.
 
     An empty ``chosen`` means "every topic". A story matches when it shares a topic with the
     choice; `general` stories go to everyone, but only alongside at least one matching story, so
-    nobody receives a message made solely of uncategorised news.
+    nobody receives a message made solely of uncategorised news. With ``whole`` (an article), a
+    single match selects every story.
     """
     stories = tuple(stories)
     if not chosen:
         return stories
     if not any(chosen.intersection(s.topics) for s in stories):
         return ()
+    if whole:
+        return stories
     return tuple(s for s in stories if chosen.intersection(s.topics) or GENERAL in s.topics)

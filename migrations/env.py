@@ -5,7 +5,10 @@ from __future__ import annotations
 from alembic import context
 from sqlalchemy import engine_from_config, pool
 
-import subscribers.models  # noqa: F401 - imported for their tables
+# Every model module, imported for its tables (autogenerate compares against all of them).
+import scheduler.editions  # noqa: F401
+import scheduler.ledger  # noqa: F401
+import subscribers.models  # noqa: F401
 from subscribers.db import Base
 
 config = context.config
@@ -41,6 +44,10 @@ def run_migrations_online() -> None:
         poolclass=pool.NullPool,
     )
     with engine.connect() as connection:
+        if connection.dialect.name == "sqlite":
+            # As in scheduler/migrate.py: table copies must not cascade-delete referring rows.
+            connection.exec_driver_sql("PRAGMA foreign_keys=OFF")
+            connection.commit()
         _run(connection)
         connection.commit()
 

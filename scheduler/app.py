@@ -15,22 +15,15 @@ from fastapi import FastAPI
 from sqlalchemy import Engine
 from sqlalchemy.orm import Session, sessionmaker
 
-from mailer.content import Issue, select_stories
+from mailer.content import Issue
 from mailer.ingest import Detection, read_issue
 from mailer.message import OutgoingMessage
 from mailer.render import Rendered, Renderer
 from mailer.topics import Taxonomy, default_taxonomy, load_taxonomy
 from mailer.transport import Transport
 from mailer.transport.smtp import SmtpConfig, SmtpTransport
-from scheduler.dispatch import (
-    Dispatcher,
-    MessageFactory,
-    SendReport,
-    newsletter_identity,
-    variant_key,
-    variant_topics,
-)
-from scheduler.editions import StoredIssue, load_issue, store_issue
+from scheduler.dispatch import Dispatcher, SendReport, run_kind, variant_key, variant_topics
+from scheduler.editions import Stored, StoredIssue, load_issue, store_issue, tag_ingested
 from scheduler.migrate import upgrade
 from scheduler.settings import Settings
 from subscribers.db import make_engine, make_sessionmaker
@@ -48,7 +41,8 @@ class IngestResult:
     issue: Issue
     detection: Detection
     stored: StoredIssue | None
-    created: bool
+    #: What storing did; None for a dry run.
+    outcome: Stored | None
 
 
 class PreviewError(ValueError):
@@ -118,59 +112,56 @@ class Briefmail:
             )
         )
 
-    def dispatcher(self) -> Dispatcher:
-        """The send path, wired to this database and renderer."""
+    def dispatcher(self, *, signed: bool = True) -> Dispatcher:
+        """The send path, wired to this database and renderer (unsigned: previews only)."""
         return Dispatcher(
             self.sessions,
             self.renderer,
-            TokenSigner(self.settings.secret()),
+            TokenSigner(self.settings.secret()) if signed else None,
             base_url=self.settings.newsletter.base_url,
             postal_address=self.settings.newsletter.postal_address or None,
             language=self.settings.newsletter.language,
         )
 
-    async def send_issue(self, issue_id: int, kind: str = "daily") -> SendReport:
+    async def send_issue(self, issue_id: int) -> SendReport:
         """Send an issue through a fresh transport to the configured relay, then close it."""
         transport = self.transport()
         try:
-            return await self.dispatcher().send(issue_id, transport, kind)
+            return await self.dispatcher().send(issue_id, transport)
         finally:
             await transport.close()
 
     def ingest(
-        self, path: Path, list_slug: str, *, format: str = "auto", dry_run: bool = False
+        self,
+        path: Path,
+        list_slug: str,
+        *,
+        format: str = "auto",
+        dry_run: bool = False,
+        replace: bool = False,
     ) -> IngestResult:
         """Parse, tag and (unless dry_run) store an issue file on a list, all or nothing."""
         parsed, detection = read_issue(path, format)
-        issue = self.taxonomy.tag_issue(parsed)
+        issue = tag_ingested(parsed, self.taxonomy, from_json=detection.format == "json", path=path)
         if dry_run:
-            return IngestResult(issue, detection, None, False)
+            return IngestResult(issue, detection, None, None)
         with self.sessions() as session:
             newsletter = get_list(session, list_slug)
-            stored, created = store_issue(session, newsletter, issue)
+            stored, outcome = store_issue(
+                session, newsletter, issue, source_name=Path(path).name, replace_sent=replace
+            )
             session.commit()
-            return IngestResult(issue, detection, stored, created)
+            return IngestResult(issue, detection, stored, outcome)
 
     def preview(self, issue_id: int, list_slug: str, topics: Sequence[str] = ()) -> Preview:
         """Render one variant of an issue as a subscriber of ``topics`` would receive it."""
         chosen = self.taxonomy.validate(topics)
         with self.sessions() as session:
             row = load_issue(session, issue_id, get_list(session, list_slug))
-            factory = MessageFactory(
-                renderer=self.renderer,
-                signer=None,
-                base_url=self.settings.newsletter.base_url,
-                newsletter_row=row.newsletter,
-                newsletter=newsletter_identity(
-                    row.newsletter,
-                    self.settings.newsletter.postal_address or None,
-                    self.settings.newsletter.language,
-                ),
-                issue=row.to_issue(),
-                kind="daily",
-            )
+            kind, _, _ = run_kind(row.to_issue(), row.id)
+            factory = self.dispatcher(signed=False).factory(row, kind, None)
         key = variant_key(chosen)
-        stories = select_stories(factory.issue.stories, variant_topics(key))
+        stories = factory.stories_for(variant_topics(key))
         if not stories:
             raise PreviewError(
                 f"no story of issue {issue_id} matches topics {', '.join(chosen)}; "

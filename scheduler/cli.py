@@ -8,6 +8,7 @@ operation. `--debug` shows the traceback instead.
 from __future__ import annotations
 
 import asyncio
+import datetime as dt
 import functools
 import json
 import sys
@@ -20,12 +21,22 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
+from mailer.content import issue_to_json
 from mailer.ingest import IngestError
 from mailer.topics import TaxonomyError, UnknownTopic
 from scheduler import ledger
 from scheduler.app import Briefmail, PreviewError, build_app
 from scheduler.dispatch import SendInterrupted, SendReport
-from scheduler.editions import UnknownIssue, issue_to_json, list_issues, load_issue
+from scheduler.editions import (
+    DigestError,
+    IssueAlreadySent,
+    UnknownIssue,
+    build_digest,
+    list_issues,
+    load_issue,
+    retag_issue,
+    week_label,
+)
 from scheduler.ledger import RunConflict, UnknownRun
 from scheduler.settings import (
     CONFIG_FILE,
@@ -64,6 +75,8 @@ _ERRORS: tuple[tuple[type[Exception], int], ...] = (
     (ListError, 2),
     (PreviewError, 2),
     (UnknownRun, 2),
+    (DigestError, 2),
+    (IssueAlreadySent, 1),
     (NotSubscribed, 1),
     (RunConflict, 1),
     (SendInterrupted, 1),
@@ -81,10 +94,12 @@ lists_cli = typer.Typer(help="Newsletter lists (a publisher runs several).", no_
 issues_cli = typer.Typer(help="Stored issues.", no_args_is_help=True)
 subscribers_cli = typer.Typer(help="Subscribers of a list.", no_args_is_help=True)
 runs_cli = typer.Typer(help="Send runs and their deliveries.", no_args_is_help=True)
+topics_cli = typer.Typer(help="The topic taxonomy and story tagging.", no_args_is_help=True)
 cli.add_typer(lists_cli, name="lists")
 cli.add_typer(issues_cli, name="issues")
 cli.add_typer(subscribers_cli, name="subscribers")
 cli.add_typer(runs_cli, name="runs")
+cli.add_typer(topics_cli, name="topics")
 
 out = Console(highlight=False)
 err = Console(stderr=True, highlight=False)
@@ -215,26 +230,33 @@ def lists_list(as_json: JsonOption = False) -> None:
 @_handle_errors
 def ingest(
     path: Annotated[Path, typer.Argument(help="The issue file.")],
-    format: Annotated[str, typer.Option("--format", help="auto or brief.")] = "auto",
+    format: Annotated[
+        str, typer.Option("--format", help="auto, brief, bulletin, article or json.")
+    ] = "auto",
     dry_run: Annotated[
         bool, typer.Option("--dry-run", help="Parse and tag, store nothing.")
     ] = False,
     explain: Annotated[
         bool, typer.Option("--explain", help="Say why the format was chosen.")
     ] = False,
+    replace: Annotated[
+        bool, typer.Option("--replace", help="Store a changed file for an already-sent issue.")
+    ] = False,
     as_json: JsonOption = False,
     list_slug: ListOption = None,
 ) -> None:
-    """Parse an issue file, tag its stories with topics and store it."""
+    """Parse an issue file, tag its stories with topics and store it (all or nothing)."""
     with _app() as app:
-        result = app.ingest(path, _slug(app, list_slug), format=format, dry_run=dry_run)
+        result = app.ingest(
+            path, _slug(app, list_slug), format=format, dry_run=dry_run, replace=replace
+        )
     issue_id = result.stored.id if result.stored else None
     if as_json:
         _print_json(issue_to_json(result.issue, issue_id))
         return
     if explain:
         out.print(f"format: {result.detection.format} ({result.detection.reason})", markup=False)
-    state = "parsed (dry run)" if dry_run else ("stored" if result.created else "already stored")
+    state = result.outcome.value if result.outcome else "parsed (dry run)"
     out.print(
         f"Issue {issue_id if issue_id is not None else '-'} {state}: {result.issue.title} · "
         f"{result.issue.date.isoformat()} · {len(result.issue.stories)} stories",
@@ -317,6 +339,114 @@ def preview(
     if eml:
         eml.write_bytes(result.message.data)
         out.print(f"Message: {eml}")
+
+
+@cli.command()
+@_handle_errors
+def digest(
+    week: Annotated[
+        str | None,
+        typer.Option("--week", help="ISO week, e.g. 2026-W26 (default: last week)."),
+    ] = None,
+    as_json: JsonOption = False,
+    list_slug: ListOption = None,
+) -> None:
+    """Assemble a week's daily issues into one digest issue (building it again changes nothing)."""
+    with _app() as app, app.sessions() as session:
+        label = week or week_label(dt.date.today() - dt.timedelta(days=7))
+        row, outcome = build_digest(
+            session, get_list(session, _slug(app, list_slug)), label, app.taxonomy
+        )
+        session.commit()
+        issue = row.to_issue()
+    if as_json:
+        _print_json(issue_to_json(issue, row.id))
+        return
+    groups = dict.fromkeys(s.group for s in issue.stories)
+    out.print(
+        f"Digest {row.id} {outcome.value}: {issue.title} · {len(issue.stories)} stories in "
+        f"{len(groups)} groups ({', '.join(str(g) for g in groups)})",
+        markup=False,
+    )
+
+
+# -- topics --------------------------------------------------------------------------------------
+
+
+@topics_cli.command("list")
+@_handle_errors
+def topics_list(as_json: JsonOption = False) -> None:
+    """Show the taxonomy: every topic subscribers can choose."""
+    with _app() as app:
+        topics = app.taxonomy.topics
+    if as_json:
+        _print_json(
+            [
+                {
+                    "id": t.id,
+                    "label": t.label,
+                    "description": t.description,
+                    "parent": t.parent,
+                    "keywords": list(t.keywords),
+                    "hints": list(t.hints),
+                    "aliases": list(t.aliases),
+                }
+                for t in topics
+            ]
+        )
+        return
+    table = Table("id", "label", "description", "keywords", "aliases")
+    for t in topics:
+        table.add_row(
+            t.id,
+            t.label,
+            t.description,
+            str(len(t.keywords) + len(t.hints)),
+            " ".join(f"#{a}" for a in t.aliases),
+        )
+    out.print(table)
+
+
+@topics_cli.command("explain")
+@_handle_errors
+def topics_explain(
+    issue_id: Annotated[int, typer.Argument(help="Issue id.")], list_slug: ListOption = None
+) -> None:
+    """Show, per story, which words matched which topic."""
+    with _app() as app, app.sessions() as session:
+        row = load_issue(session, issue_id, get_list(session, _slug(app, list_slug)))
+        issue = row.to_issue()
+        evidence = app.taxonomy.explain_issue(issue)
+    for story, found in zip(issue.stories, evidence, strict=True):
+        out.print(f"{story.position}. {story.title}", markup=False)
+        out.print(f"   stored topics: {', '.join(story.topics) or '-'}", markup=False)
+        for item in found or []:
+            out.print(f"   {item.describe()}", markup=False)
+        if not found:
+            out.print("   no topic matches: general", markup=False)
+
+
+@topics_cli.command("retag")
+@_handle_errors
+def topics_retag(
+    issue_ids: Annotated[list[int] | None, typer.Argument(help="Issue ids.")] = None,
+    all_issues: Annotated[bool, typer.Option("--all", help="Every issue of the list.")] = False,
+    list_slug: ListOption = None,
+) -> None:
+    """Tag stored issues again with the current taxonomy (only when you ask)."""
+    if not issue_ids and not all_issues:
+        raise typer.BadParameter("name issue ids or pass --all")
+    with _app() as app, app.sessions() as session:
+        newsletter = get_list(session, _slug(app, list_slug))
+        rows = (
+            list_issues(session, newsletter)
+            if all_issues
+            else [load_issue(session, n, newsletter) for n in issue_ids or []]
+        )
+        for row in rows:
+            changed = retag_issue(session, row, app.taxonomy)
+            out.print(f"Issue {row.id}: {changed} of {len(row.stories)} stories changed topics")
+        session.commit()
 
 
 # -- subscribers -------------------------------------------------------------------------------

@@ -15,7 +15,7 @@ from urllib.parse import quote
 
 from sqlalchemy.orm import Session, sessionmaker
 
-from mailer.content import Issue, select_stories
+from mailer.content import WHOLE_ISSUE_FORMATS, Format, Issue, Story, select_stories
 from mailer.errors import ConnectionFailure, PermanentFailure, TemporaryFailure
 from mailer.message import (
     ListHeaders,
@@ -28,7 +28,7 @@ from mailer.message import (
 from mailer.render import Newsletter, Rendered, Renderer, Slot
 from mailer.transport import Transport
 from scheduler import ledger
-from scheduler.editions import StoredIssue, load_issue
+from scheduler.editions import StoredIssue, load_issue, week_label
 from scheduler.ledger import Claim, DeliveryStatus, Run
 from subscribers.models import Cadence, NewsletterList
 from subscribers.service import audience_census, iter_audience
@@ -41,6 +41,7 @@ __all__ = [
     "SendInterrupted",
     "SendReport",
     "newsletter_identity",
+    "run_kind",
     "variant_key",
     "variant_topics",
 ]
@@ -48,6 +49,19 @@ __all__ = [
 #: The variant key of subscribers who chose no topic, i.e. every topic.
 ALL_TOPICS = "*"
 NO_MATCH = "no matching story"
+
+
+def run_kind(issue: Issue, issue_id: int) -> tuple[str, str, Cadence | None]:
+    """The run an issue is sent by: (kind, period, cadence of its audience; None = any).
+
+    A daily brief goes to daily readers once per day, a digest to weekly readers once per ISO
+    week; a bulletin or an article is its own edition and goes to every reader of its list.
+    """
+    if issue.format == Format.BRIEF:
+        return "daily", issue.date.isoformat(), Cadence.DAILY
+    if issue.format == Format.DIGEST:
+        return "weekly", week_label(issue.date), Cadence.WEEKLY
+    return "edition", f"#{issue_id}", None
 
 
 def variant_key(topics: Iterable[str]) -> str:
@@ -105,7 +119,7 @@ class Dispatcher:
         self,
         sessions: sessionmaker[Session],
         renderer: Renderer,
-        signer: TokenSigner,
+        signer: TokenSigner | None,
         *,
         base_url: str,
         postal_address: str | None = None,
@@ -120,18 +134,19 @@ class Dispatcher:
         self.language = language
         self.batch_size = batch_size
 
-    def plan(self, issue_id: int, kind: str = "daily") -> int:
+    def plan(self, issue_id: int) -> int:
         """Create (or extend) the run of an issue with one delivery per eligible subscriber."""
-        cadence = Cadence(kind)
         with self.sessions() as session:
             row = load_issue(session, issue_id)
             issue = row.to_issue()
-            run, _ = ledger.open_run(session, row.list_id, kind, issue.date.isoformat(), row.id)
+            kind, period, cadence = run_kind(issue, row.id)
+            whole = issue.format in WHOLE_ISSUE_FORMATS
+            run, _ = ledger.open_run(session, row.list_id, kind, period, row.id)
             skipped: Counter[str] = audience_census(session, row.list_id, cadence)
             for batch in iter_audience(session, row.list_id, cadence, self.batch_size):
                 planned = []
                 for member in batch:
-                    if select_stories(issue.stories, member.topics):
+                    if select_stories(issue.stories, member.topics, whole=whole):
                         planned.append((member.subscriber_id, variant_key(member.topics)))
                     else:
                         skipped[NO_MATCH] += 1
@@ -187,10 +202,10 @@ class Dispatcher:
             run_id=run_id,
         )
 
-    async def send(self, issue_id: int, transport: Transport, kind: str = "daily") -> SendReport:
+    async def send(self, issue_id: int, transport: Transport) -> SendReport:
         """Plan the issue's run and send it; safe to repeat (nothing is sent twice)."""
         started = time.perf_counter()
-        run_id = self.plan(issue_id, kind)
+        run_id = self.plan(issue_id)
         report = await self.deliver(run_id, transport)
         report.seconds = time.perf_counter() - started
         return report
@@ -272,10 +287,16 @@ class MessageFactory:
     def render(self, variant: str) -> Rendered:
         """Render the variant for a topic-set key (once per run per key)."""
         topics = variant_topics(variant)
-        stories = select_stories(self.issue.stories, topics)
+        stories = self.stories_for(topics)
+        cadence = self.kind if self.kind in ("daily", "weekly") else ""
         return self.renderer.render_issue(
-            self.issue, stories, self.newsletter, topics=sorted(topics), cadence=self.kind
+            self.issue, stories, self.newsletter, topics=sorted(topics), cadence=cadence
         )
+
+    def stories_for(self, topics: frozenset[str]) -> tuple[Story, ...]:
+        """The stories readers of a topic set receive (all or none for an article)."""
+        whole = self.issue.format in WHOLE_ISSUE_FORMATS
+        return select_stories(self.issue.stories, topics, whole=whole)
 
     def links(self, subscription_id: int | None) -> dict[Slot, str]:
         """The per-subscriber URLs of a message (sample URLs for a preview)."""

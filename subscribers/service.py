@@ -12,7 +12,7 @@ from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
 
 import email_validator
-from sqlalchemy import func, select
+from sqlalchemy import func, select, true
 from sqlalchemy.orm import Session, selectinload
 
 from mailer.topics import Taxonomy
@@ -160,13 +160,14 @@ def list_subscriptions(session: Session, newsletter: NewsletterList) -> list[Sub
 
 
 def iter_audience(
-    session: Session, list_id: int, cadence: Cadence, batch_size: int = 1000
+    session: Session, list_id: int, cadence: Cadence | None, batch_size: int = 1000
 ) -> Iterator[Sequence[AudienceMember]]:
-    """Yield confirmed subscribers of a list with this cadence, in id order, a batch at a time.
+    """Yield confirmed subscribers of a list (with this cadence; None: any), a batch at a time.
 
     Keyset pagination (``id > last``) keeps memory at one batch and stays fast at any offset.
     """
     last_id = 0
+    same_cadence = Subscription.cadence == cadence if cadence is not None else true()
     while True:
         rows = session.execute(
             select(Subscription.id, Subscription.subscriber_id, Subscriber.email)
@@ -174,7 +175,7 @@ def iter_audience(
             .where(
                 Subscription.list_id == list_id,
                 Subscription.status == SubscriptionStatus.CONFIRMED,
-                Subscription.cadence == cadence,
+                same_cadence,
                 Subscription.id > last_id,
             )
             .order_by(Subscription.id)
@@ -201,7 +202,7 @@ def iter_audience(
         last_id = rows[-1][0]
 
 
-def audience_census(session: Session, list_id: int, cadence: Cadence) -> Counter[str]:
+def audience_census(session: Session, list_id: int, cadence: Cadence | None) -> Counter[str]:
     """Count the list's subscriptions that a send of ``cadence`` skips, by reason."""
     counts: Counter[str] = Counter()
     for status, sub_cadence, n in session.execute(
@@ -211,6 +212,6 @@ def audience_census(session: Session, list_id: int, cadence: Cadence) -> Counter
     ):
         if status != SubscriptionStatus.CONFIRMED:
             counts[str(status)] += n
-        elif sub_cadence != cadence:
+        elif cadence is not None and sub_cadence != cadence:
             counts[f"cadence {sub_cadence}"] += n
     return counts

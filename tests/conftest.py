@@ -9,6 +9,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from hypothesis import settings
 from pydantic import SecretStr
 from sqlalchemy import Engine
 from sqlalchemy.orm import Session, sessionmaker
@@ -24,6 +25,11 @@ from scheduler.settings import (
     isolated_settings,
 )
 from subscribers.db import make_engine, make_sessionmaker
+
+# The normal suite runs a few hundred examples per property; bench/fuzz_ingest.py selects "long".
+settings.register_profile("default", max_examples=150)
+settings.register_profile("long", max_examples=10_000)
+settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "default"))
 
 ROOT = Path(__file__).resolve().parent.parent
 FIXTURES = Path(__file__).resolve().parent / "fixtures"

@@ -16,15 +16,15 @@ import datetime as dt
 import re
 from dataclasses import dataclass, field
 
-from mailer.content import Issue, Story
+from mailer.content import Format, Issue, Story
 from mailer.ingest.base import SourceText
+from mailer.ingest.dates import find_date
 
 __all__ = ["looks_like_brief", "parse_brief", "split_link"]
 
 _HEADING = re.compile(r"^\s{0,3}(\d{1,3})[.)]\s+(\S.*?)\s*$")
 _BULLET = re.compile(r"^\s*[•●▪◦*-]\s+(.*?)\s*$")
 _FIELD = re.compile(r"^(summary|why it matters|url|link|source)\s*[:：]\s*(.*)$", re.IGNORECASE)
-_ISO_DATE = re.compile(r"\b(\d{4})-(\d{2})-(\d{2})\b")
 _POSTED = re.compile(r"^posted on\b", re.IGNORECASE)
 _ADDRESS = re.compile(r"^https?://[^\s<>\"]+$", re.IGNORECASE)
 _MARKDOWN_LINK = re.compile(r"^\[(.+)\]\((https?://[^\s)]+)\)$", re.IGNORECASE)
@@ -79,6 +79,7 @@ class _Draft:
         url, link_text = split_link(self.fields.get("url", ""))
         source_name, published = _split_source(self.fields.get("source", ""))
         return Story(
+            line=self.line,
             position=self.number,
             title=self.title,
             summary=summary,
@@ -108,10 +109,10 @@ def parse_brief(source: SourceText) -> Issue:
         else:
             _continue_field(source, drafts[-1], line, number)
     if not drafts:
-        raise source.error(None, "no numbered stories found (expected lines like '1. Title')")
+        raise source.error(1, "no numbered stories found (expected lines like '1. Title')")
     title, date, posted = _read_header(source, header)
     stories = tuple(draft.finish(source) for draft in drafts)
-    return Issue(title=title, date=date, stories=stories, format="brief", posted=posted)
+    return Issue(title=title, date=date, stories=stories, format=Format.BRIEF, posted=posted)
 
 
 def _start_story(
@@ -119,8 +120,13 @@ def _start_story(
 ) -> _Draft:
     number = int(heading.group(1))
     expected = len(drafts) + 1
+    # Never renumber: a gap is a lost story and a repeat a merged one; the editor must decide.
+    if 1 <= number < expected:
+        first = drafts[number - 1].line
+        raise source.error(line, f"story number {number} is used twice (first at line {first})")
     if number != expected:
-        raise source.error(line, f"story numbered {number} where {expected} was expected")
+        missing = f"story {expected} is missing" if expected > 1 else "numbering must start at 1"
+        raise source.error(line, f"story numbered {number} follows {expected - 1}: {missing}")
     return _Draft(number=number, title=heading.group(2), line=line)
 
 
@@ -152,11 +158,12 @@ def _read_header(
     title = header[0][1]
     posted = next((text for _, text in header if _POSTED.match(text)), None)
     for number, text in header:
-        if match := _ISO_DATE.search(text):
-            try:
-                return title, dt.date(*map(int, match.groups())), posted
-            except ValueError:
-                raise source.error(number, f"invalid date {match.group(0)!r}") from None
+        try:
+            found = find_date(text)
+        except ValueError as exc:
+            raise source.error(number, str(exc)) from None
+        if found:
+            return title, found, posted
     raise source.error(header[0][0], "no issue date in the header (expected 'Title — YYYY-MM-DD')")
 
 

@@ -4,10 +4,12 @@ from __future__ import annotations
 
 import re
 from email.message import EmailMessage
+from pathlib import Path
 
 import pytest
 
 from mailer.testing import MemoryTransport, SmtpSink
+from scheduler import ledger
 from scheduler.app import Briefmail
 from scheduler.dispatch import SendInterrupted, variant_key, variant_topics
 from scheduler.ledger import Delivery, DeliveryStatus
@@ -190,3 +192,63 @@ def test_variant_keys_round_trip() -> None:
     assert variant_topics("chips,policy") == frozenset({"chips", "policy"})
     assert variant_key([]) == "*"
     assert variant_topics("*") == frozenset()
+
+
+class TestEditions:
+    async def test_a_digest_goes_to_weekly_readers_only(
+        self, app: Briefmail, smtp_sink: SmtpSink
+    ) -> None:
+        """A weekly digest run reaches weekly subscribers, never daily ones, once per week."""
+        from scheduler.editions import build_digest
+
+        add(app, "daily@example.net", ["chips"])
+        add(app, "weekly@example.net", ["chips"], cadence=Cadence.WEEKLY)
+        ingest(app)
+        with app.sessions() as session:
+            row, _ = build_digest(session, get_list(session, "brief"), "2026-W27", app.taxonomy)
+            session.commit()
+            digest_id = row.id
+        report = await send(app, digest_id)
+        assert smtp_sink.recipients() == ["weekly@example.net"]
+        with app.sessions() as session:
+            run = session.get(ledger.Run, report["run_id"])
+            assert run is not None and (run.kind, run.period) == ("weekly", "2026-W27")
+
+    async def test_a_bulletin_goes_to_every_cadence_with_matching_topics(
+        self, app: Briefmail, smtp_sink: SmtpSink, tmp_path: Path
+    ) -> None:
+        """Bulletins and articles are editions: cadence does not matter, topics do."""
+        add(app, "daily@example.net", ["infrastructure"])
+        add(app, "weekly@example.net", [], cadence=Cadence.WEEKLY)
+        add(app, "robots@example.net", ["robotics"])
+        path = tmp_path / "bulletin.txt"
+        path.write_text(
+            "BULLETIN\n\n1 - 7 July 2026\n\nTelecom carriers add fibre\n\n"
+            "Carriers laid new fibre to data centres. **(Wire)**\n",
+            encoding="utf-8",
+        )
+        stored = app.ingest(path, "brief").stored
+        assert stored is not None
+        await send(app, stored.id)
+        assert sorted(smtp_sink.recipients()) == ["daily@example.net", "weekly@example.net"]
+
+    async def test_an_article_is_sent_whole_or_not_at_all(
+        self, app: Briefmail, smtp_sink: SmtpSink, tmp_path: Path
+    ) -> None:
+        """A reader whose topics match an article gets every section of it."""
+        add(app, "chips@example.net", ["chips"])
+        add(app, "robots@example.net", ["robotics"])
+        path = tmp_path / "article.txt"
+        path.write_text(
+            "Foundries Race Ahead\n#semiconductors\nThe Race\nA foundry opened. It is big.\n"
+            "Outlook\nMore openings will follow next year, observers say.\n",
+            encoding="utf-8",
+        )
+        stored = app.ingest(path, "brief").stored
+        assert stored is not None
+        await send(app, stored.id)
+        (message,) = smtp_sink.messages
+        assert message.rcpt_to == ("chips@example.net",)
+        body = message.parsed().get_body(preferencelist=("plain",))
+        assert body is not None
+        assert "The Race" in body.get_content() and "Outlook" in body.get_content()

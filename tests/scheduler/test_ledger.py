@@ -22,7 +22,7 @@ def setup(sessions: sessionmaker[Session]) -> tuple[int, int, int, list[int]]:
         newsletter = create_list(session, "brief", "Brief", "b@example.org")
         stories = (Story(1, "t", "s", topics=("chips",)),)
         first, _ = store_issue(session, newsletter, Issue("A", dt.date(2026, 7, 1), stories))
-        second, _ = store_issue(session, newsletter, Issue("B", dt.date(2026, 7, 1), stories))
+        second, _ = store_issue(session, newsletter, Issue("B", dt.date(2026, 7, 2), stories))
         people = [Subscriber(email=f"r{n}@example.net") for n in range(3)]
         session.add_all(people)
         session.commit()

@@ -81,9 +81,18 @@ class TestMalformed:
         assert str(info.value) == "brief.txt:10: story 2 'Second story' has no Summary"
 
     def test_skipped_number_is_refused(self) -> None:
-        """Numbering that jumps (a lost story) is an error, not a silent merge."""
-        with pytest.raises(IngestError, match=r":10: story numbered 3 where 2 was expected"):
+        """Numbering that jumps (a lost story) is an error with its line, not a renumbering."""
+        with pytest.raises(
+            IngestError, match=r":10: story numbered 3 follows 1: story 2 is missing"
+        ):
             self.parse(GOOD + "\n3. Third\n  • Summary: x\n")
+
+    def test_duplicated_number_is_refused(self) -> None:
+        """A number used twice (a merged or pasted story) names both lines."""
+        with pytest.raises(
+            IngestError, match=r":10: story number 1 is used twice \(first at line 3\)"
+        ):
+            self.parse(GOOD + "\n1. Again\n  • Summary: x\n")
 
     def test_duplicate_field_is_refused(self) -> None:
         """A second Summary line in one story is refused with its line."""
@@ -107,12 +116,12 @@ class TestMalformed:
 
     def test_unknown_format_is_refused(self) -> None:
         """Text that is no known format says which formats exist."""
-        with pytest.raises(IngestError, match=r"unrecognised format \(known: brief\)"):
+        with pytest.raises(IngestError, match=r":1: unrecognised format \(known: json, brief"):
             self.parse("Just some prose.\nNothing numbered.\n")
 
     def test_unreadable_file_names_it(self, tmp_path: Path) -> None:
         """A missing file is an IngestError naming the path, not an OSError traceback."""
-        with pytest.raises(IngestError, match="missing.txt: cannot read file"):
+        with pytest.raises(IngestError, match="missing.txt:1: cannot read file"):
             read_issue(tmp_path / "missing.txt")
 
 
