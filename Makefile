@@ -26,13 +26,20 @@ $(DEV_STAMP): pyproject.toml | $(VENV)/bin/python
 demo: $(APP_STAMP)
 	$(VENV)/bin/briefmail demo
 
-# Node.js and npm run the official MJML compiler that validates our templates in tests.
+# System packages the tests use for real: Node.js/npm (the official MJML validator), Debian's
+# Chromium (rendered e-mails in a real browser) and a CJK font (so screenshots show Chinese).
+APT_PACKAGES := nodejs npm chromium fonts-wqy-zenhei
 system-deps:
-	@if ! command -v npm >/dev/null 2>&1; then \
+	@missing=""; \
+	command -v npm >/dev/null 2>&1 || missing="$$missing nodejs npm"; \
+	command -v chromium >/dev/null 2>&1 || missing="$$missing chromium"; \
+	[ -e /usr/share/fonts/truetype/wqy/wqy-zenhei.ttc ] || missing="$$missing fonts-wqy-zenhei"; \
+	if [ -n "$$missing" ]; then \
 	  if [ "$$(id -u)" = 0 ]; then \
-	    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq nodejs npm; \
+	    echo "apt-get install$$missing"; \
+	    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends $$missing >/dev/null; \
 	  else \
-	    echo "npm is missing: install Node.js and npm (e.g. sudo apt-get install nodejs npm)"; exit 1; \
+	    echo "missing system packages:$$missing (sudo apt-get install$$missing)"; exit 1; \
 	  fi; \
 	fi
 
@@ -46,7 +53,7 @@ lint: $(DEV_STAMP)
 	$(VENV)/bin/mypy
 	$(VENV)/bin/lint-imports
 
-test: $(DEV_STAMP) $(NODE_STAMP)
+test: $(DEV_STAMP) $(NODE_STAMP) system-deps
 	$(PY) -m pytest $(PYTEST_ARGS)
 
 check: lint test

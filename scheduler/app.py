@@ -6,7 +6,6 @@ database, relay, taxonomy and templates a running briefmail uses.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
 from dataclasses import dataclass, field
 from functools import cached_property
 from pathlib import Path
@@ -17,13 +16,12 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from mailer.content import Issue
 from mailer.ingest import Detection, read_issue
-from mailer.message import OutgoingMessage
-from mailer.render import Rendered, Renderer
+from mailer.render import Renderer
 from mailer.topics import Taxonomy, default_taxonomy, load_taxonomy
 from mailer.transport import Transport
 from mailer.transport.smtp import SmtpConfig, SmtpTransport
-from scheduler.dispatch import Dispatcher, SendReport, run_kind, variant_key, variant_topics
-from scheduler.editions import Stored, StoredIssue, load_issue, store_issue, tag_ingested
+from scheduler.dispatch import Dispatcher, SendReport
+from scheduler.editions import Stored, StoredIssue, store_issue, tag_ingested
 from scheduler.migrate import upgrade
 from scheduler.settings import Settings
 from subscribers.db import make_engine, make_sessionmaker
@@ -31,7 +29,7 @@ from subscribers.lists import create_list, get_list
 from subscribers.models import NewsletterList
 from subscribers.tokens import TokenSigner
 
-__all__ = ["Briefmail", "IngestResult", "Preview", "PreviewError", "build_app"]
+__all__ = ["Briefmail", "IngestResult", "build_app"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -43,19 +41,6 @@ class IngestResult:
     stored: StoredIssue | None
     #: What storing did; None for a dry run.
     outcome: Stored | None
-
-
-class PreviewError(ValueError):
-    """A preview cannot be made as asked (e.g. no story matches the topics)."""
-
-
-@dataclass(frozen=True, slots=True)
-class Preview:
-    """One rendered variant and the full message a subscriber of it would receive."""
-
-    rendered: Rendered
-    message: OutgoingMessage
-    stories: int
 
 
 @dataclass
@@ -152,25 +137,6 @@ class Briefmail:
             )
             session.commit()
             return IngestResult(issue, detection, stored, outcome)
-
-    def preview(self, issue_id: int, list_slug: str, topics: Sequence[str] = ()) -> Preview:
-        """Render one variant of an issue as a subscriber of ``topics`` would receive it."""
-        chosen = self.taxonomy.validate(topics)
-        with self.sessions() as session:
-            row = load_issue(session, issue_id, get_list(session, list_slug))
-            kind, _, _ = run_kind(row.to_issue(), row.id)
-            factory = self.dispatcher(signed=False).factory(row, kind, None)
-        key = variant_key(chosen)
-        stories = factory.stories_for(variant_topics(key))
-        if not stories:
-            raise PreviewError(
-                f"no story of issue {issue_id} matches topics {', '.join(chosen)}; "
-                "such a subscriber is skipped"
-            )
-        rendered = factory.render(key)
-        message = factory.message(rendered, f"preview@{factory.domain}")
-        filled = rendered.fill(factory.links(None))
-        return Preview(rendered=filled, message=message, stories=len(stories))
 
     def web(self) -> FastAPI:
         """The web application (public pages arrive with the subscribers issue)."""

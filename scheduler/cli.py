@@ -12,6 +12,8 @@ import datetime as dt
 import functools
 import json
 import sys
+import threading
+import webbrowser
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -25,7 +27,7 @@ from mailer.content import issue_to_json
 from mailer.ingest import IngestError
 from mailer.topics import TaxonomyError, UnknownTopic
 from scheduler import ledger
-from scheduler.app import Briefmail, PreviewError, build_app
+from scheduler.app import Briefmail, build_app
 from scheduler.dispatch import SendInterrupted, SendReport
 from scheduler.editions import (
     DigestError,
@@ -38,6 +40,7 @@ from scheduler.editions import (
     week_label,
 )
 from scheduler.ledger import RunConflict, UnknownRun
+from scheduler.preview import PreviewError
 from scheduler.settings import (
     CONFIG_FILE,
     SettingsError,
@@ -321,24 +324,50 @@ def issues_show(
 def preview(
     issue_id: Annotated[int, typer.Argument(help="Issue id.")],
     topics: Annotated[
-        str | None, typer.Option("--topics", help="Comma-separated topic ids.")
+        str | None,
+        typer.Option("--topics", help="Comma-separated topic ids (default: every topic)."),
     ] = None,
-    out_file: Annotated[Path | None, typer.Option("--out", help="Write the HTML here.")] = None,
+    out_file: Annotated[
+        Path | None, typer.Option("--out", help="HTML file (the .txt and .eml go beside it).")
+    ] = None,
     eml: Annotated[Path | None, typer.Option("--eml", help="Write the whole message here.")] = None,
+    open_page: Annotated[
+        bool, typer.Option("--open", help="Serve a page with every variant at 375 and 600 px.")
+    ] = False,
+    port: Annotated[int, typer.Option("--port", help="Port of the --open page.")] = 8025,
     list_slug: ListOption = None,
 ) -> None:
     """Render an issue as a subscriber of the given topics would receive it."""
+    from scheduler.preview import Gallery, audience_variants, preview_variant, write_preview
+
     with _app() as app:
-        result = app.preview(issue_id, _slug(app, list_slug), _topics(topics))
-    html_path = out_file or Path(f"preview-{issue_id}.html")
-    html_path.write_text(result.rendered.html, encoding="utf-8")
-    out.print(
-        f"HTML: {html_path} ({len(result.rendered.html.encode()):,} bytes, "
-        f"{result.stories} stories)"
-    )
-    if eml:
-        eml.write_bytes(result.message.data)
-        out.print(f"Message: {eml}")
+        slug = _slug(app, list_slug)
+        result = preview_variant(app, issue_id, slug, _topics(topics))
+        paths = write_preview(result, out_file or Path(f"preview-{issue_id}.html"), eml)
+        out.print(
+            f"{result.label}: {result.stories} stories, "
+            f"{len(result.rendered.html.encode()):,} bytes of HTML",
+            markup=False,
+        )
+        for path in paths:
+            out.print(f"  wrote {path}", markup=False)
+        if not open_page:
+            return
+        previews = []
+        for variant in audience_variants(app, issue_id, slug):
+            try:
+                previews.append(preview_variant(app, issue_id, slug, variant))
+            except PreviewError:
+                continue  # a topic set that gets nothing from this issue has nothing to show
+    gallery = Gallery(f"Issue {issue_id}", previews).start(port=port)
+    out.print(f"{len(previews)} variants side by side at {gallery.url} (Ctrl-C to stop)")
+    webbrowser.open(gallery.url)
+    try:
+        threading.Event().wait()
+    except KeyboardInterrupt:
+        pass
+    finally:
+        gallery.stop()
 
 
 @cli.command()

@@ -41,6 +41,9 @@ _CHROME = re.compile(
 )
 _FENCE = re.compile(r"^`{3,}\s*|\s*`{3,}$")
 _SENTENCE_END = re.compile(r"[.。!！?？;；,，:：…\"”)\]]$")
+_ABBREVIATION_END = re.compile(
+    r"\b(?:Co|Corp|Inc|Ltd|Plc|LLC|GmbH|AG|SA|S\.A|N\.V|Bros|Jr|Sr|Dr|St)\.$"
+)
 _MAX_HEADING_WORDS = 14
 _MAX_HEADING_CHARS = 120
 _LIST_MARKER = re.compile(r"^\s*(?:\d{1,3}[.)]|[•●▪◦])\s+")
@@ -90,6 +93,7 @@ def parse_article(source: SourceText) -> Issue:
     posted: str | None = None
     date: dt.date | None = None
     pending_heading: tuple[int, str] | None = None
+    background_title = (title_line, "About the organisations mentioned")
     for number, text in content[1:]:
         if _HASHTAGS.match(text):
             tags.extend(tag.lstrip("#") for tag in text.split())
@@ -98,7 +102,7 @@ def parse_article(source: SourceText) -> Issue:
             date, posted = found, text
             continue
         if _BACKGROUND.match(text):
-            role, pending_heading = Role.BACKGROUND, None
+            role, pending_heading, background_title = Role.BACKGROUND, None, (number, text)
             continue
         if _is_heading(text):
             if pending_heading is not None:
@@ -111,6 +115,9 @@ def parse_article(source: SourceText) -> Issue:
             pending_heading = None
         elif not sections:
             sections.append(_Section(title, number, role))
+        elif sections[-1].role != role:
+            # Background text with no organisation heading: it must not join the last section.
+            sections.append(_Section(background_title[1], background_title[0], role))
         sections[-1].paragraphs.append(clean_text(text))
     if pending_heading is not None:
         raise source.error(pending_heading[0], f"heading {pending_heading[1][:50]!r} has no text")
@@ -137,10 +144,12 @@ def parse_article(source: SourceText) -> Issue:
 
 
 def _is_heading(text: str) -> bool:
+    # "Example Vision Co." ends in a full stop but is a name, not a sentence.
+    ends_like_sentence = _SENTENCE_END.search(text) and not _ABBREVIATION_END.search(text)
     return (
         len(text) <= _MAX_HEADING_CHARS
         and len(text.split()) <= _MAX_HEADING_WORDS
-        and not _SENTENCE_END.search(text)
+        and not ends_like_sentence
         and "**" not in text
     )
 

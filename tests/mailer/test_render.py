@@ -1,8 +1,8 @@
-"""Rendering: MJML templates valid for the official compiler, safe content, honest links."""
+"""Rendering: every template valid for the official MJML compiler, safe, honest and small."""
 
 from __future__ import annotations
 
-import datetime as dt
+import itertools
 import re
 import subprocess
 from html.parser import HTMLParser
@@ -10,93 +10,113 @@ from pathlib import Path
 
 import pytest
 
-from mailer.content import Issue, Story
-from mailer.ingest import read_issue
-from mailer.render import Newsletter, Rendered, Renderer, Slot
+from mailer.content import Issue
+from mailer.render import Rendered, Renderer, period_text, preheader_for, wrap_paragraphs
 from mailer.topics import Taxonomy
-from tests.conftest import FIXTURES, require_tool
-
-NEWSLETTER = Newsletter("Test Brief", "Test Brief", "1 Example Street, Berlin")
-HOSTILE = '<script>alert(1)</script>"><img src=x onerror=alert(2)>'
+from tests.conftest import require_tool
+from tests.mailer.cases import LINKS, NEWSLETTER, issues, mjml_all, render_all
 
 
-def hostile_issue() -> Issue:
-    """Every field carries markup an attacker might inject, plus CJK, RTL and a huge title."""
-    stories = (
-        Story(1, HOSTILE + " title", HOSTILE, HOSTILE, HOSTILE, HOSTILE, None, HOSTILE, ("chips",)),
-        Story(
-            2,
-            "长标题" * 60,
-            "中文摘要，包含“引号”。",
-            "新华社",
-            "2026-07-01",
-            None,
-            None,
-            None,
-            ("models",),
-        ),
-        Story(
-            3,
-            "عنوان عربي طويل",
-            "نص عربي",
-            None,
-            None,
-            None,
-            "https://example.com/r",
-            None,
-            ("general",),
-        ),
-    )
-    return Issue(title=HOSTILE, date=dt.date(2026, 7, 1), stories=stories)
+class _Document(HTMLParser):
+    """What tests look for in rendered HTML: links, ids, headings, scripts, handlers."""
 
-
-class _Links(HTMLParser):
     def __init__(self) -> None:
         super().__init__()
         self.hrefs: list[str] = []
+        self.ids: set[str] = set()
+        self.headings: list[int] = []
         self.scripts = 0
         self.handlers: list[str] = []
+        self.anchor_texts: list[str] = []
+        self._in_anchor = False
 
     def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
+        values = dict(attrs)
         self.scripts += tag == "script"
         self.handlers += [k for k, _ in attrs if k.startswith("on")]
-        self.hrefs += [v or "" for k, v in attrs if k == "href"]
+        if tag == "a" and "href" in values:
+            self.hrefs.append(values["href"] or "")
+            self._in_anchor = True
+            self.anchor_texts.append("")
+        if "id" in values:
+            self.ids.add(values["id"] or "")
+        if re.fullmatch(r"h[1-6]", tag):
+            self.headings.append(int(tag[1]))
+
+    def handle_endtag(self, tag: str) -> None:
+        if tag == "a":
+            self._in_anchor = False
+
+    def handle_data(self, data: str) -> None:
+        if self._in_anchor:
+            self.anchor_texts[-1] += data
 
 
-def links(html: str) -> _Links:
-    parser = _Links()
-    parser.feed(html)
-    return parser
+def parse(html: str) -> _Document:
+    document = _Document()
+    document.feed(html)
+    return document
 
 
-@pytest.fixture
-def renderer(taxonomy: Taxonomy) -> Renderer:
-    return Renderer(taxonomy)
+@pytest.fixture(scope="module")
+def rendered() -> dict[str, Rendered]:
+    from mailer.topics import default_taxonomy
+
+    taxonomy = default_taxonomy()
+    return render_all(Renderer(taxonomy), taxonomy)
 
 
-@pytest.fixture
-def mixed(taxonomy: Taxonomy) -> Issue:
-    issue, _ = read_issue(FIXTURES / "brief-mixed.txt")
-    return taxonomy.tag_issue(issue)
+@pytest.fixture(scope="module")
+def sources() -> dict[str, str]:
+    from mailer.topics import default_taxonomy
+
+    taxonomy = default_taxonomy()
+    return mjml_all(Renderer(taxonomy), taxonomy)
 
 
-def render(renderer: Renderer, issue: Issue, topics: tuple[str, ...] = ()) -> Rendered:
-    return renderer.render_issue(issue, issue.stories, NEWSLETTER, topics=topics, cadence="daily")
+CASES = [
+    "brief",
+    "digest",
+    "bulletin",
+    "article",
+    "brief-ten",
+    "brief-hostile",
+    "digest-hostile",
+    "bulletin-hostile",
+    "article-hostile",
+    "confirm",
+    "welcome",
+    "goodbye",
+    "confirm-topics",
+    "welcome-topics",
+    "goodbye-topics",
+    "confirm-hostile",
+]
+MJML = [
+    "brief",
+    "digest",
+    "bulletin",
+    "article",
+    "brief-ten",
+    "brief-hostile",
+    "digest-hostile",
+    "bulletin-hostile",
+    "article-hostile",
+    "confirm",
+    "welcome",
+    "goodbye",
+]
 
 
 class TestOfficialMjml:
-    @pytest.mark.parametrize("case", ["fixture", "hostile"])
-    def test_templates_pass_strict_validation(
-        self, renderer: Renderer, mixed: Issue, case: str, tmp_path: Path
+    @pytest.mark.parametrize("case", MJML)
+    def test_every_template_passes_strict_validation(
+        self, sources: dict[str, str], case: str, tmp_path: Path
     ) -> None:
-        """The npm `mjml` compiler in strict mode accepts what our templates produce."""
+        """The npm `mjml` compiler in strict mode accepts every template's output."""
         mjml = require_tool("mjml")
-        issue = mixed if case == "fixture" else hostile_issue()
-        source = renderer.render_mjml(
-            issue, issue.stories, NEWSLETTER, topics=["chips"], cadence="daily"
-        )
-        path = tmp_path / "brief.mjml"
-        path.write_text(source, encoding="utf-8")
+        path = tmp_path / f"{case}.mjml"
+        path.write_text(sources[case], encoding="utf-8")
         result = subprocess.run(
             [mjml, "--config.validationLevel=strict", str(path), "-s"],
             capture_output=True,
@@ -124,85 +144,151 @@ class TestOfficialMjml:
         assert result.returncode != 0
         assert "Attribute colour is illegal" in result.stderr
 
+    def test_all_cases_are_covered(
+        self, sources: dict[str, str], rendered: dict[str, Rendered]
+    ) -> None:
+        """The parametrized lists above name every case the renderer produces."""
+        assert set(MJML) == set(sources)
+        assert set(CASES) == set(rendered)
+
 
 class TestSafety:
-    def test_markup_in_content_is_escaped(self, renderer: Renderer) -> None:
-        """Injected markup in any field shows as text and never becomes a tag."""
-        html = render(renderer, hostile_issue()).html
-        parsed = links(html)
-        assert parsed.scripts == 0
-        assert parsed.handlers == []
-        assert "&lt;script&gt;" in html
+    @pytest.mark.parametrize("case", [c for c in CASES if "hostile" in c])
+    def test_markup_in_content_is_escaped(self, rendered: dict[str, Rendered], case: str) -> None:
+        """Injected markup in any field shows as text and never becomes a tag or handler."""
+        document = parse(rendered[case].html)
+        assert document.scripts == 0
+        assert document.handlers == []
+        assert "&lt;script&gt;" in rendered[case].html
 
-    def test_every_href_is_an_absolute_address(self, renderer: Renderer, mixed: Issue) -> None:
-        """Links go only to http(s) or mailto targets: never '#', '', or link text."""
-        rendered = render(renderer, mixed).fill(
-            {Slot.UNSUBSCRIBE_URL: "https://x.org/u/t", Slot.PREFERENCES_URL: "https://x.org/p/t"}
-        )
-        hrefs = links(rendered.html).hrefs
-        assert hrefs
-        assert all(re.match(r"^(https?://|mailto:)\S+$", h) for h in hrefs), hrefs
-        assert "https://example.com/foundry-volume" in hrefs
-
-    def test_link_text_without_address_is_plain_text(
-        self, renderer: Renderer, mixed: Issue
+    @pytest.mark.parametrize("case", CASES)
+    def test_every_href_is_an_address_or_a_local_anchor(
+        self, rendered: dict[str, Rendered], case: str
     ) -> None:
-        """A story whose URL line holds only a title names it as text; 'Read more' shows nothing."""
-        rendered = render(renderer, mixed)
-        assert "Source: 模型发布：开放权重" in rendered.html
-        assert "Read more" not in rendered.html
-        assert "Source: 模型发布：开放权重" in rendered.text
+        """Links go to http(s) or mailto, or to an id in the same message; never '#' or ''."""
+        document = parse(rendered[case].html)
+        assert document.hrefs
+        for href in document.hrefs:
+            if href.startswith("#"):
+                assert href[1:] in document.ids, href
+            else:
+                assert re.match(r"^(https?://|mailto:)\S+$", href), href
+
+    def test_link_text_without_address_is_plain_text(self, rendered: dict[str, Rendered]) -> None:
+        """A story whose URL line holds a title names it as text; 'Read more' shows nothing."""
+        brief = rendered["brief"]
+        document = parse(brief.html)
+        assert "Source: 模型发布：开放权重" in brief.html
+        assert not any("Open-Weight Reasoning Model" in text for text in document.anchor_texts)
+        assert "Read more" not in brief.html
+        assert "Source: 模型发布：开放权重" in brief.text
 
 
-class TestParts:
-    def test_text_part_has_every_title_and_link(self, renderer: Renderer, mixed: Issue) -> None:
-        """The plain-text part carries each story title and each address."""
-        text = render(renderer, mixed).text
-        for story in mixed.stories:
-            assert story.title in " ".join(text.split())
-        assert "[1] https://example.com/foundry-volume" in text
-
-    def test_text_part_wraps_at_78_columns(self, renderer: Renderer, mixed: Issue) -> None:
-        """No prose line of the text part is longer than 78 characters."""
-        text = render(renderer, mixed).text
-        assert max(len(line) for line in text.splitlines() if "://" not in line) <= 78
-
-    def test_fill_escapes_for_html_only(self, renderer: Renderer, mixed: Issue) -> None:
-        """Slot values are HTML-escaped in the HTML part and verbatim in the text part."""
-        rendered = render(renderer, mixed).fill(
-            {Slot.UNSUBSCRIBE_URL: "https://x.org/u?a=1&b=2", Slot.PREFERENCES_URL: "https://p"}
-        )
-        assert 'href="https://x.org/u?a=1&amp;b=2"' in rendered.html
-        assert "https://x.org/u?a=1&b=2" in rendered.text
-        assert Slot.UNSUBSCRIBE_URL.value not in rendered.html + rendered.text
-
-    def test_footer_says_why_and_who(self, renderer: Renderer, mixed: Issue) -> None:
-        """The footer names the subscriber's topics and cadence and the sender's address."""
-        rendered = render(renderer, mixed, ("chips", "models"))
-        assert "daily Test Brief because you subscribed to these topics: Chips, Models" in (
-            " ".join(rendered.text.split())
-        )
-        assert "1 Example Street, Berlin" in rendered.html
-
-    def test_html_is_well_under_gmail_clipping(
-        self, renderer: Renderer, seeds: Path, taxonomy: Taxonomy
+class TestStructure:
+    @pytest.mark.parametrize("case", CASES)
+    def test_headings_in_order_lang_and_colour_scheme(
+        self, rendered: dict[str, Rendered], case: str
     ) -> None:
-        """A full seed issue renders well under Gmail's 102 KB clipping limit."""
-        issue, _ = read_issue(seeds / "brief-2026-06-26.txt")
-        html = render(renderer, taxonomy.tag_issue(issue)).html
-        assert len(html.encode("utf-8")) < 60_000
+        """One h1 first, no heading level skipped, a lang attribute and colour-scheme meta."""
+        html = rendered[case].html
+        levels = parse(html).headings
+        assert levels[0] == 1 and levels.count(1) == 1
+        assert all(b <= a + 1 for a, b in itertools.pairwise(levels)), levels
+        assert re.search(r'<html[^>]* lang="en"', html)
+        assert '<meta name="color-scheme" content="light dark">' in html
+        assert html.lower().startswith("<!doctype html>")
 
-    def test_no_remote_resources_and_a_doctype(self, renderer: Renderer, mixed: Issue) -> None:
-        """The HTML loads nothing from the network (no web fonts) and keeps MJML's doctype."""
-        html = render(renderer, mixed).html
-        assert html.startswith("<!doctype html>")
-        assert "fonts.googleapis" not in html
-        assert "@import" not in html
-        assert not re.search(r"<(img|link|script)\b[^>]*(src|href)=", html)
+    @pytest.mark.parametrize("case", CASES)
+    def test_no_remote_resources(self, rendered: dict[str, Rendered], case: str) -> None:
+        """Nothing is loaded from the network: no images, fonts, scripts or stylesheets."""
+        html = rendered[case].html
+        assert "fonts.googleapis" not in html and "@import" not in html
+        assert not re.search(r"<(img|link|script|iframe)\b", html)
 
-    def test_preheader_and_lang(self, renderer: Renderer, mixed: Issue) -> None:
-        """The preview text lists story titles, and the document declares its language."""
-        rendered = render(renderer, mixed)
-        assert rendered.preheader.startswith("Foundry Starts Volume Output")
-        assert '<html lang="en"' in rendered.html
-        assert 'content="light dark"' in rendered.html or "color-scheme" in rendered.html
+    def test_digest_groups_link_from_the_table_of_contents(
+        self, rendered: dict[str, Rendered]
+    ) -> None:
+        """The digest lists its topic groups, most-covered first, each linking to its heading."""
+        document = parse(rendered["digest"].html)
+        anchors = [h for h in document.hrefs if h.startswith("#")]
+        assert anchors[:2] == ["#topic-chips", "#topic-models"]
+        assert {a[1:] for a in anchors} <= document.ids
+
+    def test_footer_says_why_and_who(self, rendered: dict[str, Rendered]) -> None:
+        """The footer names the reader's topics and cadence and the sender's postal address."""
+        text = " ".join(rendered["brief"].text.split())
+        assert (
+            "You receive the daily Test Brief because you subscribed to these topics: "
+            "Chips, Models." in text
+        )
+        assert "1 Example Street, 10115 Berlin" in rendered["brief"].html
+        assert LINKS[next(iter(LINKS))] in rendered["brief"].html
+
+
+class TestTextPart:
+    @pytest.mark.parametrize("case", ["brief", "digest", "bulletin", "article", "brief-ten"])
+    def test_every_title_and_link_is_in_the_text(
+        self, rendered: dict[str, Rendered], case: str, taxonomy: Taxonomy
+    ) -> None:
+        """The plain-text part carries each story title and each address, numbered."""
+        issue = issues(taxonomy)[case]
+        text = rendered[case].text
+        flat = " ".join(text.split())
+        for story in issue.stories:
+            assert story.title.replace("**", "") in flat
+            if story.url:
+                assert re.search(rf"^\[\d+\] {re.escape(story.url)}$", text, re.M)
+        assert "**" not in text
+
+    @pytest.mark.parametrize("case", CASES)
+    def test_prose_is_wrapped_at_78_columns(self, rendered: dict[str, Rendered], case: str) -> None:
+        """No text line is longer than 78 characters unless it is one unbreakable word or a URL."""
+        for line in rendered[case].text.splitlines():
+            if len(line) > 78:
+                assert "://" in line or " " not in line.strip(), line
+
+    def test_paragraphs_stay_paragraphs(self) -> None:
+        """Blank-line separated paragraphs stay separated when wrapped."""
+        assert wrap_paragraphs("One.\n\nTwo **bold**.", indent="  ") == "  One.\n\n  Two bold."
+
+
+class TestSize:
+    def test_ten_story_issue_is_well_under_gmail_clipping(
+        self, rendered: dict[str, Rendered]
+    ) -> None:
+        """A 10-story brief stays under Gmail's 102 KB clip, and under the 60 KB budget."""
+        size = len(rendered["brief-ten"].html.encode("utf-8"))
+        assert size < 102 * 1024
+        assert size < 60_000, size
+
+
+class TestHelpers:
+    def test_periods(self, taxonomy: Taxonomy) -> None:
+        """Days, periods within a month, across months and across years read naturally."""
+        import datetime as dt
+
+        def period(start: dt.date, end: dt.date | None) -> str:
+            return period_text(Issue("t", start, (), period_end=end))
+
+        assert period(dt.date(2026, 6, 26), None) == "Friday, 26 June 2026"
+        assert period(dt.date(2026, 6, 8), dt.date(2026, 6, 14)) == "8–14 June 2026"
+        assert period(dt.date(2026, 6, 29), dt.date(2026, 7, 5)) == "29 June – 5 July 2026"
+        assert period(dt.date(2026, 12, 28), dt.date(2027, 1, 3)) == (
+            "28 December 2026 – 3 January 2027"
+        )
+
+    def test_preheader_is_cut_at_a_word(self, taxonomy: Taxonomy) -> None:
+        """The preview text is at most 140 characters and ends with an ellipsis when cut."""
+        text = preheader_for(issues(taxonomy)["brief-ten"].stories)
+        assert len(text) <= 140 and text.endswith("…")
+
+    def test_unchanged_mjml_is_compiled_once(self, taxonomy: Taxonomy) -> None:
+        """Rendering the same variant twice reuses the compiled HTML (per-variant cache)."""
+        from mailer.render import compile_mjml
+
+        renderer = Renderer(taxonomy)
+        issue = issues(taxonomy)["brief"]
+        renderer.render_issue(issue, issue.stories, NEWSLETTER, topics=[], cadence="daily")
+        before = compile_mjml.cache_info().hits
+        renderer.render_issue(issue, issue.stories, NEWSLETTER, topics=[], cadence="daily")
+        assert compile_mjml.cache_info().hits == before + 1

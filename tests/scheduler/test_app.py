@@ -51,14 +51,3 @@ def test_ingest_is_all_or_nothing_and_deduplicated(app: Briefmail, tmp_path) -> 
     assert first.stored.id == second.stored.id
     with app.sessions() as session:
         assert len(list_issues(session, get_list(session, "brief"))) == 1
-
-
-def test_preview_renders_one_variant(app: Briefmail) -> None:
-    """A preview holds only the chosen topics' stories (and general ones), with sample links."""
-    stored = app.ingest(FIXTURES / "brief-mixed.txt", "brief").stored
-    assert stored is not None
-    preview = app.preview(stored.id, "brief", ["funding"])
-    assert preview.stories == 2
-    assert "Start-up Closes Series B Round" in preview.rendered.text
-    assert "Foundry Starts" not in preview.rendered.text
-    assert "https://news.example.org/unsubscribe/preview" in preview.rendered.text

@@ -397,6 +397,8 @@ class TestSendAndRuns:
             "preview", "1", "--topics", "models", "--out", "p.html", "--eml", "p.eml"
         )
         assert code == 0, out
+        assert "models: 2 stories" in out
+        assert (home / "p.txt").read_text(encoding="utf-8").startswith("Test Brief — 2026-07-01")
         html = (home / "p.html").read_text(encoding="utf-8")
         assert "Open-Weight Reasoning Model" in html
         assert "Foundry Starts" not in html

@@ -78,3 +78,18 @@ class TestArticle:
                 "a.txt",
                 format="article",
             )
+
+
+def test_background_text_without_a_heading_is_its_own_section() -> None:
+    """Text after the background marker never joins the last article section."""
+    text = (
+        "Title Of The Piece\n#chips\nOpening\nThe first section has a sentence.\n"
+        "About the Organizations Mentioned\nSome organisation builds chips in Wuxi.\n"
+        "Example Holdings Ltd.\nIt is a holding company.\n"
+    )
+    issue, _ = read_issue_bytes(text.encode(), "a.txt")
+    assert [(s.title, s.role) for s in issue.stories] == [
+        ("Opening", Role.SECTION),
+        ("About the Organizations Mentioned", Role.BACKGROUND),
+        ("Example Holdings Ltd.", Role.BACKGROUND),
+    ]
