@@ -177,6 +177,7 @@ class Dispatcher:
                         claim.email,
                         claim.subscription_id,
                         claim.delivery_id,
+                        claim.token_key,
                     )
                     await self._send_one(session, run, transport, claim, message)
                     report.sent_now += 1
@@ -298,11 +299,11 @@ class MessageFactory:
         whole = self.issue.format in WHOLE_ISSUE_FORMATS
         return select_stories(self.issue.stories, topics, whole=whole)
 
-    def links(self, subscription_id: int | None) -> dict[Slot, str]:
+    def links(self, subscription_id: int | None, key: str = "") -> dict[Slot, str]:
         """The per-subscriber URLs of a message (sample URLs for a preview)."""
         if self.signer is not None and subscription_id is not None:
-            unsubscribe = self.signer.make(Purpose.UNSUBSCRIBE, subscription_id)
-            preferences = self.signer.make(Purpose.PREFERENCES, subscription_id)
+            unsubscribe = self.signer.make(Purpose.UNSUBSCRIBE, subscription_id, key)
+            preferences = self.signer.make(Purpose.PREFERENCES, subscription_id, key)
         else:
             unsubscribe = preferences = "preview"
         return {
@@ -316,9 +317,10 @@ class MessageFactory:
         to: str,
         subscription_id: int | None = None,
         delivery_id: int | None = None,
+        key: str = "",
     ) -> OutgoingMessage:
         """Fill one recipient's links into a rendered variant and build the MIME message."""
-        links = self.links(subscription_id)
+        links = self.links(subscription_id, key)
         filled = rendered.fill(links)
         unsubscribe_url = links[Slot.UNSUBSCRIBE_URL]
         unsubscribe_token = unsubscribe_url.rsplit("/", 1)[1]

@@ -201,13 +201,20 @@ class Claim:
     subscription_id: int
     email: str
     variant: str
+    #: The subscriber's current token key, signed into their links.
+    token_key: str
 
 
 def claim_batch(session: Session, run: Run, after_id: int, limit: int) -> Sequence[Claim]:
     """The next open deliveries of a run after ``after_id``, in id order (keyset pagination)."""
     rows = session.execute(
         select(
-            Delivery.id, Delivery.subscriber_id, Subscription.id, Subscriber.email, Delivery.variant
+            Delivery.id,
+            Delivery.subscriber_id,
+            Subscription.id,
+            Subscriber.email,
+            Delivery.variant,
+            Subscriber.token_key,
         )
         .join(Subscriber, Subscriber.id == Delivery.subscriber_id)
         .join(

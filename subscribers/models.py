@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import datetime as dt
 import enum
+import hashlib
+import secrets
 
 from sqlalchemy import Enum, ForeignKey, String, UniqueConstraint, func
 from sqlalchemy.orm import Mapped, mapped_column, relationship
@@ -12,11 +14,17 @@ from subscribers.db import Base
 
 __all__ = [
     "Cadence",
+    "ConsentAction",
+    "ConsentEvent",
+    "ConsentSource",
     "NewsletterList",
     "Subscriber",
     "Subscription",
     "SubscriptionStatus",
+    "Suppression",
     "TopicChoice",
+    "address_hash",
+    "new_token_key",
 ]
 
 
@@ -63,6 +71,16 @@ class NewsletterList(Base):
     created_at: Mapped[dt.datetime] = mapped_column(server_default=func.now())
 
 
+def address_hash(email: str) -> str:
+    """The hash a suppression is kept under: sha256 of the lowercased address."""
+    return hashlib.sha256(email.strip().lower().encode("utf-8")).hexdigest()
+
+
+def new_token_key() -> str:
+    """A fresh per-subscriber key; rotating it revokes every link sent before."""
+    return secrets.token_hex(8)
+
+
 class Subscriber(Base):
     """A person, by normalised e-mail address."""
 
@@ -70,7 +88,12 @@ class Subscriber(Base):
 
     id: Mapped[int] = mapped_column(primary_key=True)
     email: Mapped[str] = mapped_column(String(320), unique=True)
+    #: address_hash(email): lets audience queries honour suppressions without the address.
+    email_hash: Mapped[str] = mapped_column(String(64), index=True)
+    name: Mapped[str | None] = mapped_column(String(200))
     timezone: Mapped[str] = mapped_column(String(64), default="UTC")
+    #: Signed into every link; rotated on erasure so old links stop working.
+    token_key: Mapped[str] = mapped_column(String(32), default=new_token_key)
     created_at: Mapped[dt.datetime] = mapped_column(server_default=func.now())
 
     subscriptions: Mapped[list[Subscription]] = relationship(back_populates="subscriber")
@@ -87,6 +110,8 @@ class Subscription(Base):
     list_id: Mapped[int] = mapped_column(ForeignKey("lists.id", ondelete="CASCADE"), index=True)
     status: Mapped[SubscriptionStatus] = mapped_column(_enum(SubscriptionStatus))
     cadence: Mapped[Cadence] = mapped_column(_enum(Cadence))
+    #: Preferred local hour (0-23) for daily sends, in the subscriber's time zone.
+    send_hour: Mapped[int] = mapped_column(default=7)
     created_at: Mapped[dt.datetime] = mapped_column(server_default=func.now())
     updated_at: Mapped[dt.datetime] = mapped_column(server_default=func.now())
 
@@ -111,3 +136,55 @@ class TopicChoice(Base):
         ForeignKey("subscriptions.id", ondelete="CASCADE"), primary_key=True
     )
     topic: Mapped[str] = mapped_column(String(64), primary_key=True)
+
+
+class ConsentAction(enum.StrEnum):
+    """What a consent event records."""
+
+    SUBSCRIBE = "subscribe"
+    CONFIRM = "confirm"
+    PREFERENCES = "preferences"
+    UNSUBSCRIBE = "unsubscribe"
+    IMPORT = "import"
+    BOUNCE = "bounce"
+    COMPLAINT = "complaint"
+
+
+class ConsentSource(enum.StrEnum):
+    """Where a change came from."""
+
+    WEB = "web"
+    IMPORT = "import"
+    CLI = "cli"
+    BOUNCE = "bounce"
+
+
+class ConsentEvent(Base):
+    """One change of a subscription, as evidence of consent (GDPR Art. 7)."""
+
+    __tablename__ = "consent_events"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    subscriber_id: Mapped[int] = mapped_column(
+        ForeignKey("subscribers.id", ondelete="CASCADE"), index=True
+    )
+    list_id: Mapped[int | None] = mapped_column(ForeignKey("lists.id", ondelete="CASCADE"))
+    action: Mapped[ConsentAction] = mapped_column(_enum(ConsentAction))
+    source: Mapped[ConsentSource] = mapped_column(_enum(ConsentSource))
+    ip: Mapped[str | None] = mapped_column(String(64))
+    user_agent: Mapped[str | None] = mapped_column(String(400))
+    #: Version of the form wording the person agreed to (see subscribers/web.py).
+    wording: Mapped[str | None] = mapped_column(String(32))
+    detail: Mapped[str | None] = mapped_column(String(400))
+    created_at: Mapped[dt.datetime] = mapped_column(server_default=func.now())
+
+
+class Suppression(Base):
+    """An address that must never be mailed (hard bounce, complaint, erasure), kept as a hash."""
+
+    __tablename__ = "suppressions"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    address_hash: Mapped[str] = mapped_column(String(64), unique=True)
+    reason: Mapped[str] = mapped_column(String(32))
+    created_at: Mapped[dt.datetime] = mapped_column(server_default=func.now())

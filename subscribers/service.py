@@ -1,7 +1,17 @@
-"""Subscribing, unsubscribing and the audience queries every send is planned from.
+"""People and consent: every change of a subscription happens here, and is recorded.
 
-Every change of a subscription happens through a function here, so the rules (normalised address,
-known topics, valid time zone) hold no matter which front end — CLI, web, import — asked.
+The rules hold whichever front end asked (CLI, web, import): addresses are normalised and
+validated, topics must exist, time zones must be IANA names, and every status change goes
+through `_transition`, which refuses moves the table below does not allow and writes a
+ConsentEvent (when, what, from where, and the form wording agreed to).
+
+    pending ──confirm──▶ confirmed ──unsubscribe──▶ unsubscribed
+       │                    │  └──bounce/complaint──▶ bounced / complained
+       └──unsubscribe──▶ unsubscribed
+    any state ──subscribe again──▶ pending (or confirmed, when an operator holds the consent)
+
+Suppressions (hard bounces, complaints, erasures) are global, kept as address hashes, and every
+audience query excludes them; a fresh confirmation by the person lifts one.
 """
 
 from __future__ import annotations
@@ -10,34 +20,58 @@ import zoneinfo
 from collections import Counter
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
+from typing import Any
 
 import email_validator
-from sqlalchemy import func, select, true
+from sqlalchemy import delete, exists, func, select, true
 from sqlalchemy.orm import Session, selectinload
 
 from mailer.topics import Taxonomy
 from subscribers.db import utcnow
 from subscribers.models import (
     Cadence,
+    ConsentAction,
+    ConsentEvent,
+    ConsentSource,
     NewsletterList,
     Subscriber,
     Subscription,
     SubscriptionStatus,
+    Suppression,
     TopicChoice,
+    address_hash,
+    new_token_key,
 )
 
 __all__ = [
     "AudienceMember",
+    "Context",
     "InvalidAddress",
     "InvalidTimezone",
     "NotSubscribed",
     "audience_census",
+    "confirm",
+    "erase",
+    "export_person",
+    "find_subscriber",
     "iter_audience",
     "list_subscriptions",
     "normalise_email",
+    "set_preferences",
     "subscribe",
+    "suppress",
     "unsubscribe",
+    "unsubscribe_subscription",
 ]
+
+S = SubscriptionStatus
+_ALLOWED = {
+    S.PENDING: {S.CONFIRMED, S.UNSUBSCRIBED, S.PENDING},
+    S.CONFIRMED: {S.UNSUBSCRIBED, S.BOUNCED, S.COMPLAINED, S.CONFIRMED},
+    S.UNSUBSCRIBED: {S.PENDING, S.CONFIRMED, S.UNSUBSCRIBED},
+    S.BOUNCED: {S.PENDING, S.CONFIRMED, S.UNSUBSCRIBED},
+    S.COMPLAINED: {S.PENDING, S.CONFIRMED, S.UNSUBSCRIBED},
+}
 
 
 class InvalidAddress(ValueError):
@@ -55,8 +89,26 @@ class InvalidTimezone(ValueError):
         super().__init__(f"unknown time zone {zone!r} (use an IANA name such as Europe/Berlin)")
 
 
+class InvalidSendHour(ValueError):
+    """A preferred send hour outside 0–23."""
+
+
 class NotSubscribed(LookupError):
     """The address has no subscription on this list."""
+
+
+@dataclass(frozen=True, slots=True)
+class Context:
+    """Where a change came from, for the consent record."""
+
+    source: ConsentSource = ConsentSource.CLI
+    ip: str | None = None
+    user_agent: str | None = None
+    #: The version of the form wording the person saw (web), if any.
+    wording: str | None = None
+
+
+CLI = Context()
 
 
 @dataclass(frozen=True, slots=True)
@@ -78,12 +130,62 @@ def normalise_email(address: str) -> str:
     return str(result.normalized)
 
 
-def _check_timezone(zone: str) -> str:
+def check_timezone(zone: str) -> str:
+    """The zone if it is an IANA name; InvalidTimezone otherwise."""
     try:
         zoneinfo.ZoneInfo(zone)
     except (zoneinfo.ZoneInfoNotFoundError, ValueError):
         raise InvalidTimezone(zone) from None
     return zone
+
+
+def _check_hour(hour: int) -> int:
+    if not 0 <= hour <= 23:
+        raise InvalidSendHour(f"send hour {hour} is not between 0 and 23")
+    return hour
+
+
+def _record(
+    session: Session,
+    subscriber: Subscriber,
+    action: ConsentAction,
+    context: Context,
+    list_id: int | None = None,
+    detail: str | None = None,
+) -> None:
+    session.add(
+        ConsentEvent(
+            subscriber_id=subscriber.id,
+            list_id=list_id,
+            action=action,
+            source=context.source,
+            ip=context.ip,
+            user_agent=(context.user_agent or "")[:400] or None,
+            wording=context.wording,
+            detail=detail,
+        )
+    )
+
+
+def _transition(
+    session: Session,
+    subscription: Subscription,
+    status: SubscriptionStatus,
+    action: ConsentAction,
+    context: Context,
+    detail: str | None = None,
+) -> None:
+    """The one place a subscription's status changes."""
+    if status not in _ALLOWED[subscription.status]:
+        raise ValueError(f"a {subscription.status} subscription cannot become {status}")
+    subscription.status = status
+    subscription.updated_at = utcnow()
+    _record(session, subscription.subscriber, action, context, subscription.list_id, detail)
+
+
+def find_subscriber(session: Session, email: str) -> Subscriber | None:
+    """The subscriber with this address (normalised first), or None."""
+    return session.scalar(select(Subscriber).where(Subscriber.email == normalise_email(email)))
 
 
 def subscribe(
@@ -95,41 +197,130 @@ def subscribe(
     topics: Iterable[str] = (),
     cadence: Cadence = Cadence.DAILY,
     timezone: str = "UTC",
+    send_hour: int = 7,
+    name: str | None = None,
     confirmed: bool = False,
+    context: Context = CLI,
 ) -> Subscription:
-    """Create or renew a subscription; checks address, topics and time zone before writing."""
+    """Create or renew a subscription; checks everything before writing anything."""
     address = normalise_email(email)
     chosen = taxonomy.validate(topics)
-    zone = _check_timezone(timezone)
+    zone = check_timezone(timezone)
+    _check_hour(send_hour)
     subscriber = session.scalar(select(Subscriber).where(Subscriber.email == address))
     if subscriber is None:
-        subscriber = Subscriber(email=address, timezone=zone)
+        subscriber = Subscriber(
+            email=address, email_hash=address_hash(address), timezone=zone, name=name
+        )
         session.add(subscriber)
         session.flush()
     else:
         subscriber.timezone = zone
+        subscriber.name = name or subscriber.name
     subscription = session.scalar(
         select(Subscription).where(
             Subscription.subscriber_id == subscriber.id, Subscription.list_id == newsletter.id
         )
     )
-    status = SubscriptionStatus.CONFIRMED if confirmed else SubscriptionStatus.PENDING
+    status = S.CONFIRMED if confirmed else S.PENDING
     if subscription is None:
         subscription = Subscription(
-            subscriber_id=subscriber.id, list_id=newsletter.id, status=status, cadence=cadence
+            subscriber=subscriber,
+            list_id=newsletter.id,
+            status=status,
+            cadence=cadence,
+            send_hour=send_hour,
         )
         session.add(subscription)
+        session.flush()
+        action = (
+            ConsentAction.IMPORT
+            if context.source == ConsentSource.IMPORT
+            else (ConsentAction.SUBSCRIBE)
+        )
+        _record(
+            session,
+            subscriber,
+            action,
+            context,
+            newsletter.id,
+            "confirmed by the operator" if confirmed else None,
+        )
     else:
-        subscription.status = status
         subscription.cadence = cadence
-        subscription.updated_at = utcnow()
+        subscription.send_hour = send_hour
+        if subscription.status != status and not (
+            subscription.status == S.CONFIRMED and not confirmed
+        ):
+            _transition(session, subscription, status, ConsentAction.SUBSCRIBE, context)
     subscription.topic_choices = [TopicChoice(topic=topic) for topic in chosen]
     session.flush()
     return subscription
 
 
-def unsubscribe(session: Session, newsletter: NewsletterList, email: str) -> Subscription:
-    """Mark the subscription unsubscribed (kept, so the record of consent survives)."""
+def confirm(session: Session, subscription: Subscription, context: Context) -> bool:
+    """Confirm a pending subscription (the person followed the link); False if it was not pending.
+
+    A confirmation is fresh, explicit consent: it lifts any suppression of the address.
+    """
+    if subscription.status != S.PENDING:
+        return False
+    _transition(session, subscription, S.CONFIRMED, ConsentAction.CONFIRM, context)
+    session.execute(
+        delete(Suppression).where(Suppression.address_hash == subscription.subscriber.email_hash)
+    )
+    session.flush()
+    return True
+
+
+def set_preferences(
+    session: Session,
+    subscription: Subscription,
+    *,
+    taxonomy: Taxonomy,
+    topics: Iterable[str],
+    cadence: Cadence,
+    timezone: str,
+    send_hour: int,
+    context: Context,
+) -> Subscription:
+    """Change topics, cadence, time zone and send hour together, recorded as one event."""
+    chosen = taxonomy.validate(topics)
+    zone = check_timezone(timezone)
+    _check_hour(send_hour)
+    subscription.topic_choices = [TopicChoice(topic=topic) for topic in chosen]
+    subscription.cadence = cadence
+    subscription.send_hour = send_hour
+    subscription.subscriber.timezone = zone
+    subscription.updated_at = utcnow()
+    detail = f"topics={','.join(chosen) or '*'} cadence={cadence} tz={zone} hour={send_hour}"
+    _record(
+        session,
+        subscription.subscriber,
+        ConsentAction.PREFERENCES,
+        context,
+        subscription.list_id,
+        detail,
+    )
+    session.flush()
+    return subscription
+
+
+def unsubscribe_subscription(
+    session: Session, subscription: Subscription, context: Context, detail: str | None = None
+) -> bool:
+    """Unsubscribe (kept, so the record of consent survives); False if it already was."""
+    if subscription.status == S.UNSUBSCRIBED:
+        return False
+    _transition(session, subscription, S.UNSUBSCRIBED, ConsentAction.UNSUBSCRIBE, context, detail)
+    session.flush()
+    return True
+
+
+def unsubscribe(
+    session: Session, newsletter: NewsletterList, email: str, context: Context = CLI
+) -> Subscription:
+    """Unsubscribe an address from a list; NotSubscribed if it has no subscription there."""
     address = normalise_email(email)
     subscription = session.scalar(
         select(Subscription)
@@ -138,10 +329,94 @@ def unsubscribe(session: Session, newsletter: NewsletterList, email: str) -> Sub
     )
     if subscription is None:
         raise NotSubscribed(f"{address} is not subscribed to {newsletter.slug!r}")
-    subscription.status = SubscriptionStatus.UNSUBSCRIBED
-    subscription.updated_at = utcnow()
-    session.flush()
+    unsubscribe_subscription(session, subscription, context)
     return subscription
+
+
+def suppress(session: Session, email: str, reason: str) -> None:
+    """Never mail this address again (until the person confirms a new subscription)."""
+    digest = address_hash(email)
+    if session.scalar(select(Suppression.id).where(Suppression.address_hash == digest)) is None:
+        session.add(Suppression(address_hash=digest, reason=reason))
+        session.flush()
+
+
+def erase(session: Session, email: str) -> bool:
+    """Remove everything personal about an address (GDPR Art. 17); keep only its suppression.
+
+    The subscriber row stays, anonymised, so past deliveries keep their counts; its token key is
+    rotated so every link ever sent stops working. False if the address is unknown.
+    """
+    address = normalise_email(email)
+    suppress(session, address, "erased")
+    subscriber = session.scalar(select(Subscriber).where(Subscriber.email == address))
+    if subscriber is None:
+        return False
+    session.execute(delete(ConsentEvent).where(ConsentEvent.subscriber_id == subscriber.id))
+    for subscription in list(subscriber.subscriptions):
+        session.delete(subscription)
+    subscriber.email = f"erased-{subscriber.id}@erased.invalid"
+    subscriber.email_hash = address_hash(subscriber.email)
+    subscriber.name = None
+    subscriber.timezone = "UTC"
+    subscriber.token_key = new_token_key()
+    session.flush()
+    return True
+
+
+def export_person(session: Session, email: str) -> dict[str, Any]:
+    """Everything held about one person (GDPR Art. 15/20); NotSubscribed if unknown."""
+    address = normalise_email(email)
+    subscriber = session.scalar(
+        select(Subscriber)
+        .where(Subscriber.email == address)
+        .options(
+            selectinload(Subscriber.subscriptions).selectinload(Subscription.topic_choices),
+            selectinload(Subscriber.subscriptions).selectinload(Subscription.newsletter),
+        )
+    )
+    if subscriber is None:
+        raise NotSubscribed(f"no data is held about {address}")
+    events = session.scalars(
+        select(ConsentEvent)
+        .where(ConsentEvent.subscriber_id == subscriber.id)
+        .order_by(ConsentEvent.id)
+    )
+    suppressed = session.scalar(
+        select(Suppression.reason).where(Suppression.address_hash == subscriber.email_hash)
+    )
+    return {
+        "email": subscriber.email,
+        "name": subscriber.name,
+        "timezone": subscriber.timezone,
+        "created_at": subscriber.created_at.isoformat(),
+        "suppressed": suppressed,
+        "subscriptions": [
+            {
+                "list": s.newsletter.slug,
+                "status": str(s.status),
+                "cadence": str(s.cadence),
+                "send_hour": s.send_hour,
+                "topics": list(s.topics),
+                "created_at": s.created_at.isoformat(),
+                "updated_at": s.updated_at.isoformat(),
+            }
+            for s in subscriber.subscriptions
+        ],
+        "consent_events": [
+            {
+                "at": e.created_at.isoformat(),
+                "action": str(e.action),
+                "source": str(e.source),
+                "list_id": e.list_id,
+                "ip": e.ip,
+                "user_agent": e.user_agent,
+                "wording": e.wording,
+                "detail": e.detail,
+            }
+            for e in events
+        ],
+    }
 
 
 def list_subscriptions(session: Session, newsletter: NewsletterList) -> list[Subscription]:
@@ -159,10 +434,14 @@ def list_subscriptions(session: Session, newsletter: NewsletterList) -> list[Sub
     )
 
 
+def _not_suppressed() -> Any:
+    return ~exists().where(Suppression.address_hash == Subscriber.email_hash)
+
+
 def iter_audience(
     session: Session, list_id: int, cadence: Cadence | None, batch_size: int = 1000
 ) -> Iterator[Sequence[AudienceMember]]:
-    """Yield confirmed subscribers of a list (with this cadence; None: any), a batch at a time.
+    """Yield confirmed, unsuppressed subscribers of a list (with this cadence; None: any).
 
     Keyset pagination (``id > last``) keeps memory at one batch and stays fast at any offset.
     """
@@ -174,8 +453,9 @@ def iter_audience(
             .join(Subscriber)
             .where(
                 Subscription.list_id == list_id,
-                Subscription.status == SubscriptionStatus.CONFIRMED,
+                Subscription.status == S.CONFIRMED,
                 same_cadence,
+                _not_suppressed(),
                 Subscription.id > last_id,
             )
             .order_by(Subscription.id)
@@ -205,13 +485,17 @@ def iter_audience(
 def audience_census(session: Session, list_id: int, cadence: Cadence | None) -> Counter[str]:
     """Count the list's subscriptions that a send of ``cadence`` skips, by reason."""
     counts: Counter[str] = Counter()
-    for status, sub_cadence, n in session.execute(
-        select(Subscription.status, Subscription.cadence, func.count())
+    suppressed = exists().where(Suppression.address_hash == Subscriber.email_hash)
+    for status, sub_cadence, is_suppressed, n in session.execute(
+        select(Subscription.status, Subscription.cadence, suppressed, func.count())
+        .join(Subscriber)
         .where(Subscription.list_id == list_id)
-        .group_by(Subscription.status, Subscription.cadence)
+        .group_by(Subscription.status, Subscription.cadence, suppressed)
     ):
-        if status != SubscriptionStatus.CONFIRMED:
+        if status != S.CONFIRMED:
             counts[str(status)] += n
+        elif is_suppressed:
+            counts["suppressed"] += n
         elif cadence is not None and sub_cadence != cadence:
             counts[f"cadence {sub_cadence}"] += n
     return counts

@@ -1,17 +1,24 @@
 """Signed, purpose-bound action tokens for the links in every message (itsdangerous).
 
-A token names a subscription and one purpose; a token made for "preferences" is refused as an
-"unsubscribe" token. Unsubscribe and preferences links must keep working for months, so they do
-not expire by default; confirmation tokens do.
+A token names one or more subscriptions of one subscriber, a purpose, and that subscriber's
+current token key. A token made for "preferences" is refused as an "unsubscribe" token; a token
+whose key no longer matches (the subscriber was erased, the key rotated) is refused by the caller
+that checks it against the database. Unsubscribe and preferences links must keep working for
+months, so they do not expire by default; confirmation links do.
 """
 
 from __future__ import annotations
 
 import enum
+from collections.abc import Sequence
+from dataclasses import dataclass
 
 from itsdangerous import BadSignature, SignatureExpired, URLSafeTimedSerializer
 
-__all__ = ["InvalidToken", "Purpose", "TokenSigner"]
+__all__ = ["CONFIRM_MAX_AGE", "InvalidToken", "Purpose", "TokenClaims", "TokenSigner"]
+
+#: How long a confirmation link works (seconds): a week.
+CONFIRM_MAX_AGE = 7 * 24 * 3600
 
 
 class Purpose(enum.StrEnum):
@@ -20,10 +27,19 @@ class Purpose(enum.StrEnum):
     CONFIRM = "confirm"
     PREFERENCES = "preferences"
     UNSUBSCRIBE = "unsubscribe"
+    CSRF = "csrf"
 
 
 class InvalidToken(ValueError):
     """A token was forged, altered, made for another purpose, or has expired."""
+
+
+@dataclass(frozen=True, slots=True)
+class TokenClaims:
+    """What a valid token says: which subscriptions, and the key it was signed with."""
+
+    subscription_ids: tuple[int, ...]
+    key: str
 
 
 class TokenSigner:
@@ -32,23 +48,39 @@ class TokenSigner:
     def __init__(self, secret: str) -> None:
         if len(secret) < 16:
             raise ValueError("the secret key must be at least 16 characters")
-        self._secret = secret
+        # One serializer per purpose, built once: tokens are made for every message sent.
+        self._serializers = {
+            purpose: URLSafeTimedSerializer(secret, salt=f"briefmail.{purpose.value}")
+            for purpose in Purpose
+        }
 
-    def _serializer(self, purpose: Purpose) -> URLSafeTimedSerializer:
-        return URLSafeTimedSerializer(self._secret, salt=f"briefmail.{purpose.value}")
+    def make(self, purpose: Purpose, subscription_ids: int | Sequence[int], key: str) -> str:
+        """A URL-safe token for the subscription(s), bound to ``purpose`` and ``key``."""
+        ids = [subscription_ids] if isinstance(subscription_ids, int) else list(subscription_ids)
+        return str(self._serializers[purpose].dumps([ids, key]))
 
-    def make(self, purpose: Purpose, subscription_id: int) -> str:
-        """A URL-safe token for ``subscription_id`` and ``purpose``."""
-        return str(self._serializer(purpose).dumps(subscription_id))
-
-    def read(self, purpose: Purpose, token: str, max_age: int | None = None) -> int:
-        """The subscription id in a valid token; InvalidToken otherwise."""
+    def read(self, purpose: Purpose, token: str, max_age: int | None = None) -> TokenClaims:
+        """The claims of a valid token; InvalidToken otherwise."""
         try:
-            value = self._serializer(purpose).loads(token, max_age=max_age)
+            value = self._serializers[purpose].loads(token, max_age=max_age)
         except SignatureExpired as exc:
             raise InvalidToken("this link has expired") from exc
         except BadSignature as exc:
             raise InvalidToken("this link is not valid") from exc
-        if not isinstance(value, int):
-            raise InvalidToken("this link is not valid")
-        return value
+        match value:
+            case [list(ids), str(key)] if ids and all(type(i) is int for i in ids):
+                return TokenClaims(tuple(ids), key)
+        raise InvalidToken("this link is not valid")
+
+    def make_csrf(self, scope: str) -> str:
+        """A form token for one page (``scope``: the page's capability token or form name)."""
+        return str(self._serializers[Purpose.CSRF].dumps(scope))
+
+    def check_csrf(self, token: str, scope: str, max_age: int = 4 * 3600) -> None:
+        """Raise InvalidToken unless ``token`` was made for ``scope`` in the last hours."""
+        try:
+            value = self._serializers[Purpose.CSRF].loads(token, max_age=max_age)
+        except (BadSignature, SignatureExpired) as exc:
+            raise InvalidToken("the form has expired; please reload the page") from exc
+        if value != scope:
+            raise InvalidToken("the form does not belong to this page")

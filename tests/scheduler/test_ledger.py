@@ -12,7 +12,7 @@ from scheduler import ledger
 from scheduler.editions import store_issue
 from scheduler.ledger import DeliveryStatus, RunConflict
 from subscribers.lists import create_list
-from subscribers.models import Subscriber
+from subscribers.models import Subscriber, address_hash
 
 
 @pytest.fixture
@@ -23,7 +23,10 @@ def setup(sessions: sessionmaker[Session]) -> tuple[int, int, int, list[int]]:
         stories = (Story(1, "t", "s", topics=("chips",)),)
         first, _ = store_issue(session, newsletter, Issue("A", dt.date(2026, 7, 1), stories))
         second, _ = store_issue(session, newsletter, Issue("B", dt.date(2026, 7, 2), stories))
-        people = [Subscriber(email=f"r{n}@example.net") for n in range(3)]
+        people = [
+            Subscriber(email=f"r{n}@example.net", email_hash=address_hash(f"r{n}@example.net"))
+            for n in range(3)
+        ]
         session.add_all(people)
         session.commit()
         return newsletter.id, first.id, second.id, [p.id for p in people]
