@@ -70,12 +70,16 @@ def build_message(
     *,
     sender: str,
     to: str,
-    list_headers: ListHeaders,
+    list_headers: ListHeaders | None,
     return_path: str,
     message_id: str,
     date: dt.datetime | None = None,
 ) -> OutgoingMessage:
-    """Assemble a multipart/alternative (text + HTML) list message for one recipient."""
+    """Assemble a multipart/alternative (text + HTML) message for one recipient.
+
+    With ``list_headers`` it is a list message (List-Id, one-click unsubscribe, Precedence:
+    bulk, Feedback-ID); without, a one-to-one notice such as a confirmation request.
+    """
     msg = EmailMessage(policy=SMTP)
     name, addr = parseaddr(sender)
     msg["From"] = Address(display_name=name, addr_spec=addr) if name else addr
@@ -83,14 +87,15 @@ def build_message(
     msg["Subject"] = rendered.subject
     msg["Date"] = format_datetime(date or dt.datetime.now(dt.UTC))
     msg["Message-ID"] = message_id
-    msg["List-Id"] = list_headers.list_id
-    unsubscribe = f"<{list_headers.unsubscribe_url}>"
-    if list_headers.unsubscribe_mailto:
-        unsubscribe += f", <{list_headers.unsubscribe_mailto}>"
-    msg["List-Unsubscribe"] = unsubscribe
-    msg["List-Unsubscribe-Post"] = "List-Unsubscribe=One-Click"
-    msg["Precedence"] = "bulk"
-    msg["Feedback-ID"] = list_headers.feedback_id
+    if list_headers is not None:
+        msg["List-Id"] = list_headers.list_id
+        unsubscribe = f"<{list_headers.unsubscribe_url}>"
+        if list_headers.unsubscribe_mailto:
+            unsubscribe += f", <{list_headers.unsubscribe_mailto}>"
+        msg["List-Unsubscribe"] = unsubscribe
+        msg["List-Unsubscribe-Post"] = "List-Unsubscribe=One-Click"
+        msg["Precedence"] = "bulk"
+        msg["Feedback-ID"] = list_headers.feedback_id
     msg.set_content(rendered.text, subtype="plain", charset="utf-8", cte="quoted-printable")
     msg.add_alternative(rendered.html, subtype="html", charset="utf-8", cte="quoted-printable")
     for part in msg.iter_parts():

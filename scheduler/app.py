@@ -11,16 +11,17 @@ from functools import cached_property
 from pathlib import Path
 
 from fastapi import FastAPI
-from sqlalchemy import Engine
+from sqlalchemy import Engine, select
 from sqlalchemy.orm import Session, sessionmaker
 
 from mailer.content import Issue
 from mailer.ingest import Detection, read_issue
-from mailer.render import Renderer
+from mailer.render import Newsletter, Renderer
 from mailer.topics import Taxonomy, default_taxonomy, load_taxonomy
 from mailer.transport import Transport
 from mailer.transport.smtp import SmtpConfig, SmtpTransport
-from scheduler.dispatch import Dispatcher, SendReport
+from scheduler.archive import build_archive
+from scheduler.dispatch import Dispatcher, SendReport, newsletter_identity
 from scheduler.editions import Stored, StoredIssue, store_issue, tag_ingested
 from scheduler.migrate import upgrade
 from scheduler.settings import Settings
@@ -28,6 +29,7 @@ from subscribers.db import make_engine, make_sessionmaker
 from subscribers.lists import create_list, get_list
 from subscribers.models import NewsletterList
 from subscribers.tokens import TokenSigner
+from subscribers.web import WebDeps, build_router
 
 __all__ = ["Briefmail", "IngestResult", "build_app"]
 
@@ -148,8 +150,41 @@ class Briefmail:
 
 
 def build_web(app: Briefmail) -> FastAPI:
-    """The FastAPI app: health check now; subscriber pages and archive mount here."""
-    web = FastAPI(title="briefmail", docs_url=None, redoc_url=None)
+    """The FastAPI app: subscriber pages, the archive and its feed, and a health check."""
+    web = FastAPI(title="briefmail", docs_url=None, redoc_url=None, openapi_url=None)
+    settings = app.settings.newsletter
+
+    def identity(row: NewsletterList) -> Newsletter:
+        return newsletter_identity(row, settings.postal_address or None, settings.language)
+
+    def latest_issue(list_id: int) -> Issue | None:
+        with app.sessions() as session:
+            row = session.scalar(
+                select(StoredIssue)
+                .where(StoredIssue.list_id == list_id)
+                .order_by(StoredIssue.date.desc(), StoredIssue.id.desc())
+                .limit(1)
+            )
+            return row.to_issue() if row is not None else None
+
+    web.include_router(
+        build_router(
+            WebDeps(
+                sessions=app.sessions,
+                taxonomy=app.taxonomy,
+                renderer=app.renderer,
+                signer=TokenSigner(app.settings.secret()),
+                transport=app.transport,
+                identity=identity,
+                latest_issue=latest_issue,
+                base_url=settings.base_url,
+                default_list=settings.slug,
+            )
+        )
+    )
+    web.include_router(
+        build_archive(app.sessions, app.renderer, identity, settings.base_url, settings.slug)
+    )
 
     @web.get("/healthz")
     def healthz() -> dict[str, str]:

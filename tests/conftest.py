@@ -7,6 +7,7 @@ import secrets
 import shutil
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 from hypothesis import settings
@@ -61,6 +62,29 @@ def _clean_environment(monkeypatch: pytest.MonkeyPatch) -> None:
     for name in list(os.environ):
         if name.startswith("BRIEFMAIL_"):
             monkeypatch.delenv(name)
+
+
+ARTIFACTS = ROOT / "test-artifacts"
+
+
+@pytest.fixture(scope="module")
+def browser() -> Iterator[Any]:
+    """Headless Chromium (Debian's package) driven by Playwright, for one test module.
+
+    Module scope, not session: Playwright's sync API keeps an event loop running in this thread
+    while it is open, which would break every asyncio test that runs after it.
+    """
+    executable = shutil.which("chromium")
+    require(executable is not None, "Debian's chromium is not installed (run `make test`)")
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as playwright:
+        instance = playwright.chromium.launch(
+            executable_path=executable,
+            args=["--no-sandbox", "--disable-gpu", "--disable-background-networking"],
+        )
+        yield instance
+        instance.close()
 
 
 @pytest.fixture

@@ -6,8 +6,6 @@ here). Screenshots are written to test-artifacts/ for people to look at.
 
 from __future__ import annotations
 
-import shutil
-from collections.abc import Iterator
 from typing import Any
 
 import pytest
@@ -15,10 +13,9 @@ import pytest
 from mailer.content import Role
 from mailer.render import Rendered, Renderer
 from mailer.topics import Taxonomy, default_taxonomy
-from tests.conftest import ROOT, require
+from tests.conftest import ARTIFACTS
 from tests.mailer.cases import issues, render_all
 
-ARTIFACTS = ROOT / "test-artifacts"
 WIDTHS = (375, 600)
 CASES = (
     "brief",
@@ -33,22 +30,6 @@ CASES = (
     "welcome",
     "goodbye",
 )
-
-
-@pytest.fixture(scope="module")
-def browser() -> Iterator[Any]:
-    """One headless Chromium for the module (Debian's package, launched by Playwright)."""
-    executable = shutil.which("chromium")
-    require(executable is not None, "Debian's chromium is not installed (run `make test`)")
-    from playwright.sync_api import sync_playwright
-
-    with sync_playwright() as playwright:
-        instance = playwright.chromium.launch(
-            executable_path=executable,
-            args=["--no-sandbox", "--disable-gpu", "--disable-background-networking"],
-        )
-        yield instance
-        instance.close()
 
 
 @pytest.fixture(scope="module")

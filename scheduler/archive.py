@@ -1,0 +1,124 @@
+"""The public archive of sent issues and its feed: /archive, /archive/{id}, /feed.xml.
+
+Only issues a run has sent appear. The web version shows every story of the issue (no topic
+filter) and carries no personal links: its footer points to the subscription page.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import html
+from collections.abc import Callable
+
+from fastapi import APIRouter
+from fastapi.responses import HTMLResponse, Response
+from feedgen.feed import FeedGenerator
+from sqlalchemy import select
+from sqlalchemy.orm import Session, selectinload, sessionmaker
+
+from mailer.render import Newsletter, Renderer, Slot
+from scheduler.editions import StoredIssue
+from scheduler.ledger import Run
+from subscribers.lists import get_list
+from subscribers.models import NewsletterList
+
+__all__ = ["build_archive", "sent_issues"]
+
+
+def sent_issues(
+    session: Session, newsletter: NewsletterList, limit: int = 100
+) -> list[StoredIssue]:
+    """The list's issues that a run has sent, newest first."""
+    return list(
+        session.scalars(
+            select(StoredIssue)
+            .where(
+                StoredIssue.list_id == newsletter.id,
+                select(Run.id).where(Run.issue_id == StoredIssue.id).exists(),
+            )
+            .options(selectinload(StoredIssue.stories), selectinload(StoredIssue.newsletter))
+            .order_by(StoredIssue.date.desc(), StoredIssue.id.desc())
+            .limit(limit)
+        )
+    )
+
+
+def build_archive(
+    sessions: sessionmaker[Session],
+    renderer: Renderer,
+    identity: Callable[[NewsletterList], Newsletter],
+    base_url: str,
+    default_list: str,
+) -> APIRouter:
+    """Routes for the archive pages and the Atom feed of the default list."""
+    router = APIRouter()
+    subscribe_url = f"{base_url}/subscribe"
+
+    @router.get("/archive", response_class=HTMLResponse)
+    def archive_index() -> HTMLResponse:
+        """Every sent issue of the default list, newest first."""
+        with sessions() as session:
+            newsletter = get_list(session, default_list)
+            rows = [(i.id, i.title, i.date) for i in sent_issues(session, newsletter)]
+            name = newsletter.name
+        items = (
+            "".join(
+                f'<li><a href="{base_url}/archive/{issue_id}">{html.escape(title)}</a> '
+                f"<small>{date.isoformat()}</small></li>"
+                for issue_id, title, date in rows
+            )
+            or "<li>Nothing has been sent yet.</li>"
+        )
+        return HTMLResponse(
+            '<!doctype html><html lang="en"><head><meta charset="utf-8">'
+            '<meta name="viewport" content="width=device-width, initial-scale=1">'
+            f"<title>{html.escape(name)} — archive</title>"
+            f'<link rel="alternate" type="application/atom+xml" href="{base_url}/feed.xml">'
+            "<style>body{font:16px/1.5 system-ui,sans-serif;max-width:40rem;margin:2rem auto;"
+            "padding:0 1rem}</style></head>"
+            f"<body><h1>{html.escape(name)}: archive</h1><ul>{items}</ul>"
+            f'<p><a href="{subscribe_url}">Subscribe</a></p></body></html>'
+        )
+
+    @router.get("/archive/{issue_id}", response_class=HTMLResponse)
+    def archive_issue(issue_id: int) -> HTMLResponse:
+        """The web version of one sent issue, every story included."""
+        with sessions() as session:
+            newsletter = get_list(session, default_list)
+            row = next(
+                (i for i in sent_issues(session, newsletter, 10_000) if i.id == issue_id), None
+            )
+            if row is None:
+                return HTMLResponse("<h1>Not found</h1>", status_code=404)
+            issue, who = row.to_issue(), identity(row.newsletter)
+        rendered = renderer.render_issue(issue, issue.stories, who, topics=[], cadence="")
+        filled = rendered.fill(
+            {Slot.UNSUBSCRIBE_URL: subscribe_url, Slot.PREFERENCES_URL: subscribe_url}
+        )
+        return HTMLResponse(filled.html)
+
+    @router.get("/feed.xml")
+    def feed() -> Response:
+        """An Atom feed of the sent issues."""
+        with sessions() as session:
+            newsletter = get_list(session, default_list)
+            rows = sent_issues(session, newsletter, 50)
+            generator = FeedGenerator()
+            generator.id(f"{base_url}/archive")
+            generator.title(newsletter.name)
+            generator.link(href=f"{base_url}/archive", rel="alternate")
+            generator.link(href=f"{base_url}/feed.xml", rel="self")
+            generator.language("en")
+            for row in reversed(rows):
+                entry = generator.add_entry()
+                entry.id(f"{base_url}/archive/{row.id}")
+                entry.title(row.title)
+                entry.link(href=f"{base_url}/archive/{row.id}")
+                published = dt.datetime.combine(row.date, dt.time(), tzinfo=dt.UTC)
+                entry.published(published)
+                entry.updated(published)
+                entry.summary(" · ".join(s.title for s in row.stories))
+            body = generator.atom_str(pretty=True)
+        return Response(body, media_type="application/atom+xml")
+
+    return router

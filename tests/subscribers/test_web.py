@@ -1,0 +1,330 @@
+"""The public pages, served in-process: double opt-in, preferences, RFC 8058, security, archive.
+
+Requests go through the real FastAPI app over httpx's ASGI transport; e-mails go through a
+real aiosmtpd server and are read back from it.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import AsyncIterator
+from urllib.parse import urlparse
+
+import httpx
+import pytest
+from sqlalchemy import select
+
+from mailer.testing import SmtpSink
+from scheduler.app import Briefmail
+from subscribers.lists import get_list
+from subscribers.models import ConsentEvent, Subscriber, Subscription, SubscriptionStatus
+from subscribers.service import erase, subscribe
+from subscribers.tokens import Purpose, TokenSigner
+from tests.conftest import FIXTURES
+
+
+@pytest.fixture
+async def client(app: Briefmail) -> AsyncIterator[httpx.AsyncClient]:
+    transport = httpx.ASGITransport(app=app.web(), client=("203.0.113.7", 50000))
+    async with httpx.AsyncClient(transport=transport, base_url="https://news.example.org") as c:
+        yield c
+
+
+def csrf_of(page: str) -> str:
+    match = re.search(r'name="csrf" value="([^"]+)"', page)
+    assert match, "no CSRF token on the page"
+    return match.group(1)
+
+
+def link_in(sink: SmtpSink, kind: str) -> str:
+    """The last /{kind}/… link in the captured messages' text parts."""
+    for message in reversed(sink.messages):
+        body = message.parsed().get_body(preferencelist=("plain",))
+        assert body is not None
+        if match := re.search(rf"https://news\.example\.org/{kind}/\S+", body.get_content()):
+            return urlparse(match.group(0)).path
+    raise AssertionError(f"no {kind} link was sent")
+
+
+async def subscribe_form(client: httpx.AsyncClient, **fields: object) -> httpx.Response:
+    page = (await client.get("/subscribe")).text
+    data = {
+        "email": "reader@example.net",
+        "lists": "brief",
+        "topics": ["chips", "models"],
+        "cadence": "daily",
+        "timezone": "Europe/Berlin",
+        "send_hour": "7",
+        "csrf": csrf_of(page),
+        **fields,
+    }
+    return await client.post("/subscribe", data=data)
+
+
+def subscription_of(app: Briefmail, email: str) -> Subscription:
+    with app.sessions() as session:
+        found = session.scalar(
+            select(Subscription).join(Subscriber).where(Subscriber.email == email)
+        )
+        assert found is not None
+        session.expunge(found)
+        return found
+
+
+class TestDoubleOptIn:
+    async def test_subscribe_confirm_welcome(
+        self, app: Briefmail, client: httpx.AsyncClient, smtp_sink: SmtpSink
+    ) -> None:
+        """Subscribing sends a confirm link; following it confirms, welcomes and records consent."""
+        response = await subscribe_form(client)
+        assert response.status_code == 200 and "Check your inbox" in response.text
+        assert subscription_of(app, "reader@example.net").status == SubscriptionStatus.PENDING
+        assert (
+            smtp_sink.messages[-1].parsed()["Subject"] == "Confirm your subscription to Test Brief"
+        )
+        assert "List-Unsubscribe" not in smtp_sink.messages[-1].parsed()
+        confirmed = await client.get(link_in(smtp_sink, "confirm"))
+        assert confirmed.status_code == 200 and "You are subscribed" in confirmed.text
+        assert subscription_of(app, "reader@example.net").status == SubscriptionStatus.CONFIRMED
+        assert smtp_sink.messages[-1].parsed()["Subject"] == "Welcome to Test Brief"
+        with app.sessions() as session:
+            events = session.scalars(select(ConsentEvent).order_by(ConsentEvent.id)).all()
+            assert [(e.action, e.source, e.ip, e.wording) for e in events] == [
+                ("subscribe", "web", "203.0.113.7", "2026-11-web-1"),
+                ("confirm", "web", "203.0.113.7", "2026-11-web-1"),
+            ]
+        again = await client.get(link_in(smtp_sink, "confirm"))
+        assert again.status_code == 200
+        assert len(smtp_sink.messages) == 2  # a second click welcomes nobody twice
+
+    async def test_the_answer_does_not_reveal_existing_subscribers(
+        self, app: Briefmail, client: httpx.AsyncClient, smtp_sink: SmtpSink
+    ) -> None:
+        """A known and an unknown address get byte-identical pages; the known one is unchanged."""
+        with app.sessions() as session:
+            subscribe(
+                session,
+                get_list(session, "brief"),
+                "known@example.net",
+                taxonomy=app.taxonomy,
+                topics=["policy"],
+                confirmed=True,
+            )
+            session.commit()
+        known = await subscribe_form(client, email="known@example.net", topics=["robotics"])
+        unknown = await subscribe_form(client, email="new@example.net")
+        assert known.status_code == unknown.status_code == 200
+        assert known.text == unknown.text
+        assert subscription_of(app, "known@example.net").status == SubscriptionStatus.CONFIRMED
+        assert smtp_sink.recipients() == ["new@example.net"]
+
+    async def test_bad_input_is_shown_inert_on_the_form(self, client: httpx.AsyncClient) -> None:
+        """An invalid address is refused on the form, and markup in it is shown as text."""
+        response = await subscribe_form(client, email='"><script>alert(1)</script>')
+        assert response.status_code == 400
+        assert "<script>alert(1)" not in response.text
+        assert "&lt;script&gt;" in response.text or "&#34;&gt;&lt;script" in response.text
+
+
+class TestAbuse:
+    async def test_post_without_csrf_token_is_refused(
+        self, app: Briefmail, client: httpx.AsyncClient, smtp_sink: SmtpSink
+    ) -> None:
+        """A form post without (or with a forged) CSRF token changes nothing and sends nothing."""
+        response = await subscribe_form(client, csrf="forged")
+        assert response.status_code == 400
+        assert smtp_sink.messages == []
+
+    async def test_honeypot_pretends_success(
+        self, app: Briefmail, client: httpx.AsyncClient, smtp_sink: SmtpSink
+    ) -> None:
+        """A filled honeypot gets the normal answer, but nothing is stored or sent."""
+        response = await subscribe_form(client, website="http://spam.example")
+        assert "Check your inbox" in response.text
+        assert smtp_sink.messages == []
+        with app.sessions() as session:
+            assert session.scalar(select(Subscriber)) is None
+
+    async def test_rate_limit_per_address(
+        self, client: httpx.AsyncClient, smtp_sink: SmtpSink
+    ) -> None:
+        """The sixth attempt for one address within an hour is refused with 429."""
+        codes = [(await subscribe_form(client)).status_code for _ in range(6)]
+        assert codes == [200] * 5 + [429]
+
+
+class TestTokens:
+    def tokens(self, app: Briefmail, email: str) -> tuple[TokenSigner, Subscription]:
+        return TokenSigner(app.settings.secret()), subscription_of(app, email)
+
+    @pytest.fixture
+    def reader(self, app: Briefmail) -> None:
+        with app.sessions() as session:
+            for email in ("a@example.net", "b@example.net"):
+                subscribe(
+                    session,
+                    get_list(session, "brief"),
+                    email,
+                    taxonomy=app.taxonomy,
+                    topics=["chips"],
+                    confirmed=True,
+                )
+            session.commit()
+
+    @pytest.mark.usefixtures("reader")
+    async def test_bad_tokens_are_refused(self, app: Briefmail, client: httpx.AsyncClient) -> None:
+        """Forged, wrong-purpose, cross-subscriber and revoked tokens are all refused."""
+        signer, a = self.tokens(app, "a@example.net")
+        _, b = self.tokens(app, "b@example.net")
+        with app.sessions() as session:
+            key_a = session.get(Subscriber, a.subscriber_id).token_key  # type: ignore[union-attr]
+            key_b = session.get(Subscriber, b.subscriber_id).token_key  # type: ignore[union-attr]
+        good = signer.make(Purpose.PREFERENCES, a.id, key_a)
+        assert (await client.get(f"/preferences/{good}")).status_code == 200
+        bad = [
+            "forged.token.value",
+            signer.make(Purpose.UNSUBSCRIBE, a.id, key_a),  # wrong purpose
+            signer.make(Purpose.PREFERENCES, a.id, key_b),  # another subscriber's key
+            TokenSigner("y" * 32).make(Purpose.PREFERENCES, a.id, key_a),  # another secret
+        ]
+        for token in bad:
+            assert (await client.get(f"/preferences/{token}")).status_code == 400, token
+        with app.sessions() as session:
+            erase(session, "a@example.net")
+            session.commit()
+        assert (await client.get(f"/preferences/{good}")).status_code == 400
+
+    async def test_expired_confirmation_is_refused(
+        self, app: Briefmail, client: httpx.AsyncClient
+    ) -> None:
+        """A confirmation link past its week is refused as expired."""
+        import time as time_module
+
+        signer = TokenSigner(app.settings.secret())
+        original = time_module.time
+        try:
+            time_module.time = lambda: original() - 8 * 24 * 3600  # type: ignore[assignment]
+            old = signer.make(Purpose.CONFIRM, 1, "k")
+        finally:
+            time_module.time = original  # type: ignore[assignment]
+        response = await client.get(f"/confirm/{old}")
+        assert response.status_code == 400 and "expired" in response.text
+
+
+class TestPreferences:
+    async def test_change_topics_and_cadence_with_preview(
+        self, app: Briefmail, client: httpx.AsyncClient, smtp_sink: SmtpSink
+    ) -> None:
+        """The preference centre saves new choices and previews the latest issue for them."""
+        app.ingest(FIXTURES / "brief-mixed.txt", "brief")
+        await subscribe_form(client, topics=["chips"])
+        await client.get(link_in(smtp_sink, "confirm"))
+        path = link_in(smtp_sink, "preferences")
+        page = (await client.get(path)).text
+        assert "Foundry Starts Volume Output" in page and "Start-up Closes" not in page
+        response = await client.post(
+            path,
+            data={
+                "topics": ["chips", "funding"],
+                "cadence": "weekly",
+                "timezone": "Asia/Shanghai",
+                "send_hour": "8",
+                "csrf": csrf_of(page),
+            },
+        )
+        assert response.status_code == 200 and "Saved." in response.text
+        assert "Start-up Closes Series B Round" in response.text
+        saved = subscription_of(app, "reader@example.net")
+        assert (saved.cadence, saved.send_hour) == ("weekly", 8)
+        refused = await client.post(path, data={"topics": ["chips"], "csrf": "x"})
+        assert refused.status_code == 400
+
+
+class TestUnsubscribe:
+    async def test_one_click_from_a_sent_message(
+        self, app: Briefmail, client: httpx.AsyncClient, smtp_sink: SmtpSink
+    ) -> None:
+        """RFC 8058: POSTing One-Click to the List-Unsubscribe URL unsubscribes, 200, no cookie."""
+        with app.sessions() as session:
+            subscribe(
+                session,
+                get_list(session, "brief"),
+                "a@example.net",
+                taxonomy=app.taxonomy,
+                topics=["chips"],
+                confirmed=True,
+            )
+            session.commit()
+        stored = app.ingest(FIXTURES / "brief-mixed.txt", "brief").stored
+        assert stored is not None
+        await app.send_issue(stored.id)
+        header = smtp_sink.messages[-1].parsed()["List-Unsubscribe"]
+        url = re.search(r"<(https://[^>]+)>", header)
+        assert url is not None
+        response = await client.post(
+            urlparse(url.group(1)).path,
+            content=b"List-Unsubscribe=One-Click",
+            headers={"Content-Type": "application/x-www-form-urlencoded"},
+        )
+        assert response.status_code == 200
+        assert "set-cookie" not in response.headers and "location" not in response.headers
+        assert subscription_of(app, "a@example.net").status == SubscriptionStatus.UNSUBSCRIBED
+        second = app.ingest(FIXTURES / "bulletin-sample.txt", "brief").stored
+        assert second is not None
+        report = await app.send_issue(second.id)
+        assert report.planned == 0 and report.skipped == {"unsubscribed": 1}
+
+    async def test_page_button_can_leave_every_list(
+        self, app: Briefmail, client: httpx.AsyncClient, smtp_sink: SmtpSink
+    ) -> None:
+        """The unsubscribe page's form (with CSRF) can leave every list, and says goodbye once."""
+        from subscribers.lists import create_list
+
+        with app.sessions() as session:
+            create_list(session, "ict", "ICT Bulletin", "ICT <ict@news.example.org>")
+            for slug in ("brief", "ict"):
+                subscribe(
+                    session,
+                    get_list(session, slug),
+                    "a@example.net",
+                    taxonomy=app.taxonomy,
+                    confirmed=True,
+                )
+            session.commit()
+            sub = session.scalar(select(Subscription).where(Subscription.list_id == 1))
+            assert sub is not None
+            token = TokenSigner(app.settings.secret()).make(
+                Purpose.UNSUBSCRIBE, sub.id, sub.subscriber.token_key
+            )
+        page = (await client.get(f"/unsubscribe/{token}")).text
+        assert "Unsubscribe from Test Brief?" in page
+        response = await client.post(
+            f"/unsubscribe/{token}", data={"csrf": csrf_of(page), "all_lists": "1"}
+        )
+        assert response.status_code == 200 and "ICT Bulletin" in response.text
+        with app.sessions() as session:
+            statuses = set(session.scalars(select(Subscription.status)))
+        assert statuses == {SubscriptionStatus.UNSUBSCRIBED}
+        assert [m.parsed()["Subject"] for m in smtp_sink.messages] == [
+            "You have unsubscribed from Test Brief"
+        ]
+
+
+class TestArchive:
+    async def test_sent_issues_are_in_the_archive_and_feed(
+        self, app: Briefmail, client: httpx.AsyncClient, smtp_sink: SmtpSink
+    ) -> None:
+        """Only sent issues are listed; the web version has every story; the feed is Atom."""
+        stored = app.ingest(FIXTURES / "brief-mixed.txt", "brief").stored
+        assert stored is not None
+        assert "Nothing has been sent yet" in (await client.get("/archive")).text
+        assert (await client.get(f"/archive/{stored.id}")).status_code == 404
+        await app.send_issue(stored.id)
+        index = (await client.get("/archive")).text
+        assert f"/archive/{stored.id}" in index
+        web = (await client.get(f"/archive/{stored.id}")).text
+        assert "Foundry Starts" in web and "Start-up Closes" in web
+        assert "briefmail-slot" not in web
+        feed = await client.get("/feed.xml")
+        assert feed.headers["content-type"].startswith("application/atom+xml")
+        assert "<entry>" in feed.text and f"/archive/{stored.id}" in feed.text

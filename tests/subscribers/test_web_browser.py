@@ -1,0 +1,119 @@
+"""A reader's whole journey in real Chromium against the app served by uvicorn on loopback.
+
+Subscribe with two topics, follow the confirmation link from the e-mail a real SMTP server
+captured, switch to the weekly digest and add a topic, then unsubscribe from the page.
+Screenshots of every step go to test-artifacts/.
+"""
+
+from __future__ import annotations
+
+import re
+import secrets
+import threading
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+import uvicorn
+from pydantic import SecretStr
+from sqlalchemy import select
+
+from mailer.testing import SmtpSink, free_port
+from scheduler.app import Briefmail
+from scheduler.settings import DatabaseSettings, NewsletterSettings, SmtpSettings, isolated_settings
+from subscribers.models import Subscription, SubscriptionStatus
+from tests.conftest import ARTIFACTS
+
+
+@pytest.fixture
+def site(tmp_path: Path, smtp_sink: SmtpSink) -> Iterator[tuple[Briefmail, str]]:
+    """A migrated briefmail whose web app uvicorn serves on a free loopback port."""
+    port = free_port()
+    base = f"http://127.0.0.1:{port}"
+    app = Briefmail(
+        isolated_settings(
+            newsletter=NewsletterSettings(base_url=base, postal_address="1 Example Street"),
+            database=DatabaseSettings(url=f"sqlite:///{tmp_path / 'web.db'}"),
+            smtp=SmtpSettings(host=smtp_sink.host, port=smtp_sink.port),
+            secret_key=SecretStr(secrets.token_urlsafe(32)),
+        )
+    )
+    app.migrate()
+    app.ensure_default_list()
+    server = uvicorn.Server(
+        uvicorn.Config(app.web(), host="127.0.0.1", port=port, log_level="error")
+    )
+    thread = threading.Thread(target=server.run, daemon=True)
+    thread.start()
+    deadline = time.monotonic() + 15
+    while not server.started:
+        assert time.monotonic() < deadline, "uvicorn did not start"
+        time.sleep(0.02)
+    yield app, base
+    server.should_exit = True
+    thread.join(timeout=10)
+    app.close()
+
+
+def link(sink: SmtpSink, base: str, kind: str) -> str:
+    """The newest /{kind}/… address in the captured messages."""
+    for message in reversed(sink.messages):
+        body = message.parsed().get_body(preferencelist=("plain",))
+        assert body is not None
+        if match := re.search(rf"{re.escape(base)}/{kind}/\S+", body.get_content()):
+            return match.group(0)
+    raise AssertionError(f"no {kind} link captured")
+
+
+def state(app: Briefmail) -> tuple[str, str, tuple[str, ...]]:
+    with app.sessions() as session:
+        sub = session.scalar(select(Subscription))
+        assert sub is not None
+        return str(sub.status), str(sub.cadence), sub.topics
+
+
+def test_reader_subscribes_confirms_changes_and_leaves(
+    browser: Any, site: tuple[Briefmail, str], smtp_sink: SmtpSink
+) -> None:
+    """The journey works end to end without JavaScript being required."""
+    app, base = site
+    ARTIFACTS.mkdir(exist_ok=True)
+    page = browser.new_page(viewport={"width": 390, "height": 900})
+    try:
+        page.goto(f"{base}/subscribe")
+        page.fill("#email", "reader@example.net")
+        page.check("input[name=topics][value=chips]")
+        page.check("input[name=topics][value=models]")
+        page.screenshot(path=str(ARTIFACTS / "web-1-subscribe.png"), full_page=True)
+        page.click("button[type=submit]")
+        assert page.locator("h1").inner_text() == "Check your inbox"
+        assert state(app) == ("pending", "daily", ("chips", "models"))
+
+        page.goto(link(smtp_sink, base, "confirm"))
+        assert page.locator("h1").inner_text() == "You are subscribed"
+        page.screenshot(path=str(ARTIFACTS / "web-2-confirmed.png"), full_page=True)
+        assert state(app)[0] == "confirmed"
+
+        page.goto(link(smtp_sink, base, "preferences"))
+        page.check("input[name=cadence][value=weekly]")
+        page.check("input[name=topics][value=funding]")
+        page.click("button[type=submit]")
+        assert "Saved." in page.locator("[role=status]").inner_text()
+        page.screenshot(path=str(ARTIFACTS / "web-3-preferences.png"), full_page=True)
+        assert state(app) == ("confirmed", "weekly", ("chips", "funding", "models"))
+
+        page.goto(link(smtp_sink, base, "unsubscribe"))
+        page.click("button[type=submit]")
+        assert page.locator("h1").inner_text() == "You are unsubscribed"
+        page.screenshot(path=str(ARTIFACTS / "web-4-unsubscribed.png"), full_page=True)
+        assert state(app)[0] == SubscriptionStatus.UNSUBSCRIBED
+        subjects = [m.parsed()["Subject"] for m in smtp_sink.messages]
+        assert subjects == [
+            "Confirm your subscription to China AI Brief",
+            "Welcome to China AI Brief",
+            "You have unsubscribed from China AI Brief",
+        ]
+    finally:
+        page.close()
