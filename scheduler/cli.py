@@ -54,6 +54,8 @@ from subscribers.service import (
     InvalidAddress,
     InvalidTimezone,
     NotSubscribed,
+    erase,
+    export_person,
     list_subscriptions,
     subscribe,
     unsubscribe,
@@ -557,6 +559,31 @@ def subscribers_remove(
         subscription = unsubscribe(session, get_list(session, _slug(app, list_slug)), email)
         session.commit()
         out.print(f"{subscription.subscriber.email}: unsubscribed", markup=False)
+
+
+@subscribers_cli.command("erase")
+@_handle_errors
+def subscribers_erase(
+    email: Annotated[str, typer.Argument(help="E-mail address.")],
+    yes: Annotated[bool, typer.Option("--yes", help="Do not ask for confirmation.")] = False,
+) -> None:
+    """Erase everything about a person (GDPR Art. 17); only a suppression hash remains."""
+    if not yes:
+        typer.confirm(f"Erase every record of {email}? This cannot be undone", abort=True)
+    with _app() as app, app.sessions() as session:
+        found = erase(session, email)
+        session.commit()
+    state = "erased" if found else "was not known; it is now suppressed"
+    out.print(f"{email}: {state}", markup=False)
+
+
+@subscribers_cli.command("export-data")
+@_handle_errors
+def subscribers_export_data(email: Annotated[str, typer.Argument(help="E-mail address.")]) -> None:
+    """Print everything held about one person as JSON (GDPR Art. 15/20)."""
+    with _app() as app, app.sessions() as session:
+        data = export_person(session, email)
+    _print_json(data)
 
 
 # -- send and runs -----------------------------------------------------------------------------

@@ -88,8 +88,9 @@ class Subscriber(Base):
 
     id: Mapped[int] = mapped_column(primary_key=True)
     email: Mapped[str] = mapped_column(String(320), unique=True)
-    #: address_hash(email): lets audience queries honour suppressions without the address.
-    email_hash: Mapped[str] = mapped_column(String(64), index=True)
+    #: address_hash(email): one person per address whatever its case, and the key audience
+    #: queries use to honour suppressions.
+    email_hash: Mapped[str] = mapped_column(String(64), index=True, unique=True)
     name: Mapped[str | None] = mapped_column(String(200))
     timezone: Mapped[str] = mapped_column(String(64), default="UTC")
     #: Signed into every link; rotated on erasure so old links stop working.

@@ -185,7 +185,9 @@ def _transition(
 
 def find_subscriber(session: Session, email: str) -> Subscriber | None:
     """The subscriber with this address (normalised first), or None."""
-    return session.scalar(select(Subscriber).where(Subscriber.email == normalise_email(email)))
+    return session.scalar(
+        select(Subscriber).where(Subscriber.email_hash == address_hash(normalise_email(email)))
+    )
 
 
 def subscribe(
@@ -207,7 +209,9 @@ def subscribe(
     chosen = taxonomy.validate(topics)
     zone = check_timezone(timezone)
     _check_hour(send_hour)
-    subscriber = session.scalar(select(Subscriber).where(Subscriber.email == address))
+    subscriber = session.scalar(
+        select(Subscriber).where(Subscriber.email_hash == address_hash(address))
+    )
     if subscriber is None:
         subscriber = Subscriber(
             email=address, email_hash=address_hash(address), timezone=zone, name=name
@@ -325,7 +329,9 @@ def unsubscribe(
     subscription = session.scalar(
         select(Subscription)
         .join(Subscriber)
-        .where(Subscriber.email == address, Subscription.list_id == newsletter.id)
+        .where(
+            Subscriber.email_hash == address_hash(address), Subscription.list_id == newsletter.id
+        )
     )
     if subscription is None:
         raise NotSubscribed(f"{address} is not subscribed to {newsletter.slug!r}")
@@ -349,7 +355,9 @@ def erase(session: Session, email: str) -> bool:
     """
     address = normalise_email(email)
     suppress(session, address, "erased")
-    subscriber = session.scalar(select(Subscriber).where(Subscriber.email == address))
+    subscriber = session.scalar(
+        select(Subscriber).where(Subscriber.email_hash == address_hash(address))
+    )
     if subscriber is None:
         return False
     session.execute(delete(ConsentEvent).where(ConsentEvent.subscriber_id == subscriber.id))
@@ -369,7 +377,7 @@ def export_person(session: Session, email: str) -> dict[str, Any]:
     address = normalise_email(email)
     subscriber = session.scalar(
         select(Subscriber)
-        .where(Subscriber.email == address)
+        .where(Subscriber.email_hash == address_hash(address))
         .options(
             selectinload(Subscriber.subscriptions).selectinload(Subscription.topic_choices),
             selectinload(Subscriber.subscriptions).selectinload(Subscription.newsletter),

@@ -41,6 +41,7 @@ from subscribers.models import (
     Subscriber,
     Subscription,
     SubscriptionStatus,
+    address_hash,
 )
 from subscribers.service import (
     Context,
@@ -289,7 +290,10 @@ def build_router(deps: WebDeps) -> APIRouter:
                     existing = session.scalar(
                         select(Subscription)
                         .join(Subscriber)
-                        .where(Subscriber.email == address, Subscription.list_id == newsletter.id)
+                        .where(
+                            Subscriber.email_hash == address_hash(address),
+                            Subscription.list_id == newsletter.id,
+                        )
                     )
                     if existing is not None and existing.status == SubscriptionStatus.CONFIRMED:
                         continue  # already subscribed: nothing changes, and nothing tells

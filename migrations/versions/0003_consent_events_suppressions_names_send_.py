@@ -68,7 +68,7 @@ def upgrade() -> None:
     with op.batch_alter_table("subscribers", schema=None) as batch_op:
         batch_op.alter_column("email_hash", existing_type=sa.String(length=64), nullable=False)
         batch_op.alter_column("token_key", existing_type=sa.String(length=32), nullable=False)
-        batch_op.create_index(batch_op.f("ix_subscribers_email_hash"), ["email_hash"], unique=False)
+        batch_op.create_index(batch_op.f("ix_subscribers_email_hash"), ["email_hash"], unique=True)
 
     with op.batch_alter_table("subscriptions", schema=None) as batch_op:
         batch_op.add_column(sa.Column("send_hour", sa.Integer(), nullable=False, server_default="7"))

@@ -464,3 +464,27 @@ def wait_until(condition: Callable[[], bool], process: subprocess.Popen[str]) ->
         assert process.poll() is None, "the server exited early"
         assert time.monotonic() < deadline, "timed out"
         time.sleep(0.05)
+
+
+class TestPersonalData:
+    def test_export_data_and_erase(self, home: Path) -> None:
+        """export-data prints everything held; erase leaves only a suppression of the address."""
+        run("subscribers", "add", "A@Example.net", "--topics", "chips", "--confirmed")
+        data = json.loads(run("subscribers", "export-data", "a@example.net")[1])
+        assert data["email"] == "A@example.net" and data["suppressed"] is None
+        assert data["subscriptions"][0]["topics"] == ["chips"]
+        assert [e["action"] for e in data["consent_events"]] == ["subscribe"]
+        assert data["consent_events"][0]["detail"] == "confirmed by the operator"
+        assert run("subscribers", "erase", "a@example.net", "--yes") == (
+            0,
+            "a@example.net: erased\n",
+            "",
+        )
+        code, _, err = run("subscribers", "export-data", "a@example.net")
+        assert code == 1 and "no data is held about a@example.net" in err
+        assert json.loads(run("subscribers", "list", "--json")[1]) == []
+        run("subscribers", "add", "a@example.net", "--confirmed")
+        run("ingest", str(FIXTURES / "brief-mixed.txt"))
+        # Re-added by an operator, but still suppressed: no send reaches the address.
+        code, out, _ = run("send", "1", "--json")
+        assert code == 0 and json.loads(out)["planned"] == 0
