@@ -14,6 +14,7 @@ from email.message import EmailMessage
 from email.policy import SMTP
 from email.utils import format_datetime, parseaddr
 
+from mailer.dkim import DkimSigner
 from mailer.render import Rendered
 
 __all__ = [
@@ -74,6 +75,7 @@ def build_message(
     return_path: str,
     message_id: str,
     date: dt.datetime | None = None,
+    dkim: DkimSigner | None = None,
 ) -> OutgoingMessage:
     """Assemble a multipart/alternative (text + HTML) message for one recipient.
 
@@ -101,6 +103,7 @@ def build_message(
     for part in msg.iter_parts():
         # The stdlib stamps MIME-Version on the part it converts; it belongs on the top only.
         del part["MIME-Version"]
-    return OutgoingMessage(
-        mail_from=return_path, rcpt_to=to, data=msg.as_bytes(), message_id=message_id
-    )
+    data = msg.as_bytes()
+    if dkim is not None:
+        data = dkim.sign(data)
+    return OutgoingMessage(mail_from=return_path, rcpt_to=to, data=data, message_id=message_id)

@@ -15,7 +15,9 @@ from sqlalchemy import Engine, select
 from sqlalchemy.orm import Session, sessionmaker
 
 from mailer.content import Issue
+from mailer.dkim import DkimError, DkimSigner
 from mailer.ingest import Detection, read_issue
+from mailer.message import domain_of
 from mailer.render import Newsletter, Renderer
 from mailer.topics import Taxonomy, default_taxonomy, load_taxonomy
 from mailer.transport import Transport
@@ -24,7 +26,7 @@ from scheduler.archive import build_archive
 from scheduler.dispatch import Dispatcher, SendReport, newsletter_identity
 from scheduler.editions import Stored, StoredIssue, store_issue, tag_ingested
 from scheduler.migrate import upgrade
-from scheduler.settings import Settings
+from scheduler.settings import Settings, SettingsError
 from subscribers.db import make_engine, make_sessionmaker
 from subscribers.lists import create_list, get_list
 from subscribers.models import NewsletterList
@@ -99,12 +101,32 @@ class Briefmail:
             )
         )
 
+    @cached_property
+    def dkim(self) -> DkimSigner | None:
+        """The DKIM signer [dkim] configures, or None; its domain must align with the sender."""
+        cfg = self.settings.dkim
+        if not (cfg.domain and cfg.selector and cfg.key_file):
+            return None
+        sender_domain = domain_of(self.settings.newsletter.from_)
+        if sender_domain != cfg.domain and not sender_domain.endswith("." + cfg.domain):
+            raise SettingsError(
+                f"dkim.domain: {cfg.domain!r} does not align with the From domain "
+                f"{sender_domain!r}, so DMARC would fail"
+            )
+        try:
+            return DkimSigner.from_file(
+                cfg.domain, cfg.selector, self.settings.resolve(cfg.key_file)
+            )
+        except DkimError as exc:
+            raise SettingsError(f"dkim.key_file: {exc}") from exc
+
     def dispatcher(self, *, signed: bool = True) -> Dispatcher:
         """The send path, wired to this database and renderer (unsigned: previews only)."""
         return Dispatcher(
             self.sessions,
             self.renderer,
             TokenSigner(self.settings.secret()) if signed else None,
+            dkim=self.dkim if signed else None,
             base_url=self.settings.newsletter.base_url,
             postal_address=self.settings.newsletter.postal_address or None,
             language=self.settings.newsletter.language,

@@ -11,6 +11,7 @@ import asyncio
 import datetime as dt
 import functools
 import json
+import os
 import sys
 import threading
 import webbrowser
@@ -24,6 +25,7 @@ from rich.console import Console
 from rich.table import Table
 
 from mailer.content import issue_to_json
+from mailer.dkim import DkimError
 from mailer.ingest import IngestError
 from mailer.topics import TaxonomyError, UnknownTopic
 from scheduler import ledger
@@ -85,6 +87,7 @@ _ERRORS: tuple[tuple[type[Exception], int], ...] = (
     (NotSubscribed, 1),
     (RunConflict, 1),
     (SendInterrupted, 1),
+    (DkimError, 2),
     (OSError, 1),
 )
 
@@ -100,11 +103,13 @@ issues_cli = typer.Typer(help="Stored issues.", no_args_is_help=True)
 subscribers_cli = typer.Typer(help="Subscribers of a list.", no_args_is_help=True)
 runs_cli = typer.Typer(help="Send runs and their deliveries.", no_args_is_help=True)
 topics_cli = typer.Typer(help="The topic taxonomy and story tagging.", no_args_is_help=True)
+dkim_cli = typer.Typer(help="DKIM keys for signing messages.", no_args_is_help=True)
 cli.add_typer(lists_cli, name="lists")
 cli.add_typer(issues_cli, name="issues")
 cli.add_typer(subscribers_cli, name="subscribers")
 cli.add_typer(runs_cli, name="runs")
 cli.add_typer(topics_cli, name="topics")
+cli.add_typer(dkim_cli, name="dkim")
 
 out = Console(highlight=False)
 err = Console(stderr=True, highlight=False)
@@ -478,6 +483,35 @@ def topics_retag(
             changed = retag_issue(session, row, app.taxonomy)
             out.print(f"Issue {row.id}: {changed} of {len(row.stories)} stories changed topics")
         session.commit()
+
+
+@dkim_cli.command("keygen")
+@_handle_errors
+def dkim_keygen(
+    domain: Annotated[str, typer.Option("--domain", help="Signing domain (the From domain).")],
+    selector: Annotated[str, typer.Option("--selector", help="DNS selector.")] = "brief",
+    algorithm: Annotated[str, typer.Option("--algorithm", help="rsa (2048) or ed25519.")] = "rsa",
+    out_file: Annotated[Path, typer.Option("--out", help="Private key file.")] = Path("dkim.key"),
+) -> None:
+    """Write a new DKIM private key and print the DNS TXT record to publish."""
+    from mailer.dkim import DkimSigner, dns_record, generate_key
+
+    if out_file.exists():
+        raise FileExistsError(17, "refusing to overwrite an existing key", str(out_file))
+    pem = generate_key(algorithm)
+    fd = os.open(out_file, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    with os.fdopen(fd, "wb") as handle:
+        handle.write(pem)
+    name, value = dns_record(DkimSigner.from_pem(domain, selector, pem))
+    out.print(f"Wrote {out_file} (keep it private)", markup=False)
+    out.print(
+        f'Publish this DNS TXT record:\n{name}. IN TXT "{value}"', markup=False, soft_wrap=True
+    )
+    out.print(
+        f'Then set in briefmail.toml:\n[dkim]\ndomain = "{domain}"\nselector = "{selector}"\n'
+        f'key_file = "{out_file}"',
+        markup=False,
+    )
 
 
 # -- subscribers -------------------------------------------------------------------------------

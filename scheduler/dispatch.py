@@ -16,6 +16,7 @@ from urllib.parse import quote
 from sqlalchemy.orm import Session, sessionmaker
 
 from mailer.content import WHOLE_ISSUE_FORMATS, Format, Issue, Story, select_stories
+from mailer.dkim import DkimSigner
 from mailer.errors import ConnectionFailure, PermanentFailure, TemporaryFailure
 from mailer.message import (
     ListHeaders,
@@ -125,6 +126,7 @@ class Dispatcher:
         postal_address: str | None = None,
         language: str = "en",
         batch_size: int = 500,
+        dkim: DkimSigner | None = None,
     ) -> None:
         self.sessions = sessions
         self.renderer = renderer
@@ -133,6 +135,7 @@ class Dispatcher:
         self.postal_address = postal_address
         self.language = language
         self.batch_size = batch_size
+        self.dkim = dkim
 
     def plan(self, issue_id: int) -> int:
         """Create (or extend) the run of an issue with one delivery per eligible subscriber."""
@@ -201,6 +204,7 @@ class Dispatcher:
             issue=issue_row.to_issue(),
             kind=kind,
             run_id=run_id,
+            dkim=self.dkim,
         )
 
     async def send(self, issue_id: int, transport: Transport) -> SendReport:
@@ -279,6 +283,7 @@ class MessageFactory:
     issue: Issue
     kind: str
     run_id: int | None = None
+    dkim: DkimSigner | None = None
 
     @property
     def domain(self) -> str:
@@ -342,4 +347,5 @@ class MessageFactory:
             # VERP: the bounce address names the delivery, so a bounce finds its row.
             return_path=f"bounces+{delivery_id or 0}@{domain}",
             message_id=make_message_id(domain, local),
+            dkim=self.dkim,
         )

@@ -488,3 +488,14 @@ class TestPersonalData:
         # Re-added by an operator, but still suppressed: no send reaches the address.
         code, out, _ = run("send", "1", "--json")
         assert code == 0 and json.loads(out)["planned"] == 0
+
+
+class TestDkimKeygen:
+    def test_keygen_writes_a_private_key_and_prints_the_record(self, home: Path) -> None:
+        """`dkim keygen` writes a 0600 key, prints the TXT record, and never overwrites."""
+        code, out, _ = run("dkim", "keygen", "--domain", "example.org", "--algorithm", "ed25519")
+        assert code == 0
+        assert 'brief._domainkey.example.org. IN TXT "v=DKIM1; k=ed25519; p=' in out
+        assert (home / "dkim.key").stat().st_mode & 0o777 == 0o600
+        code, _, err = run("dkim", "keygen", "--domain", "example.org")
+        assert code == 1 and "refusing to overwrite" in err

@@ -252,3 +252,28 @@ class TestEditions:
         body = message.parsed().get_body(preferencelist=("plain",))
         assert body is not None
         assert "The Race" in body.get_content() and "Outlook" in body.get_content()
+
+
+class TestDkim:
+    async def test_sent_messages_are_signed_and_verify(
+        self, app: Briefmail, smtp_sink: SmtpSink, tmp_path: Path
+    ) -> None:
+        """With [dkim] configured every delivered message carries a signature dkimpy verifies."""
+        import dkim
+        from pydantic import SecretStr
+
+        from mailer.dkim import DkimSigner, dns_record, generate_key
+        from scheduler.settings import DkimSettings
+
+        key_file = tmp_path / "dkim.key"
+        key_file.write_bytes(generate_key("rsa"))
+        app.settings.dkim = DkimSettings(
+            domain="news.example.org", selector="brief", key_file=key_file
+        )
+        app.settings.secret_key = SecretStr("s" * 32)
+        add(app, "a@example.net", ["chips"])
+        await send(app, ingest(app))
+        (message,) = smtp_sink.messages
+        name, value = dns_record(DkimSigner.from_file("news.example.org", "brief", key_file))
+        assert dkim.verify(message.data, dnsfunc=lambda q, timeout=5: value.encode())
+        assert name == "brief._domainkey.news.example.org"

@@ -1,0 +1,189 @@
+"""DKIM signing (RFC 6376, relaxed/relaxed) with RSA-SHA256 or Ed25519-SHA256 (RFC 8463).
+
+Canonicalisation is done here and the signature by the `cryptography` package: signing a message
+costs a fraction of a millisecond, where dkimpy's pure-Python RSA takes about ten (our tests
+verify every signature with dkimpy). The signed header list always covers From, To, Subject,
+Date, Message-ID, List-Id, List-Unsubscribe and List-Unsubscribe-Post, so a one-click
+unsubscribe link cannot be altered in transit without breaking the signature.
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import re
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+from cryptography.hazmat.primitives import hashes, serialization
+from cryptography.hazmat.primitives.asymmetric import ed25519, padding, rsa
+
+__all__ = [
+    "SIGNED_HEADERS",
+    "DkimError",
+    "DkimSigner",
+    "canonical_body",
+    "canonical_header",
+    "dns_record",
+    "generate_key",
+]
+
+#: Headers covered by every signature, in this order (absent ones are still listed: RFC 6376
+#: §5.4 lets a signer name headers that do not exist, which stops them being added later).
+SIGNED_HEADERS = (
+    "from",
+    "to",
+    "subject",
+    "date",
+    "message-id",
+    "list-id",
+    "list-unsubscribe",
+    "list-unsubscribe-post",
+    "mime-version",
+    "content-type",
+)
+_WSP = re.compile(r"[ \t]+")
+_FOLD = re.compile(r"\r\n(?=[ \t])")
+
+
+class DkimError(Exception):
+    """A DKIM key cannot be used (unreadable, wrong type, too weak)."""
+
+
+def canonical_header(name: str, value: str) -> str:
+    """Relaxed header canonicalisation (RFC 6376 §3.4.2), with the trailing CRLF."""
+    value = _WSP.sub(" ", _FOLD.sub("", value)).strip()
+    return f"{name.strip().lower()}:{value}\r\n"
+
+
+def canonical_body(body: bytes) -> bytes:
+    """Relaxed body canonicalisation (RFC 6376 §3.4.4)."""
+    lines = body.split(b"\r\n")
+    lines = [re.sub(rb"[ \t]+", b" ", line).rstrip(b" \t") for line in lines]
+    while lines and lines[-1] == b"":
+        lines.pop()
+    return b"".join(line + b"\r\n" for line in lines)
+
+
+@dataclass(frozen=True, slots=True)
+class DkimSigner:
+    """Signs messages for one domain and selector with one private key."""
+
+    domain: str
+    selector: str
+    key: rsa.RSAPrivateKey | ed25519.Ed25519PrivateKey
+
+    @classmethod
+    def from_file(cls, domain: str, selector: str, path: str | Path) -> DkimSigner:
+        """Load a PEM private key (RSA ≥ 1024 bits, or Ed25519); DkimError names the file."""
+        try:
+            pem = Path(path).read_bytes()
+        except OSError as exc:
+            raise DkimError(f"{path}: cannot read: {exc.strerror or exc}") from exc
+        return cls.from_pem(domain, selector, pem, origin=str(path))
+
+    @classmethod
+    def from_pem(cls, domain: str, selector: str, pem: bytes, origin: str = "key") -> DkimSigner:
+        """A signer from PEM bytes; DkimError (naming ``origin``) if the key is unusable."""
+        path = origin
+        try:
+            key = serialization.load_pem_private_key(pem, password=None)
+        except (ValueError, TypeError) as exc:
+            raise DkimError(f"{path}: cannot load a DKIM private key: {exc}") from exc
+        if isinstance(key, rsa.RSAPrivateKey):
+            if key.key_size < 1024:
+                raise DkimError(f"{path}: RSA keys shorter than 1024 bits are refused by receivers")
+            return cls(domain, selector, key)
+        if isinstance(key, ed25519.Ed25519PrivateKey):
+            return cls(domain, selector, key)
+        raise DkimError(f"{path}: DKIM keys must be RSA or Ed25519")
+
+    @property
+    def algorithm(self) -> str:
+        """The a= tag of the signature."""
+        return "ed25519-sha256" if isinstance(self.key, ed25519.Ed25519PrivateKey) else "rsa-sha256"
+
+    def sign(self, message: bytes, timestamp: int | None = None) -> bytes:
+        """Return ``message`` (CRLF line endings) with a DKIM-Signature header prepended."""
+        head, _, body = message.partition(b"\r\n\r\n")
+        headers = _parse_headers(head.decode("ascii"))
+        body_hash = base64.b64encode(hashlib.sha256(canonical_body(body)).digest()).decode()
+        tags = (
+            f"v=1; a={self.algorithm}; c=relaxed/relaxed; d={self.domain}; s={self.selector}; "
+            f"t={timestamp if timestamp is not None else int(time.time())}; "
+            f"h={':'.join(SIGNED_HEADERS)}; bh={body_hash}; b="
+        )
+        signed = "".join(
+            canonical_header(name, headers[name]) for name in SIGNED_HEADERS if name in headers
+        )
+        data = (signed + canonical_header("DKIM-Signature", tags).rstrip("\r\n")).encode()
+        if isinstance(self.key, rsa.RSAPrivateKey):
+            signature = self.key.sign(data, padding.PKCS1v15(), hashes.SHA256())
+        else:
+            signature = self.key.sign(hashlib.sha256(data).digest())
+        value = tags + base64.b64encode(signature).decode()
+        return f"DKIM-Signature: {_fold(value)}\r\n".encode() + message
+
+
+def _parse_headers(head: str) -> dict[str, str]:
+    """The last instance of each header (lowercased name → raw value), as DKIM verifiers use."""
+    found: dict[str, str] = {}
+    for field in re.split(r"\r\n(?![ \t])", head):
+        name, sep, value = field.partition(":")
+        if sep:
+            found[name.strip().lower()] = value
+    return found
+
+
+def _fold(value: str, width: int = 76) -> str:
+    """Fold a DKIM-Signature value for the wire.
+
+    Folds only where the value already has a space ("; " between tags), so relaxed
+    canonicalisation of the folded header equals that of the unfolded one that was signed; the
+    b= signature itself (excluded from the signed data) is cut into lines freely.
+    """
+    tags, _, signature = value.rpartition("b=")
+    lines: list[str] = []
+    line = ""
+    for part in f"{tags}b=".split("; "):
+        if line and len(line) + len(part) + 2 > width:
+            lines.append(line + ";")
+            line = part
+        else:
+            line = f"{line}; {part}" if line else part
+    chunks = [signature[i : i + width] for i in range(0, len(signature), width)] or [""]
+    lines.append(line + chunks[0])
+    lines.extend(chunks[1:])
+    return "\r\n\t".join(lines)
+
+
+def generate_key(algorithm: str = "rsa") -> bytes:
+    """A new private key as PEM: RSA-2048 (default) or Ed25519."""
+    key: rsa.RSAPrivateKey | ed25519.Ed25519PrivateKey
+    if algorithm == "rsa":
+        key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
+    elif algorithm == "ed25519":
+        key = ed25519.Ed25519PrivateKey.generate()
+    else:
+        raise DkimError(f"unknown algorithm {algorithm!r} (rsa or ed25519)")
+    return key.private_bytes(
+        serialization.Encoding.PEM,
+        serialization.PrivateFormat.PKCS8,
+        serialization.NoEncryption(),
+    )
+
+
+def dns_record(signer: DkimSigner) -> tuple[str, str]:
+    """The DNS TXT record to publish: (name, value)."""
+    public = signer.key.public_key()
+    if isinstance(public, ed25519.Ed25519PublicKey):
+        raw = public.public_bytes(serialization.Encoding.Raw, serialization.PublicFormat.Raw)
+        kind = "ed25519"
+    else:
+        raw = public.public_bytes(
+            serialization.Encoding.DER, serialization.PublicFormat.SubjectPublicKeyInfo
+        )
+        kind = "rsa"
+    value = f"v=DKIM1; k={kind}; p={base64.b64encode(raw).decode()}"
+    return f"{signer.selector}._domainkey.{signer.domain}", value

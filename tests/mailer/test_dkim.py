@@ -1,0 +1,114 @@
+"""DKIM: signatures made with cryptography verify with dkimpy; tampering breaks them."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import dkim
+import pytest
+
+from mailer.dkim import (
+    SIGNED_HEADERS,
+    DkimError,
+    DkimSigner,
+    canonical_body,
+    canonical_header,
+    dns_record,
+    generate_key,
+)
+from tests.mailer.test_message import build
+
+
+def verify(message: bytes, signer: DkimSigner) -> bool:
+    """dkimpy's verdict, with DNS answered from the signer's own public key."""
+    name, value = dns_record(signer)
+
+    def dns(query: bytes, timeout: int = 5) -> bytes:
+        assert query.decode().rstrip(".") == name
+        return value.encode()
+
+    return bool(dkim.verify(message, dnsfunc=dns))
+
+
+@pytest.fixture(params=["rsa", "ed25519"])
+def signer(request: pytest.FixtureRequest) -> DkimSigner:
+    return DkimSigner.from_pem("news.example.org", "brief", generate_key(request.param))
+
+
+class TestSignature:
+    def test_dkimpy_verifies_our_signature(self, signer: DkimSigner) -> None:
+        """RSA-SHA256 and Ed25519-SHA256 signatures verify with dkimpy."""
+        signed = signer.sign(build())
+        assert signed.startswith(b"DKIM-Signature: v=1; a=" + signer.algorithm.encode())
+        assert verify(signed, signer)
+
+    def test_signature_covers_the_list_headers(self, signer: DkimSigner) -> None:
+        """h= names From, To, Subject, Date, Message-ID and the List-* headers."""
+        header = signer.sign(build()).split(b"\r\n\r\n")[0].decode()
+        signed = header.split("h=")[1].split(";")[0].replace("\r\n\t", "")
+        assert set(signed.split(":")) >= {
+            "from",
+            "to",
+            "subject",
+            "date",
+            "message-id",
+            "list-id",
+            "list-unsubscribe",
+            "list-unsubscribe-post",
+        }
+        assert tuple(signed.split(":")) == SIGNED_HEADERS
+
+    @pytest.mark.parametrize(
+        ("old", "new"),
+        [
+            (b"https://news.example.org/unsubscribe/tok", b"https://evil.example/unsubscribe/tok"),
+            (b"Subject: Brief", b"Subject: Brie"),
+            (b"Hello", b"Hellp"),
+        ],
+    )
+    def test_tampering_breaks_the_signature(
+        self, signer: DkimSigner, old: bytes, new: bytes
+    ) -> None:
+        """Changing the unsubscribe link, the subject or the body fails verification."""
+        signed = signer.sign(build())
+        assert old in signed
+        assert not verify(signed.replace(old, new, 1), signer)
+
+    def test_signing_a_large_body_keeps_it_intact(self, signer: DkimSigner) -> None:
+        """The message after the signature header is byte-for-byte the message given."""
+        message = build()
+        assert signer.sign(message).endswith(message)
+
+
+class TestCanonicalisation:
+    def test_relaxed_header(self) -> None:
+        """Names are lowercased, folding removed and runs of whitespace collapsed (RFC 6376)."""
+        assert (
+            canonical_header("SubJect", " A  \r\n\tfolded   value  ")
+            == "subject:A folded value\r\n"
+        )
+
+    def test_relaxed_body(self) -> None:
+        """Trailing whitespace and trailing empty lines go; inner runs collapse to one space."""
+        assert canonical_body(b"a  b \r\nc\t\r\n\r\n\r\n") == b"a b\r\nc\r\n"
+        assert canonical_body(b"") == b""
+
+
+class TestKeys:
+    def test_dns_records(self) -> None:
+        """The TXT record names the selector and carries the public key of the right kind."""
+        rsa_name, rsa_value = dns_record(DkimSigner.from_pem("x.org", "s1", generate_key("rsa")))
+        ed_name, ed_value = dns_record(DkimSigner.from_pem("x.org", "s2", generate_key("ed25519")))
+        assert rsa_name == "s1._domainkey.x.org" and rsa_value.startswith("v=DKIM1; k=rsa; p=MII")
+        assert ed_name == "s2._domainkey.x.org" and ed_value.startswith("v=DKIM1; k=ed25519; p=")
+
+    def test_unusable_keys_are_refused_with_the_file_name(self, tmp_path: Path) -> None:
+        """A missing or malformed key file raises DkimError naming the file."""
+        with pytest.raises(DkimError, match="nope.pem: cannot read"):
+            DkimSigner.from_file("x.org", "s", tmp_path / "nope.pem")
+        bad = tmp_path / "bad.pem"
+        bad.write_text("not a key")
+        with pytest.raises(DkimError, match="bad.pem: cannot load a DKIM private key"):
+            DkimSigner.from_file("x.org", "s", bad)
+        with pytest.raises(DkimError, match="unknown algorithm"):
+            generate_key("dsa")
