@@ -1,29 +1,38 @@
-"""Test helpers shipped with briefmail: a real SMTP sink (aiosmtpd) with injectable refusals.
+"""Test helpers shipped with briefmail: a real SMTP sink (aiosmtpd) with injectable faults.
 
 Our own tests use these instead of patching, and `briefmail demo` uses `SmtpSink` as its
-embedded capture server. Users can point a staging setup at one to see exactly what would go out.
+embedded capture server. Users can point a staging setup at one to see exactly what would go out,
+or at a hostile one to see how their setup copes:
 
-    with SmtpSink(refuse={"gone@example.org": (550, "5.1.1 No such user")}) as sink:
+    faults = Faults(refuse={"gone@example.org": (550, "5.1.1 No such user")},
+                    defer_first=0.1, reject_connections=2, drop_during_data=0.05, delay=0.01)
+    with SmtpSink(faults=faults) as sink:
         ...send to sink.host, sink.port...
         assert sink.recipients() == [...]
+
+Which recipients get a fault is decided by a hash of the address, so a run is reproducible; the
+temporary faults (451 on RCPT, a dropped DATA) hit a recipient's first attempt only.
 """
 
 from __future__ import annotations
 
+import asyncio
+import hashlib
 import socket
 import threading
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from email import message_from_bytes, policy
 from email.message import EmailMessage
 from types import TracebackType
 from typing import Any, Self
 
 from aiosmtpd.controller import Controller
+from aiosmtpd.smtp import SMTP
 
 from mailer.transport.memory import MemoryTransport
 
-__all__ = ["CapturedMessage", "MemoryTransport", "SmtpSink", "free_port"]
+__all__ = ["CapturedMessage", "Faults", "MemoryTransport", "SmtpSink", "free_port"]
 
 
 def free_port(host: str = "127.0.0.1") -> int:
@@ -51,23 +60,73 @@ class CapturedMessage:
         return parsed
 
 
-class _SinkHandler:
-    """aiosmtpd hooks: refuse configured recipients at RCPT, keep every accepted message."""
+@dataclass(frozen=True)
+class Faults:
+    """What a hostile server does. Fractions select recipients by a hash of their address."""
 
-    def __init__(self, refuse: Mapping[str, tuple[int, str]]) -> None:
-        self.refuse = {addr.lower(): reply for addr, reply in refuse.items()}
+    #: Addresses refused at RCPT for good, with the reply to give.
+    refuse: Mapping[str, tuple[int, str]] = field(default_factory=dict)
+    #: Share of recipients refused with ``defer_reply`` on their first attempt (greylisting).
+    defer_first: float = 0.0
+    defer_reply: tuple[int, str] = (451, "4.7.1 Greylisted, try again later")
+    #: How many of the first connections are turned away with 421 at the greeting.
+    reject_connections: int = 0
+    #: Share of recipients whose first DATA loses the connection before any reply.
+    drop_during_data: float = 0.0
+    #: Seconds to wait before every RCPT and DATA reply (a slow server).
+    delay: float = 0.0
+
+    @staticmethod
+    def picks(address: str, share: float) -> bool:
+        """Whether ``address`` falls in the given share of recipients (stable across runs)."""
+        digest = int(hashlib.sha256(address.lower().encode()).hexdigest()[:8], 16)
+        return digest % 10_000 < share * 10_000
+
+
+class _SinkHandler:
+    """aiosmtpd hooks: apply the faults, keep every accepted message."""
+
+    def __init__(self, faults: Faults) -> None:
+        self.faults = faults
+        self.refuse = {addr.lower(): reply for addr, reply in faults.refuse.items()}
         self.messages: list[CapturedMessage] = []
         self.lock = threading.Lock()
+        self.seen_rcpt: set[str] = set()
+        self.seen_data: set[str] = set()
+        self.connections = 0
+        #: (code, recipient) of every refusal, for tests to compare with what a sender recorded.
+        self.refusals: list[tuple[int, str]] = []
 
     async def handle_RCPT(
         self, server: Any, session: Any, envelope: Any, address: str, rcpt_options: list[str]
     ) -> str:
-        if reply := self.refuse.get(address.lower()):
+        if self.faults.delay:
+            await asyncio.sleep(self.faults.delay)
+        key = address.lower()
+        if reply := self.refuse.get(key):
+            self.refusals.append((reply[0], key))
             return f"{reply[0]} {reply[1]}"
+        with self.lock:
+            first = key not in self.seen_rcpt
+            self.seen_rcpt.add(key)
+        if first and self.faults.picks(key, self.faults.defer_first):
+            code, text = self.faults.defer_reply
+            self.refusals.append((code, key))
+            return f"{code} {text}"
         envelope.rcpt_tos.append(address)
         return "250 OK"
 
     async def handle_DATA(self, server: Any, session: Any, envelope: Any) -> str:
+        if self.faults.delay:
+            await asyncio.sleep(self.faults.delay)
+        keys = [r.lower() for r in envelope.rcpt_tos]
+        with self.lock:
+            first = [k for k in keys if k not in self.seen_data]
+            self.seen_data.update(keys)
+        if any(self.faults.picks(k, self.faults.drop_during_data) for k in first):
+            # Lose the connection before answering: the client cannot know the outcome.
+            server.transport.close()
+            return "421 4.4.2 Connection dropped"
         message = CapturedMessage(
             mail_from=envelope.mail_from,
             rcpt_to=tuple(envelope.rcpt_tos),
@@ -79,6 +138,29 @@ class _SinkHandler:
         return "250 Message accepted for delivery"
 
 
+class _FaultySMTP(SMTP):
+    """aiosmtpd's server, turning away the first connections with 421 when asked to."""
+
+    def __init__(self, handler: _SinkHandler, **kwargs: Any) -> None:
+        super().__init__(handler, **kwargs)
+        self._sink = handler
+
+    def connection_made(self, transport: Any) -> None:
+        with self._sink.lock:
+            self._sink.connections += 1
+            reject = self._sink.connections <= self._sink.faults.reject_connections
+        if reject:
+            transport.write(b"421 4.3.2 Too many connections, try again later\r\n")
+            transport.close()
+            return
+        super().connection_made(transport)
+
+
+class _Controller(Controller):
+    def factory(self) -> SMTP:
+        return _FaultySMTP(self.handler, **self.SMTP_kwargs)
+
+
 class SmtpSink:
     """A real SMTP server on a free loopback port, in its own thread, capturing what it accepts."""
 
@@ -87,18 +169,27 @@ class SmtpSink:
         host: str = "127.0.0.1",
         port: int | None = None,
         refuse: Mapping[str, tuple[int, str]] | None = None,
+        faults: Faults | None = None,
     ) -> None:
         self.host = host
         self.port = port or free_port(host)
-        self._handler = _SinkHandler(refuse or {})
+        faults = faults or Faults()
+        if refuse:
+            faults = Faults(**{**faults.__dict__, "refuse": {**faults.refuse, **refuse}})
+        self.faults = faults
+        self._handler = _SinkHandler(faults)
         self._running = False
-        self._controller = Controller(
+        self._controller = _Controller(
             self._handler, hostname=host, port=self.port, decode_data=False
         )
 
     def start(self) -> Self:
         """Start serving; returns self so it can be used in a with-statement."""
         self._controller.start()
+        # Controller.start() opens one connection itself to check the server is up; faults
+        # count the connections of real clients only.
+        with self._handler.lock:
+            self._handler.connections = 0
         self._running = True
         return self
 
@@ -128,6 +219,12 @@ class SmtpSink:
     def connections(self) -> int:
         """How many distinct client connections delivered the captured messages."""
         return len({message.peer for message in self.messages})
+
+    @property
+    def refusals(self) -> list[tuple[int, str]]:
+        """Every (code, recipient) refused so far, permanent or temporary."""
+        with self._handler.lock:
+            return list(self._handler.refusals)
 
     def recipients(self) -> list[str]:
         """Every accepted recipient, once per message that reached them."""

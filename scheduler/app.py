@@ -21,7 +21,7 @@ from mailer.message import domain_of
 from mailer.render import Newsletter, Renderer
 from mailer.topics import Taxonomy, default_taxonomy, load_taxonomy
 from mailer.transport import Transport
-from mailer.transport.smtp import SmtpConfig, SmtpTransport
+from mailer.transport.smtp import SmtpConfig, SmtpPool
 from scheduler.archive import build_archive
 from scheduler.dispatch import Dispatcher, SendReport, newsletter_identity
 from scheduler.editions import Stored, StoredIssue, store_issue, tag_ingested
@@ -88,9 +88,9 @@ class Briefmail:
                 return created, True
 
     def transport(self) -> Transport:
-        """A fresh SMTP transport for the configured relay."""
+        """A fresh pool of SMTP connections to the configured relay."""
         smtp = self.settings.smtp
-        return SmtpTransport(
+        return SmtpPool(
             SmtpConfig(
                 host=smtp.host,
                 port=smtp.port,
@@ -98,6 +98,8 @@ class Briefmail:
                 username=smtp.username,
                 password=smtp.password.get_secret_value() if smtp.password else None,
                 timeout=smtp.timeout,
+                connections=smtp.connections,
+                rate=smtp.rate,
             )
         )
 
@@ -132,11 +134,11 @@ class Briefmail:
             language=self.settings.newsletter.language,
         )
 
-    async def send_issue(self, issue_id: int) -> SendReport:
+    async def send_issue(self, issue_id: int, retry_for: float = 0.0) -> SendReport:
         """Send an issue through a fresh transport to the configured relay, then close it."""
         transport = self.transport()
         try:
-            return await self.dispatcher().send(issue_id, transport)
+            return await self.dispatcher().send(issue_id, transport, retry_for=retry_for)
         finally:
             await transport.close()
 

@@ -50,6 +50,7 @@ from scheduler.settings import (
     write_default_config,
     write_secret_key,
 )
+from subscribers.importer import ImportFailed
 from subscribers.lists import ListError, UnknownList, all_lists, create_list, get_list
 from subscribers.models import Cadence
 from subscribers.service import (
@@ -88,6 +89,7 @@ _ERRORS: tuple[tuple[type[Exception], int], ...] = (
     (RunConflict, 1),
     (SendInterrupted, 1),
     (DkimError, 2),
+    (ImportFailed, 2),
     (OSError, 1),
 )
 
@@ -111,8 +113,8 @@ cli.add_typer(runs_cli, name="runs")
 cli.add_typer(topics_cli, name="topics")
 cli.add_typer(dkim_cli, name="dkim")
 
-out = Console(highlight=False)
-err = Console(stderr=True, highlight=False)
+out = Console(highlight=False, soft_wrap=True)
+err = Console(stderr=True, highlight=False, soft_wrap=True)
 
 _state: dict[str, Any] = {"config": None, "debug": False}
 
@@ -595,6 +597,53 @@ def subscribers_remove(
         out.print(f"{subscription.subscriber.email}: unsubscribed", markup=False)
 
 
+@subscribers_cli.command("import")
+@_handle_errors
+def subscribers_import(
+    path: Annotated[Path, typer.Argument(help="CSV file with a header row; `email` is required.")],
+    dry_run: Annotated[
+        bool, typer.Option("--dry-run", help="Check every row, change nothing.")
+    ] = False,
+    list_slug: ListOption = None,
+) -> None:
+    """Import subscribers from CSV: every row or none; bad rows are named with their line."""
+    from rich.progress import Progress
+
+    from subscribers.importer import import_csv
+
+    with _app() as app, app.sessions() as session, Progress(console=err, transient=True) as bar:
+        task = bar.add_task("importing", total=None)
+        report = import_csv(
+            session,
+            get_list(session, _slug(app, list_slug)),
+            path,
+            taxonomy=app.taxonomy,
+            dry_run=dry_run,
+            progress=lambda done, total: bar.update(task, completed=done, total=total),
+        )
+        if not dry_run:
+            session.commit()
+    verb = "would import" if dry_run else "imported"
+    out.print(
+        f"{path}: {verb} {report.rows} rows: {report.created} new, {report.updated} updated, "
+        f"{report.unchanged} unchanged, {report.skipped_suppressed} suppressed (skipped)",
+        markup=False,
+    )
+
+
+@subscribers_cli.command("export")
+@_handle_errors
+def subscribers_export(
+    path: Annotated[Path, typer.Argument(help="CSV file to write.")], list_slug: ListOption = None
+) -> None:
+    """Export the list's subscribers as CSV (it imports back unchanged)."""
+    from subscribers.importer import export_csv
+
+    with _app() as app, app.sessions() as session:
+        rows = export_csv(session, get_list(session, _slug(app, list_slug)), path)
+    out.print(f"Wrote {rows} subscribers to {path}", markup=False)
+
+
 @subscribers_cli.command("erase")
 @_handle_errors
 def subscribers_erase(
@@ -627,6 +676,10 @@ def subscribers_export_data(email: Annotated[str, typer.Argument(help="E-mail ad
 @_handle_errors
 def send(
     issue_id: Annotated[int, typer.Argument(help="Issue id.")],
+    retry_for: Annotated[
+        float,
+        typer.Option("--retry-for", help="Seconds to keep retrying deferred deliveries."),
+    ] = 0.0,
     as_json: JsonOption = False,
     list_slug: ListOption = None,
 ) -> None:
@@ -634,7 +687,7 @@ def send(
     with _app() as app:
         with app.sessions() as session:
             load_issue(session, issue_id, get_list(session, _slug(app, list_slug)))
-        report = asyncio.run(app.send_issue(issue_id))
+        report = asyncio.run(app.send_issue(issue_id, retry_for))
     if as_json:
         _print_json(report.as_json())
         return

@@ -6,6 +6,9 @@ unreachable relay) resumes by sending exactly the deliveries that have no record
 
 from __future__ import annotations
 
+import asyncio
+import random
+import re
 import secrets
 import time
 from collections import Counter
@@ -32,7 +35,7 @@ from scheduler import ledger
 from scheduler.editions import StoredIssue, load_issue, week_label
 from scheduler.ledger import Claim, DeliveryStatus, Run
 from subscribers.models import Cadence, NewsletterList
-from subscribers.service import audience_census, iter_audience
+from subscribers.service import audience_census, iter_audience, suppress
 from subscribers.tokens import Purpose, TokenSigner
 
 __all__ = [
@@ -63,6 +66,14 @@ def run_kind(issue: Issue, issue_id: int) -> tuple[str, str, Cadence | None]:
     if issue.format == Format.DIGEST:
         return "weekly", week_label(issue.date), Cadence.WEEKLY
     return "edition", f"#{issue_id}", None
+
+
+def is_hard_bounce(code: int | None, text: str | None) -> bool:
+    """A refusal meaning the mailbox does not exist (5.1.x, or 550/551/553 without detail)."""
+    detail = (text or "").strip()
+    if re.match(r"^5\.1\.\d", detail):
+        return True
+    return code in (550, 551, 553) and not re.match(r"^5\.[2-7]\.\d", detail)
 
 
 def variant_key(topics: Iterable[str]) -> str:
@@ -136,6 +147,8 @@ class Dispatcher:
         self.language = language
         self.batch_size = batch_size
         self.dkim = dkim
+        #: Seconds before the first retry of deferred deliveries (doubled each round).
+        self.first_retry = 1.0
 
     def plan(self, issue_id: int) -> int:
         """Create (or extend) the run of an issue with one delivery per eligible subscriber."""
@@ -169,22 +182,38 @@ class Dispatcher:
             issue_row = load_issue(session, run.issue_id)
             factory = self.factory(issue_row, run.kind, run.id)
             variants: dict[str, Rendered] = {}
+            # A pool sends several messages at once; a plain transport one at a time.
+            width = max(1, int(getattr(transport, "concurrency", 1)))
+            in_flight: set[asyncio.Task[None]] = set()
             after = 0
-            while batch := ledger.claim_batch(session, run, after, self.batch_size):
-                for claim in batch:
-                    if claim.variant not in variants:
-                        variants[claim.variant] = factory.render(claim.variant)
-                        report.variants_rendered += 1
-                    message = factory.message(
-                        variants[claim.variant],
-                        claim.email,
-                        claim.subscription_id,
-                        claim.delivery_id,
-                        claim.token_key,
-                    )
-                    await self._send_one(session, run, transport, claim, message)
-                    report.sent_now += 1
-                after = batch[-1].delivery_id
+            try:
+                while batch := ledger.claim_batch(session, run, after, self.batch_size):
+                    for claim in batch:
+                        if claim.variant not in variants:
+                            variants[claim.variant] = factory.render(claim.variant)
+                            report.variants_rendered += 1
+                        message = factory.message(
+                            variants[claim.variant],
+                            claim.email,
+                            claim.subscription_id,
+                            claim.delivery_id,
+                            claim.token_key,
+                        )
+                        if len(in_flight) >= width:
+                            in_flight = await self._settle(in_flight, asyncio.FIRST_COMPLETED)
+                        in_flight.add(
+                            asyncio.create_task(
+                                self._send_one(session, run, transport, claim, message)
+                            )
+                        )
+                        report.sent_now += 1
+                    after = batch[-1].delivery_id
+                await self._settle(in_flight, asyncio.ALL_COMPLETED)
+            except SendInterrupted:
+                # Let the messages already on the wire finish and be recorded before stopping.
+                await asyncio.gather(*in_flight, return_exceptions=True)
+                session.commit()
+                raise
             ledger.finish_run(session, run)
             session.commit()
             self._fill_counts(session, run, report)
@@ -207,13 +236,39 @@ class Dispatcher:
             dkim=self.dkim,
         )
 
-    async def send(self, issue_id: int, transport: Transport) -> SendReport:
-        """Plan the issue's run and send it; safe to repeat (nothing is sent twice)."""
+    async def send(
+        self, issue_id: int, transport: Transport, *, retry_for: float = 0.0
+    ) -> SendReport:
+        """Plan the issue's run and send it; safe to repeat (nothing is sent twice).
+
+        Deferred deliveries (4xx, lost connections) are retried with exponential backoff and
+        jitter for up to ``retry_for`` seconds; what is still deferred then waits for the next
+        send of the issue.
+        """
         started = time.perf_counter()
         run_id = self.plan(issue_id)
         report = await self.deliver(run_id, transport)
+        deadline = time.monotonic() + retry_for
+        delay = self.first_retry
+        while report.deferred and time.monotonic() + delay <= deadline:
+            await asyncio.sleep(delay * random.uniform(0.5, 1.0))
+            again = await self.deliver(run_id, transport)
+            again.variants_rendered += report.variants_rendered
+            again.sent_now += report.sent_now
+            report = again
+            delay = min(delay * 2, 300.0)
         report.seconds = time.perf_counter() - started
         return report
+
+    @staticmethod
+    async def _settle(tasks: set[asyncio.Task[None]], when: str) -> set[asyncio.Task[None]]:
+        """Wait for some (or all) sends; re-raise the first failure; return those still running."""
+        if not tasks:
+            return tasks
+        done, pending = await asyncio.wait(tasks, return_when=when)
+        for task in done:
+            task.result()
+        return pending
 
     async def _send_one(
         self,
@@ -226,8 +281,8 @@ class Dispatcher:
         try:
             accepted = await transport.send(message)
         except ConnectionFailure as exc:
-            # Nothing was judged: the delivery stays pending and the whole run stops here.
-            session.rollback()
+            # The relay cannot be reached: nothing was judged, the delivery stays pending and
+            # the whole run stops here, to resume later.
             raise SendInterrupted(run.id, str(exc)) from exc
         except PermanentFailure as exc:
             status, code, text = DeliveryStatus.FAILED, exc.code, exc.text
@@ -235,6 +290,9 @@ class Dispatcher:
             status, code, text = DeliveryStatus.DEFERRED, exc.code, exc.text
         else:
             status, code, text = DeliveryStatus.DELIVERED, accepted.code, accepted.text
+        if status == DeliveryStatus.FAILED and is_hard_bounce(code, text):
+            # The address does not exist: never try it again, on any list.
+            suppress(session, claim.email, "hard bounce")
         ledger.record_outcome(
             session,
             claim.delivery_id,

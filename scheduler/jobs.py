@@ -34,6 +34,8 @@ __all__ = [
 ]
 
 DAILY_JOB_ID = "daily-brief"
+#: How long a scheduled send keeps retrying deferred deliveries.
+JOB_RETRY_SECONDS = 1800.0
 log = logging.getLogger("briefmail.jobs")
 
 
@@ -56,7 +58,8 @@ def send_newest_daily(app: Briefmail, list_slug: str | None = None) -> SendRepor
         return None
 
     try:
-        report = asyncio.run(app.send_issue(issue_id))
+        # Greylisting relays want a second try minutes later; the job can wait for it.
+        report = asyncio.run(app.send_issue(issue_id, retry_for=JOB_RETRY_SECONDS))
     except SendInterrupted as exc:
         log.error("daily job: %s", exc)
         return None

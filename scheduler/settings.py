@@ -77,6 +77,10 @@ class SmtpSettings(_Section):
     username: str | None = None
     password: SecretStr | None = None
     timeout: float = Field(default=30.0, gt=0)
+    #: Connections kept open to the relay (messages in flight at once).
+    connections: int = Field(default=4, ge=1, le=64)
+    #: Messages per second at most (0: as fast as the relay accepts).
+    rate: float = Field(default=0.0, ge=0)
 
 
 class DkimSettings(_Section):

@@ -44,6 +44,7 @@ from subscribers.models import (
 )
 
 __all__ = [
+    "TRANSITIONS",
     "AudienceMember",
     "Context",
     "InvalidAddress",
@@ -65,7 +66,8 @@ __all__ = [
 ]
 
 S = SubscriptionStatus
-_ALLOWED = {
+#: Which status may follow which: the one table every front end (and the importer) applies.
+TRANSITIONS = {
     S.PENDING: {S.CONFIRMED, S.UNSUBSCRIBED, S.PENDING},
     S.CONFIRMED: {S.UNSUBSCRIBED, S.BOUNCED, S.COMPLAINED, S.CONFIRMED},
     S.UNSUBSCRIBED: {S.PENDING, S.CONFIRMED, S.UNSUBSCRIBED},
@@ -134,7 +136,8 @@ def check_timezone(zone: str) -> str:
     """The zone if it is an IANA name; InvalidTimezone otherwise."""
     try:
         zoneinfo.ZoneInfo(zone)
-    except (zoneinfo.ZoneInfoNotFoundError, ValueError):
+    except (zoneinfo.ZoneInfoNotFoundError, ValueError, OSError):
+        # OSError: "Europe" names a folder of zone files, and over-long names fail to open.
         raise InvalidTimezone(zone) from None
     return zone
 
@@ -176,7 +179,7 @@ def _transition(
     detail: str | None = None,
 ) -> None:
     """The one place a subscription's status changes."""
-    if status not in _ALLOWED[subscription.status]:
+    if status not in TRANSITIONS[subscription.status]:
         raise ValueError(f"a {subscription.status} subscription cannot become {status}")
     subscription.status = status
     subscription.updated_at = utcnow()

@@ -15,7 +15,7 @@ from pydantic import SecretStr
 from sqlalchemy import Engine
 from sqlalchemy.orm import Session, sessionmaker
 
-from mailer.testing import SmtpSink
+from mailer.testing import Faults, SmtpSink
 from mailer.topics import Taxonomy, default_taxonomy
 from scheduler.app import Briefmail
 from scheduler.migrate import upgrade
@@ -125,8 +125,7 @@ def sessions(engine: Engine) -> sessionmaker[Session]:
 def smtp_sink(request: pytest.FixtureRequest) -> Iterator[SmtpSink]:
     """A real aiosmtpd server on a free port, configured by `@pytest.mark.smtp_faults(...)`."""
     marker = request.node.get_closest_marker("smtp_faults")
-    refuse = marker.kwargs.get("refuse", {}) if marker else {}
-    with SmtpSink(refuse=refuse) as sink:
+    with SmtpSink(faults=Faults(**marker.kwargs) if marker else None) as sink:
         yield sink
 
 

@@ -1,28 +1,32 @@
-"""SmtpTransport: one persistent aiosmtplib connection, reused for many messages.
+"""SMTP transports: one persistent aiosmtplib connection, and a pool of them with a rate limit.
 
-The connection is opened on first use, RSET after a refused message so the next transaction
-starts clean, and reopened once if the server dropped it between messages.
+What a failure means decides what happens next:
+
+- the relay cannot be reached (after a few tries with backoff, 421 at the greeting included):
+  `ConnectionFailure` — the dispatcher stops the run, which resumes later;
+- the connection is lost *inside* a transaction: the outcome of that one message is unknown, so
+  it is a `TemporaryFailure` of that message (retried later), and the next message reconnects;
+- a reply code: 4xx is temporary, 5xx permanent (`mailer.errors.classify`).
+
+A connection idle for a while is checked with NOOP before use, because relays close idle
+connections and a message must never be the probe that finds out.
 """
 
 from __future__ import annotations
 
+import asyncio
 import ssl
+import time
 from dataclasses import dataclass
 from typing import Literal
 
 import aiosmtplib
 
-from mailer.errors import (
-    ConnectionFailure,
-    DeliveryError,
-    PermanentFailure,
-    TemporaryFailure,
-    classify,
-)
+from mailer.errors import ConnectionFailure, DeliveryError, TemporaryFailure, classify
 from mailer.message import OutgoingMessage
 from mailer.transport import Accepted
 
-__all__ = ["SmtpConfig", "SmtpTransport"]
+__all__ = ["SmtpConfig", "SmtpPool", "SmtpTransport"]
 
 Security = Literal["none", "starttls", "tls"]
 
@@ -39,6 +43,16 @@ class SmtpConfig:
     timeout: float = 30.0
     local_hostname: str | None = None
     validate_certs: bool = True
+    #: Connections a pool keeps open to the relay.
+    connections: int = 4
+    #: Messages per second across the pool (0: no limit).
+    rate: float = 0.0
+    #: Attempts to open a connection before the relay counts as unreachable.
+    connect_attempts: int = 3
+    #: Seconds to wait after the first failed connection attempt (doubled each time).
+    connect_backoff: float = 0.5
+    #: A connection idle this long is checked with NOOP before it carries a message.
+    idle_check: float = 15.0
 
 
 class SmtpTransport:
@@ -47,6 +61,7 @@ class SmtpTransport:
     def __init__(self, config: SmtpConfig) -> None:
         self.config = config
         self._client: aiosmtplib.SMTP | None = None
+        self._last_used = 0.0
 
     @property
     def address(self) -> str:
@@ -54,30 +69,27 @@ class SmtpTransport:
         return f"{self.config.host}:{self.config.port}"
 
     async def send(self, message: OutgoingMessage) -> Accepted:
-        """Send one message over the shared connection (opening or reopening it as needed)."""
-        client = await self._connected()
-        try:
-            errors, reply = await client.sendmail(
-                message.mail_from, [message.rcpt_to], message.data
-            )
-        except aiosmtplib.SMTPServerDisconnected:
-            # A relay may close an idle connection between our messages; one fresh try is
-            # correct because nothing of this transaction was accepted.
-            await self._drop()
+        """Send one message over the connection, opening or reopening it as needed."""
+        for attempt in (1, 2):
             client = await self._connected()
+            stage = "envelope"
             try:
-                errors, reply = await client.sendmail(
-                    message.mail_from, [message.rcpt_to], message.data
-                )
+                await client.mail(message.mail_from)
+                await client.rcpt(message.rcpt_to)
+                stage = "data"
+                reply = await client.data(message.data)
             except (aiosmtplib.SMTPException, OSError) as exc:
-                raise await self._failed(exc) from exc
-        except (aiosmtplib.SMTPException, OSError) as exc:
-            raise await self._failed(exc) from exc
-        if errors:  # aiosmtplib raises when every recipient is refused; this is belt and braces
-            response = next(iter(errors.values()))
-            kind = PermanentFailure if response.code >= 500 else TemporaryFailure
-            raise kind(response.message, response.code)
-        return Accepted(250, reply)
+                error = classify(exc)
+                if isinstance(error, ConnectionFailure) and stage == "envelope" and attempt == 1:
+                    # The relay had closed the connection before our transaction began: nothing
+                    # was sent, so one try on a fresh connection cannot duplicate anything.
+                    await self._drop()
+                    continue
+                raise await self._failed(error) from exc
+            finally:
+                self._last_used = time.monotonic()
+            return Accepted(reply.code, reply.message)
+        raise AssertionError("unreachable")  # pragma: no cover
 
     async def close(self) -> None:
         """QUIT politely; a connection that is already gone is not an error."""
@@ -90,8 +102,29 @@ class SmtpTransport:
             client.close()
 
     async def _connected(self) -> aiosmtplib.SMTP:
-        if self._client is not None and self._client.is_connected:
-            return self._client
+        client = self._client
+        if client is not None and client.is_connected:
+            if time.monotonic() - self._last_used < self.config.idle_check:
+                return client
+            try:
+                await client.noop()
+                return client
+            except (aiosmtplib.SMTPException, OSError):
+                await self._drop()
+        delay = self.config.connect_backoff
+        for attempt in range(1, self.config.connect_attempts + 1):
+            try:
+                self._client = await self._connect()
+                self._last_used = time.monotonic()
+                return self._client
+            except ConnectionFailure:
+                if attempt == self.config.connect_attempts:
+                    raise
+                await asyncio.sleep(delay)
+                delay *= 2
+        raise AssertionError("unreachable")  # pragma: no cover
+
+    async def _connect(self) -> aiosmtplib.SMTP:
         cfg = self.config
         tls_context = None if cfg.validate_certs else _unverified_context()
         client = aiosmtplib.SMTP(
@@ -114,14 +147,14 @@ class SmtpTransport:
             raise ConnectionFailure(
                 f"cannot reach SMTP server {self.address}: {error.text}", error.code
             ) from exc
-        self._client = client
         return client
 
-    async def _failed(self, exc: BaseException) -> DeliveryError:
-        error = classify(exc)
+    async def _failed(self, error: DeliveryError) -> DeliveryError:
         if isinstance(error, ConnectionFailure):
             await self._drop()
-        elif self._client is not None:
+            # Lost inside a transaction: this message's fate is unknown, the relay is not.
+            return TemporaryFailure(f"connection lost during the transaction: {error.text}")
+        if self._client is not None:
             # A refused transaction leaves the session mid-way on some servers: reset it.
             try:
                 await self._client.rset()
@@ -133,6 +166,53 @@ class SmtpTransport:
         if self._client is not None:
             self._client.close()
             self._client = None
+
+
+class SmtpPool:
+    """N persistent connections to one relay, shared by concurrent senders, with a rate limit.
+
+    ``send`` may be awaited from many tasks at once; each call borrows an idle connection, so
+    at most ``connections`` messages are in flight.
+    """
+
+    def __init__(self, config: SmtpConfig) -> None:
+        self.config = config
+        self.concurrency = max(1, config.connections)
+        self._idle: asyncio.Queue[SmtpTransport] = asyncio.Queue()
+        for _ in range(self.concurrency):
+            self._idle.put_nowait(SmtpTransport(config))
+        self._interval = 1.0 / config.rate if config.rate > 0 else 0.0
+        self._next_slot = 0.0
+        self._slot_lock = asyncio.Lock()
+
+    @property
+    def address(self) -> str:
+        """host:port, for messages to the operator."""
+        return f"{self.config.host}:{self.config.port}"
+
+    async def send(self, message: OutgoingMessage) -> Accepted:
+        """Send on the next idle connection, keeping to the configured rate."""
+        await self._wait_for_slot()
+        transport = await self._idle.get()
+        try:
+            return await transport.send(message)
+        finally:
+            self._idle.put_nowait(transport)
+
+    async def close(self) -> None:
+        """Close every connection."""
+        while not self._idle.empty():
+            await self._idle.get_nowait().close()
+
+    async def _wait_for_slot(self) -> None:
+        if not self._interval:
+            return
+        async with self._slot_lock:
+            now = time.monotonic()
+            slot = max(now, self._next_slot)
+            self._next_slot = slot + self._interval
+        if slot > now:
+            await asyncio.sleep(slot - now)
 
 
 def _unverified_context() -> ssl.SSLContext:

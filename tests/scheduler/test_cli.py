@@ -499,3 +499,25 @@ class TestDkimKeygen:
         assert (home / "dkim.key").stat().st_mode & 0o777 == 0o600
         code, _, err = run("dkim", "keygen", "--domain", "example.org")
         assert code == 1 and "refusing to overwrite" in err
+
+
+class TestImportExport:
+    def test_import_export_round_trip_and_bad_rows(self, home: Path) -> None:
+        """import reports counts; export writes what imports back unchanged; a bad row is named."""
+        source = home / "in.csv"
+        source.write_text(
+            "email,name,status,cadence,timezone,topics\n"
+            "a@example.net,Ana,confirmed,daily,Europe/Berlin,chips|policy\n"
+            "b@example.net,,pending,weekly,UTC,\n",
+            encoding="utf-8",
+        )
+        code, out, _ = run("subscribers", "import", str(source))
+        assert code == 0 and "imported 2 rows: 2 new" in out
+        assert run("subscribers", "export", "out.csv")[0] == 0
+        code, out, _ = run("subscribers", "import", "out.csv")
+        assert code == 0 and "2 unchanged" in out
+        bad = home / "bad.csv"
+        bad.write_text("email,topics\nc@example.net,chips\nnot-an-address,chips\n", "utf-8")
+        code, _, err = run("subscribers", "import", str(bad))
+        assert code == 2 and "line 3" in err and "not-an-address" in err
+        assert len(json.loads(run("subscribers", "list", "--json")[1])) == 2

@@ -277,3 +277,63 @@ class TestDkim:
         name, value = dns_record(DkimSigner.from_file("news.example.org", "brief", key_file))
         assert dkim.verify(message.data, dnsfunc=lambda q, timeout=5: value.encode())
         assert name == "brief._domainkey.news.example.org"
+
+
+FAULTS = {
+    "refuse": {f"r{n:04d}@example.net": (550, "5.1.1 No such user") for n in range(0, 2000, 97)},
+    "defer_first": 0.1,
+    "reject_connections": 2,
+    "drop_during_data": 0.03,
+}
+
+
+class TestHostileServer:
+    @pytest.mark.smtp_faults(**FAULTS)
+    async def test_every_delivery_ends_exactly_once_against_every_fault(
+        self, app: Briefmail, smtp_sink: SmtpSink
+    ) -> None:
+        """2,000 readers, every fault on: each ends delivered once, or failed with the 550."""
+        from sqlalchemy import func, select
+
+        from subscribers.models import Suppression
+
+        with app.sessions() as session:
+            newsletter = get_list(session, "brief")
+            for n in range(2000):
+                subscribe(
+                    session,
+                    newsletter,
+                    f"r{n:04d}@example.net",
+                    taxonomy=app.taxonomy,
+                    topics=["chips"],
+                    confirmed=True,
+                )
+            session.commit()
+        issue_id = ingest(app)
+        dispatcher = app.dispatcher()
+        dispatcher.first_retry = 0.05
+        transport = app.transport()
+        try:
+            report = await dispatcher.send(issue_id, transport, retry_for=30)
+        finally:
+            await transport.close()
+        refused = set(FAULTS["refuse"])  # type: ignore[arg-type]
+        delivered = smtp_sink.recipients()
+        assert len(delivered) == len(set(delivered)), "somebody got two copies"
+        assert set(delivered) == {f"r{n:04d}@example.net" for n in range(2000)} - refused
+        assert (report.delivered, report.failed, report.deferred, report.pending) == (
+            2000 - len(refused),
+            len(refused),
+            0,
+            0,
+        )
+        with app.sessions() as session:
+            failed_codes = set(
+                session.scalars(
+                    select(Delivery.last_code).where(Delivery.status == DeliveryStatus.FAILED)
+                )
+            )
+            assert failed_codes == {550}
+            assert session.scalar(select(func.count()).select_from(Suppression)) == len(refused)
+            retried = session.scalar(select(func.count()).where(Delivery.attempts > 1))
+            assert retried and retried >= 150  # the greylisted tenth and the dropped DATA
