@@ -131,7 +131,7 @@ def main() -> None:
     base = figures["briefmail_variant_ms"] or 1.0
     for key in ("npm_mjml_in_process_ms", "npm_mjml_cli_ms"):
         if figures[key]:
-            print(f"  briefmail is {figures[key] / base:.1f}x faster than {key[:-3]}")
+            print(f"  {key[:-3]} / briefmail variant = {figures[key] / base:.2f}x")
     if figures["premailer_ms"]:
         print(
             f"  css-inline is {figures['premailer_ms'] / figures['css_inline_ms']:.1f}x "
