@@ -129,6 +129,7 @@ class Briefmail:
             self.renderer,
             TokenSigner(self.settings.secret()) if signed else None,
             dkim=self.dkim if signed else None,
+            batch_size=self.settings.delivery.batch_size,
             base_url=self.settings.newsletter.base_url,
             postal_address=self.settings.newsletter.postal_address or None,
             language=self.settings.newsletter.language,

@@ -791,6 +791,8 @@ def _print_report(report: SendReport, subscribers: int | None = None) -> None:
     reasons = ", ".join(f"{k} {v}" for k, v in report.skipped.items())
     table.add_row("skipped", f"{skipped} ({reasons})" if reasons else str(skipped))
     table.add_row("variants rendered", str(report.variants_rendered))
+    if report.uncertain:
+        table.add_row("uncertain", f"{report.uncertain} (in flight when a sender died; sent again)")
     table.add_row("seconds", f"{report.seconds:.2f}")
     out.print(table)
 

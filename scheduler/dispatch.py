@@ -107,6 +107,8 @@ class SendReport:
     skipped: dict[str, int] = field(default_factory=dict)
     variants_rendered: int = 0
     sent_now: int = 0
+    #: Deliveries found in flight from an earlier sender that died (possible duplicates).
+    uncertain: int = 0
     seconds: float = 0.0
 
     def as_json(self) -> dict[str, object]:
@@ -120,6 +122,7 @@ class SendReport:
             "pending": self.pending,
             "skipped": sum(self.skipped.values()),
             "variants_rendered": self.variants_rendered,
+            "uncertain": self.uncertain,
             "seconds": round(self.seconds, 3),
         }
 
@@ -181,6 +184,7 @@ class Dispatcher:
             assert run is not None, f"run {run_id} vanished"
             issue_row = load_issue(session, run.issue_id)
             factory = self.factory(issue_row, run.kind, run.id)
+            report.uncertain = ledger.count_in_flight(session, run.id)
             variants: dict[str, Rendered] = {}
             # A pool sends several messages at once; a plain transport one at a time.
             width = max(1, int(getattr(transport, "concurrency", 1)))
@@ -201,6 +205,8 @@ class Dispatcher:
                         )
                         if len(in_flight) >= width:
                             in_flight = await self._settle(in_flight, asyncio.FIRST_COMPLETED)
+                        ledger.mark_in_flight(session, claim.delivery_id)
+                        session.commit()  # durable before the bytes leave: a crash now is seen
                         in_flight.add(
                             asyncio.create_task(
                                 self._send_one(session, run, transport, claim, message)
@@ -255,6 +261,7 @@ class Dispatcher:
             again = await self.deliver(run_id, transport)
             again.variants_rendered += report.variants_rendered
             again.sent_now += report.sent_now
+            again.uncertain += report.uncertain
             report = again
             delay = min(delay * 2, 300.0)
         report.seconds = time.perf_counter() - started
@@ -281,8 +288,10 @@ class Dispatcher:
         try:
             accepted = await transport.send(message)
         except ConnectionFailure as exc:
-            # The relay cannot be reached: nothing was judged, the delivery stays pending and
-            # the whole run stops here, to resume later.
+            # The relay cannot be reached: nothing was sent, the delivery goes back to pending
+            # and the whole run stops here, to resume later.
+            ledger.release(session, claim.delivery_id)
+            session.commit()
             raise SendInterrupted(run.id, str(exc)) from exc
         except PermanentFailure as exc:
             status, code, text = DeliveryStatus.FAILED, exc.code, exc.text
@@ -310,7 +319,7 @@ class Dispatcher:
         report.delivered = counts[DeliveryStatus.DELIVERED]
         report.deferred = counts[DeliveryStatus.DEFERRED]
         report.failed = counts[DeliveryStatus.FAILED]
-        report.pending = counts[DeliveryStatus.PENDING]
+        report.pending = counts[DeliveryStatus.PENDING] + counts[DeliveryStatus.SENDING]
         report.skipped = dict(run.skipped or {})
 
 

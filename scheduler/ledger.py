@@ -45,12 +45,15 @@ __all__ = [
     "add_deliveries",
     "claim_batch",
     "count_by_status",
+    "count_in_flight",
     "finish_run",
     "get_run",
     "list_runs",
+    "mark_in_flight",
     "mark_sending",
     "open_run",
     "record_outcome",
+    "release",
     "summarize",
 ]
 
@@ -64,16 +67,24 @@ class RunStatus(enum.StrEnum):
 
 
 class DeliveryStatus(enum.StrEnum):
-    """Pending and deferred deliveries are open (will be sent); the others are final."""
+    """Pending, deferred and sending deliveries are open; delivered and failed are final.
+
+    `sending` is written (and committed) just before a message goes on the wire and replaced by
+    the outcome as soon as the server answers. A delivery found `sending` when a run resumes was
+    in flight when the sender died: the server may or may not have taken it. It is sent again and
+    counted as uncertain — the only way anybody can get two copies, and at most one per
+    connection that was open.
+    """
 
     PENDING = "pending"
     DEFERRED = "deferred"
+    SENDING = "sending"
     DELIVERED = "delivered"
     FAILED = "failed"
 
 
 #: Statuses a sender still has to act on.
-OPEN = (DeliveryStatus.PENDING, DeliveryStatus.DEFERRED)
+OPEN = (DeliveryStatus.PENDING, DeliveryStatus.DEFERRED, DeliveryStatus.SENDING)
 _FINAL_OR_RETRY = (DeliveryStatus.DELIVERED, DeliveryStatus.DEFERRED, DeliveryStatus.FAILED)
 
 
@@ -254,6 +265,36 @@ def record_outcome(
         )
     )
     return bool(getattr(result, "rowcount", 0))
+
+
+def mark_in_flight(session: Session, delivery_id: int) -> None:
+    """Record that a delivery is about to go on the wire (the caller commits before sending)."""
+    session.execute(
+        update(Delivery)
+        .where(Delivery.id == delivery_id, Delivery.status.in_(OPEN))
+        .values(status=DeliveryStatus.SENDING, updated_at=utcnow())
+    )
+
+
+def release(session: Session, delivery_id: int) -> None:
+    """Put an in-flight delivery back to pending: nothing reached the server after all."""
+    session.execute(
+        update(Delivery)
+        .where(Delivery.id == delivery_id, Delivery.status == DeliveryStatus.SENDING)
+        .values(status=DeliveryStatus.PENDING, updated_at=utcnow())
+    )
+
+
+def count_in_flight(session: Session, run_id: int) -> int:
+    """Deliveries left `sending` by a sender that died: their outcome is unknown."""
+    return int(
+        session.scalar(
+            select(func.count()).where(
+                Delivery.run_id == run_id, Delivery.status == DeliveryStatus.SENDING
+            )
+        )
+        or 0
+    )
 
 
 def mark_sending(session: Session, run: Run, skipped: dict[str, int]) -> None:

@@ -121,6 +121,13 @@ class ScheduleSettings(_Section):
         return dt.time.fromisoformat(self.daily_time)
 
 
+class DeliverySettings(_Section):
+    """[delivery]: how the send path works through a run."""
+
+    #: Deliveries claimed (and planned) per batch: memory and lost work stay O(batch).
+    batch_size: int = Field(default=500, ge=1, le=100_000)
+
+
 class TopicsSettings(_Section):
     """[topics]: a taxonomy file to use instead of the built-in one."""
 
@@ -145,6 +152,7 @@ class Settings(BaseSettings):
     smtp: SmtpSettings = SmtpSettings()
     dkim: DkimSettings = DkimSettings()
     schedule: ScheduleSettings = ScheduleSettings()
+    delivery: DeliverySettings = DeliverySettings()
     topics: TopicsSettings = TopicsSettings()
     security: SecuritySettings = SecuritySettings()
     secret_key: SecretStr | None = None
