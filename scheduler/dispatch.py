@@ -22,9 +22,8 @@ from mailer.content import WHOLE_ISSUE_FORMATS, Format, Issue, Story, select_sto
 from mailer.dkim import DkimSigner
 from mailer.errors import ConnectionFailure, PermanentFailure, TemporaryFailure
 from mailer.message import (
-    ListHeaders,
+    MessageTemplate,
     OutgoingMessage,
-    build_message,
     display_name,
     domain_of,
     make_message_id,
@@ -185,7 +184,7 @@ class Dispatcher:
             issue_row = load_issue(session, run.issue_id)
             factory = self.factory(issue_row, run.kind, run.id)
             report.uncertain = ledger.count_in_flight(session, run.id)
-            variants: dict[str, Rendered] = {}
+            variants: dict[str, MessageTemplate] = {}
             # A pool sends several messages at once; a plain transport one at a time.
             width = max(1, int(getattr(transport, "concurrency", 1)))
             in_flight: set[asyncio.Task[None]] = set()
@@ -194,7 +193,7 @@ class Dispatcher:
                 while batch := ledger.claim_batch(session, run, after, self.batch_size):
                     for claim in batch:
                         if claim.variant not in variants:
-                            variants[claim.variant] = factory.render(claim.variant)
+                            variants[claim.variant] = factory.template(claim.variant)
                             report.variants_rendered += 1
                         message = factory.message(
                             variants[claim.variant],
@@ -383,36 +382,38 @@ class MessageFactory:
             Slot.PREFERENCES_URL: f"{self.base_url}/preferences/{preferences}",
         }
 
+    def template(self, variant: str) -> MessageTemplate:
+        """Render a variant and build its message template (once per run per variant)."""
+        run = f"run{self.run_id}" if self.run_id is not None else "preview"
+        return MessageTemplate(
+            self.render(variant),
+            sender=self.newsletter_row.from_address,
+            list_id=self.newsletter_row.list_id,
+            feedback_id=f"{run}:{self.newsletter_row.slug}:{self.kind}:briefmail",
+            dkim=self.dkim,
+        )
+
     def message(
         self,
-        rendered: Rendered,
+        template: MessageTemplate,
         to: str,
         subscription_id: int | None = None,
         delivery_id: int | None = None,
         key: str = "",
     ) -> OutgoingMessage:
-        """Fill one recipient's links into a rendered variant and build the MIME message."""
+        """One recipient's copy of a variant: their links, headers and VERP bounce address."""
         links = self.links(subscription_id, key)
-        filled = rendered.fill(links)
         unsubscribe_url = links[Slot.UNSUBSCRIBE_URL]
         unsubscribe_token = unsubscribe_url.rsplit("/", 1)[1]
         domain = self.domain
         run = f"run{self.run_id}" if self.run_id is not None else "preview"
         mailto_subject = quote(f"unsubscribe {unsubscribe_token}")
-        headers = ListHeaders(
-            list_id=self.newsletter_row.list_id,
-            unsubscribe_url=unsubscribe_url,
-            unsubscribe_mailto=f"mailto:unsubscribe@{domain}?subject={mailto_subject}",
-            feedback_id=f"{run}:{self.newsletter_row.slug}:{self.kind}:briefmail",
-        )
-        local = f"{run}.{delivery_id or 0}.{secrets.token_hex(6)}"
-        return build_message(
-            filled,
-            sender=self.newsletter_row.from_address,
+        return template.fill(
             to=to,
-            list_headers=headers,
+            message_id=make_message_id(domain, f"{run}.{delivery_id or 0}.{secrets.token_hex(6)}"),
             # VERP: the bounce address names the delivery, so a bounce finds its row.
             return_path=f"bounces+{delivery_id or 0}@{domain}",
-            message_id=make_message_id(domain, local),
-            dkim=self.dkim,
+            slots=links,
+            unsubscribe_url=unsubscribe_url,
+            unsubscribe_mailto=f"mailto:unsubscribe@{domain}?subject={mailto_subject}",
         )

@@ -69,9 +69,9 @@ def preview_variant(
             f"no story of issue {issue_id} matches topics {', '.join(chosen)}; "
             "such a subscriber is skipped"
         )
-    rendered = factory.render(key)
-    message = factory.message(rendered, f"preview@{factory.domain}")
-    return Preview(chosen, rendered.fill(factory.links(None)), message, len(stories))
+    template = factory.template(key)
+    message = factory.message(template, f"preview@{factory.domain}")
+    return Preview(chosen, template.rendered.fill(factory.links(None)), message, len(stories))
 
 
 def audience_variants(

@@ -84,3 +84,63 @@ class TestAddresses:
         assert display_name("China AI Brief <brief@example.org>") == "China AI Brief"
         with pytest.raises(ValueError, match="no domain"):
             domain_of("nobody")
+
+
+class TestTemplate:
+    def test_a_filled_template_equals_a_full_build(self) -> None:
+        """Filling the variant's template gives byte-for-byte what build_message gives."""
+        from mailer.message import MessageTemplate
+        from mailer.render import Slot
+
+        rendered = Rendered(
+            "Subject",
+            "pre",
+            '<p>Hi <a href="briefmail-slot-unsubscribe-url">x</a></p>',
+            "Hi briefmail-slot-unsubscribe-url",
+        )
+        date = dt.datetime(2026, 7, 1, 7, 0, tzinfo=dt.UTC)
+        slots = {
+            Slot.UNSUBSCRIBE_URL: "https://news.example.org/u/t?a=1&b=2",
+            Slot.PREFERENCES_URL: "https://news.example.org/p/t",
+        }
+        template = MessageTemplate(
+            rendered,
+            sender="Test Brief <brief@news.example.org>",
+            list_id=HEADERS.list_id,
+            feedback_id=HEADERS.feedback_id,
+        )
+        for to in ("a@example.net", "b@example.net"):
+            filled = template.fill(
+                to=to,
+                message_id="<m@x>",
+                return_path="b@x",
+                slots=slots,
+                date=date,
+                unsubscribe_url=HEADERS.unsubscribe_url,
+                unsubscribe_mailto=HEADERS.unsubscribe_mailto,
+            )
+            full = build_message(
+                rendered.fill(slots),
+                sender="Test Brief <brief@news.example.org>",
+                to=to,
+                list_headers=HEADERS,
+                return_path="b@x",
+                message_id="<m@x>",
+                date=date,
+            )
+            assert filled.data.replace(template.boundary.encode(), b"B") == full.data.replace(
+                MessageTemplate(rendered.fill(slots), sender="x@y.z").boundary.encode(), b"B"
+            )
+            parsed = message_from_bytes(filled.data, policy=policy.default)
+            assert all(not part.defects for part in parsed.walk())
+            html = parsed.get_body(preferencelist=("html",))
+            assert html is not None
+            assert 'href="https://news.example.org/u/t?a=1&amp;b=2"' in html.get_content()
+
+    def test_quoted_printable_lines_stay_short(self) -> None:
+        """Every line of a 40 KB HTML part stays within quoted-printable's 76 characters."""
+        long_html = "<p>" + "中文 and text " * 3000 + "</p>"
+        data = build(Rendered("S", "p", long_html, "t " * 5000))
+        assert max(len(line) for line in data.split(b"\r\n")) <= 998
+        body = data.split(b"\r\n\r\n", 1)[1]
+        assert max(len(line) for line in body.split(b"\r\n")) <= 76
