@@ -15,7 +15,6 @@ from dataclasses import dataclass
 
 from sqlalchemy import (
     JSON,
-    Enum,
     ForeignKey,
     Index,
     String,
@@ -29,7 +28,7 @@ from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Mapped, Session, mapped_column
 
-from subscribers.db import Base, utcnow
+from subscribers.db import Base, string_enum, utcnow
 from subscribers.models import Subscriber, Subscription
 
 __all__ = [
@@ -88,17 +87,6 @@ OPEN = (DeliveryStatus.PENDING, DeliveryStatus.DEFERRED, DeliveryStatus.SENDING)
 _FINAL_OR_RETRY = (DeliveryStatus.DELIVERED, DeliveryStatus.DEFERRED, DeliveryStatus.FAILED)
 
 
-def _enum(kind: type[enum.StrEnum]) -> Enum:
-    return Enum(
-        kind,
-        native_enum=False,
-        create_constraint=True,
-        length=16,
-        values_callable=lambda members: [m.value for m in members],
-        name=kind.__name__.lower(),
-    )
-
-
 class RunConflict(Exception):
     """A run for this (list, kind, period) already exists for a different issue."""
 
@@ -114,7 +102,7 @@ class Run(Base):
     kind: Mapped[str] = mapped_column(String(16))
     period: Mapped[str] = mapped_column(String(16))
     issue_id: Mapped[int] = mapped_column(ForeignKey("issues.id", ondelete="RESTRICT"), index=True)
-    status: Mapped[RunStatus] = mapped_column(_enum(RunStatus))
+    status: Mapped[RunStatus] = mapped_column(string_enum(RunStatus))
     #: Subscribers of the list not planned, by reason ("unsubscribed", "no matching story", ...).
     skipped: Mapped[dict[str, int]] = mapped_column(JSON, default=dict)
     created_at: Mapped[dt.datetime] = mapped_column(server_default=func.now())
@@ -135,7 +123,7 @@ class Delivery(Base):
     subscriber_id: Mapped[int] = mapped_column(ForeignKey("subscribers.id", ondelete="CASCADE"))
     #: The subscriber's topic set when planned ("chips,policy"; "*" for every topic).
     variant: Mapped[str] = mapped_column(String(400))
-    status: Mapped[DeliveryStatus] = mapped_column(_enum(DeliveryStatus))
+    status: Mapped[DeliveryStatus] = mapped_column(string_enum(DeliveryStatus))
     attempts: Mapped[int] = mapped_column(default=0)
     last_code: Mapped[int | None]
     last_text: Mapped[str | None] = mapped_column(Text)

@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 import datetime as dt
+import enum
 from typing import Any, ClassVar
 
-from sqlalchemy import DateTime, Engine, MetaData, create_engine, event
+from sqlalchemy import DateTime, Engine, Enum, MetaData, create_engine, event
 from sqlalchemy.engine import make_url
 from sqlalchemy.orm import DeclarativeBase, Session, sessionmaker
 
-__all__ = ["Base", "make_engine", "make_sessionmaker", "utcnow"]
+__all__ = ["Base", "make_engine", "make_sessionmaker", "string_enum", "utcnow"]
 
 # Named constraints make Alembic migrations reproducible across SQLite and PostgreSQL.
 _NAMING = {
@@ -26,6 +27,18 @@ class Base(DeclarativeBase):
 
     metadata = MetaData(naming_convention=_NAMING)
     type_annotation_map: ClassVar[dict[Any, Any]] = {dt.datetime: DateTime(timezone=True)}
+
+
+def string_enum(kind: type[enum.StrEnum]) -> Enum:
+    """A StrEnum column: plain strings with a CHECK, the same on SQLite and PostgreSQL."""
+    return Enum(
+        kind,
+        native_enum=False,
+        create_constraint=True,
+        length=16,
+        values_callable=lambda members: [m.value for m in members],
+        name=kind.__name__.lower(),
+    )
 
 
 def utcnow() -> dt.datetime:

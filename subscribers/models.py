@@ -7,10 +7,10 @@ import enum
 import hashlib
 import secrets
 
-from sqlalchemy import Enum, ForeignKey, String, UniqueConstraint, func
+from sqlalchemy import ForeignKey, String, UniqueConstraint, func
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
-from subscribers.db import Base
+from subscribers.db import Base, string_enum
 
 __all__ = [
     "Cadence",
@@ -43,18 +43,6 @@ class Cadence(enum.StrEnum):
 
     DAILY = "daily"
     WEEKLY = "weekly"
-
-
-def _enum(kind: type[enum.StrEnum]) -> Enum:
-    # Stored as plain strings with a CHECK, identical on SQLite and PostgreSQL.
-    return Enum(
-        kind,
-        native_enum=False,
-        create_constraint=True,
-        length=16,
-        values_callable=lambda members: [m.value for m in members],
-        name=kind.__name__.lower(),
-    )
 
 
 class NewsletterList(Base):
@@ -109,8 +97,8 @@ class Subscription(Base):
     id: Mapped[int] = mapped_column(primary_key=True)
     subscriber_id: Mapped[int] = mapped_column(ForeignKey("subscribers.id", ondelete="CASCADE"))
     list_id: Mapped[int] = mapped_column(ForeignKey("lists.id", ondelete="CASCADE"), index=True)
-    status: Mapped[SubscriptionStatus] = mapped_column(_enum(SubscriptionStatus))
-    cadence: Mapped[Cadence] = mapped_column(_enum(Cadence))
+    status: Mapped[SubscriptionStatus] = mapped_column(string_enum(SubscriptionStatus))
+    cadence: Mapped[Cadence] = mapped_column(string_enum(Cadence))
     #: Preferred local hour (0-23) for daily sends, in the subscriber's time zone.
     send_hour: Mapped[int] = mapped_column(default=7)
     created_at: Mapped[dt.datetime] = mapped_column(server_default=func.now())
@@ -170,8 +158,8 @@ class ConsentEvent(Base):
         ForeignKey("subscribers.id", ondelete="CASCADE"), index=True
     )
     list_id: Mapped[int | None] = mapped_column(ForeignKey("lists.id", ondelete="CASCADE"))
-    action: Mapped[ConsentAction] = mapped_column(_enum(ConsentAction))
-    source: Mapped[ConsentSource] = mapped_column(_enum(ConsentSource))
+    action: Mapped[ConsentAction] = mapped_column(string_enum(ConsentAction))
+    source: Mapped[ConsentSource] = mapped_column(string_enum(ConsentSource))
     ip: Mapped[str | None] = mapped_column(String(64))
     user_agent: Mapped[str | None] = mapped_column(String(400))
     #: Version of the form wording the person agreed to (see subscribers/web.py).
