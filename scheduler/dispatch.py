@@ -108,6 +108,8 @@ class SendReport:
     sent_now: int = 0
     #: Deliveries found in flight from an earlier sender that died (possible duplicates).
     uncertain: int = 0
+    #: Planned deliveries not sent because the person left after planning.
+    cancelled: int = 0
     seconds: float = 0.0
 
     def as_json(self) -> dict[str, object]:
@@ -122,6 +124,7 @@ class SendReport:
             "skipped": sum(self.skipped.values()),
             "variants_rendered": self.variants_rendered,
             "uncertain": self.uncertain,
+            "cancelled": self.cancelled,
             "seconds": round(self.seconds, 3),
         }
 
@@ -184,6 +187,8 @@ class Dispatcher:
             issue_row = load_issue(session, run.issue_id)
             factory = self.factory(issue_row, run.kind, run.id)
             report.uncertain = ledger.count_in_flight(session, run.id)
+            ledger.cancel_departed(session, run)
+            session.commit()
             variants: dict[str, MessageTemplate] = {}
             # A pool sends several messages at once; a plain transport one at a time.
             width = max(1, int(getattr(transport, "concurrency", 1)))
@@ -318,6 +323,7 @@ class Dispatcher:
         report.delivered = counts[DeliveryStatus.DELIVERED]
         report.deferred = counts[DeliveryStatus.DEFERRED]
         report.failed = counts[DeliveryStatus.FAILED]
+        report.cancelled = counts[DeliveryStatus.CANCELLED]
         report.pending = counts[DeliveryStatus.PENDING] + counts[DeliveryStatus.SENDING]
         report.skipped = dict(run.skipped or {})
 

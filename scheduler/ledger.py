@@ -29,7 +29,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Mapped, Session, mapped_column
 
 from subscribers.db import Base, string_enum, utcnow
-from subscribers.models import Subscriber, Subscription
+from subscribers.models import Subscriber, Subscription, SubscriptionStatus, Suppression
 
 __all__ = [
     "OPEN",
@@ -42,6 +42,7 @@ __all__ = [
     "RunSummary",
     "UnknownRun",
     "add_deliveries",
+    "cancel_departed",
     "claim_batch",
     "count_by_status",
     "count_in_flight",
@@ -80,6 +81,8 @@ class DeliveryStatus(enum.StrEnum):
     SENDING = "sending"
     DELIVERED = "delivered"
     FAILED = "failed"
+    #: Not sent: the person unsubscribed, was suppressed or erased after the run was planned.
+    CANCELLED = "cancelled"
 
 
 #: Statuses a sender still has to act on.
@@ -253,6 +256,37 @@ def record_outcome(
         )
     )
     return bool(getattr(result, "rowcount", 0))
+
+
+def cancel_departed(session: Session, run: Run) -> int:
+    """Cancel open deliveries whose subscriber is no longer a confirmed, unsuppressed reader.
+
+    Someone who unsubscribes (or is erased, or bounces) after planning must not get the issue.
+    """
+    still_reading = (
+        select(Subscription.id)
+        .join(Subscriber, Subscriber.id == Subscription.subscriber_id)
+        .where(
+            Subscription.subscriber_id == Delivery.subscriber_id,
+            Subscription.list_id == run.list_id,
+            Subscription.status == SubscriptionStatus.CONFIRMED,
+            ~select(Suppression.id)
+            .where(Suppression.address_hash == Subscriber.email_hash)
+            .exists(),
+        )
+        .exists()
+    )
+    result = session.execute(
+        update(Delivery)
+        .where(Delivery.run_id == run.id, Delivery.status.in_(OPEN), ~still_reading)
+        .values(
+            status=DeliveryStatus.CANCELLED,
+            last_text="not sent: no longer subscribed",
+            updated_at=utcnow(),
+        )
+        .execution_options(synchronize_session=False)
+    )
+    return int(getattr(result, "rowcount", 0) or 0)
 
 
 def mark_in_flight(session: Session, delivery_id: int) -> None:

@@ -1,4 +1,4 @@
-"""deliveries in flight
+"""deliveries in flight, and cancelled deliveries
 
 Revision ID: 0004
 Revises: 0003
@@ -20,7 +20,7 @@ depends_on: str | Sequence[str] | None = None
 
 
 OLD = ("pending", "deferred", "delivered", "failed")
-NEW = ("pending", "deferred", "sending", "delivered", "failed")
+NEW = ("pending", "deferred", "sending", "delivered", "failed", "cancelled")
 
 
 def _status(values: tuple[str, ...]) -> sa.Enum:
@@ -38,5 +38,6 @@ def upgrade() -> None:
 
 def downgrade() -> None:
     op.execute("UPDATE deliveries SET status = 'pending' WHERE status = 'sending'")
+    op.execute("UPDATE deliveries SET status = 'failed' WHERE status = 'cancelled'")
     with op.batch_alter_table("deliveries", recreate="always") as batch_op:
         batch_op.alter_column("status", type_=_status(OLD), existing_type=_status(NEW))

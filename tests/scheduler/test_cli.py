@@ -369,7 +369,14 @@ class TestSendAndRuns:
                 "period": "2026-07-01",
                 "issue_id": 1,
                 "status": "done",
-                "counts": {"pending": 0, "deferred": 0, "sending": 0, "delivered": 2, "failed": 0},
+                "counts": {
+                    "pending": 0,
+                    "deferred": 0,
+                    "sending": 0,
+                    "delivered": 2,
+                    "failed": 0,
+                    "cancelled": 0,
+                },
                 "skipped": {"cadence weekly": 1},
             }
         ]

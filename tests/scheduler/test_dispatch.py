@@ -337,3 +337,31 @@ class TestHostileServer:
             assert session.scalar(select(func.count()).select_from(Suppression)) == len(refused)
             retried = session.scalar(select(func.count()).where(Delivery.attempts > 1))
             assert retried and retried >= 150  # the greylisted tenth and the dropped DATA
+
+
+class TestDeparted:
+    async def test_a_reader_who_leaves_after_planning_gets_nothing(
+        self, app: Briefmail, smtp_sink: SmtpSink
+    ) -> None:
+        """Unsubscribing (or being erased) between planning and sending cancels the delivery."""
+        from subscribers.service import erase, unsubscribe
+
+        for email in ("stay@example.net", "leave@example.net", "erase@example.net"):
+            add(app, email, ["chips"])
+        issue_id = ingest(app)
+        dispatcher = app.dispatcher()
+        run_id = dispatcher.plan(issue_id)
+        with app.sessions() as session:
+            unsubscribe(session, get_list(session, "brief"), "leave@example.net")
+            erase(session, "erase@example.net")
+            session.commit()
+        transport = app.transport()
+        try:
+            report = await dispatcher.deliver(run_id, transport)
+        finally:
+            await transport.close()
+        assert smtp_sink.recipients() == ["stay@example.net"]
+        assert (report.delivered, report.cancelled, report.pending) == (1, 2, 0)
+        with app.sessions() as session:
+            run = session.get(ledger.Run, run_id)
+            assert run is not None and run.status == ledger.RunStatus.DONE
