@@ -253,6 +253,22 @@ def build_router(deps: WebDeps) -> APIRouter:
             "send_hour": send_hour,
         }
         chosen = [n for n in available if n.slug in lists] or (available[:1] if slug else [])
+
+        def form_error(message: str) -> HTMLResponse:
+            """The form again, with what was typed and why it was refused."""
+            return page(
+                "subscribe.html",
+                400,
+                **form_context(
+                    available,
+                    "subscribe",
+                    chosen_lists=lists,
+                    error=message,
+                    values=values,
+                    action=str(request.url.path),
+                ),
+            )
+
         ip = request.client.host if request.client else "unknown"
         if website:  # the honeypot: people leave it empty, form-filling robots do not
             return page("check_inbox.html")
@@ -264,18 +280,7 @@ def build_router(deps: WebDeps) -> APIRouter:
                 raise ValueError(f"unknown cadence {cadence!r}")
             deps.taxonomy.validate(topics)
         except (InvalidAddress, UnknownTopic, ValueError) as exc:
-            return page(
-                "subscribe.html",
-                400,
-                **form_context(
-                    available,
-                    "subscribe",
-                    chosen_lists=lists,
-                    error=str(exc),
-                    values=values,
-                    action=str(request.url.path),
-                ),
-            )
+            return form_error(str(exc))
         if not deps.per_ip.allow(ip) or not deps.per_address.allow(address):
             return page(
                 "message.html",
@@ -316,18 +321,7 @@ def build_router(deps: WebDeps) -> APIRouter:
                     token = deps.signer.make(Purpose.CONFIRM, [s.id for s in pending], key)
                     first = pending[0].newsletter
         except (InvalidTimezone, InvalidSendHour) as exc:
-            return page(
-                "subscribe.html",
-                400,
-                **form_context(
-                    available,
-                    "subscribe",
-                    chosen_lists=lists,
-                    error=str(exc),
-                    values=values,
-                    action=str(request.url.path),
-                ),
-            )
+            return form_error(str(exc))
         if pending:
             await send_notice(
                 first,
