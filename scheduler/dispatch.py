@@ -173,7 +173,7 @@ class Dispatcher:
                         skipped[NO_MATCH] += 1
                 ledger.add_deliveries(session, run.id, planned)
                 session.commit()  # each batch durable: memory and lost work stay O(batch)
-            ledger.mark_sending(session, run, dict(skipped))
+            ledger.finish_planning(session, run, dict(skipped))
             session.commit()
             return run.id
 

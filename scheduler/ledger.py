@@ -46,11 +46,11 @@ __all__ = [
     "claim_batch",
     "count_by_status",
     "count_in_flight",
+    "finish_planning",
     "finish_run",
     "get_run",
     "list_runs",
     "mark_in_flight",
-    "mark_sending",
     "open_run",
     "record_outcome",
     "release",
@@ -319,7 +319,7 @@ def count_in_flight(session: Session, run_id: int) -> int:
     )
 
 
-def mark_sending(session: Session, run: Run, skipped: dict[str, int]) -> None:
+def finish_planning(session: Session, run: Run, skipped: dict[str, int]) -> None:
     """Planning is complete: record why others were skipped and let senders start."""
     run.skipped = dict(sorted(skipped.items()))
     if run.status == RunStatus.PLANNING:

@@ -108,6 +108,17 @@ MJML = [
 ]
 
 
+def validate_strictly(mjml: str, path: Path) -> subprocess.CompletedProcess[str]:
+    """Run the official compiler on one file in strict validation mode."""
+    return subprocess.run(
+        [mjml, "--config.validationLevel=strict", str(path), "-s"],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+
+
 class TestOfficialMjml:
     @pytest.mark.parametrize("case", MJML)
     def test_every_template_passes_strict_validation(
@@ -117,13 +128,7 @@ class TestOfficialMjml:
         mjml = require_tool("mjml")
         path = tmp_path / f"{case}.mjml"
         path.write_text(sources[case], encoding="utf-8")
-        result = subprocess.run(
-            [mjml, "--config.validationLevel=strict", str(path), "-s"],
-            capture_output=True,
-            text=True,
-            timeout=120,
-            check=False,
-        )
+        result = validate_strictly(mjml, path)
         assert result.returncode == 0, result.stderr
 
     def test_validator_rejects_an_invalid_template(self, tmp_path: Path) -> None:
@@ -134,13 +139,7 @@ class TestOfficialMjml:
             '<mjml><mj-body><mj-section><mj-column><mj-text colour="red">x</mj-text>'
             "</mj-column></mj-section></mj-body></mjml>"
         )
-        result = subprocess.run(
-            [mjml, "--config.validationLevel=strict", str(path), "-s"],
-            capture_output=True,
-            text=True,
-            timeout=120,
-            check=False,
-        )
+        result = validate_strictly(mjml, path)
         assert result.returncode != 0
         assert "Attribute colour is illegal" in result.stderr
 
