@@ -27,13 +27,14 @@ demo: $(APP_STAMP)
 	$(VENV)/bin/briefmail demo
 
 # System packages the tests use for real: Node.js/npm (the official MJML validator), Debian's
-# Chromium (rendered e-mails in a real browser) and a CJK font (so screenshots show Chinese).
-APT_PACKAGES := nodejs npm chromium fonts-wqy-zenhei
+# Chromium (rendered e-mails in a real browser), a CJK font (so screenshots show Chinese) and
+# SpamAssassin (scores a sample issue offline, with the rules the package ships).
 system-deps:
 	@missing=""; \
 	command -v npm >/dev/null 2>&1 || missing="$$missing nodejs npm"; \
 	command -v chromium >/dev/null 2>&1 || missing="$$missing chromium"; \
 	[ -e /usr/share/fonts/truetype/wqy/wqy-zenhei.ttc ] || missing="$$missing fonts-wqy-zenhei"; \
+	command -v spamassassin >/dev/null 2>&1 || missing="$$missing spamassassin"; \
 	if [ -n "$$missing" ]; then \
 	  if [ "$$(id -u)" = 0 ]; then \
 	    echo "apt-get install$$missing"; \
