@@ -7,6 +7,7 @@ from sqlalchemy import engine_from_config, pool
 
 # Every model module, imported for its tables (autogenerate compares against all of them).
 import scheduler.editions  # noqa: F401
+import scheduler.feedback  # noqa: F401
 import scheduler.ledger  # noqa: F401
 import subscribers.models  # noqa: F401
 from subscribers.db import Base

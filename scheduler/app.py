@@ -14,6 +14,7 @@ from fastapi import FastAPI
 from sqlalchemy import Engine, select
 from sqlalchemy.orm import Session, sessionmaker
 
+from mailer.bounces import parse_report, read_messages
 from mailer.content import Issue
 from mailer.dkim import DkimError, DkimSigner
 from mailer.ingest import Detection, read_issue
@@ -23,10 +24,13 @@ from mailer.topics import Taxonomy, default_taxonomy, load_taxonomy
 from mailer.transport import Transport
 from mailer.transport.smtp import SmtpConfig, SmtpPool
 from scheduler.archive import build_archive
-from scheduler.dispatch import Dispatcher, SendReport, newsletter_identity
+from scheduler.dispatch import BOUNCE_PREFIX, Dispatcher, SendReport, newsletter_identity
 from scheduler.editions import Stored, StoredIssue, store_issue, tag_ingested
+from scheduler.feedback import BounceSummary, apply_events
+from scheduler.ledger import WHOLE
 from scheduler.migrate import upgrade
 from scheduler.settings import Settings, SettingsError
+from scheduler.shares import Share
 from subscribers.db import make_engine, make_sessionmaker
 from subscribers.lists import create_list, get_list
 from subscribers.models import NewsletterList
@@ -135,6 +139,18 @@ class Briefmail:
             language=self.settings.newsletter.language,
         )
 
+    async def resume_run(
+        self, run_id: int, retry_for: float = 0.0, share: Share = WHOLE
+    ) -> SendReport:
+        """Send what a run (or one share of it) still owes through a fresh transport."""
+        transport = self.transport()
+        try:
+            return await self.dispatcher().resume(
+                run_id, transport, retry_for=retry_for, share=share
+            )
+        finally:
+            await transport.close()
+
     async def send_issue(self, issue_id: int, retry_for: float = 0.0) -> SendReport:
         """Send an issue through a fresh transport to the configured relay, then close it."""
         transport = self.transport()
@@ -142,6 +158,25 @@ class Briefmail:
             return await self.dispatcher().send(issue_id, transport, retry_for=retry_for)
         finally:
             await transport.close()
+
+    def process_bounces(self, path: Path) -> BounceSummary:
+        """Read bounces and complaints from a maildir, mbox or .eml files and apply them."""
+        signer = TokenSigner(self.settings.secret())
+        summary = BounceSummary()
+        for source, data in read_messages(path):
+            events = parse_report(data, source=source, verp_prefix=BOUNCE_PREFIX)
+            summary.reports += 1
+            with self.sessions() as session:
+                apply_events(
+                    session,
+                    events,
+                    signer,
+                    summary,
+                    soft_limit=self.settings.bounces.soft_limit,
+                    soft_window_days=self.settings.bounces.soft_window_days,
+                )
+                session.commit()  # one report, one transaction: a crash loses no applied event
+        return summary
 
     def ingest(
         self,

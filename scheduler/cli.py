@@ -12,8 +12,10 @@ import datetime as dt
 import functools
 import json
 import os
+import subprocess
 import sys
 import threading
+import time
 import webbrowser
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -24,6 +26,7 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
+from mailer.bounces import BounceError
 from mailer.content import issue_to_json
 from mailer.dkim import DkimError
 from mailer.ingest import IngestError
@@ -50,6 +53,7 @@ from scheduler.settings import (
     write_default_config,
     write_secret_key,
 )
+from scheduler.shares import Share, ShareBusy
 from subscribers.importer import ImportFailed
 from subscribers.lists import ListError, UnknownList, all_lists, create_list, get_list
 from subscribers.models import Cadence
@@ -83,6 +87,8 @@ _ERRORS: tuple[tuple[type[Exception], int], ...] = (
     (ListError, 2),
     (PreviewError, 2),
     (UnknownRun, 2),
+    (ShareBusy, 1),
+    (BounceError, 2),
     (DigestError, 2),
     (IssueAlreadySent, 1),
     (NotSubscribed, 1),
@@ -110,6 +116,10 @@ cli.add_typer(lists_cli, name="lists")
 cli.add_typer(issues_cli, name="issues")
 cli.add_typer(subscribers_cli, name="subscribers")
 cli.add_typer(runs_cli, name="runs")
+bounces_cli = typer.Typer(
+    help="Bounces and complaints sent back by mail servers.", no_args_is_help=True
+)
+cli.add_typer(bounces_cli, name="bounces")
 cli.add_typer(topics_cli, name="topics")
 cli.add_typer(dkim_cli, name="dkim")
 
@@ -680,16 +690,164 @@ def send(
         float,
         typer.Option("--retry-for", help="Seconds to keep retrying deferred deliveries."),
     ] = 0.0,
+    workers: Annotated[
+        int,
+        typer.Option("--workers", min=1, max=64, help="Sender processes sharing the run."),
+    ] = 1,
     as_json: JsonOption = False,
     list_slug: ListOption = None,
 ) -> None:
     """Send an issue to every matching subscriber. Repeating it sends nothing twice."""
+    started = time.perf_counter()
     with _app() as app:
         with app.sessions() as session:
             load_issue(session, issue_id, get_list(session, _slug(app, list_slug)))
-        report = asyncio.run(app.send_issue(issue_id, retry_for))
+        run_id = app.dispatcher().plan(issue_id)
+        report = _send_run(app, run_id, retry_for, workers, show=not as_json)
+    report.seconds = time.perf_counter() - started
     if as_json:
         _print_json(report.as_json())
+        return
+    _print_report(report)
+
+
+def _send_run(
+    app: Briefmail, run_id: int, retry_for: float, workers: int, show: bool
+) -> SendReport:
+    """Send a planned run in this process or in N worker processes, with a progress bar."""
+    with _progress(app, run_id, show and err.is_terminal):
+        if workers == 1:
+            return asyncio.run(app.resume_run(run_id, retry_for))
+        return _run_workers(app, run_id, retry_for, workers)
+
+
+def _run_workers(app: Briefmail, run_id: int, retry_for: float, workers: int) -> SendReport:
+    """Start `runs resume RUN --share i/N` N times, wait for all, and add up their reports."""
+    config = ["--config", str(_state["config"])] if _state["config"] else []
+    children = [
+        subprocess.Popen(
+            [
+                sys.executable,
+                "-c",
+                "from scheduler.cli import main; main()",
+                *config,
+                "runs",
+                "resume",
+                str(run_id),
+                "--share",
+                f"{part + 1}/{workers}",
+                "--retry-for",
+                str(retry_for),
+                "--json",
+            ],
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
+        for part in range(workers)
+    ]
+    report = app.dispatcher().report(run_id)
+    problems = []
+    for part, child in enumerate(children, start=1):
+        stdout, stderr = child.communicate()
+        if child.returncode != 0:
+            problems.append(f"worker {part}/{workers}: {stderr.strip() or child.returncode}")
+            continue
+        figures = json.loads(stdout)
+        report.sent_now += figures["sent_now"]
+        report.uncertain += figures["uncertain"]
+        report.variants_rendered += figures["variants_rendered"]
+    if problems:
+        raise SendInterrupted(run_id, "; ".join(problems))
+    fresh = app.dispatcher().report(run_id)
+    fresh.sent_now, fresh.uncertain = report.sent_now, report.uncertain
+    fresh.variants_rendered = report.variants_rendered
+    return fresh
+
+
+@contextmanager
+def _progress(app: Briefmail, run_id: int, show: bool) -> Iterator[None]:
+    """A live bar (sent, deferred, failed, rate, ETA) read from the ledger twice a second."""
+    if not show:
+        yield
+        return
+    from rich.progress import (
+        BarColumn,
+        MofNCompleteColumn,
+        Progress,
+        TextColumn,
+        TimeRemainingColumn,
+    )
+
+    columns = (
+        TextColumn("run {task.fields[run]}"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TextColumn("delivered {task.fields[delivered]} · deferred {task.fields[deferred]}"),
+        TextColumn("· failed {task.fields[failed]} · {task.fields[rate]}/s"),
+        TimeRemainingColumn(),
+    )
+    stop = threading.Event()
+    with Progress(*columns, console=err, transient=True) as bar:
+        task = bar.add_task(
+            "send", total=None, run=run_id, delivered=0, deferred=0, failed=0, rate=0
+        )
+
+        def watch() -> None:
+            started, first = time.monotonic(), None
+            while not stop.wait(0.5):
+                with app.sessions() as session:
+                    counts = ledger.count_by_status(session, run_id)
+                done = sum(counts.values()) - counts["pending"] - counts["sending"]
+                first = done if first is None else first
+                rate = (done - first) / max(time.monotonic() - started, 1e-9)
+                bar.update(
+                    task,
+                    total=sum(counts.values()),
+                    completed=done,
+                    delivered=counts["delivered"],
+                    deferred=counts["deferred"],
+                    failed=counts["failed"],
+                    rate=f"{rate:.0f}",
+                )
+
+        watcher = threading.Thread(target=watch, daemon=True)
+        watcher.start()
+        try:
+            yield
+        finally:
+            stop.set()
+            watcher.join()
+
+
+@runs_cli.command("resume")
+@_handle_errors
+def runs_resume(
+    run_id: Annotated[int, typer.Argument(help="Run id.")],
+    retry_for: Annotated[
+        float,
+        typer.Option("--retry-for", help="Seconds to keep retrying deferred deliveries."),
+    ] = 0.0,
+    share: Annotated[
+        str,
+        typer.Option("--share", help="Send only share K of N of the run (K/N), as a worker."),
+    ] = "1/1",
+    as_json: JsonOption = False,
+) -> None:
+    """Send what a run still owes (after a crash, a stop, or deferrals); nothing twice."""
+    part, _, parts = share.partition("/")
+    try:
+        chosen = Share(int(part) - 1, int(parts))
+    except ValueError as exc:
+        raise typer.BadParameter(f"--share {share}: expected K/N with 1 <= K <= N") from exc
+    started = time.perf_counter()
+    with _app() as app:
+        with app.sessions() as session:
+            ledger.get_run(session, run_id)
+        report = asyncio.run(app.resume_run(run_id, retry_for, chosen))
+    report.seconds = time.perf_counter() - started
+    if as_json:
+        _print_json({**report.as_json(), "sent_now": report.sent_now})
         return
     _print_report(report)
 
@@ -726,6 +884,27 @@ def runs_show(
         out.print(f"  {status}: {n}")
     for reason, n in run.skipped.items():
         out.print(f"  skipped ({reason}): {n}", markup=False)
+
+
+# -- bounces -----------------------------------------------------------------------------------
+
+
+@bounces_cli.command("process")
+@_handle_errors
+def bounces_process(
+    path: Annotated[
+        Path, typer.Argument(help="A Maildir, an mbox file, an .eml file or a folder of them.")
+    ],
+    as_json: JsonOption = False,
+) -> None:
+    """Apply bounces and complaints: hard bounces and complaints suppress, soft ones count."""
+    with _app() as app:
+        summary = app.process_bounces(path)
+    if as_json:
+        _print_json(summary.as_json())
+        return
+    figures = summary.as_json()
+    out.print(", ".join(f"{name.replace('_', ' ')} {n}" for name, n in figures.items()))
 
 
 # -- serve and demo ----------------------------------------------------------------------------

@@ -7,15 +7,17 @@ unreachable relay) resumes by sending exactly the deliveries that have no record
 from __future__ import annotations
 
 import asyncio
+import itertools
 import random
 import re
 import secrets
 import time
 from collections import Counter
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from urllib.parse import quote
 
+from sqlalchemy import Engine
 from sqlalchemy.orm import Session, sessionmaker
 
 from mailer.content import WHOLE_ISSUE_FORMATS, Format, Issue, Story, select_stories
@@ -33,12 +35,14 @@ from mailer.transport import Transport
 from scheduler import ledger
 from scheduler.editions import StoredIssue, load_issue, week_label
 from scheduler.ledger import Claim, DeliveryStatus, Run
+from scheduler.shares import Share, hold_share, release_run_locks
 from subscribers.models import Cadence, NewsletterList
 from subscribers.service import audience_census, iter_audience, suppress
 from subscribers.tokens import Purpose, TokenSigner
 
 __all__ = [
     "ALL_TOPICS",
+    "BOUNCE_PREFIX",
     "Dispatcher",
     "MessageFactory",
     "SendInterrupted",
@@ -49,6 +53,8 @@ __all__ = [
     "variant_topics",
 ]
 
+#: The local part before "+" of the VERP bounce address (bounces+TOKEN@sending domain).
+BOUNCE_PREFIX = "bounces"
 #: The variant key of subscribers who chose no topic, i.e. every topic.
 ALL_TOPICS = "*"
 NO_MATCH = "no matching story"
@@ -177,26 +183,37 @@ class Dispatcher:
             session.commit()
             return run.id
 
-    async def deliver(self, run_id: int, transport: Transport) -> SendReport:
-        """Send every open delivery of a run, recording each outcome as it happens."""
+    async def deliver(
+        self, run_id: int, transport: Transport, share: Share = ledger.WHOLE
+    ) -> SendReport:
+        """Send every open delivery of a run (or of one share of it), recording each outcome.
+
+        The loop keeps the transport's connections busy. Each turn is one small transaction:
+        the outcomes that arrived since the last turn are recorded, and the next messages are
+        marked `sending` and committed *before* they leave, so after a crash the only
+        deliveries whose fate is unknown are the ones in flight — at most one per connection.
+        """
         started = time.perf_counter()
         report = SendReport(run_id=run_id)
-        with self.sessions() as session:
-            run = session.get(Run, run_id)
-            assert run is not None, f"run {run_id} vanished"
+        with self.sessions() as session, hold_share(_engine(session), run_id, share):
+            run = ledger.get_run(session, run_id)
             issue_row = load_issue(session, run.issue_id)
             factory = self.factory(issue_row, run.kind, run.id)
-            report.uncertain = ledger.count_in_flight(session, run.id)
+            report.uncertain = ledger.count_in_flight(session, run.id, share)
             ledger.cancel_departed(session, run)
             session.commit()
-            variants: dict[str, MessageTemplate] = {}
             # A pool sends several messages at once; a plain transport one at a time.
             width = max(1, int(getattr(transport, "concurrency", 1)))
-            in_flight: set[asyncio.Task[None]] = set()
-            after = 0
-            try:
-                while batch := ledger.claim_batch(session, run, after, self.batch_size):
-                    for claim in batch:
+            variants: dict[str, MessageTemplate] = {}
+            claims = self._claims(session, run, share)
+            sending: dict[asyncio.Task[ledger.Outcome], Claim] = {}
+            finished: list[ledger.Outcome] = []
+            released: list[int] = []
+            interrupted: str | None = None
+            while True:
+                starting: list[tuple[Claim, OutgoingMessage]] = []
+                if interrupted is None:
+                    for claim in itertools.islice(claims, width - len(sending)):
                         if claim.variant not in variants:
                             variants[claim.variant] = factory.template(claim.variant)
                             report.variants_rendered += 1
@@ -207,28 +224,95 @@ class Dispatcher:
                             claim.delivery_id,
                             claim.token_key,
                         )
-                        if len(in_flight) >= width:
-                            in_flight = await self._settle(in_flight, asyncio.FIRST_COMPLETED)
-                        ledger.mark_in_flight(session, claim.delivery_id)
-                        session.commit()  # durable before the bytes leave: a crash now is seen
-                        in_flight.add(
-                            asyncio.create_task(
-                                self._send_one(session, run, transport, claim, message)
-                            )
-                        )
-                        report.sent_now += 1
-                    after = batch[-1].delivery_id
-                await self._settle(in_flight, asyncio.ALL_COMPLETED)
-            except SendInterrupted:
-                # Let the messages already on the wire finish and be recorded before stopping.
-                await asyncio.gather(*in_flight, return_exceptions=True)
-                session.commit()
-                raise
-            ledger.finish_run(session, run)
+                        starting.append((claim, message))
+                self._record(session, finished, released)
+                ledger.mark_in_flight(session, [claim.delivery_id for claim, _ in starting])
+                session.commit()  # durable before the bytes leave: a crash now is seen
+                finished, released = [], []
+                for claim, message in starting:
+                    task = asyncio.create_task(self._attempt(transport, claim, message))
+                    sending[task] = claim
+                report.sent_now += len(starting)
+                if not sending:
+                    break
+                done, _ = await asyncio.wait(sending, return_when=asyncio.FIRST_COMPLETED)
+                for task in done:
+                    claim = sending.pop(task)
+                    try:
+                        finished.append(task.result())
+                    except ConnectionFailure as exc:
+                        # The relay cannot be reached: nothing was sent. The delivery goes
+                        # back to pending and the run stops once the messages on the wire
+                        # are answered and recorded, to resume later.
+                        released.append(claim.delivery_id)
+                        interrupted = interrupted or str(exc)
+            if interrupted is not None:
+                raise SendInterrupted(run.id, interrupted)
+            if ledger.finish_run(session, run):
+                release_run_locks(_engine(session), run.id)
             session.commit()
             self._fill_counts(session, run, report)
         report.seconds = time.perf_counter() - started
         return report
+
+    async def send(
+        self, issue_id: int, transport: Transport, *, retry_for: float = 0.0
+    ) -> SendReport:
+        """Plan the issue's run and send it; safe to repeat (nothing is sent twice)."""
+        started = time.perf_counter()
+        report = await self.resume(self.plan(issue_id), transport, retry_for=retry_for)
+        report.seconds = time.perf_counter() - started
+        return report
+
+    async def resume(
+        self,
+        run_id: int,
+        transport: Transport,
+        *,
+        retry_for: float = 0.0,
+        share: Share = ledger.WHOLE,
+    ) -> SendReport:
+        """Send what a run (or a share of it) still owes, retrying deferred deliveries.
+
+        Deferred deliveries (4xx, lost connections) are retried with exponential backoff and
+        jitter for up to ``retry_for`` seconds; what is still deferred then waits for the next
+        send of the issue.
+        """
+        started = time.perf_counter()
+        report = await self.deliver(run_id, transport, share)
+        deadline = time.monotonic() + retry_for
+        delay = self.first_retry
+        while report.deferred and time.monotonic() + delay <= deadline:
+            await asyncio.sleep(delay * random.uniform(0.5, 1.0))
+            again = await self.deliver(run_id, transport, share)
+            again.variants_rendered += report.variants_rendered
+            again.sent_now += report.sent_now
+            again.uncertain += report.uncertain
+            report = again
+            delay = min(delay * 2, 300.0)
+        report.seconds = time.perf_counter() - started
+        return report
+
+    def _claims(self, session: Session, run: Run, share: Share) -> Iterator[Claim]:
+        """Every open delivery of the share, fetched a batch at a time (memory stays O(batch))."""
+        after = 0
+        while batch := ledger.claim_batch(session, run, after, self.batch_size, share):
+            yield from batch
+            after = batch[-1].delivery_id
+
+    def _record(
+        self, session: Session, outcomes: list[ledger.Outcome], released: list[int]
+    ) -> None:
+        """Write a turn's outcomes; a hard bounce also suppresses the address everywhere."""
+        ledger.record_outcomes(session, outcomes)
+        ledger.release(session, released)
+        for outcome in outcomes:
+            if outcome.status == DeliveryStatus.FAILED and is_hard_bounce(
+                outcome.code, outcome.text
+            ):
+                email = ledger.delivery_address(session, outcome.delivery_id)
+                if email is not None:
+                    suppress(session, email, "hard bounce")
 
     def factory(self, issue_row: StoredIssue, kind: str, run_id: int | None) -> MessageFactory:
         """A MessageFactory for one issue of this dispatcher's list."""
@@ -246,75 +330,33 @@ class Dispatcher:
             dkim=self.dkim,
         )
 
-    async def send(
-        self, issue_id: int, transport: Transport, *, retry_for: float = 0.0
-    ) -> SendReport:
-        """Plan the issue's run and send it; safe to repeat (nothing is sent twice).
-
-        Deferred deliveries (4xx, lost connections) are retried with exponential backoff and
-        jitter for up to ``retry_for`` seconds; what is still deferred then waits for the next
-        send of the issue.
-        """
-        started = time.perf_counter()
-        run_id = self.plan(issue_id)
-        report = await self.deliver(run_id, transport)
-        deadline = time.monotonic() + retry_for
-        delay = self.first_retry
-        while report.deferred and time.monotonic() + delay <= deadline:
-            await asyncio.sleep(delay * random.uniform(0.5, 1.0))
-            again = await self.deliver(run_id, transport)
-            again.variants_rendered += report.variants_rendered
-            again.sent_now += report.sent_now
-            again.uncertain += report.uncertain
-            report = again
-            delay = min(delay * 2, 300.0)
-        report.seconds = time.perf_counter() - started
-        return report
-
     @staticmethod
-    async def _settle(tasks: set[asyncio.Task[None]], when: str) -> set[asyncio.Task[None]]:
-        """Wait for some (or all) sends; re-raise the first failure; return those still running."""
-        if not tasks:
-            return tasks
-        done, pending = await asyncio.wait(tasks, return_when=when)
-        for task in done:
-            task.result()
-        return pending
-
-    async def _send_one(
-        self,
-        session: Session,
-        run: Run,
-        transport: Transport,
-        claim: Claim,
-        message: OutgoingMessage,
-    ) -> None:
+    async def _attempt(
+        transport: Transport, claim: Claim, message: OutgoingMessage
+    ) -> ledger.Outcome:
+        """Send one message and say what became of it (ConnectionFailure propagates)."""
         try:
             accepted = await transport.send(message)
-        except ConnectionFailure as exc:
-            # The relay cannot be reached: nothing was sent, the delivery goes back to pending
-            # and the whole run stops here, to resume later.
-            ledger.release(session, claim.delivery_id)
-            session.commit()
-            raise SendInterrupted(run.id, str(exc)) from exc
+        except ConnectionFailure:
+            raise
         except PermanentFailure as exc:
-            status, code, text = DeliveryStatus.FAILED, exc.code, exc.text
+            return ledger.Outcome(claim.delivery_id, DeliveryStatus.FAILED, exc.code, exc.text)
         except TemporaryFailure as exc:
-            status, code, text = DeliveryStatus.DEFERRED, exc.code, exc.text
-        else:
-            status, code, text = DeliveryStatus.DELIVERED, accepted.code, accepted.text
-        if status == DeliveryStatus.FAILED and is_hard_bounce(code, text):
-            # The address does not exist: never try it again, on any list.
-            suppress(session, claim.email, "hard bounce")
-        ledger.record_outcome(
-            session,
+            return ledger.Outcome(claim.delivery_id, DeliveryStatus.DEFERRED, exc.code, exc.text)
+        return ledger.Outcome(
             claim.delivery_id,
-            status,
-            code=code,
-            text=text,
-            message_id=message.message_id if status == DeliveryStatus.DELIVERED else None,
+            DeliveryStatus.DELIVERED,
+            accepted.code,
+            accepted.text,
+            message.message_id,
         )
-        session.commit()
+
+    def report(self, run_id: int) -> SendReport:
+        """Where a run stands, from the ledger (figures of this process's sending left at 0)."""
+        report = SendReport(run_id=run_id)
+        with self.sessions() as session:
+            self._fill_counts(session, ledger.get_run(session, run_id), report)
+        return report
 
     @staticmethod
     def _fill_counts(session: Session, run: Run, report: SendReport) -> None:
@@ -326,6 +368,12 @@ class Dispatcher:
         report.cancelled = counts[DeliveryStatus.CANCELLED]
         report.pending = counts[DeliveryStatus.PENDING] + counts[DeliveryStatus.SENDING]
         report.skipped = dict(run.skipped or {})
+
+
+def _engine(session: Session) -> Engine:
+    """The engine a session works on (share locks live beside its database)."""
+    bind = session.get_bind()
+    return bind if isinstance(bind, Engine) else bind.engine
 
 
 def newsletter_identity(
@@ -388,6 +436,12 @@ class MessageFactory:
             Slot.PREFERENCES_URL: f"{self.base_url}/preferences/{preferences}",
         }
 
+    def bounce_token(self, delivery_id: int | None) -> str:
+        """The VERP token of a delivery ("0" for previews, which have no delivery)."""
+        if self.signer is None or delivery_id is None:
+            return "0"
+        return self.signer.make_bounce_token(delivery_id)
+
     def template(self, variant: str) -> MessageTemplate:
         """Render a variant and build its message template (once per run per variant)."""
         run = f"run{self.run_id}" if self.run_id is not None else "preview"
@@ -417,8 +471,9 @@ class MessageFactory:
         return template.fill(
             to=to,
             message_id=make_message_id(domain, f"{run}.{delivery_id or 0}.{secrets.token_hex(6)}"),
-            # VERP: the bounce address names the delivery, so a bounce finds its row.
-            return_path=f"bounces+{delivery_id or 0}@{domain}",
+            # VERP: the bounce address names the delivery, so a bounce finds its row; the token
+            # carries a MAC, so a forged bounce cannot suppress somebody else.
+            return_path=f"{BOUNCE_PREFIX}+{self.bounce_token(delivery_id)}@{domain}",
             slots=links,
             unsubscribe_url=unsubscribe_url,
             unsubscribe_mailto=f"mailto:unsubscribe@{domain}?subject={mailto_subject}",

@@ -128,6 +128,14 @@ class DeliverySettings(_Section):
     batch_size: int = Field(default=500, ge=1, le=100_000)
 
 
+class BouncesSettings(_Section):
+    """[bounces]: when soft bounces (mailbox full, greylisting gone wrong, …) stop the mail."""
+
+    #: Soft bounces within the window that suppress an address, like one hard bounce.
+    soft_limit: int = Field(default=3, ge=1, le=100)
+    soft_window_days: int = Field(default=30, ge=1, le=365)
+
+
 class TopicsSettings(_Section):
     """[topics]: a taxonomy file to use instead of the built-in one."""
 
@@ -153,6 +161,7 @@ class Settings(BaseSettings):
     dkim: DkimSettings = DkimSettings()
     schedule: ScheduleSettings = ScheduleSettings()
     delivery: DeliverySettings = DeliverySettings()
+    bounces: BouncesSettings = BouncesSettings()
     topics: TopicsSettings = TopicsSettings()
     security: SecuritySettings = SecuritySettings()
     secret_key: SecretStr | None = None

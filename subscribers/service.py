@@ -58,6 +58,7 @@ __all__ = [
     "iter_audience",
     "list_subscriptions",
     "normalise_email",
+    "record_bounce",
     "set_preferences",
     "subscribe",
     "suppress",
@@ -348,6 +349,34 @@ def suppress(session: Session, email: str, reason: str) -> None:
     if session.scalar(select(Suppression.id).where(Suppression.address_hash == digest)) is None:
         session.add(Suppression(address_hash=digest, reason=reason))
         session.flush()
+
+
+#: Context of changes made by processing bounces and complaints.
+BOUNCES = Context(source=ConsentSource.BOUNCE)
+
+
+def record_bounce(
+    session: Session, subscriber: Subscriber, list_id: int, *, complaint: bool, detail: str
+) -> None:
+    """Stop mailing an address that bounced for good or complained: suppress it everywhere.
+
+    The list's subscription becomes `bounced` or `complained` (with a consent event saying why),
+    so the record shows the person did not leave by choice; a fresh confirmation lifts it.
+    """
+    status = S.COMPLAINED if complaint else S.BOUNCED
+    action = ConsentAction.COMPLAINT if complaint else ConsentAction.BOUNCE
+    subscription = session.scalar(
+        select(Subscription).where(
+            Subscription.subscriber_id == subscriber.id, Subscription.list_id == list_id
+        )
+    )
+    if (
+        subscription is not None
+        and subscription.status != status
+        and status in TRANSITIONS[subscription.status]
+    ):
+        _transition(session, subscription, status, action, BOUNCES, detail[:200])
+    suppress(session, subscriber.email, "complaint" if complaint else "hard bounce")
 
 
 def erase(session: Session, email: str) -> bool:

@@ -10,6 +10,8 @@ months, so they do not expire by default; confirmation links do.
 from __future__ import annotations
 
 import enum
+import hashlib
+import hmac
 from collections.abc import Sequence
 from dataclasses import dataclass
 
@@ -48,6 +50,7 @@ class TokenSigner:
     def __init__(self, secret: str) -> None:
         if len(secret) < 16:
             raise ValueError("the secret key must be at least 16 characters")
+        self._secret = secret.encode()
         # One serializer per purpose, built once: tokens are made for every message sent.
         self._serializers = {
             purpose: URLSafeTimedSerializer(secret, salt=f"briefmail.{purpose.value}")
@@ -71,6 +74,26 @@ class TokenSigner:
             case [list(ids), str(key)] if ids and all(type(i) is int for i in ids):
                 return TokenClaims(tuple(ids), key)
         raise InvalidToken("this link is not valid")
+
+    def make_bounce_token(self, delivery_id: int) -> str:
+        """The VERP token of a delivery: its id and a short MAC, so bounces cannot be forged.
+
+        Kept short and plain (digits, a dot, hex) because it is the local part of the envelope
+        sender (`bounces+TOKEN@domain`), which some servers lowercase or truncate.
+        """
+        return f"{delivery_id}.{self._bounce_mac(delivery_id)}"
+
+    def read_bounce_token(self, token: str) -> int | None:
+        """The delivery id a VERP token names, or None if it was not made with our key."""
+        ident, _, mac = token.strip().lower().partition(".")
+        if not ident.isdigit() or len(ident) > 18:
+            return None
+        delivery_id = int(ident)
+        return delivery_id if hmac.compare_digest(mac, self._bounce_mac(delivery_id)) else None
+
+    def _bounce_mac(self, delivery_id: int) -> str:
+        message = f"briefmail.bounce:{delivery_id}".encode()
+        return hmac.new(self._secret, message, hashlib.sha256).hexdigest()[:12]
 
     def make_csrf(self, scope: str) -> str:
         """A form token for one page (``scope``: the page's capability token or form name)."""

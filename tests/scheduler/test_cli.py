@@ -323,6 +323,26 @@ class TestSubscribers:
 
 
 class TestSendAndRuns:
+    def test_workers_share_a_run_and_resume_finds_nothing_left(
+        self, home: Path, monkeypatch: pytest.MonkeyPatch
+    ) -> None:
+        """`send --workers 3` splits the run over three processes: each reader gets one copy."""
+        run("ingest", str(FIXTURES / "brief-mixed.txt"))
+        for n in range(30):
+            run("subscribers", "add", f"r{n:02d}@example.net", "--confirmed")
+        with SmtpSink() as sink:
+            monkeypatch.setenv("BRIEFMAIL_SMTP__PORT", str(sink.port))
+            code, out, err = run("send", "1", "--workers", "3", "--json")
+            assert code == 0, err
+            report = json.loads(out)
+            again = json.loads(run("runs", "resume", "1", "--json")[1])
+        assert (report["planned"], report["delivered"], report["pending"]) == (30, 30, 0)
+        assert report["variants_rendered"] == 3  # one variant, rendered once by each worker
+        assert sorted(sink.recipients()) == [f"r{n:02d}@example.net" for n in range(30)]
+        assert (again["delivered"], again["sent_now"]) == (30, 0)
+        assert run("runs", "resume", "9")[0] == 2
+        assert run("runs", "resume", "1", "--share", "4/3")[0] == 2
+
     def test_send_through_a_real_server_then_runs(
         self, home: Path, monkeypatch: pytest.MonkeyPatch
     ) -> None:

@@ -1,0 +1,157 @@
+"""Bounces and complaints applied: matched by signed VERP token or Message-ID, applied once.
+
+Real reports (the fixtures of tests/mailer/test_bounces.py, written after Postfix, Exim and
+Yahoo's feedback loop) are re-addressed to deliveries of a real send through an aiosmtpd sink,
+put in a Maildir, and processed the way `briefmail bounces process` does.
+"""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+from sqlalchemy import select
+
+from mailer.testing import SmtpSink
+from scheduler.app import Briefmail
+from scheduler.feedback import BounceRecord
+from scheduler.ledger import Delivery
+from subscribers.lists import get_list
+from subscribers.models import Subscriber, Subscription, SubscriptionStatus, Suppression
+from subscribers.service import address_hash, subscribe
+from tests.conftest import FIXTURES
+
+BOUNCES = FIXTURES / "bounces"
+HARD, SOFT, SPAM, FINE = (
+    "no.such.reader@example.net",  # postfix-hard.eml
+    "busy.reader@example.net",  # mailbox-full.eml
+    "annoyed.reader@example.com",  # yahoo-arf.eml
+    "happy.reader@example.org",
+)
+
+
+async def send_to_everyone(app: Briefmail) -> dict[str, tuple[int, str]]:
+    """Subscribe four readers, send the sample brief; their (delivery id, Message-ID)."""
+    with app.sessions() as session:
+        newsletter = get_list(session, "brief")
+        for address in (HARD, SOFT, SPAM, FINE):
+            subscribe(session, newsletter, address, taxonomy=app.taxonomy, confirmed=True)
+        session.commit()
+    stored = app.ingest(FIXTURES / "brief-mixed.txt", "brief").stored
+    assert stored is not None
+    report = await app.send_issue(stored.id)
+    assert report.delivered == 4
+    with app.sessions() as session:
+        rows = session.execute(
+            select(Subscriber.email, Delivery.id, Delivery.message_id).join(
+                Delivery, Delivery.subscriber_id == Subscriber.id
+            )
+        ).all()
+    return {email: (delivery_id, message_id) for email, delivery_id, message_id in rows}
+
+
+def readdress(name: str, token: str, message_id: str, report_id: str = "") -> bytes:
+    """A fixture report about our delivery: its VERP token and the returned Message-ID."""
+    data = (BOUNCES / f"{name}.eml").read_bytes()
+    data = re.sub(rb"bounces\+[0-9a-f.]+@", f"bounces+{token}@".encode(), data)
+    data = re.sub(rb"<run12\.[0-9a-f.]+@news\.example\.org>", message_id.encode(), data)
+    if report_id:  # another report of the same kind (a new Message-Id of the report itself)
+        new = f"Message-Id: <{report_id}>".encode()
+        data = re.sub(rb"^Message-Id: <[^>]+>", new, data, count=1, flags=re.M)
+    return data
+
+
+def maildir(tmp_path: Path, reports: dict[str, bytes]) -> Path:
+    box = tmp_path / "Maildir"
+    for sub in ("cur", "new", "tmp"):
+        (box / sub).mkdir(parents=True, exist_ok=True)
+    for name, data in reports.items():
+        (box / "new" / name).write_bytes(data)
+    return box
+
+
+def status_of(app: Briefmail, address: str) -> tuple[SubscriptionStatus, bool]:
+    with app.sessions() as session:
+        status = session.scalar(
+            select(Subscription.status)
+            .join(Subscriber)
+            .where(Subscriber.email_hash == address_hash(address))
+        )
+        suppressed = session.scalar(
+            select(Suppression.id).where(Suppression.address_hash == address_hash(address))
+        )
+    assert status is not None
+    return status, suppressed is not None
+
+
+async def test_hard_bounce_complaint_and_soft_bounces_are_applied_once(
+    app: Briefmail, smtp_sink: SmtpSink, tmp_path: Path
+) -> None:
+    """Hard bounce → bounced + suppressed; complaint → complained + suppressed; soft → counted.
+
+    The third soft bounce within the window suppresses (soft_limit = 3); processing the same
+    mailbox again changes nothing; a report with a forged token is recorded but not applied.
+    """
+    sent = await send_to_everyone(app)
+    signer = app.dispatcher().signer
+    assert signer is not None
+
+    def token(address: str) -> str:
+        return signer.make_bounce_token(sent[address][0])
+
+    box = maildir(
+        tmp_path,
+        {
+            "1.eml": readdress("postfix-hard", token(HARD), sent[HARD][1]),
+            # Yahoo's complaint goes to the feedback address: found by the returned Message-ID.
+            "2.eml": readdress("yahoo-arf", "999.000000000000", sent[SPAM][1]),
+            "3.eml": readdress("mailbox-full", token(SOFT), sent[SOFT][1], "soft-1@mx"),
+            "4.eml": readdress("mailbox-full", token(SOFT), sent[SOFT][1], "soft-2@mx"),
+            # A forged token for a real delivery, and a Message-ID we never sent.
+            "5.eml": readdress(
+                "postfix-hard", f"{sent[FINE][0]}.deadbeef0000", "<x@y>", "forged@mx"
+            ),
+            "6.eml": (BOUNCES / "out-of-office.eml").read_bytes(),
+        },
+    )
+    first = app.process_bounces(box).as_json()
+    assert first == {
+        "reports": 6,
+        "hard": 1,
+        "soft": 2,
+        "complaints": 1,
+        "suppressed": 2,
+        "already_seen": 0,
+        "unmatched": 1,
+    }
+    assert status_of(app, HARD) == (SubscriptionStatus.BOUNCED, True)
+    assert status_of(app, SPAM) == (SubscriptionStatus.COMPLAINED, True)
+    assert status_of(app, SOFT) == (SubscriptionStatus.CONFIRMED, False)
+    assert status_of(app, FINE) == (SubscriptionStatus.CONFIRMED, False)
+
+    again = app.process_bounces(box).as_json()
+    assert (again["already_seen"], again["suppressed"], again["hard"]) == (5, 0, 0)
+
+    third = maildir(
+        tmp_path, {"7.eml": readdress("mailbox-full", token(SOFT), sent[SOFT][1], "soft-3@mx")}
+    )
+    assert app.process_bounces(third).as_json()["suppressed"] == 1
+    assert status_of(app, SOFT) == (SubscriptionStatus.BOUNCED, True)
+    with app.sessions() as session:
+        records = session.scalars(select(BounceRecord).order_by(BounceRecord.id)).all()
+        assert [r.kind for r in records].count("soft") == 3
+        assert {r.delivery_id for r in records if r.recipient == SOFT} == {sent[SOFT][0]}
+
+
+async def test_the_verp_token_is_signed(app: Briefmail, smtp_sink: SmtpSink) -> None:
+    """The envelope sender of each message is bounces+ID.MAC@domain, and the MAC checks out."""
+    sent = await send_to_everyone(app)
+    senders = {m.mail_from for m in smtp_sink.messages}
+    signer = app.dispatcher().signer
+    assert signer is not None
+    for delivery_id, _ in sent.values():
+        token = signer.make_bounce_token(delivery_id)
+        assert f"bounces+{token}@news.example.org" in senders
+        assert signer.read_bounce_token(token) == delivery_id
+        assert signer.read_bounce_token(token.upper()) == delivery_id  # servers may fold case
+        assert signer.read_bounce_token(f"{delivery_id + 1}.{token.split('.')[1]}") is None
