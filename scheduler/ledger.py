@@ -147,6 +147,35 @@ class Delivery(Base):
     updated_at: Mapped[dt.datetime | None]
 
 
+# The statements of the send loop, built once: they run for every message, and building a
+# SQLAlchemy statement costs more than executing it. Each runs with executemany; conditions
+# are OR-ed equalities because an expanding IN cannot be used with executemany.
+_DELIVERIES = cast(Table, Delivery.__table__)
+_IS_OPEN = or_(*(_DELIVERIES.c.status == s for s in OPEN))
+_MARK = (
+    update(_DELIVERIES)
+    .where(_DELIVERIES.c.id == bindparam("b_id"), _IS_OPEN)
+    .values(status=DeliveryStatus.SENDING, updated_at=bindparam("b_now"))
+)
+_RELEASE = (
+    update(_DELIVERIES)
+    .where(_DELIVERIES.c.id == bindparam("b_id"), _DELIVERIES.c.status == DeliveryStatus.SENDING)
+    .values(status=DeliveryStatus.PENDING, updated_at=bindparam("b_now"))
+)
+_RECORD = (
+    update(_DELIVERIES)
+    .where(_DELIVERIES.c.id == bindparam("b_id"), _IS_OPEN)
+    .values(
+        status=bindparam("b_status"),
+        attempts=_DELIVERIES.c.attempts + 1,
+        last_code=bindparam("b_code"),
+        last_text=bindparam("b_text"),
+        message_id=bindparam("b_message_id"),
+        updated_at=bindparam("b_now"),
+    )
+)
+
+
 def open_run(
     session: Session, list_id: int, kind: str, period: str, issue_id: int
 ) -> tuple[Run, bool]:
@@ -301,19 +330,9 @@ def record_outcomes(session: Session, outcomes: Sequence[Outcome]) -> None:
     for outcome in outcomes:
         if outcome.status not in _FINAL_OR_RETRY:
             raise ValueError(f"an outcome cannot be {outcome.status}")
-    table = cast(Table, Delivery.__table__)
+    now = utcnow()
     session.execute(
-        update(table)
-        # OR of equalities, not IN: an expanding IN cannot be used with executemany.
-        .where(table.c.id == bindparam("b_id"), or_(*(table.c.status == s for s in OPEN)))
-        .values(
-            status=bindparam("b_status"),
-            attempts=table.c.attempts + 1,
-            last_code=bindparam("b_code"),
-            last_text=bindparam("b_text"),
-            message_id=bindparam("b_message_id"),
-            updated_at=bindparam("b_now"),
-        ),
+        _RECORD,
         [
             {
                 "b_id": o.delivery_id,
@@ -321,7 +340,7 @@ def record_outcomes(session: Session, outcomes: Sequence[Outcome]) -> None:
                 "b_code": o.code,
                 "b_text": (o.text or "")[:1000] or None,
                 "b_message_id": o.message_id,
-                "b_now": utcnow(),
+                "b_now": now,
             }
             for o in outcomes
         ],
@@ -371,23 +390,15 @@ def cancel_departed(session: Session, run: Run) -> int:
 def mark_in_flight(session: Session, delivery_ids: Sequence[int]) -> None:
     """Record that deliveries are about to go on the wire (the caller commits before sending)."""
     if delivery_ids:
-        session.execute(
-            update(Delivery)
-            .where(Delivery.id.in_(delivery_ids), Delivery.status.in_(OPEN))
-            .values(status=DeliveryStatus.SENDING, updated_at=utcnow())
-            .execution_options(synchronize_session=False)
-        )
+        now = utcnow()
+        session.execute(_MARK, [{"b_id": i, "b_now": now} for i in delivery_ids])
 
 
 def release(session: Session, delivery_ids: Sequence[int]) -> None:
     """Put in-flight deliveries back to pending: nothing reached the server after all."""
     if delivery_ids:
-        session.execute(
-            update(Delivery)
-            .where(Delivery.id.in_(delivery_ids), Delivery.status == DeliveryStatus.SENDING)
-            .values(status=DeliveryStatus.PENDING, updated_at=utcnow())
-            .execution_options(synchronize_session=False)
-        )
+        now = utcnow()
+        session.execute(_RELEASE, [{"b_id": i, "b_now": now} for i in delivery_ids])
 
 
 def count_in_flight(session: Session, run_id: int, share: Share = WHOLE) -> int:

@@ -124,7 +124,9 @@ class TestEndToEnd:
             first["List-Unsubscribe"].strip(),
         )
         assert first["Message-ID"].endswith("@news.example.org>")
-        assert re.fullmatch(r"bounces\+\d+@news\.example\.org", smtp_sink.messages[0].mail_from)
+        assert re.fullmatch(
+            r"bounces\+\d+\.[0-9a-f]{12}@news\.example\.org", smtp_sink.messages[0].mail_from
+        )
         html = first.get_body(preferencelist=("html",))
         assert html is not None
         assert "briefmail-slot" not in str(html.get_content())
