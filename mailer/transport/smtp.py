@@ -25,6 +25,7 @@ import aiosmtplib
 from mailer.errors import ConnectionFailure, DeliveryError, TemporaryFailure, classify
 from mailer.message import OutgoingMessage
 from mailer.transport import Accepted
+from mailer.transport.session import SmtpSession
 
 __all__ = ["SmtpConfig", "SmtpPool", "SmtpTransport"]
 
@@ -60,7 +61,7 @@ class SmtpTransport:
 
     def __init__(self, config: SmtpConfig) -> None:
         self.config = config
-        self._client: aiosmtplib.SMTP | None = None
+        self._session: SmtpSession | None = None
         self._last_used = 0.0
 
     @property
@@ -71,52 +72,47 @@ class SmtpTransport:
     async def send(self, message: OutgoingMessage) -> Accepted:
         """Send one message over the connection, opening or reopening it as needed."""
         for attempt in (1, 2):
-            client = await self._connected()
-            stage = "envelope"
+            session = await self._connected()
             try:
-                await client.mail(message.mail_from)
-                await client.rcpt(message.rcpt_to)
-                stage = "data"
-                reply = await client.data(message.data)
-            except (aiosmtplib.SMTPException, OSError) as exc:
-                error = classify(exc)
-                if isinstance(error, ConnectionFailure) and stage == "envelope" and attempt == 1:
-                    # The relay had closed the connection before our transaction began: nothing
-                    # was sent, so one try on a fresh connection cannot duplicate anything.
-                    await self._drop()
+                code, text = await session.send(message.mail_from, message.rcpt_to, message.data)
+            except ConnectionFailure as exc:
+                await self._drop()
+                if not session.body_sent and attempt == 1:
+                    # Lost before the message itself was written (a relay that closed an idle
+                    # connection): nothing can have been accepted, so one try on a fresh
+                    # connection cannot duplicate anything.
                     continue
-                raise await self._failed(error) from exc
+                # Lost after the message went out: its fate is unknown, the relay's is not.
+                raise TemporaryFailure(
+                    f"connection lost during the transaction: {exc.text}"
+                ) from exc
             finally:
                 self._last_used = time.monotonic()
-            return Accepted(reply.code, reply.message)
+            return Accepted(code, text)
         raise AssertionError("unreachable")  # pragma: no cover
 
     async def close(self) -> None:
         """QUIT politely; a connection that is already gone is not an error."""
-        if self._client is None:
-            return
-        client, self._client = self._client, None
-        try:
-            await client.quit()
-        except (aiosmtplib.SMTPException, OSError):
-            client.close()
+        if self._session is not None:
+            session, self._session = self._session, None
+            await session.quit()
 
-    async def _connected(self) -> aiosmtplib.SMTP:
-        client = self._client
-        if client is not None and client.is_connected:
+    async def _connected(self) -> SmtpSession:
+        session = self._session
+        if session is not None and session.is_connected:
             if time.monotonic() - self._last_used < self.config.idle_check:
-                return client
+                return session
             try:
-                await client.noop()
-                return client
-            except (aiosmtplib.SMTPException, OSError):
+                await session.noop()
+                return session
+            except DeliveryError:
                 await self._drop()
         delay = self.config.connect_backoff
         for attempt in range(1, self.config.connect_attempts + 1):
             try:
-                self._client = await self._connect()
+                self._session = await self._connect()
                 self._last_used = time.monotonic()
-                return self._client
+                return self._session
             except ConnectionFailure:
                 if attempt == self.config.connect_attempts:
                     raise
@@ -124,7 +120,8 @@ class SmtpTransport:
                 delay *= 2
         raise AssertionError("unreachable")  # pragma: no cover
 
-    async def _connect(self) -> aiosmtplib.SMTP:
+    async def _connect(self) -> SmtpSession:
+        """Open, greet, secure and authenticate with aiosmtplib; then send mail ourselves."""
         cfg = self.config
         tls_context = None if cfg.validate_certs else _unverified_context()
         client = aiosmtplib.SMTP(
@@ -141,31 +138,27 @@ class SmtpTransport:
             await client.connect()
             if cfg.username:
                 await client.login(cfg.username, cfg.password or "")
+            if client.is_ehlo_or_helo_needed:  # login and STARTTLS greet; a plain session not yet
+                try:
+                    await client.ehlo()
+                except aiosmtplib.SMTPHeloError:
+                    await client.helo()
         except (aiosmtplib.SMTPException, OSError) as exc:
             client.close()
             error = classify(exc)
             raise ConnectionFailure(
                 f"cannot reach SMTP server {self.address}: {error.text}", error.code
             ) from exc
-        return client
-
-    async def _failed(self, error: DeliveryError) -> DeliveryError:
-        if isinstance(error, ConnectionFailure):
-            await self._drop()
-            # Lost inside a transaction: this message's fate is unknown, the relay is not.
-            return TemporaryFailure(f"connection lost during the transaction: {error.text}")
-        if self._client is not None:
-            # A refused transaction leaves the session mid-way on some servers: reset it.
-            try:
-                await self._client.rset()
-            except (aiosmtplib.SMTPException, OSError):
-                await self._drop()
-        return error
+        transport = client.transport
+        assert transport is not None, "aiosmtplib reported a connection without a transport"
+        return SmtpSession(
+            transport, pipelining=client.supports_extension("pipelining"), timeout=cfg.timeout
+        )
 
     async def _drop(self) -> None:
-        if self._client is not None:
-            self._client.close()
-            self._client = None
+        if self._session is not None:
+            self._session.close()
+            self._session = None
 
 
 class SmtpPool:

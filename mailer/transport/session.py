@@ -1,0 +1,186 @@
+"""Mail transactions on an open SMTP connection, pipelined (RFC 2920) when the server allows.
+
+aiosmtplib opens the connection (greeting, EHLO, STARTTLS or implicit TLS, AUTH) and then hands
+its transport to this protocol, which only sends mail. aiosmtplib reads exactly one reply per
+command, so it cannot pipeline, and it re-normalises line endings of every message with regular
+expressions; at thousands of messages a second those round trips and passes over 50 KB bodies
+are most of a sender's time. Here a transaction is two writes and two waits: MAIL FROM, RCPT TO
+and DATA go out together, then the dot-stuffed message. Replies are parsed as they arrive
+(multi-line replies included) and matched to commands in order.
+
+Every failure is one of ours (`mailer.errors`): a 4xx reply is a TemporaryFailure, a 5xx reply a
+PermanentFailure, a lost connection or a timeout a ConnectionFailure (the transport decides what
+that means for the message in flight).
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections import deque
+
+from mailer.errors import ConnectionFailure, DeliveryError, PermanentFailure, TemporaryFailure
+
+__all__ = ["Reply", "SmtpSession", "dot_stuff"]
+
+Reply = tuple[int, str]
+
+
+def dot_stuff(data: bytes) -> bytes:
+    """The DATA payload: CRLF-terminated, leading dots doubled, ending with the lone dot line.
+
+    Messages built by `mailer.message` use CRLF throughout, so a byte replace (memchr speed)
+    does what a regular expression over every line would.
+    """
+    if not data.endswith(b"\r\n"):
+        data += b"\r\n"
+    stuffed = data.replace(b"\r\n.", b"\r\n..")
+    if stuffed.startswith(b"."):
+        stuffed = b"." + stuffed
+    return stuffed + b".\r\n"
+
+
+class SmtpSession(asyncio.Protocol):
+    """Sends mail transactions over a connection someone else opened and greeted."""
+
+    def __init__(self, transport: asyncio.BaseTransport, *, pipelining: bool, timeout: float):
+        self.pipelining = pipelining
+        self.timeout = timeout
+        self._transport = transport
+        self._buffer = bytearray()
+        self._lines: list[str] = []
+        self._replies: deque[Reply] = deque()
+        self._waiter: asyncio.Future[None] | None = None
+        self._lost: str | None = None
+        #: Whether the current transaction's message went out (only then can a retry duplicate).
+        self.body_sent = False
+        transport.set_protocol(self)
+
+    @property
+    def is_connected(self) -> bool:
+        """False once the connection is closed or lost."""
+        return self._lost is None and not self._transport.is_closing()
+
+    # -- asyncio.Protocol -----------------------------------------------------------------------
+
+    def data_received(self, data: bytes) -> None:
+        """Parse every complete reply line; a reply ends at a line without a hyphen."""
+        self._buffer += data
+        while (end := self._buffer.find(b"\n")) >= 0:
+            line = bytes(self._buffer[: end + 1]).rstrip(b"\r\n")
+            del self._buffer[: end + 1]
+            text = line.decode("utf-8", "replace")
+            self._lines.append(text[4:])
+            if text[3:4] != "-":
+                code = int(text[:3]) if text[:3].isdigit() else 0
+                self._replies.append((code, "\n".join(self._lines).strip()))
+                self._lines = []
+                self._wake()
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        """Remember why, and wake a waiting command."""
+        self._lost = str(exc) if exc else "connection closed by the server"
+        self._wake()
+
+    def eof_received(self) -> bool:
+        """The server closed its side: treat as lost (returning False closes ours too)."""
+        self._lost = "connection closed by the server"
+        self._wake()
+        return False
+
+    def _wake(self) -> None:
+        if self._waiter is not None and not self._waiter.done():
+            self._waiter.set_result(None)
+
+    # -- commands -------------------------------------------------------------------------------
+
+    async def _reply(self) -> Reply:
+        """The next reply, in command order; ConnectionFailure if the connection is gone."""
+        while not self._replies:
+            if self._lost is not None:
+                raise ConnectionFailure(self._lost)
+            self._waiter = asyncio.get_running_loop().create_future()
+            try:
+                await asyncio.wait_for(self._waiter, self.timeout)
+            except TimeoutError:
+                self._transport.close()
+                raise ConnectionFailure(f"no reply within {self.timeout:g} s") from None
+            finally:
+                self._waiter = None
+        return self._replies.popleft()
+
+    def _write(self, data: bytes) -> None:
+        if not self.is_connected:
+            raise ConnectionFailure(self._lost or "connection closed")
+        self._transport.write(data)  # type: ignore[attr-defined]
+
+    async def command(self, line: str) -> Reply:
+        """Send one command and wait for its reply."""
+        self._write(line.encode("ascii") + b"\r\n")
+        return await self._reply()
+
+    async def send(self, mail_from: str, rcpt_to: str, data: bytes) -> Reply:
+        """One transaction; the final 2xx reply, or a DeliveryError (the session is reset)."""
+        self.body_sent = False
+        envelope = (f"MAIL FROM:<{mail_from}>", f"RCPT TO:<{rcpt_to}>", "DATA")
+        for part in envelope:
+            if not part.isascii() or "\r" in part or "\n" in part:
+                raise PermanentFailure(f"address not usable in SMTP: {part!r}")
+        if self.pipelining:
+            self._write("".join(f"{part}\r\n" for part in envelope).encode("ascii"))
+            replies = [await self._reply() for _ in envelope]
+        else:
+            replies = []
+            for part in envelope:
+                replies.append(await self.command(part))
+                if not 200 <= replies[-1][0] < 400:
+                    break
+        mail, rcpt, start = (*replies, (0, ""), (0, ""))[:3]
+        refused = next((r for r in (mail, rcpt) if not 200 <= r[0] < 300), None)
+        if start[0] == 354 and refused is not None:
+            # A server that accepted DATA after refusing the envelope gets an empty message.
+            await self.command(".")
+        if refused is not None or start[0] != 354:
+            await self._reset()
+            raise _failure(refused or start)
+        self.body_sent = True
+        self._write(dot_stuff(data))
+        final = await self._reply()
+        if not 200 <= final[0] < 300:
+            await self._reset()
+            raise _failure(final)
+        return final
+
+    async def _reset(self) -> None:
+        """RSET after a refusal, so the next transaction starts clean."""
+        try:
+            await self.command("RSET")
+        except DeliveryError:
+            self.close()
+
+    async def noop(self) -> None:
+        """Check the connection is alive; ConnectionFailure if not."""
+        code, text = await self.command("NOOP")
+        if code != 250:
+            raise ConnectionFailure(text, code)
+
+    async def quit(self) -> None:
+        """QUIT politely and close; a connection already gone is not an error."""
+        try:
+            await self.command("QUIT")
+        except DeliveryError:
+            pass
+        finally:
+            self.close()
+
+    def close(self) -> None:
+        """Close the connection now."""
+        self._lost = self._lost or "closed"
+        self._transport.close()
+
+
+def _failure(reply: Reply) -> DeliveryError:
+    """A refusal as our error: 5xx permanent, anything else temporary."""
+    code, text = reply
+    if 500 <= code < 600:
+        return PermanentFailure(text, code)
+    return TemporaryFailure(text or "no reply", code or None)
