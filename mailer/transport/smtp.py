@@ -165,8 +165,14 @@ class SmtpPool:
     """N persistent connections to one relay, shared by concurrent senders, with a rate limit.
 
     ``send`` may be awaited from many tasks at once; each call borrows an idle connection, so
-    at most ``connections`` messages are in flight.
+    at most ``connections`` messages are in flight. A 421 reply ("service not available,
+    closing") is the relay asking every sender to slow down, not a verdict on one message: the
+    whole pool then pauses, for a second the first time and twice as long each time it happens
+    again (up to ``max_pause``), until a message is accepted.
     """
+
+    #: Longest pause after repeated 421 replies (seconds).
+    max_pause = 60.0
 
     def __init__(self, config: SmtpConfig) -> None:
         self.config = config
@@ -177,6 +183,9 @@ class SmtpPool:
         self._interval = 1.0 / config.rate if config.rate > 0 else 0.0
         self._next_slot = 0.0
         self._slot_lock = asyncio.Lock()
+        #: While the relay asked us to back off: no message starts before this (monotonic).
+        self.paused_until = 0.0
+        self._pause = 0.0
 
     @property
     def address(self) -> str:
@@ -188,9 +197,18 @@ class SmtpPool:
         await self._wait_for_slot()
         transport = await self._idle.get()
         try:
-            return await transport.send(message)
+            if (wait := self.paused_until - time.monotonic()) > 0:
+                await asyncio.sleep(wait)
+            accepted = await transport.send(message)
+        except TemporaryFailure as exc:
+            if exc.code == 421:
+                self._pause = min(max(self._pause * 2, 1.0), self.max_pause)
+                self.paused_until = time.monotonic() + self._pause
+            raise
         finally:
             self._idle.put_nowait(transport)
+        self._pause = 0.0
+        return accepted
 
     async def close(self) -> None:
         """Close every connection."""

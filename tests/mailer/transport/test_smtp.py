@@ -74,3 +74,35 @@ class TestSmtpTransport:
             await transport.close()
         assert first.recipients() == ["one@example.net"]
         assert second.recipients() == ["two@example.net"]
+
+
+class TestPoolBackOff:
+    @pytest.mark.smtp_faults(refuse={"busy@example.net": (421, "4.7.0 Too many messages")})
+    async def test_a_421_pauses_the_whole_pool_and_doubles(self, smtp_sink: SmtpSink) -> None:
+        """421 is the relay asking everyone to slow down: no message starts before the pause ends.
+
+        The pause is 1 s, doubles on the next 421, and an accepted message ends it.
+        """
+        import time
+
+        from mailer.transport.smtp import SmtpPool
+
+        pool = SmtpPool(
+            SmtpConfig(host=smtp_sink.host, port=smtp_sink.port, timeout=5, connections=2)
+        )
+        with pytest.raises(TemporaryFailure) as busy:
+            await pool.send(message("busy@example.net"))
+        assert busy.value.code == 421
+        first_pause = pool.paused_until - time.monotonic()
+        assert 0.5 < first_pause <= 1.0
+        resumed = pool.paused_until
+        await pool.send(message("fine@example.net"))
+        assert time.monotonic() >= resumed  # it waited, on another connection too
+        with pytest.raises(TemporaryFailure):
+            await pool.send(message("busy@example.net"))
+        assert pool.paused_until - time.monotonic() <= 1.0  # an acceptance reset the pause
+        with pytest.raises(TemporaryFailure):
+            await pool.send(message("busy@example.net"))
+        assert 1.0 < pool.paused_until - time.monotonic() <= 2.0
+        await pool.close()
+        assert smtp_sink.recipients() == ["fine@example.net"]
