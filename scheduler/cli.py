@@ -116,6 +116,8 @@ cli.add_typer(lists_cli, name="lists")
 cli.add_typer(issues_cli, name="issues")
 cli.add_typer(subscribers_cli, name="subscribers")
 cli.add_typer(runs_cli, name="runs")
+schedule_cli = typer.Typer(help="The scheduler's jobs.", no_args_is_help=True)
+cli.add_typer(schedule_cli, name="schedule")
 bounces_cli = typer.Typer(
     help="Bounces and complaints sent back by mail servers.", no_args_is_help=True
 )
@@ -886,6 +888,34 @@ def runs_show(
         out.print(f"  skipped ({reason}): {n}", markup=False)
 
 
+# -- schedule ----------------------------------------------------------------------------------
+
+
+@schedule_cli.command("list")
+@_handle_errors
+def schedule_list(as_json: JsonOption = False) -> None:
+    """The scheduler's jobs (from [schedule]) and when each fires next."""
+    from scheduler.jobs import build_scheduler, describe_jobs
+
+    with _app() as app:
+        jobs = describe_jobs(build_scheduler(app, blocking=False))
+    rows = [
+        {
+            "id": job.id,
+            "trigger": job.trigger,
+            "next_run": job.next_run.isoformat() if job.next_run else None,
+        }
+        for job in jobs
+    ]
+    if as_json:
+        _print_json(rows)
+        return
+    table = Table("job", "trigger", "next run")
+    for row in rows:
+        table.add_row(str(row["id"]), str(row["trigger"]), str(row["next_run"] or "-"))
+    out.print(table)
+
+
 # -- bounces -----------------------------------------------------------------------------------
 
 
@@ -920,7 +950,7 @@ def serve(
         bool, typer.Option("--no-scheduler", help="Run only the web app.")
     ] = False,
 ) -> None:
-    """Run the web app and the scheduler (daily job at [schedule] daily_time)."""
+    """Run the web app and the scheduler (each reader's brief at their local send hour)."""
     from scheduler.jobs import serve as run
 
     if no_web and no_scheduler:
@@ -966,6 +996,8 @@ def _print_report(report: SendReport, subscribers: int | None = None) -> None:
     table.add_row("delivered", str(report.delivered))
     table.add_row("deferred", str(report.deferred))
     table.add_row("failed", str(report.failed))
+    if report.waiting:
+        table.add_row("waiting", f"{report.waiting} (for their local send hour)")
     skipped = sum(report.skipped.values())
     reasons = ", ".join(f"{k} {v}" for k, v in report.skipped.items())
     table.add_row("skipped", f"{skipped} ({reasons})" if reasons else str(skipped))

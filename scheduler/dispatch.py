@@ -7,6 +7,8 @@ unreachable relay) resumes by sending exactly the deliveries that have no record
 from __future__ import annotations
 
 import asyncio
+import datetime as dt
+import functools
 import itertools
 import random
 import re
@@ -36,6 +38,8 @@ from scheduler import ledger
 from scheduler.editions import StoredIssue, load_issue, week_label
 from scheduler.ledger import Claim, DeliveryStatus, Run
 from scheduler.shares import Share, hold_share, release_run_locks
+from scheduler.timing import local_send_time
+from subscribers.db import utcnow
 from subscribers.models import Cadence, NewsletterList
 from subscribers.service import audience_census, iter_audience, suppress
 from subscribers.tokens import Purpose, TokenSigner
@@ -116,6 +120,8 @@ class SendReport:
     uncertain: int = 0
     #: Planned deliveries not sent because the person left after planning.
     cancelled: int = 0
+    #: Open deliveries waiting for their reader's local send hour (part of ``pending``).
+    waiting: int = 0
     seconds: float = 0.0
 
     def as_json(self) -> dict[str, object]:
@@ -131,6 +137,7 @@ class SendReport:
             "variants_rendered": self.variants_rendered,
             "uncertain": self.uncertain,
             "cancelled": self.cancelled,
+            "waiting": self.waiting,
             "seconds": round(self.seconds, 3),
         }
 
@@ -170,13 +177,21 @@ class Dispatcher:
             whole = issue.format in WHOLE_ISSUE_FORMATS
             run, _ = ledger.open_run(session, row.list_id, kind, period, row.id)
             skipped: Counter[str] = audience_census(session, row.list_id, cadence)
+            now = utcnow()
+            # A daily brief reaches each reader at their local send hour of its date; the
+            # instant depends only on (zone, hour), so it is computed once per pair.
+            local = functools.cache(functools.partial(local_send_time, issue.date))
             for batch in iter_audience(session, row.list_id, cadence, self.batch_size):
                 planned = []
                 for member in batch:
-                    if select_stories(issue.stories, member.topics, whole=whole):
-                        planned.append((member.subscriber_id, variant_key(member.topics)))
-                    else:
+                    if not select_stories(issue.stories, member.topics, whole=whole):
                         skipped[NO_MATCH] += 1
+                        continue
+                    not_before = None
+                    if kind == "daily":
+                        at = local(member.timezone, member.send_hour)
+                        not_before = at if at > now else None
+                    planned.append((member.subscriber_id, variant_key(member.topics), not_before))
                 ledger.add_deliveries(session, run.id, planned)
                 session.commit()  # each batch durable: memory and lost work stay O(batch)
             ledger.finish_planning(session, run, dict(skipped))
@@ -205,7 +220,7 @@ class Dispatcher:
             # A pool sends several messages at once; a plain transport one at a time.
             width = max(1, int(getattr(transport, "concurrency", 1)))
             variants: dict[str, MessageTemplate] = {}
-            claims = self._claims(session, run, share)
+            claims = self._claims(session, run, share, utcnow())
             sending: dict[asyncio.Task[ledger.Outcome], Claim] = {}
             finished: list[ledger.Outcome] = []
             released: list[int] = []
@@ -293,10 +308,12 @@ class Dispatcher:
         report.seconds = time.perf_counter() - started
         return report
 
-    def _claims(self, session: Session, run: Run, share: Share) -> Iterator[Claim]:
-        """Every open delivery of the share, fetched a batch at a time (memory stays O(batch))."""
+    def _claims(
+        self, session: Session, run: Run, share: Share, now: dt.datetime
+    ) -> Iterator[Claim]:
+        """Every due open delivery of the share, a batch at a time (memory stays O(batch))."""
         after = 0
-        while batch := ledger.claim_batch(session, run, after, self.batch_size, share):
+        while batch := ledger.claim_batch(session, run, after, self.batch_size, share, now):
             yield from batch
             after = batch[-1].delivery_id
 
@@ -367,6 +384,7 @@ class Dispatcher:
         report.failed = counts[DeliveryStatus.FAILED]
         report.cancelled = counts[DeliveryStatus.CANCELLED]
         report.pending = counts[DeliveryStatus.PENDING] + counts[DeliveryStatus.SENDING]
+        report.waiting = ledger.count_waiting(session, run.id)
         report.skipped = dict(run.skipped or {})
 
 

@@ -27,7 +27,7 @@ from mailer.content import GENERAL, Format, Issue, Role, Story, issue_to_json
 from mailer.ingest import IngestError
 from mailer.topics import Taxonomy
 from scheduler.ledger import Run
-from subscribers.db import Base
+from subscribers.db import Base, utcnow
 from subscribers.models import NewsletterList
 
 __all__ = [
@@ -98,7 +98,7 @@ class StoredIssue(Base):
     source_name: Mapped[str | None] = mapped_column(String(500))
     #: sha256 of the reader-visible content: re-ingesting identical content is a no-op.
     content_hash: Mapped[str] = mapped_column(String(64))
-    created_at: Mapped[dt.datetime] = mapped_column(server_default=func.now())
+    created_at: Mapped[dt.datetime] = mapped_column(default=utcnow, server_default=func.now())
 
     newsletter: Mapped[NewsletterList] = relationship()
     stories: Mapped[list[StoredStory]] = relationship(

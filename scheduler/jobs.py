@@ -1,96 +1,162 @@
 """APScheduler wiring. Jobs only decide *when*; the send path guarantees *once*.
 
-The daily job sends the default list's newest issue that has no run yet. Because a run is unique
-per (list, kind, period), a job that fires twice, or two schedulers, still make one run.
+One job, every ``[schedule] tick_seconds`` (a minute): it plans the list's newest daily issue as
+soon as one is ingested (each delivery waiting for its reader's local send hour, see
+`scheduler.timing`), then sends every delivery of an open run whose time has come. Nothing in
+the job remembers what it did: the ledger does. A job that fires twice, two `briefmail serve`
+processes on one database, a restart in the middle or a clock jump all end in one run per
+(list, kind, period) — the run is unique — and one copy per reader: planning skips readers
+already planned, and a sender holds its run's share lock, so a second one steps aside.
+
+After downtime the job runs once (coalesced), and only sends issues that are still fresh: an
+issue ingested more than ``[schedule] max_age_hours`` ago is left alone, and the log says so.
 """
 
 from __future__ import annotations
 
 import asyncio
+import datetime as dt
 import logging
 import signal
 import threading
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from types import FrameType
 
 from apscheduler.schedulers.background import BackgroundScheduler
 from apscheduler.schedulers.base import BaseScheduler
 from apscheduler.schedulers.blocking import BlockingScheduler
-from apscheduler.triggers.cron import CronTrigger
+from apscheduler.triggers.interval import IntervalTrigger
+from sqlalchemy import select
 
 from scheduler.app import Briefmail
-from scheduler.dispatch import SendInterrupted, SendReport
-from scheduler.editions import newest_unsent_issue
+from scheduler.dispatch import SendInterrupted
+from scheduler.editions import StoredIssue, newest_unsent_issue
+from scheduler.ledger import Run, RunStatus
+from scheduler.shares import ShareBusy
+from scheduler.timing import freshness
+from subscribers.db import utcnow
 from subscribers.lists import get_list
 
 __all__ = [
-    "DAILY_JOB_ID",
+    "SEND_JOB_ID",
     "JobInfo",
+    "TickReport",
     "build_scheduler",
     "describe_jobs",
-    "send_newest_daily",
     "serve",
+    "tick",
 ]
 
-DAILY_JOB_ID = "daily-brief"
-#: How long a scheduled send keeps retrying deferred deliveries.
-JOB_RETRY_SECONDS = 1800.0
+SEND_JOB_ID = "send-due"
 log = logging.getLogger("briefmail.jobs")
+#: What this process already told the operator it is not sending (and why).
+_REPORTED: set[tuple[str, str, str]] = set()
 
 
 @dataclass(frozen=True, slots=True)
 class JobInfo:
-    """A scheduled job as `briefmail serve` reports it."""
+    """A scheduled job as `briefmail serve` and `briefmail schedule list` report it."""
 
     id: str
     trigger: str
+    next_run: dt.datetime | None = None
 
 
-def send_newest_daily(app: Briefmail, list_slug: str | None = None) -> SendReport | None:
-    """Send the list's newest unsent issue, if any; returns the report or None."""
+@dataclass
+class TickReport:
+    """What one run of the send job did."""
+
+    planned: list[int] = field(default_factory=list)
+    delivered: int = 0
+    #: Runs (or issues) left alone, with the reason.
+    skipped: dict[str, str] = field(default_factory=dict)
+
+
+def tick(app: Briefmail, list_slug: str | None = None) -> TickReport:
+    """Plan a newly ingested daily issue, then send every due delivery of the list's open runs."""
     slug = list_slug or app.settings.newsletter.slug
+    now = utcnow()
+    max_age = dt.timedelta(hours=app.settings.schedule.max_age_hours)
+    report = TickReport()
     with app.sessions() as session:
-        issue = newest_unsent_issue(session, get_list(session, slug))
-        issue_id = issue.id if issue is not None else None
-    if issue_id is None:
-        log.info("daily job: no unsent issue on list %s", slug)
-        return None
-
-    try:
-        # Greylisting relays want a second try minutes later; the job can wait for it.
-        report = asyncio.run(app.send_issue(issue_id, retry_for=JOB_RETRY_SECONDS))
-    except SendInterrupted as exc:
-        log.error("daily job: %s", exc)
-        return None
-    log.info("daily job: issue %s, run %s: %s", issue_id, report.run_id, report.as_json())
+        newsletter = get_list(session, slug)
+        issue = newest_unsent_issue(session, newsletter)
+        if issue is not None:
+            fresh = freshness(issue.created_at, now, max_age)
+            if fresh.fresh:
+                report.planned.append(issue.id)
+            else:
+                report.skipped[f"issue {issue.id}"] = fresh.reason
+        open_runs = session.execute(
+            select(Run.id, StoredIssue.created_at)
+            .join(StoredIssue, StoredIssue.id == Run.issue_id)
+            .where(Run.list_id == newsletter.id, Run.status != RunStatus.DONE)
+            .order_by(Run.id)
+        ).all()
+    dispatcher = app.dispatcher()
+    runs = [dispatcher.plan(issue_id) for issue_id in report.planned]
+    for run_id, created_at in open_runs:
+        fresh = freshness(created_at, now, max_age)
+        if not fresh.fresh:
+            report.skipped[f"run {run_id}"] = fresh.reason
+        elif run_id not in runs:
+            runs.append(run_id)
+    for run_id in runs:
+        try:
+            sent = asyncio.run(app.resume_run(run_id))
+        except ShareBusy as exc:
+            report.skipped[f"run {run_id}"] = str(exc)  # another process is sending it
+            continue
+        except SendInterrupted as exc:
+            report.skipped[f"run {run_id}"] = str(exc)
+            continue
+        report.delivered += sent.sent_now
+    for what, why in report.skipped.items():
+        # Said once per process, not every minute: a stale issue stays stale.
+        key = (app.settings.database_url(), what, why)
+        if key not in _REPORTED:
+            _REPORTED.add(key)
+            log.warning("send job: %s not sent: %s", what, why)
+    if report.planned or report.delivered:
+        log.info("send job: planned %s, sent %d", report.planned, report.delivered)
     return report
 
 
 def build_scheduler(app: Briefmail, *, blocking: bool) -> BaseScheduler:
-    """A scheduler holding the daily job at [schedule] daily_time in [schedule] timezone."""
+    """A scheduler holding the send job, every [schedule] tick_seconds."""
     schedule = app.settings.schedule
-    clock = schedule.daily_clock
     scheduler: BaseScheduler = (BlockingScheduler if blocking else BackgroundScheduler)(
         timezone=schedule.timezone
     )
     scheduler.add_job(
-        send_newest_daily,
-        CronTrigger(hour=clock.hour, minute=clock.minute, timezone=schedule.timezone),
+        tick,
+        IntervalTrigger(seconds=schedule.tick_seconds, timezone=schedule.timezone),
         args=[app],
-        id=DAILY_JOB_ID,
-        # After downtime the job runs once (not once per missed day), within an hour of its time.
+        id=SEND_JOB_ID,
+        # After downtime the job runs once, not once per missed minute; freshness decides
+        # whether what it finds is still worth sending.
         coalesce=True,
         max_instances=1,
-        misfire_grace_time=3600,
+        misfire_grace_time=None,
         replace_existing=True,
+        next_run_time=dt.datetime.now(dt.UTC),
     )
     return scheduler
 
 
 def describe_jobs(scheduler: BaseScheduler) -> list[JobInfo]:
-    """The scheduler's jobs and their triggers, for the operator."""
-    return [JobInfo(job.id, str(job.trigger)) for job in scheduler.get_jobs()]
+    """The scheduler's jobs, their triggers and next fire times, for the operator."""
+    now = dt.datetime.now(dt.UTC)
+    return [
+        # A scheduler not started yet has no next_run_time on its jobs: ask the trigger.
+        JobInfo(
+            job.id,
+            str(job.trigger),
+            getattr(job, "next_run_time", None) or job.trigger.get_next_fire_time(None, now),
+        )
+        for job in scheduler.get_jobs()
+    ]
 
 
 def serve(

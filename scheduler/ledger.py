@@ -53,6 +53,7 @@ __all__ = [
     "claim_batch",
     "count_by_status",
     "count_in_flight",
+    "count_waiting",
     "delivery_address",
     "finish_planning",
     "finish_run",
@@ -145,6 +146,8 @@ class Delivery(Base):
     last_text: Mapped[str | None] = mapped_column(Text)
     message_id: Mapped[str | None] = mapped_column(String(200), index=True)
     updated_at: Mapped[dt.datetime | None]
+    #: Not sent before this instant (UTC): the reader's local send hour. None: at once.
+    not_before: Mapped[dt.datetime | None]
 
 
 # The statements of the send loop, built once: they run for every message, and building a
@@ -211,8 +214,10 @@ def open_run(
     return run, created
 
 
-def add_deliveries(session: Session, run_id: int, planned: Iterable[tuple[int, str]]) -> int:
-    """Insert pending deliveries (subscriber_id, variant), skipping any already planned."""
+def add_deliveries(
+    session: Session, run_id: int, planned: Iterable[tuple[int, str, dt.datetime | None]]
+) -> int:
+    """Insert pending deliveries (subscriber_id, variant, not_before), skipping planned ones."""
     rows = [
         {
             "run_id": run_id,
@@ -220,8 +225,9 @@ def add_deliveries(session: Session, run_id: int, planned: Iterable[tuple[int, s
             "variant": variant,
             "status": DeliveryStatus.PENDING,
             "attempts": 0,
+            "not_before": not_before,
         }
-        for sid, variant in planned
+        for sid, variant, not_before in planned
     ]
     if not rows:
         return 0
@@ -250,9 +256,14 @@ class Claim:
 
 
 def claim_batch(
-    session: Session, run: Run, after_id: int, limit: int, share: Share = WHOLE
+    session: Session,
+    run: Run,
+    after_id: int,
+    limit: int,
+    share: Share = WHOLE,
+    now: dt.datetime | None = None,
 ) -> Sequence[Claim]:
-    """The next open deliveries of a run's share after ``after_id``, in id order (keyset)."""
+    """The next due open deliveries of a run's share after ``after_id``, in id order."""
     rows = session.execute(
         select(
             Delivery.id,
@@ -272,6 +283,7 @@ def claim_batch(
             Delivery.run_id == run.id,
             Delivery.status.in_(OPEN),
             Delivery.id > after_id,
+            _due(now or utcnow()),
             *_in_share(share),
         )
         .order_by(Delivery.id)
@@ -409,6 +421,25 @@ def count_in_flight(session: Session, run_id: int, share: Share = WHOLE) -> int:
                 Delivery.run_id == run_id,
                 Delivery.status == DeliveryStatus.SENDING,
                 *_in_share(share),
+            )
+        )
+        or 0
+    )
+
+
+def _due(now: dt.datetime) -> ColumnElement[bool]:
+    """Deliveries whose local send time has come (or that have none)."""
+    return Delivery.not_before.is_(None) | (Delivery.not_before <= now)
+
+
+def count_waiting(session: Session, run_id: int, now: dt.datetime | None = None) -> int:
+    """Open deliveries of a run waiting for their reader's local send hour."""
+    return int(
+        session.scalar(
+            select(func.count()).where(
+                Delivery.run_id == run_id,
+                Delivery.status.in_(OPEN),
+                Delivery.not_before > (now or utcnow()),
             )
         )
         or 0

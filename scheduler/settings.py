@@ -8,7 +8,6 @@ environment: a config file that contains one is refused, because config files ge
 
 from __future__ import annotations
 
-import datetime as dt
 import os
 import secrets
 import tomllib
@@ -92,19 +91,14 @@ class DkimSettings(_Section):
 
 
 class ScheduleSettings(_Section):
-    """[schedule]: when the daily job runs, in which zone."""
+    """[schedule]: when jobs run, and how old an issue may be for a job to still send it."""
 
-    daily_time: str = "07:00"
+    #: The zone the scheduler reports its times in (each reader's send hour is in their own).
     timezone: str = "UTC"
-
-    @field_validator("daily_time")
-    @classmethod
-    def _clock(cls, value: str) -> str:
-        try:
-            dt.time.fromisoformat(value)
-        except ValueError:
-            raise ValueError("must be a time of day as HH:MM, e.g. 07:30") from None
-        return value
+    #: A job does not send an issue ingested longer ago than this (after downtime, say).
+    max_age_hours: float = Field(default=20.0, gt=0, le=24 * 14)
+    #: How often the send job looks for deliveries whose local send hour has come.
+    tick_seconds: int = Field(default=60, ge=5, le=3600)
 
     @field_validator("timezone")
     @classmethod
@@ -114,11 +108,6 @@ class ScheduleSettings(_Section):
         except (zoneinfo.ZoneInfoNotFoundError, ValueError):
             raise ValueError("must be an IANA time zone, e.g. Europe/Berlin") from None
         return value
-
-    @property
-    def daily_clock(self) -> dt.time:
-        """daily_time as a time of day."""
-        return dt.time.fromisoformat(self.daily_time)
 
 
 class DeliverySettings(_Section):
@@ -313,8 +302,10 @@ security = "none"                           # none | starttls | tls
 # key_file = "dkim.key"
 
 [schedule]
-daily_time = "07:00"
+# Each reader gets the daily brief at their own local hour (07:00 unless they chose another).
 timezone = "UTC"
+max_age_hours = 20                          # older issues are not sent by the scheduler
+tick_seconds = 60                           # how often it looks for what is due
 """
 
 

@@ -122,6 +122,9 @@ class AudienceMember:
     subscription_id: int
     email: str
     topics: frozenset[str]
+    #: Their IANA time zone and the local hour they want the daily issue at.
+    timezone: str = "UTC"
+    send_hour: int = 7
 
 
 def normalise_email(address: str) -> str:
@@ -489,7 +492,13 @@ def iter_audience(
     same_cadence = Subscription.cadence == cadence if cadence is not None else true()
     while True:
         rows = session.execute(
-            select(Subscription.id, Subscription.subscriber_id, Subscriber.email)
+            select(
+                Subscription.id,
+                Subscription.subscriber_id,
+                Subscriber.email,
+                Subscriber.timezone,
+                Subscription.send_hour,
+            )
             .join(Subscriber)
             .where(
                 Subscription.list_id == list_id,
@@ -516,8 +525,10 @@ def iter_audience(
                 subscription_id=subscription_id,
                 email=email,
                 topics=frozenset(topics.get(subscription_id, ())),
+                timezone=zone,
+                send_hour=hour,
             )
-            for subscription_id, subscriber_id, email in rows
+            for subscription_id, subscriber_id, email, zone, hour in rows
         ]
         last_id = rows[-1][0]
 

@@ -468,7 +468,7 @@ class TestServe:
             reader = threading.Thread(target=lambda: lines.extend(process.stderr or []))
             reader.start()
             try:
-                wait_until(lambda: any("job daily-brief: cron[" in x for x in lines), process)
+                wait_until(lambda: any("job send-due: interval[" in x for x in lines), process)
                 if web:
                     wait_until(lambda: healthy(port), process)
             finally:

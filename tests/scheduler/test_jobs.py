@@ -1,45 +1,151 @@
-"""The scheduler decides when: the daily job sends the newest unsent issue, once."""
+"""The scheduler decides when: each reader's local send hour, fresh issues only, once.
+
+The clock is moved with time-machine; the SMTP server, the database and the send path are real.
+"""
 
 from __future__ import annotations
 
-from apscheduler.triggers.cron import CronTrigger
+import datetime as dt
+from pathlib import Path
+
+import time_machine
+from apscheduler.triggers.interval import IntervalTrigger
 
 from mailer.testing import SmtpSink
 from scheduler.app import Briefmail
-from scheduler.jobs import DAILY_JOB_ID, build_scheduler, describe_jobs, send_newest_daily
+from scheduler.jobs import SEND_JOB_ID, build_scheduler, describe_jobs, tick
 from subscribers.lists import get_list
 from subscribers.service import subscribe
 from tests.conftest import FIXTURES
 
+UTC = dt.UTC
+READERS = {
+    "sh@example.net": "Asia/Shanghai",
+    "be@example.net": "Europe/Berlin",
+    "la@example.net": "America/Los_Angeles",
+}
 
-def test_daily_job_sends_the_newest_unsent_issue_once(app: Briefmail, smtp_sink: SmtpSink) -> None:
-    """The job sends a fresh issue without any operator command; firing again sends nothing."""
+
+def add_readers(app: Briefmail, readers: dict[str, str]) -> None:
     with app.sessions() as session:
-        subscribe(
-            session,
-            get_list(session, "brief"),
-            "a@example.net",
-            taxonomy=app.taxonomy,
-            confirmed=True,
-        )
+        newsletter = get_list(session, "brief")
+        for address, zone in readers.items():
+            subscribe(
+                session,
+                newsletter,
+                address,
+                taxonomy=app.taxonomy,
+                timezone=zone,
+                send_hour=7,
+                confirmed=True,
+            )
         session.commit()
-    assert send_newest_daily(app) is None  # nothing ingested yet
-    app.ingest(FIXTURES / "brief-mixed.txt", "brief")
-    report = send_newest_daily(app)
-    assert report is not None
-    assert report.delivered == 1
-    assert send_newest_daily(app) is None
-    assert smtp_sink.recipients() == ["a@example.net"]
 
 
-def test_scheduler_holds_the_daily_job_at_the_configured_time(app: Briefmail) -> None:
-    """The daily job fires at [schedule] daily_time in [schedule] timezone, coalescing misfires."""
+def brief_for(day: dt.date, folder: Path) -> Path:
+    """The sample brief, dated ``day``."""
+    text = (FIXTURES / "brief-mixed.txt").read_text(encoding="utf-8")
+    text = text.replace("2026-07-01", day.isoformat())
+    text = text.replace("July 1, 2026", f"{day:%B} {day.day}, {day.year}")
+    path = folder / f"brief-{day}.txt"
+    path.write_text(text, encoding="utf-8")
+    return path
+
+
+def test_each_reader_gets_the_brief_at_seven_local_across_a_dst_change(
+    app: Briefmail, smtp_sink: SmtpSink, tmp_path: Path
+) -> None:
+    """Shanghai, Berlin and Los Angeles readers each get it at their own 07:00, DST included.
+
+    Berlin moves to summer time on 2026-03-29: its 07:00 is 06:00 UTC on the 28th and 05:00
+    UTC on the 29th. The job ticks every 30 minutes for two days; each brief is ingested the
+    evening before its date.
+    """
+    add_readers(app, READERS)
+    received: dict[str, list[dt.datetime]] = {address: [] for address in READERS}
+    start = dt.datetime(2026, 3, 27, 20, 0, tzinfo=UTC)
+    with time_machine.travel(start, tick=False) as clock:
+        app.ingest(brief_for(dt.date(2026, 3, 28), tmp_path), "brief")
+        now = start
+        while now <= dt.datetime(2026, 3, 29, 20, 0, tzinfo=UTC):
+            clock.move_to(now)
+            if now == dt.datetime(2026, 3, 28, 20, 0, tzinfo=UTC):
+                app.ingest(brief_for(dt.date(2026, 3, 29), tmp_path), "brief")
+            before = len(smtp_sink.messages)
+            tick(app)
+            for message in smtp_sink.messages[before:]:
+                received[message.rcpt_to[0]].append(now)
+            now += dt.timedelta(minutes=30)
+    assert received == {
+        "sh@example.net": [
+            dt.datetime(2026, 3, 27, 23, 0, tzinfo=UTC),
+            dt.datetime(2026, 3, 28, 23, 0, tzinfo=UTC),
+        ],
+        "be@example.net": [
+            dt.datetime(2026, 3, 28, 6, 0, tzinfo=UTC),
+            dt.datetime(2026, 3, 29, 5, 0, tzinfo=UTC),
+        ],
+        "la@example.net": [
+            dt.datetime(2026, 3, 28, 14, 0, tzinfo=UTC),
+            dt.datetime(2026, 3, 29, 14, 0, tzinfo=UTC),
+        ],
+    }
+
+
+def test_after_thirty_hours_down_the_stale_issue_is_not_sent(
+    app: Briefmail, smtp_sink: SmtpSink, tmp_path: Path
+) -> None:
+    """An issue ingested 30 h before the scheduler comes back is left alone, and it says why."""
+    add_readers(app, {"utc@example.net": "UTC"})
+    ingested = dt.datetime(2026, 3, 27, 20, 0, tzinfo=UTC)
+    with time_machine.travel(ingested, tick=False) as clock:
+        stored = app.ingest(brief_for(dt.date(2026, 3, 28), tmp_path), "brief").stored
+        assert stored is not None
+        clock.move_to(ingested + dt.timedelta(hours=30))
+        report = tick(app)
+    assert smtp_sink.messages == []
+    assert report.planned == []
+    assert "more than schedule.max_age_hours (20 h)" in report.skipped[f"issue {stored.id}"]
+
+
+def test_a_planned_run_goes_stale_too(app: Briefmail, smtp_sink: SmtpSink, tmp_path: Path) -> None:
+    """Readers still waiting for their hour when the scheduler stopped don't get old news."""
+    add_readers(app, {"la@example.net": "America/Los_Angeles", "utc@example.net": "UTC"})
+    ingested = dt.datetime(2026, 3, 27, 20, 0, tzinfo=UTC)
+    with time_machine.travel(ingested, tick=False) as clock:
+        app.ingest(brief_for(dt.date(2026, 3, 28), tmp_path), "brief")
+        clock.move_to(dt.datetime(2026, 3, 28, 7, 0, tzinfo=UTC))
+        tick(app)  # the UTC reader's 07:00
+        clock.move_to(ingested + dt.timedelta(hours=30))  # down through LA's 07:00
+        report = tick(app)
+    assert smtp_sink.recipients() == ["utc@example.net"]
+    assert list(report.skipped) == ["run 1"]
+
+
+def test_a_restarted_scheduler_or_a_second_one_sends_nothing_twice(
+    app: Briefmail, smtp_sink: SmtpSink, tmp_path: Path
+) -> None:
+    """The job fired again, or by a second process on the same database, finds nothing to do."""
+    add_readers(app, {f"r{n}@example.net": "UTC" for n in range(20)})
+    with time_machine.travel(dt.datetime(2026, 3, 28, 8, 0, tzinfo=UTC), tick=False):
+        app.ingest(brief_for(dt.date(2026, 3, 28), tmp_path), "brief")
+        assert tick(app).delivered == 20
+        assert tick(app).delivered == 0
+        second = Briefmail(app.settings)  # a restarted (or second) scheduler
+        try:
+            assert tick(second).delivered == 0
+        finally:
+            second.close()
+    assert sorted(smtp_sink.recipients()) == sorted(f"r{n}@example.net" for n in range(20))
+
+
+def test_the_scheduler_holds_one_coalescing_send_job(app: Briefmail) -> None:
+    """One send job every tick_seconds, one at a time, misfires coalesced, next time listed."""
     scheduler = build_scheduler(app, blocking=False)
-    job = scheduler.get_job(DAILY_JOB_ID)
-    assert isinstance(job.trigger, CronTrigger)
-    fields = {f.name: str(f) for f in job.trigger.fields}
-    assert (fields["hour"], fields["minute"]) == ("7", "0")
-    assert str(job.trigger.timezone) == "UTC"
-    assert job.coalesce is True
-    assert job.max_instances == 1
-    assert [j.id for j in describe_jobs(scheduler)] == [DAILY_JOB_ID]
+    job = scheduler.get_job(SEND_JOB_ID)
+    assert isinstance(job.trigger, IntervalTrigger)
+    assert job.trigger.interval == dt.timedelta(seconds=60)
+    assert (job.coalesce, job.max_instances) == (True, 1)
+    [listed] = describe_jobs(scheduler)
+    assert listed.id == SEND_JOB_ID
+    assert listed.next_run is not None and listed.next_run.tzinfo is not None

@@ -66,8 +66,13 @@ class TestDeliveries:
         list_id, issue_id, _, people = setup
         with sessions() as session:
             run, _ = ledger.open_run(session, list_id, "daily", "2026-07-01", issue_id)
-            assert ledger.add_deliveries(session, run.id, [(people[0], "*"), (people[1], "*")]) == 2
-            assert ledger.add_deliveries(session, run.id, [(p, "*") for p in people]) == 1
+            assert (
+                ledger.add_deliveries(
+                    session, run.id, [(people[0], "*", None), (people[1], "*", None)]
+                )
+                == 2
+            )
+            assert ledger.add_deliveries(session, run.id, [(p, "*", None) for p in people]) == 1
             assert ledger.count_by_status(session, run.id)["pending"] == 3
 
     def test_outcomes_are_final(
@@ -77,7 +82,7 @@ class TestDeliveries:
         list_id, issue_id, _, people = setup
         with sessions() as session:
             run, _ = ledger.open_run(session, list_id, "daily", "2026-07-01", issue_id)
-            ledger.add_deliveries(session, run.id, [(people[0], "*")])
+            ledger.add_deliveries(session, run.id, [(people[0], "*", None)])
             claim = ledger.claim_batch(session, run, 0, 10)
             assert claim == []  # nobody is subscribed to the list, so nothing is claimable
             delivery = session.query(ledger.Delivery).one()

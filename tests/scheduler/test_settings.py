@@ -22,7 +22,7 @@ class TestLoading:
         settings = load_settings()
         assert settings.config_file is None
         assert settings.smtp.port == 25
-        assert settings.schedule.daily_time == "07:00"
+        assert settings.schedule.max_age_hours == 20
         assert settings.database_url() == f"sqlite:///{tmp_path / 'briefmail.db'}"
 
     def test_the_written_default_file_loads(self, tmp_path: Path) -> None:
@@ -65,8 +65,8 @@ class TestErrors:
             ('[smtp]\nhots = "x"\n', "smtp.hots: Extra inputs are not permitted"),
             ('[smtp]\nsecurity = "ssl"\n', "smtp.security: Input should be 'none', 'starttls'"),
             (
-                '[schedule]\ndaily_time = "7am"\n',
-                "schedule.daily_time: Value error, must be a time",
+                "[schedule]\nmax_age_hours = 0\n",
+                "schedule.max_age_hours: Input should be greater than 0",
             ),
             ('[schedule]\ntimezone = "Mars"\n', "schedule.timezone: Value error, must be an IANA"),
             ('[newsletter]\nbase_url = "example.org"\n', "newsletter.base_url: Value error"),
