@@ -45,7 +45,8 @@ from scheduler.editions import (
     week_label,
 )
 from scheduler.ledger import RunConflict, UnknownRun
-from scheduler.preview import PreviewError
+from scheduler.preview import DryRun, PreviewError, send_test_copy
+from scheduler.preview import dry_run as count_audience
 from scheduler.settings import (
     CONFIG_FILE,
     SettingsError,
@@ -696,14 +697,51 @@ def send(
         int,
         typer.Option("--workers", min=1, max=64, help="Sender processes sharing the run."),
     ] = 1,
+    dry_run: Annotated[
+        bool,
+        typer.Option(
+            "--dry-run", help="Show who would get which variant; send and record nothing."
+        ),
+    ] = False,
+    test_to: Annotated[
+        str | None,
+        typer.Option("--test-to", help="Mail one [TEST] copy to this address; record nothing."),
+    ] = None,
+    topics: Annotated[
+        str | None, typer.Option("--topics", help="With --test-to: the variant's topics (a,b).")
+    ] = None,
     as_json: JsonOption = False,
     list_slug: ListOption = None,
 ) -> None:
     """Send an issue to every matching subscriber. Repeating it sends nothing twice."""
+    if topics is not None and test_to is None:
+        raise typer.BadParameter("--topics goes with --test-to")
+    if dry_run and test_to is not None:
+        raise typer.BadParameter("--dry-run and --test-to are two different things; pick one")
     started = time.perf_counter()
     with _app() as app:
+        slug = _slug(app, list_slug)
         with app.sessions() as session:
-            load_issue(session, issue_id, get_list(session, _slug(app, list_slug)))
+            load_issue(session, issue_id, get_list(session, slug))
+        if dry_run:
+            _print_dry_run(count_audience(app, issue_id, slug), as_json)
+            return
+        if test_to is not None:
+            copy = asyncio.run(send_test_copy(app, issue_id, slug, test_to, _topics(topics)))
+            what = {
+                "to": copy.message.rcpt_to,
+                "topics": list(copy.topics),
+                "stories": copy.stories,
+            }
+            if as_json:
+                _print_json({**what, "message_id": copy.message.message_id})
+            else:
+                out.print(
+                    f"sent a [TEST] copy ({copy.label}, {copy.stories} stories) to "
+                    f"{copy.message.rcpt_to}; nothing recorded",
+                    markup=False,
+                )
+            return
         run_id = app.dispatcher().plan(issue_id)
         report = _send_run(app, run_id, retry_for, workers, show=not as_json)
     report.seconds = time.perf_counter() - started
@@ -711,6 +749,20 @@ def send(
         _print_json(report.as_json())
         return
     _print_report(report)
+
+
+def _print_dry_run(plan: DryRun, as_json: bool) -> None:
+    """A dry run as JSON, or as a table of variants with the skip reasons under it."""
+    if as_json:
+        _print_json(plan.as_json())
+        return
+    table = Table("variant (topics)", "subscribers", "stories")
+    for topics, n, stories in plan.variants:
+        table.add_row(", ".join(topics) or "every topic", str(n), str(stories))
+    out.print(table)
+    out.print(f"eligible {plan.eligible}; nothing sent, nothing recorded", markup=False)
+    for reason, n in plan.skipped.items():
+        out.print(f"  skipped ({reason}): {n}", markup=False)
 
 
 def _send_run(

@@ -16,7 +16,7 @@ import secrets
 import time
 from collections import Counter
 from collections.abc import Iterable, Iterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from urllib.parse import quote
 
 from sqlalchemy import Engine
@@ -422,6 +422,8 @@ class MessageFactory:
     kind: str
     run_id: int | None = None
     dkim: DkimSigner | None = None
+    #: Put before every subject ("[TEST] " for test sends).
+    subject_prefix: str = ""
 
     @property
     def domain(self) -> str:
@@ -463,8 +465,11 @@ class MessageFactory:
     def template(self, variant: str) -> MessageTemplate:
         """Render a variant and build its message template (once per run per variant)."""
         run = f"run{self.run_id}" if self.run_id is not None else "preview"
+        rendered = self.render(variant)
+        if self.subject_prefix:
+            rendered = replace(rendered, subject=self.subject_prefix + rendered.subject)
         return MessageTemplate(
-            self.render(variant),
+            rendered,
             sender=self.newsletter_row.from_address,
             list_id=self.newsletter_row.list_id,
             feedback_id=f"{run}:{self.newsletter_row.slug}:{self.kind}:briefmail",

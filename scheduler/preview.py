@@ -1,15 +1,18 @@
-"""Previews: one variant of an issue as files, or every variant side by side on a local page.
+"""Previews: what an issue will look like, and who would get which version, before sending.
 
 `briefmail preview` writes the HTML, the text part and the full .eml of one variant; with
 `--open` it serves a page showing the issue's variants at phone and desktop widths.
+`briefmail send --dry-run` counts the audience by variant without writing anything, and
+`send --test-to` mails one real copy of a variant to one address, outside the ledger.
 """
 
 from __future__ import annotations
 
 import html
 import threading
+from collections import Counter
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Self
@@ -17,17 +20,20 @@ from typing import Self
 from mailer.message import OutgoingMessage
 from mailer.render import Rendered
 from scheduler.app import Briefmail
-from scheduler.dispatch import run_kind, variant_key, variant_topics
+from scheduler.dispatch import NO_MATCH, run_kind, variant_key, variant_topics
 from scheduler.editions import load_issue
 from subscribers.lists import get_list
-from subscribers.service import iter_audience
+from subscribers.service import audience_census, iter_audience, normalise_email
 
 __all__ = [
+    "DryRun",
     "Gallery",
     "Preview",
     "PreviewError",
     "audience_variants",
+    "dry_run",
     "preview_variant",
+    "send_test_copy",
     "write_preview",
 ]
 
@@ -54,14 +60,25 @@ class Preview:
 
 
 def preview_variant(
-    app: Briefmail, issue_id: int, list_slug: str, topics: Sequence[str] = ()
+    app: Briefmail,
+    issue_id: int,
+    list_slug: str,
+    topics: Sequence[str] = (),
+    *,
+    subject_prefix: str = "",
+    dkim: bool = False,
+    to: str | None = None,
 ) -> Preview:
     """Render one variant of an issue as a subscriber of ``topics`` would receive it."""
     chosen = app.taxonomy.validate(topics)
     with app.sessions() as session:
         row = load_issue(session, issue_id, get_list(session, list_slug))
         kind, _, _ = run_kind(row.to_issue(), row.id)
-        factory = app.dispatcher(signed=False).factory(row, kind, None)
+        factory = replace(
+            app.dispatcher(signed=False).factory(row, kind, None),
+            dkim=app.dkim if dkim else None,
+            subject_prefix=subject_prefix,
+        )
     key = variant_key(chosen)
     stories = factory.stories_for(variant_topics(key))
     if not stories:
@@ -70,8 +87,68 @@ def preview_variant(
             "such a subscriber is skipped"
         )
     template = factory.template(key)
-    message = factory.message(template, f"preview@{factory.domain}")
+    message = factory.message(template, to or f"preview@{factory.domain}")
     return Preview(chosen, template.rendered.fill(factory.links(None)), message, len(stories))
+
+
+@dataclass(frozen=True, slots=True)
+class DryRun:
+    """Who a send of an issue would reach now, by variant, and who it would skip and why."""
+
+    eligible: int
+    skipped: dict[str, int]
+    #: (topics — empty for "every topic" —, subscribers, stories), largest first.
+    variants: list[tuple[tuple[str, ...], int, int]]
+
+    def as_json(self) -> dict[str, object]:
+        """The `briefmail send --dry-run --json` shape."""
+        return {
+            "eligible": self.eligible,
+            "skipped": self.skipped,
+            "variants": [
+                {"topics": list(topics), "subscribers": n, "stories": stories}
+                for topics, n, stories in self.variants
+            ],
+        }
+
+
+def dry_run(app: Briefmail, issue_id: int, list_slug: str) -> DryRun:
+    """Plan an issue's audience in memory: nothing is sent and nothing is written."""
+    with app.sessions() as session:
+        row = load_issue(session, issue_id, get_list(session, list_slug))
+        issue = row.to_issue()
+        _, _, cadence = run_kind(issue, row.id)
+        factory = app.dispatcher(signed=False).factory(row, "dry-run", None)
+        skipped = audience_census(session, row.list_id, cadence)
+        by_variant: Counter[str] = Counter()
+        for batch in iter_audience(session, row.list_id, cadence):
+            for member in batch:
+                if factory.stories_for(member.topics):
+                    by_variant[variant_key(member.topics)] += 1
+                else:
+                    skipped[NO_MATCH] += 1
+        session.rollback()  # read only: nothing to keep, and nothing may be kept
+    variants = [
+        (tuple(sorted(variant_topics(key))), n, len(factory.stories_for(variant_topics(key))))
+        for key, n in sorted(by_variant.items(), key=lambda item: (-item[1], item[0]))
+    ]
+    return DryRun(sum(by_variant.values()), dict(sorted(skipped.items())), variants)
+
+
+async def send_test_copy(
+    app: Briefmail, issue_id: int, list_slug: str, to: str, topics: Sequence[str] = ()
+) -> Preview:
+    """Mail one real copy of a variant to ``to``, subject marked [TEST]; nothing is recorded."""
+    address = normalise_email(to)
+    preview = preview_variant(
+        app, issue_id, list_slug, topics, subject_prefix="[TEST] ", dkim=True, to=address
+    )
+    transport = app.transport()
+    try:
+        await transport.send(preview.message)
+    finally:
+        await transport.close()
+    return preview
 
 
 def audience_variants(

@@ -323,6 +323,28 @@ class TestSubscribers:
 
 
 class TestSendAndRuns:
+    def test_dry_run_and_test_copy_record_nothing(
+        self, home: Path, monkeypatch: pytest.MonkeyPatch
+    ) -> None:
+        """--dry-run prints the audience JSON; --test-to mails one [TEST] copy; no run exists."""
+        run("ingest", str(FIXTURES / "brief-mixed.txt"))
+        run("subscribers", "add", "a@example.net", "--topics", "chips", "--confirmed")
+        code, out, _ = run("send", "1", "--dry-run", "--json")
+        assert code == 0
+        assert json.loads(out) == {
+            "eligible": 1,
+            "skipped": {},
+            "variants": [{"topics": ["chips"], "subscribers": 1, "stories": 2}],
+        }
+        with SmtpSink() as sink:
+            monkeypatch.setenv("BRIEFMAIL_SMTP__PORT", str(sink.port))
+            code, out, err = run("send", "1", "--test-to", "ed@example.org", "--topics", "models")
+        assert code == 0, err
+        assert "sent a [TEST] copy (models, 2 stories) to ed@example.org" in out
+        assert sink.recipients() == ["ed@example.org"]
+        assert run("runs", "list", "--json")[1].strip() == "[]"
+        assert run("send", "1", "--topics", "chips")[0] == 2  # --topics needs --test-to
+
     def test_workers_share_a_run_and_resume_finds_nothing_left(
         self, home: Path, monkeypatch: pytest.MonkeyPatch
     ) -> None:

@@ -7,6 +7,7 @@ from pathlib import Path
 import httpx
 import pytest
 
+from mailer.testing import SmtpSink
 from scheduler.app import Briefmail
 from scheduler.preview import (
     Gallery,
@@ -74,3 +75,91 @@ def test_gallery_serves_every_variant_at_two_widths(app: Briefmail, issue_id: in
         assert httpx.get(gallery.url + "nope", timeout=5).status_code == 404
     finally:
         gallery.stop()
+
+
+def row_counts(app: Briefmail) -> dict[str, int]:
+    """Rows in every table of the database."""
+    from sqlalchemy import func, select
+
+    from subscribers.db import Base
+
+    with app.sessions() as session:
+        return {
+            name: int(session.scalar(select(func.count()).select_from(table)) or 0)
+            for name, table in Base.metadata.tables.items()
+        }
+
+
+def test_a_dry_run_counts_the_audience_by_variant_and_changes_nothing(
+    app: Briefmail, issue_id: int
+) -> None:
+    """Variants with their readers and stories, skips with reasons; every table unchanged."""
+    from scheduler.preview import dry_run
+    from subscribers.models import Cadence
+    from subscribers.service import suppress
+
+    with app.sessions() as session:
+        brief = get_list(session, "brief")
+        for n, topics in enumerate([["chips"], ["chips"], ["funding", "models"], [], []]):
+            subscribe(
+                session,
+                brief,
+                f"r{n}@example.net",
+                taxonomy=app.taxonomy,
+                topics=topics,
+                confirmed=True,
+            )
+        subscribe(
+            session,
+            brief,
+            "robots@example.net",
+            taxonomy=app.taxonomy,
+            topics=["robotics"],
+            confirmed=True,
+        )
+        subscribe(
+            session,
+            brief,
+            "weekly@example.net",
+            taxonomy=app.taxonomy,
+            cadence=Cadence.WEEKLY,
+            confirmed=True,
+        )
+        subscribe(session, brief, "unconfirmed@example.net", taxonomy=app.taxonomy)
+        subscribe(session, brief, "bounced@example.net", taxonomy=app.taxonomy, confirmed=True)
+        suppress(session, "bounced@example.net", "hard bounce")
+        session.commit()
+    before = row_counts(app)
+    plan = dry_run(app, issue_id, "brief")
+    assert row_counts(app) == before
+    assert plan.as_json() == {
+        "eligible": 5,
+        "skipped": {
+            "cadence weekly": 1,
+            "no matching story": 1,
+            "pending": 1,
+            "suppressed": 1,
+        },
+        "variants": [
+            {"topics": [], "subscribers": 2, "stories": 4},
+            {"topics": ["chips"], "subscribers": 2, "stories": 2},
+            {"topics": ["funding", "models"], "subscribers": 1, "stories": 3},
+        ],
+    }
+
+
+async def test_a_test_copy_goes_to_one_address_and_is_not_recorded(
+    app: Briefmail, issue_id: int, smtp_sink: SmtpSink
+) -> None:
+    """`send --test-to`: one real message of the variant, subject marked [TEST], no ledger row."""
+    from scheduler.preview import send_test_copy
+
+    before = row_counts(app)
+    copy = await send_test_copy(app, issue_id, "brief", "Editor@Example.com", ["funding"])
+    assert row_counts(app) == before
+    [message] = smtp_sink.messages
+    assert message.rcpt_to == ("Editor@example.com",)  # the domain lowercased only
+    parsed = message.parsed()
+    assert parsed["Subject"].startswith("[TEST] ")
+    assert parsed["To"] == "Editor@example.com"
+    assert copy.stories == 2 and copy.topics == ("funding",)
