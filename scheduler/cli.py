@@ -88,6 +88,7 @@ _ERRORS: tuple[tuple[type[Exception], int], ...] = (
     (ListError, 2),
     (PreviewError, 2),
     (UnknownRun, 2),
+    (ledger.RunStateError, 2),
     (ShareBusy, 1),
     (BounceError, 2),
     (DigestError, 2),
@@ -874,6 +875,30 @@ def _progress(app: Briefmail, run_id: int, show: bool) -> Iterator[None]:
             watcher.join()
 
 
+@runs_cli.command("pause")
+@_handle_errors
+def runs_pause(run_id: Annotated[int, typer.Argument(help="Run id.")]) -> None:
+    """Pause a run: its senders stop after the messages in flight; `runs resume` goes on."""
+    _set_run_status(run_id, ledger.RunStatus.PAUSED)
+
+
+@runs_cli.command("cancel")
+@_handle_errors
+def runs_cancel(run_id: Annotated[int, typer.Argument(help="Run id.")]) -> None:
+    """Cancel a run: nothing more of it is sent (its open deliveries are cancelled)."""
+    _set_run_status(run_id, ledger.RunStatus.CANCELLED)
+
+
+def _set_run_status(run_id: int, status: ledger.RunStatus) -> None:
+    with _app() as app, app.sessions() as session:
+        run = ledger.get_run(session, run_id)
+        ledger.set_run_status(session, run, status)
+        session.commit()
+        counts = ledger.count_by_status(session, run_id)
+    done = ", ".join(f"{k} {v}" for k, v in counts.items() if v)
+    out.print(f"run {run_id} is {status} ({done or 'no deliveries'})", markup=False)
+
+
 @runs_cli.command("resume")
 @_handle_errors
 def runs_resume(
@@ -888,7 +913,7 @@ def runs_resume(
     ] = "1/1",
     as_json: JsonOption = False,
 ) -> None:
-    """Send what a run still owes (after a crash, a stop, or deferrals); nothing twice."""
+    """Send what a run still owes (after a crash, a pause, or deferrals); nothing twice."""
     part, _, parts = share.partition("/")
     try:
         chosen = Share(int(part) - 1, int(parts))
@@ -897,7 +922,10 @@ def runs_resume(
     started = time.perf_counter()
     with _app() as app:
         with app.sessions() as session:
-            ledger.get_run(session, run_id)
+            run = ledger.get_run(session, run_id)
+            if run.status == ledger.RunStatus.PAUSED:
+                ledger.set_run_status(session, run, ledger.RunStatus.SENDING)
+                session.commit()
         report = asyncio.run(app.resume_run(run_id, retry_for, chosen))
     report.seconds = time.perf_counter() - started
     if as_json:
@@ -1054,6 +1082,8 @@ def _print_report(report: SendReport, subscribers: int | None = None) -> None:
     reasons = ", ".join(f"{k} {v}" for k, v in report.skipped.items())
     table.add_row("skipped", f"{skipped} ({reasons})" if reasons else str(skipped))
     table.add_row("variants rendered", str(report.variants_rendered))
+    if report.stopped:
+        table.add_row("stopped", report.stopped)
     if report.uncertain:
         table.add_row("uncertain", f"{report.uncertain} (in flight when a sender died; sent again)")
     table.add_row("seconds", f"{report.seconds:.2f}")

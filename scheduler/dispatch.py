@@ -122,6 +122,8 @@ class SendReport:
     cancelled: int = 0
     #: Open deliveries waiting for their reader's local send hour (part of ``pending``).
     waiting: int = 0
+    #: Why sending stopped early, if an operator paused or cancelled the run.
+    stopped: str | None = None
     seconds: float = 0.0
 
     def as_json(self) -> dict[str, object]:
@@ -138,6 +140,7 @@ class SendReport:
             "uncertain": self.uncertain,
             "cancelled": self.cancelled,
             "waiting": self.waiting,
+            "stopped": self.stopped,
             "seconds": round(self.seconds, 3),
         }
 
@@ -181,6 +184,7 @@ class Dispatcher:
             # A daily brief reaches each reader at their local send hour of its date; the
             # instant depends only on (zone, hour), so it is computed once per pair.
             local = functools.cache(functools.partial(local_send_time, issue.date))
+            added = 0
             for batch in iter_audience(session, row.list_id, cadence, self.batch_size):
                 planned = []
                 for member in batch:
@@ -192,9 +196,9 @@ class Dispatcher:
                         at = local(member.timezone, member.send_hour)
                         not_before = at if at > now else None
                     planned.append((member.subscriber_id, variant_key(member.topics), not_before))
-                ledger.add_deliveries(session, run.id, planned)
+                added += ledger.add_deliveries(session, run.id, planned)
                 session.commit()  # each batch durable: memory and lost work stay O(batch)
-            ledger.finish_planning(session, run, dict(skipped))
+            ledger.finish_planning(session, run, dict(skipped), added)
             session.commit()
             return run.id
 
@@ -225,7 +229,14 @@ class Dispatcher:
             finished: list[ledger.Outcome] = []
             released: list[int] = []
             interrupted: str | None = None
+            checked = 0.0  # the first turn looks too
             while True:
+                if interrupted is None and time.monotonic() - checked > 1.0:
+                    # An operator may pause or cancel the run meanwhile: look once a second.
+                    checked = time.monotonic()
+                    status = ledger.run_status(session, run.id)
+                    if status in ledger.STOPPED:
+                        interrupted = report.stopped = f"the run was {status}"
                 starting: list[tuple[Claim, OutgoingMessage]] = []
                 if interrupted is None:
                     for claim in itertools.islice(claims, width - len(sending)):
@@ -241,8 +252,9 @@ class Dispatcher:
                         )
                         starting.append((claim, message))
                 self._record(session, finished, released)
-                ledger.mark_in_flight(session, [claim.delivery_id for claim, _ in starting])
+                marked = ledger.mark_in_flight(session, [c.delivery_id for c, _ in starting])
                 session.commit()  # durable before the bytes leave: a crash now is seen
+                starting = [(c, m) for c, m in starting if c.delivery_id in marked]
                 finished, released = [], []
                 for claim, message in starting:
                     task = asyncio.create_task(self._attempt(transport, claim, message))
@@ -261,8 +273,11 @@ class Dispatcher:
                         # are answered and recorded, to resume later.
                         released.append(claim.delivery_id)
                         interrupted = interrupted or str(exc)
-            if interrupted is not None:
+            if interrupted is not None and report.stopped is None:
                 raise SendInterrupted(run.id, interrupted)
+            status = ledger.run_status(session, run.id)
+            if status in ledger.STOPPED:
+                report.stopped = f"the run was {status}"
             if ledger.finish_run(session, run):
                 release_run_locks(_engine(session), run.id)
             session.commit()
@@ -297,7 +312,7 @@ class Dispatcher:
         report = await self.deliver(run_id, transport, share)
         deadline = time.monotonic() + retry_for
         delay = self.first_retry
-        while report.deferred and time.monotonic() + delay <= deadline:
+        while report.deferred and not report.stopped and time.monotonic() + delay <= deadline:
             await asyncio.sleep(delay * random.uniform(0.5, 1.0))
             again = await self.deliver(run_id, transport, share)
             again.variants_rendered += report.variants_rendered

@@ -32,7 +32,7 @@ from sqlalchemy import select
 from scheduler.app import Briefmail
 from scheduler.dispatch import SendInterrupted
 from scheduler.editions import StoredIssue, newest_unsent_issue
-from scheduler.ledger import Run, RunStatus
+from scheduler.ledger import ACTIVE, Run
 from scheduler.shares import ShareBusy
 from scheduler.timing import freshness
 from subscribers.db import utcnow
@@ -91,7 +91,7 @@ def tick(app: Briefmail, list_slug: str | None = None) -> TickReport:
         open_runs = session.execute(
             select(Run.id, StoredIssue.created_at)
             .join(StoredIssue, StoredIssue.id == Run.issue_id)
-            .where(Run.list_id == newsletter.id, Run.status != RunStatus.DONE)
+            .where(Run.list_id == newsletter.id, Run.status.in_(ACTIVE))
             .order_by(Run.id)
         ).all()
     dispatcher = app.dispatcher()

@@ -38,13 +38,17 @@ from subscribers.db import Base, string_enum, utcnow
 from subscribers.models import Subscriber, Subscription, SubscriptionStatus, Suppression
 
 __all__ = [
+    "ACTIVE",
     "OPEN",
+    "RUN_TRANSITIONS",
+    "STOPPED",
     "Claim",
     "Delivery",
     "DeliveryStatus",
     "Outcome",
     "Run",
     "RunConflict",
+    "RunStateError",
     "RunStatus",
     "RunSummary",
     "UnknownRun",
@@ -64,6 +68,8 @@ __all__ = [
     "record_outcome",
     "record_outcomes",
     "release",
+    "run_status",
+    "set_run_status",
     "summarize",
 ]
 
@@ -73,11 +79,35 @@ WHOLE = Share(0, 1)
 
 
 class RunStatus(enum.StrEnum):
-    """A run is planned, then sends until no delivery is open, then is done."""
+    """A run is planned, then sends until no delivery is open, then is done.
+
+    An operator may pause a run (senders stop after the messages in flight; `runs resume`
+    carries on) or cancel it (every open delivery is cancelled; final).
+    """
 
     PLANNING = "planning"
     SENDING = "sending"
+    PAUSED = "paused"
     DONE = "done"
+    CANCELLED = "cancelled"
+
+
+#: Who may move a run where, by operator command.
+RUN_TRANSITIONS = {
+    RunStatus.PLANNING: {RunStatus.PAUSED, RunStatus.CANCELLED},
+    RunStatus.SENDING: {RunStatus.PAUSED, RunStatus.CANCELLED},
+    RunStatus.PAUSED: {RunStatus.SENDING, RunStatus.CANCELLED},
+    RunStatus.DONE: set(),
+    RunStatus.CANCELLED: set(),
+}
+#: Runs a scheduler looks at (a done run is sent again only when planning adds readers).
+ACTIVE = (RunStatus.PLANNING, RunStatus.SENDING)
+#: Runs an operator stopped: senders leave them alone.
+STOPPED = (RunStatus.PAUSED, RunStatus.CANCELLED)
+
+
+class RunStateError(ValueError):
+    """The operator asked for a run change its status does not allow."""
 
 
 class DeliveryStatus(enum.StrEnum):
@@ -157,8 +187,9 @@ _DELIVERIES = cast(Table, Delivery.__table__)
 _IS_OPEN = or_(*(_DELIVERIES.c.status == s for s in OPEN))
 _MARK = (
     update(_DELIVERIES)
-    .where(_DELIVERIES.c.id == bindparam("b_id"), _IS_OPEN)
+    .where(_DELIVERIES.c.id.in_(bindparam("b_ids", expanding=True)), _IS_OPEN)
     .values(status=DeliveryStatus.SENDING, updated_at=bindparam("b_now"))
+    .returning(_DELIVERIES.c.id)
 )
 _RELEASE = (
     update(_DELIVERIES)
@@ -399,11 +430,16 @@ def cancel_departed(session: Session, run: Run) -> int:
     return int(getattr(result, "rowcount", 0) or 0)
 
 
-def mark_in_flight(session: Session, delivery_ids: Sequence[int]) -> None:
-    """Record that deliveries are about to go on the wire (the caller commits before sending)."""
-    if delivery_ids:
-        now = utcnow()
-        session.execute(_MARK, [{"b_id": i, "b_now": now} for i in delivery_ids])
+def mark_in_flight(session: Session, delivery_ids: Sequence[int]) -> set[int]:
+    """Mark deliveries as about to go on the wire; the ids that were still open to send.
+
+    The caller commits, then sends exactly the returned ones: a delivery cancelled since it
+    was claimed (the run was cancelled, the reader left) is not marked and must not be sent.
+    """
+    if not delivery_ids:
+        return set()
+    rows = session.execute(_MARK, {"b_ids": list(delivery_ids), "b_now": utcnow()})
+    return {row[0] for row in rows}
 
 
 def release(session: Session, delivery_ids: Sequence[int]) -> None:
@@ -451,11 +487,16 @@ def _in_share(share: Share) -> tuple[ColumnElement[bool], ...]:
     return () if share.parts == 1 else ((Delivery.id % share.parts) == share.part,)
 
 
-def finish_planning(session: Session, run: Run, skipped: dict[str, int]) -> None:
-    """Planning is complete: record why others were skipped and let senders start."""
+def finish_planning(session: Session, run: Run, skipped: dict[str, int], added: int = 0) -> None:
+    """Planning is complete: record why others were skipped and let senders start.
+
+    A done run that planning added readers to (they subscribed after it was sent) is open
+    again until they have their copy.
+    """
     run.skipped = dict(sorted(skipped.items()))
-    if run.status == RunStatus.PLANNING:
+    if run.status == RunStatus.PLANNING or (added and run.status == RunStatus.DONE):
         run.status = RunStatus.SENDING
+        run.finished_at = None
 
 
 def count_by_status(session: Session, run_id: int) -> dict[str, int]:
@@ -470,8 +511,46 @@ def count_by_status(session: Session, run_id: int) -> dict[str, int]:
     return counts
 
 
+def set_run_status(session: Session, run: Run, status: RunStatus) -> None:
+    """Pause, unpause or cancel a run (RunStateError if its status does not allow it).
+
+    Cancelling also cancels every delivery still waiting (pending or deferred), so nothing of
+    the run is sent any more. Messages already in flight keep their place: the sender records
+    what the server answered, so the ledger never says "cancelled" of a delivered message.
+    """
+    if status == run.status:
+        return
+    if status not in RUN_TRANSITIONS[run.status]:
+        raise RunStateError(f"run {run.id} is {run.status}; it cannot become {status}")
+    run.status = status
+    if status == RunStatus.CANCELLED:
+        run.finished_at = utcnow()
+        session.execute(
+            update(Delivery)
+            .where(
+                Delivery.run_id == run.id,
+                Delivery.status.in_((DeliveryStatus.PENDING, DeliveryStatus.DEFERRED)),
+            )
+            .values(
+                status=DeliveryStatus.CANCELLED,
+                last_text="not sent: the run was cancelled",
+                updated_at=utcnow(),
+            )
+            .execution_options(synchronize_session=False)
+        )
+
+
+def run_status(session: Session, run_id: int) -> RunStatus | None:
+    """A run's status as stored now (senders check it to notice a pause or a cancel)."""
+    status = session.scalar(select(Run.status).where(Run.id == run_id))
+    return RunStatus(status) if status is not None else None
+
+
 def finish_run(session: Session, run: Run) -> bool:
     """Mark the run done if nothing is open; True if it is done now."""
+    session.refresh(run)  # an operator may have paused or cancelled it meanwhile
+    if run.status in (RunStatus.PAUSED, RunStatus.CANCELLED):
+        return run.status == RunStatus.CANCELLED
     open_left = session.scalar(
         select(func.count()).where(Delivery.run_id == run.id, Delivery.status.in_(OPEN))
     )

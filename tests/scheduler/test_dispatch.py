@@ -12,7 +12,7 @@ from mailer.testing import MemoryTransport, SmtpSink
 from scheduler import ledger
 from scheduler.app import Briefmail
 from scheduler.dispatch import SendInterrupted, variant_key, variant_topics
-from scheduler.ledger import Delivery, DeliveryStatus
+from scheduler.ledger import Delivery, DeliveryStatus, RunStatus
 from subscribers.lists import get_list
 from subscribers.models import Cadence
 from subscribers.service import subscribe
@@ -367,3 +367,54 @@ class TestDeparted:
         with app.sessions() as session:
             run = session.get(ledger.Run, run_id)
             assert run is not None and run.status == ledger.RunStatus.DONE
+
+
+class TestOperatorControl:
+    async def test_a_paused_run_sends_nothing_until_resumed(
+        self, app: Briefmail, smtp_sink: SmtpSink
+    ) -> None:
+        """Paused before sending: nothing goes out and the report says why; unpaused, all go."""
+        for n in range(3):
+            add(app, f"r{n}@example.net", ["chips"])
+        dispatcher = app.dispatcher()
+        run_id = dispatcher.plan(ingest(app))
+        with app.sessions() as session:
+            ledger.set_run_status(session, ledger.get_run(session, run_id), RunStatus.PAUSED)
+            session.commit()
+        paused = await app.resume_run(run_id)
+        assert (paused.stopped, paused.delivered, smtp_sink.messages) == (
+            "the run was paused",
+            0,
+            [],
+        )
+        with app.sessions() as session:
+            ledger.set_run_status(session, ledger.get_run(session, run_id), RunStatus.SENDING)
+            session.commit()
+        assert (await app.resume_run(run_id)).delivered == 3
+
+    @pytest.mark.smtp_faults(delay=0.02)
+    async def test_cancelling_a_run_stops_its_sender_and_cancels_the_rest(
+        self, app: Briefmail, smtp_sink: SmtpSink
+    ) -> None:
+        """A run cancelled mid-send: the sender stops within a second, the rest is cancelled."""
+        import asyncio
+
+        for n in range(400):
+            add(app, f"r{n:03d}@example.net", ["chips"])
+        run_id = app.dispatcher().plan(ingest(app))
+        sending = asyncio.create_task(app.resume_run(run_id))
+        while smtp_sink.count() < 10:
+            await asyncio.sleep(0.01)
+        with app.sessions() as session:
+            ledger.set_run_status(session, ledger.get_run(session, run_id), RunStatus.CANCELLED)
+            session.commit()
+        report = await sending
+        assert report.stopped == "the run was cancelled"
+        assert 10 <= report.delivered < 400
+        assert report.delivered + report.cancelled == 400
+        assert len(smtp_sink.recipients()) == report.delivered
+        with app.sessions() as session:
+            run = ledger.get_run(session, run_id)
+            assert run.status == RunStatus.CANCELLED
+            with pytest.raises(ledger.RunStateError, match="cancelled; it cannot become paused"):
+                ledger.set_run_status(session, run, RunStatus.PAUSED)
