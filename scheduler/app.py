@@ -11,6 +11,7 @@ from functools import cached_property
 from pathlib import Path
 
 from fastapi import FastAPI
+from fastapi.responses import PlainTextResponse
 from sqlalchemy import Engine, select
 from sqlalchemy.orm import Session, sessionmaker
 
@@ -28,6 +29,7 @@ from scheduler.dispatch import BOUNCE_PREFIX, Dispatcher, SendReport, newsletter
 from scheduler.editions import Stored, StoredIssue, store_issue, tag_ingested
 from scheduler.feedback import BounceSummary, apply_events
 from scheduler.ledger import WHOLE
+from scheduler.metrics import collect, prometheus_text
 from scheduler.migrate import upgrade
 from scheduler.settings import Settings, SettingsError
 from scheduler.shares import Share
@@ -245,6 +247,12 @@ def build_web(app: Briefmail) -> FastAPI:
     web.include_router(
         build_archive(app.sessions, app.renderer, identity, settings.base_url, settings.slug)
     )
+
+    @web.get("/metrics", response_class=PlainTextResponse)
+    def metrics() -> PlainTextResponse:
+        with app.sessions() as session:
+            text = prometheus_text(collect(session))
+        return PlainTextResponse(text, media_type="text/plain; version=0.0.4; charset=utf-8")
 
     @web.get("/healthz")
     def healthz() -> dict[str, str]:

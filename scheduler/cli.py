@@ -968,6 +968,54 @@ def runs_show(
         out.print(f"  skipped ({reason}): {n}", markup=False)
 
 
+@cli.command()
+@_handle_errors
+def status(as_json: JsonOption = False) -> None:
+    """Where sending stands: unfinished runs, rate, queue, suppressions, the scheduler's job."""
+    from scheduler.jobs import build_scheduler, describe_jobs
+    from scheduler.metrics import collect
+
+    with _app() as app:
+        with app.sessions() as session:
+            figures = collect(session)
+        jobs = describe_jobs(build_scheduler(app, blocking=False))
+    data = figures.as_json() | {
+        "jobs": [
+            {
+                "id": j.id,
+                "trigger": j.trigger,
+                "next_run": j.next_run.isoformat() if j.next_run else None,
+            }
+            for j in jobs
+        ]
+    }
+    if as_json:
+        _print_json(data)
+        return
+    for job in jobs:
+        out.print(f"job {job.id}: {job.trigger}", markup=False)
+    table = Table("run", "kind", "period", "status", "done", "open")
+    for run in figures.unfinished:
+        total = sum(run.counts.values())
+        table.add_row(
+            str(run.id),
+            run.kind,
+            run.period,
+            run.status,
+            f"{run.done}/{total}",
+            str(total - run.done),
+        )
+    if figures.unfinished:
+        out.print(table)
+    else:
+        out.print("no unfinished runs")
+    out.print(
+        f"send rate {figures.rate:.1f}/s over the last minute; queue {figures.queue}", markup=False
+    )
+    reasons = ", ".join(f"{k} {v}" for k, v in figures.suppressions.items()) or "none"
+    out.print(f"suppressed addresses: {reasons}", markup=False)
+
+
 # -- schedule ----------------------------------------------------------------------------------
 
 

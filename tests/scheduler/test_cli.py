@@ -323,6 +323,27 @@ class TestSubscribers:
 
 
 class TestSendAndRuns:
+    def test_status_reports_unfinished_runs_and_the_job(self, home: Path) -> None:
+        """`status --json`: a paused run with its progress, the send job, no suppressions."""
+        run("ingest", str(FIXTURES / "brief-mixed.txt"))
+        run("subscribers", "add", "a@example.net", "--confirmed")
+        from scheduler.app import build_app
+        from scheduler.settings import load_settings
+
+        app = build_app(load_settings())
+        try:
+            run_id = app.dispatcher().plan(1)
+        finally:
+            app.close()
+        assert run("runs", "pause", str(run_id))[0] == 0
+        data = json.loads(run("status", "--json")[1])
+        assert [(r["id"], r["status"], r["done"], r["total"]) for r in data["unfinished"]] == [
+            (1, "paused", 0, 1)
+        ]
+        assert [j["id"] for j in data["jobs"]] == ["send-due"]
+        assert (data["queue"], data["suppressions"]) == (0, {})
+        assert run("runs", "pause", "7")[0] == 2
+
     def test_dry_run_and_test_copy_record_nothing(
         self, home: Path, monkeypatch: pytest.MonkeyPatch
     ) -> None:
