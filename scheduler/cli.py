@@ -953,19 +953,37 @@ def runs_list(as_json: JsonOption = False) -> None:
 @runs_cli.command("show")
 @_handle_errors
 def runs_show(
-    run_id: Annotated[int, typer.Argument(help="Run id.")], as_json: JsonOption = False
+    run_id: Annotated[int, typer.Argument(help="Run id.")],
+    as_json: JsonOption = False,
+    html_file: Annotated[
+        Path | None,
+        typer.Option("--html", help="Also write a self-contained report page with a chart."),
+    ] = None,
 ) -> None:
-    """Show one run: status, counts by status, and why subscribers were skipped."""
+    """Show one run: counts by status, variant and SMTP reply, failures, outcomes per minute."""
+    from scheduler.report import build_report, render_html
+
     with _app() as app, app.sessions() as session:
-        run = ledger.summarize(session, ledger.get_run(session, run_id))
+        report = build_report(session, run_id)
+    if html_file is not None:
+        html_file.write_text(render_html(report), encoding="utf-8")
+        err.print(f"wrote {html_file}", markup=False)
     if as_json:
-        _print_json(run.as_json())
+        _print_json(report.as_json())
         return
+    run = report.summary
     out.print(f"Run {run.id}: {run.kind} {run.period} · issue {run.issue_id} · {run.status}")
     for status, n in run.counts.items():
         out.print(f"  {status}: {n}")
     for reason, n in run.skipped.items():
         out.print(f"  skipped ({reason}): {n}", markup=False)
+    replies = ", ".join(f"{code} {n}" for code, n in report.by_reply.items())
+    out.print(f"  SMTP replies: {replies or 'none yet'}", markup=False)
+    if report.per_minute:
+        peak = max(n for _, n in report.per_minute)
+        out.print(f"  peak {peak} outcomes in a minute, over {len(report.per_minute)} minutes")
+    for code, text, n in report.problems[:5]:
+        out.print(f"  {n} × {code or ''} {text}", markup=False)
 
 
 @cli.command()

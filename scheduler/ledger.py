@@ -39,6 +39,7 @@ from subscribers.models import Subscriber, Subscription, SubscriptionStatus, Sup
 
 __all__ = [
     "ACTIVE",
+    "FINAL",
     "OPEN",
     "RUN_TRANSITIONS",
     "STOPPED",
@@ -131,6 +132,8 @@ class DeliveryStatus(enum.StrEnum):
 
 #: Statuses a sender still has to act on.
 OPEN = (DeliveryStatus.PENDING, DeliveryStatus.DEFERRED, DeliveryStatus.SENDING)
+#: Statuses with a server's answer (or a decision) recorded.
+FINAL = (DeliveryStatus.DELIVERED, DeliveryStatus.FAILED, DeliveryStatus.DEFERRED)
 _FINAL_OR_RETRY = (DeliveryStatus.DELIVERED, DeliveryStatus.DEFERRED, DeliveryStatus.FAILED)
 
 
