@@ -443,7 +443,10 @@ class TestSendAndRuns:
                 "skipped": {"cadence weekly": 1},
             }
         ]
-        assert json.loads(run("runs", "show", "1", "--json")[1]) == runs[0]
+        shown = json.loads(run("runs", "show", "1", "--json")[1])
+        assert {k: shown[k] for k in runs[0]} == runs[0]  # `show` is `list` and more:
+        assert shown["by_reply"] == {"250": 2}
+        assert shown["by_variant"] == {"chips": {"delivered": 1}, "funding": {"delivered": 1}}
 
     def test_unreachable_server_exits_1_with_one_line(
         self, home: Path, monkeypatch: pytest.MonkeyPatch
