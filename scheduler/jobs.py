@@ -26,12 +26,19 @@ from types import FrameType
 from apscheduler.schedulers.background import BackgroundScheduler
 from apscheduler.schedulers.base import BaseScheduler
 from apscheduler.schedulers.blocking import BlockingScheduler
+from apscheduler.triggers.cron import CronTrigger
 from apscheduler.triggers.interval import IntervalTrigger
 from sqlalchemy import select
 
 from scheduler.app import Briefmail
 from scheduler.dispatch import SendInterrupted
-from scheduler.editions import StoredIssue, newest_unsent_issue
+from scheduler.editions import (
+    DigestError,
+    StoredIssue,
+    build_digest,
+    newest_unsent_issue,
+    week_label,
+)
 from scheduler.ledger import ACTIVE, Run
 from scheduler.shares import ShareBusy
 from scheduler.timing import freshness
@@ -39,16 +46,19 @@ from subscribers.db import utcnow
 from subscribers.lists import get_list
 
 __all__ = [
+    "DIGEST_JOB_ID",
     "SEND_JOB_ID",
     "JobInfo",
     "TickReport",
     "build_scheduler",
     "describe_jobs",
+    "send_weekly_digest",
     "serve",
     "tick",
 ]
 
 SEND_JOB_ID = "send-due"
+DIGEST_JOB_ID = "weekly-digest"
 log = logging.getLogger("briefmail.jobs")
 #: What this process already told the operator it is not sending (and why).
 _REPORTED: set[tuple[str, str, str]] = set()
@@ -123,8 +133,31 @@ def tick(app: Briefmail, list_slug: str | None = None) -> TickReport:
     return report
 
 
+def send_weekly_digest(app: Briefmail, list_slug: str | None = None) -> int | None:
+    """Assemble last week's digest and plan it for weekly readers; the send job sends it.
+
+    Building the same week's digest again changes nothing, and its run is unique per week,
+    so a second firing (or a second scheduler) plans nobody twice. Returns the run id, or
+    None when last week had no daily issue.
+    """
+    slug = list_slug or app.settings.newsletter.slug
+    week = week_label(utcnow().date() - dt.timedelta(days=7))
+    try:
+        with app.sessions() as session:
+            row, _ = build_digest(session, get_list(session, slug), week, app.taxonomy)
+            session.commit()
+            issue_id = row.id
+    except DigestError as exc:
+        log.warning("weekly digest %s: %s", week, exc)
+        return None
+    run_id = app.dispatcher().plan(issue_id)
+    log.info("weekly digest %s: issue %s, run %s planned", week, issue_id, run_id)
+    tick(app, slug)
+    return run_id
+
+
 def build_scheduler(app: Briefmail, *, blocking: bool) -> BaseScheduler:
-    """A scheduler holding the send job, every [schedule] tick_seconds."""
+    """A scheduler holding the send job (every tick_seconds) and the weekly digest job."""
     schedule = app.settings.schedule
     scheduler: BaseScheduler = (BlockingScheduler if blocking else BackgroundScheduler)(
         timezone=schedule.timezone
@@ -141,6 +174,23 @@ def build_scheduler(app: Briefmail, *, blocking: bool) -> BaseScheduler:
         misfire_grace_time=None,
         replace_existing=True,
         next_run_time=dt.datetime.now(dt.UTC),
+    )
+    clock = dt.time.fromisoformat(schedule.weekly_time)
+    scheduler.add_job(
+        send_weekly_digest,
+        CronTrigger(
+            day_of_week=schedule.weekly_day,
+            hour=clock.hour,
+            minute=clock.minute,
+            timezone=schedule.timezone,
+        ),
+        args=[app],
+        id=DIGEST_JOB_ID,
+        coalesce=True,
+        max_instances=1,
+        # Down at the hour: still sent if the scheduler is back within the day.
+        misfire_grace_time=12 * 3600,
+        replace_existing=True,
     )
     return scheduler
 

@@ -8,6 +8,7 @@ environment: a config file that contains one is refused, because config files ge
 
 from __future__ import annotations
 
+import datetime as dt
 import os
 import secrets
 import tomllib
@@ -99,6 +100,18 @@ class ScheduleSettings(_Section):
     max_age_hours: float = Field(default=20.0, gt=0, le=24 * 14)
     #: How often the send job looks for deliveries whose local send hour has come.
     tick_seconds: int = Field(default=60, ge=5, le=3600)
+    #: When last week's digest is assembled and sent to weekly readers (in ``timezone``).
+    weekly_day: Literal["mon", "tue", "wed", "thu", "fri", "sat", "sun"] = "mon"
+    weekly_time: str = "08:00"
+
+    @field_validator("weekly_time")
+    @classmethod
+    def _clock(cls, value: str) -> str:
+        try:
+            dt.time.fromisoformat(value)
+        except ValueError:
+            raise ValueError("must be a time of day as HH:MM, e.g. 08:00") from None
+        return value
 
     @field_validator("timezone")
     @classmethod
@@ -306,6 +319,8 @@ security = "none"                           # none | starttls | tls
 timezone = "UTC"
 max_age_hours = 20                          # older issues are not sent by the scheduler
 tick_seconds = 60                           # how often it looks for what is due
+weekly_day = "mon"                          # last week's digest goes to weekly readers
+weekly_time = "08:00"
 """
 
 

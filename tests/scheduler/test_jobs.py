@@ -12,8 +12,16 @@ import time_machine
 from apscheduler.triggers.interval import IntervalTrigger
 
 from mailer.testing import SmtpSink
+from scheduler import ledger
 from scheduler.app import Briefmail
-from scheduler.jobs import SEND_JOB_ID, build_scheduler, describe_jobs, tick
+from scheduler.jobs import (
+    DIGEST_JOB_ID,
+    SEND_JOB_ID,
+    build_scheduler,
+    describe_jobs,
+    send_weekly_digest,
+    tick,
+)
 from subscribers.lists import get_list
 from subscribers.service import subscribe
 from tests.conftest import FIXTURES
@@ -146,6 +154,43 @@ def test_the_scheduler_holds_one_coalescing_send_job(app: Briefmail) -> None:
     assert isinstance(job.trigger, IntervalTrigger)
     assert job.trigger.interval == dt.timedelta(seconds=60)
     assert (job.coalesce, job.max_instances) == (True, 1)
-    [listed] = describe_jobs(scheduler)
-    assert listed.id == SEND_JOB_ID
-    assert listed.next_run is not None and listed.next_run.tzinfo is not None
+    listed = describe_jobs(scheduler)
+    assert [job.id for job in listed] == [SEND_JOB_ID, DIGEST_JOB_ID]
+    assert all(job.next_run is not None and job.next_run.tzinfo for job in listed)
+
+
+def test_the_weekly_digest_goes_to_weekly_readers_once(
+    app: Briefmail, smtp_sink: SmtpSink, tmp_path: Path
+) -> None:
+    """Monday's job digests last week's briefs for weekly readers; firing again sends nothing."""
+    from subscribers.models import Cadence
+
+    with app.sessions() as session:
+        for address, cadence in (
+            ("w@example.net", Cadence.WEEKLY),
+            ("d@example.net", Cadence.DAILY),
+        ):
+            subscribe(
+                session,
+                get_list(session, "brief"),
+                address,
+                taxonomy=app.taxonomy,
+                cadence=cadence,
+                confirmed=True,
+            )
+        session.commit()
+    with time_machine.travel(dt.datetime(2026, 3, 18, 6, 0, tzinfo=UTC), tick=False) as clock:
+        app.ingest(brief_for(dt.date(2026, 3, 18), tmp_path), "brief")
+        clock.move_to(dt.datetime(2026, 3, 23, 8, 0, tzinfo=UTC))  # Monday of the next week
+        first = send_weekly_digest(app)
+        again = send_weekly_digest(app)
+    assert first is not None and again == first
+    [message] = smtp_sink.messages
+    assert message.rcpt_to == ("w@example.net",)
+    with app.sessions() as session:
+        run = ledger.get_run(session, first)
+        assert (run.kind, run.period) == ("weekly", "2026-W12")
+    scheduler = build_scheduler(app, blocking=False)
+    trigger = scheduler.get_job(DIGEST_JOB_ID).trigger
+    fields = {f.name: str(f) for f in trigger.fields}
+    assert (fields["day_of_week"], fields["hour"], fields["minute"]) == ("mon", "8", "0")
