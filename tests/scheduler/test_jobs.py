@@ -194,3 +194,52 @@ def test_the_weekly_digest_goes_to_weekly_readers_once(
     trigger = scheduler.get_job(DIGEST_JOB_ID).trigger
     fields = {f.name: str(f) for f in trigger.fields}
     assert (fields["day_of_week"], fields["hour"], fields["minute"]) == ("mon", "8", "0")
+
+
+def test_two_serve_processes_on_one_database_send_each_reader_once(
+    app: Briefmail, smtp_sink: SmtpSink, tmp_path: Path, database_url: str
+) -> None:
+    """Two `briefmail serve` schedulers firing the same job: one run, every reader once."""
+    import os
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    from scheduler.ledger import list_runs
+
+    add_readers(app, {f"r{n:02d}@example.net": "UTC" for n in range(60)})
+    app.ingest(FIXTURES / "brief-mixed.txt", "brief")  # dated in the past: due at once
+    (tmp_path / "briefmail.toml").write_text(
+        f'[database]\nurl = "{database_url}"\n'
+        f'[smtp]\nhost = "{smtp_sink.host}"\nport = {smtp_sink.port}\n'
+        "[schedule]\ntick_seconds = 5\n",
+        encoding="utf-8",
+    )
+    env = {**os.environ, "BRIEFMAIL_SECRET_KEY": app.settings.secret()}
+    servers = [
+        subprocess.Popen(
+            [sys.executable, "-c", "from scheduler.cli import main; main()", "serve", "--no-web"],
+            cwd=tmp_path,
+            env=env,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
+        for _ in range(2)
+    ]
+    try:
+        deadline = time.monotonic() + 90
+        while smtp_sink.count() < 60:
+            assert time.monotonic() < deadline, smtp_sink.count()
+            assert all(s.poll() is None for s in servers), "a server exited early"
+            time.sleep(0.2)
+        time.sleep(6)  # another tick of both: nothing more may go out
+    finally:
+        for server in servers:
+            server.send_signal(signal.SIGTERM)
+        errors = [server.communicate(timeout=60)[1] for server in servers]
+    assert [server.returncode for server in servers] == [0, 0], errors
+    assert sorted(smtp_sink.recipients()) == [f"r{n:02d}@example.net" for n in range(60)]
+    with app.sessions() as session:
+        assert [(run.id, run.status) for run in list_runs(session)] == [(1, "done")]
