@@ -11,6 +11,7 @@ import asyncio
 import datetime as dt
 import functools
 import json
+import logging
 import os
 import subprocess
 import sys
@@ -45,6 +46,7 @@ from scheduler.editions import (
     week_label,
 )
 from scheduler.ledger import RunConflict, UnknownRun
+from scheduler.logs import configure_logging
 from scheduler.preview import DryRun, PreviewError, send_test_copy
 from scheduler.preview import dry_run as count_audience
 from scheduler.settings import (
@@ -189,6 +191,7 @@ def _main(
     """Newsletter delivery: ingest issues, manage subscribers, preview and send."""
     _state["config"] = config
     _state["debug"] = debug
+    configure_logging(logging.DEBUG if debug else logging.WARNING)
 
 
 @cli.command()
@@ -1098,6 +1101,8 @@ def serve(
 ) -> None:
     """Run the web app and the scheduler (each reader's brief at their local send hour)."""
     from scheduler.jobs import serve as run
+
+    configure_logging(logging.DEBUG if _state["debug"] else logging.INFO)
 
     if no_web and no_scheduler:
         raise typer.BadParameter("--no-web and --no-scheduler together leave nothing to run")

@@ -10,6 +10,7 @@ import asyncio
 import datetime as dt
 import functools
 import itertools
+import logging
 import random
 import re
 import secrets
@@ -57,6 +58,7 @@ __all__ = [
     "variant_topics",
 ]
 
+log = logging.getLogger("briefmail.send")
 #: The local part before "+" of the VERP bounce address (bounces+TOKEN@sending domain).
 BOUNCE_PREFIX = "bounces"
 #: The variant key of subscribers who chose no topic, i.e. every topic.
@@ -321,6 +323,16 @@ class Dispatcher:
             report = again
             delay = min(delay * 2, 300.0)
         report.seconds = time.perf_counter() - started
+        log.info(
+            "run %s: sent %d (delivered %d, deferred %d, failed %d, waiting %d)",
+            run_id,
+            report.sent_now,
+            report.delivered,
+            report.deferred,
+            report.failed,
+            report.waiting,
+            extra={"run_id": run_id},
+        )
         return report
 
     def _claims(
@@ -339,6 +351,15 @@ class Dispatcher:
         ledger.record_outcomes(session, outcomes)
         ledger.release(session, released)
         for outcome in outcomes:
+            if outcome.status != DeliveryStatus.DELIVERED:
+                log.warning(
+                    "delivery %s %s: %s %s",
+                    outcome.delivery_id,
+                    outcome.status,
+                    outcome.code or "",
+                    outcome.text or "",
+                    extra={"delivery_id": outcome.delivery_id},
+                )
             if outcome.status == DeliveryStatus.FAILED and is_hard_bounce(
                 outcome.code, outcome.text
             ):
