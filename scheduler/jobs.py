@@ -30,6 +30,7 @@ from apscheduler.triggers.cron import CronTrigger
 from apscheduler.triggers.interval import IntervalTrigger
 from sqlalchemy import select
 
+from mailer.bounces import BounceError
 from scheduler.app import Briefmail
 from scheduler.dispatch import SendInterrupted
 from scheduler.editions import (
@@ -46,12 +47,14 @@ from subscribers.db import utcnow
 from subscribers.lists import get_list
 
 __all__ = [
+    "BOUNCES_JOB_ID",
     "DIGEST_JOB_ID",
     "SEND_JOB_ID",
     "JobInfo",
     "TickReport",
     "build_scheduler",
     "describe_jobs",
+    "poll_bounces",
     "send_weekly_digest",
     "serve",
     "tick",
@@ -59,6 +62,7 @@ __all__ = [
 
 SEND_JOB_ID = "send-due"
 DIGEST_JOB_ID = "weekly-digest"
+BOUNCES_JOB_ID = "bounce-mailbox"
 log = logging.getLogger("briefmail.jobs")
 #: What this process already told the operator it is not sending (and why).
 _REPORTED: set[tuple[str, str, str]] = set()
@@ -156,6 +160,21 @@ def send_weekly_digest(app: Briefmail, list_slug: str | None = None) -> int | No
     return run_id
 
 
+def poll_bounces(app: Briefmail) -> None:
+    """Apply what arrived in the bounce mailbox (processing a report twice changes nothing)."""
+    mailbox = app.settings.bounces.mailbox
+    if mailbox is None:
+        return
+    try:
+        summary = app.process_bounces(app.settings.resolve(mailbox))
+    except BounceError as exc:
+        log.error("bounce mailbox: %s", exc)
+        return
+    figures = summary.as_json()
+    if summary.reports > summary.already_seen:
+        log.info("bounce mailbox: %s", figures)
+
+
 def build_scheduler(app: Briefmail, *, blocking: bool) -> BaseScheduler:
     """A scheduler holding the send job (every tick_seconds) and the weekly digest job."""
     schedule = app.settings.schedule
@@ -192,6 +211,16 @@ def build_scheduler(app: Briefmail, *, blocking: bool) -> BaseScheduler:
         misfire_grace_time=12 * 3600,
         replace_existing=True,
     )
+    if app.settings.bounces.mailbox is not None:
+        scheduler.add_job(
+            poll_bounces,
+            IntervalTrigger(minutes=app.settings.bounces.poll_minutes),
+            args=[app],
+            id=BOUNCES_JOB_ID,
+            coalesce=True,
+            max_instances=1,
+            replace_existing=True,
+        )
     return scheduler
 
 

@@ -136,6 +136,10 @@ class BouncesSettings(_Section):
     #: Soft bounces within the window that suppress an address, like one hard bounce.
     soft_limit: int = Field(default=3, ge=1, le=100)
     soft_window_days: int = Field(default=30, ge=1, le=365)
+    #: A Maildir (or mbox) the bounce address delivers to; `serve` reads it every
+    #: ``poll_minutes``. Unset: run `briefmail bounces process` yourself.
+    mailbox: Path | None = None
+    poll_minutes: int = Field(default=10, ge=1, le=24 * 60)
 
 
 class TopicsSettings(_Section):

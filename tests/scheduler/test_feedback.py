@@ -155,3 +155,36 @@ async def test_the_verp_token_is_signed(app: Briefmail, smtp_sink: SmtpSink) -> 
         assert signer.read_bounce_token(token) == delivery_id
         assert signer.read_bounce_token(token.upper()) == delivery_id  # servers may fold case
         assert signer.read_bounce_token(f"{delivery_id + 1}.{token.split('.')[1]}") is None
+
+
+async def test_serve_polls_the_configured_bounce_mailbox(
+    app: Briefmail, smtp_sink: SmtpSink, tmp_path: Path
+) -> None:
+    """With [bounces] mailbox set, the scheduler has a polling job that applies what arrives."""
+    from scheduler.jobs import BOUNCES_JOB_ID, build_scheduler, poll_bounces
+    from scheduler.settings import BouncesSettings
+
+    sent = await send_to_everyone(app)
+    signer = app.dispatcher().signer
+    assert signer is not None
+    box = maildir(
+        tmp_path,
+        {
+            "1.eml": readdress(
+                "postfix-hard", signer.make_bounce_token(sent[HARD][0]), sent[HARD][1]
+            )
+        },
+    )
+    polling = Briefmail(
+        app.settings.model_copy(update={"bounces": BouncesSettings(mailbox=box, poll_minutes=5)})
+    )
+    try:
+        assert build_scheduler(polling, blocking=False).get_job(BOUNCES_JOB_ID) is not None
+        assert build_scheduler(app, blocking=False).get_job(BOUNCES_JOB_ID) is None
+        poll_bounces(polling)
+        poll_bounces(polling)  # again: nothing changes
+    finally:
+        polling.close()
+    assert status_of(app, HARD) == (SubscriptionStatus.BOUNCED, True)
+    with app.sessions() as session:
+        assert len(session.scalars(select(BounceRecord)).all()) == 1
