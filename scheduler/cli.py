@@ -767,6 +767,9 @@ def _print_dry_run(plan: DryRun, as_json: bool) -> None:
     out.print(f"eligible {plan.eligible}; nothing sent, nothing recorded", markup=False)
     for reason, n in plan.skipped.items():
         out.print(f"  skipped ({reason}): {n}", markup=False)
+    for at, n in plan.schedule:
+        when = f"{at:%Y-%m-%d %H:%M} UTC" if at else "at once"
+        out.print(f"  {when}: {n} (their local send hour)" if at else f"  {when}: {n}")
 
 
 def _send_run(

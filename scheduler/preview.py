@@ -8,11 +8,13 @@
 
 from __future__ import annotations
 
+import datetime as dt
+import functools
 import html
 import threading
 from collections import Counter
 from collections.abc import Sequence
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Self
@@ -22,6 +24,8 @@ from mailer.render import Rendered
 from scheduler.app import Briefmail
 from scheduler.dispatch import NO_MATCH, run_kind, variant_key, variant_topics
 from scheduler.editions import load_issue
+from scheduler.timing import local_send_time
+from subscribers.db import utcnow
 from subscribers.lists import get_list
 from subscribers.service import audience_census, iter_audience, normalise_email
 
@@ -99,6 +103,8 @@ class DryRun:
     skipped: dict[str, int]
     #: (topics — empty for "every topic" —, subscribers, stories), largest first.
     variants: list[tuple[tuple[str, ...], int, int]]
+    #: (when — None: at once —, subscribers): a daily brief's local send hours, in order.
+    schedule: list[tuple[dt.datetime | None, int]] = field(default_factory=list)
 
     def as_json(self) -> dict[str, object]:
         """The `briefmail send --dry-run --json` shape."""
@@ -109,6 +115,9 @@ class DryRun:
                 {"topics": list(topics), "subscribers": n, "stories": stories}
                 for topics, n, stories in self.variants
             ],
+            "schedule": [
+                {"at": at.isoformat() if at else "now", "subscribers": n} for at, n in self.schedule
+            ],
         }
 
 
@@ -117,22 +126,30 @@ def dry_run(app: Briefmail, issue_id: int, list_slug: str) -> DryRun:
     with app.sessions() as session:
         row = load_issue(session, issue_id, get_list(session, list_slug))
         issue = row.to_issue()
-        _, _, cadence = run_kind(issue, row.id)
+        kind, _, cadence = run_kind(issue, row.id)
         factory = app.dispatcher(signed=False).factory(row, "dry-run", None)
         skipped = audience_census(session, row.list_id, cadence)
         by_variant: Counter[str] = Counter()
+        at: Counter[dt.datetime | None] = Counter()
+        now = utcnow()
+        local_time = functools.cache(functools.partial(local_send_time, issue.date))
         for batch in iter_audience(session, row.list_id, cadence):
             for member in batch:
-                if factory.stories_for(member.topics):
-                    by_variant[variant_key(member.topics)] += 1
-                else:
+                if not factory.stories_for(member.topics):
                     skipped[NO_MATCH] += 1
+                    continue
+                by_variant[variant_key(member.topics)] += 1
+                local = local_time(member.timezone, member.send_hour)
+                at[local if kind == "daily" and local > now else None] += 1
         session.rollback()  # read only: nothing to keep, and nothing may be kept
     variants = [
         (tuple(sorted(variant_topics(key))), n, len(factory.stories_for(variant_topics(key))))
         for key, n in sorted(by_variant.items(), key=lambda item: (-item[1], item[0]))
     ]
-    return DryRun(sum(by_variant.values()), dict(sorted(skipped.items())), variants)
+    schedule = sorted(
+        at.items(), key=lambda item: item[0] or dt.datetime.min.replace(tzinfo=dt.UTC)
+    )
+    return DryRun(sum(by_variant.values()), dict(sorted(skipped.items())), variants, schedule)
 
 
 async def send_test_copy(

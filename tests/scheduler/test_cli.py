@@ -356,6 +356,7 @@ class TestSendAndRuns:
             "eligible": 1,
             "skipped": {},
             "variants": [{"topics": ["chips"], "subscribers": 1, "stories": 2}],
+            "schedule": [{"at": "now", "subscribers": 1}],
         }
         with SmtpSink() as sink:
             monkeypatch.setenv("BRIEFMAIL_SMTP__PORT", str(sink.port))

@@ -145,6 +145,7 @@ def test_a_dry_run_counts_the_audience_by_variant_and_changes_nothing(
             {"topics": ["chips"], "subscribers": 2, "stories": 2},
             {"topics": ["funding", "models"], "subscribers": 1, "stories": 3},
         ],
+        "schedule": [{"at": "now", "subscribers": 5}],  # the issue's date is past
     }
 
 
@@ -163,3 +164,40 @@ async def test_a_test_copy_goes_to_one_address_and_is_not_recorded(
     assert parsed["Subject"].startswith("[TEST] ")
     assert parsed["To"] == "Editor@example.com"
     assert copy.stories == 2 and copy.topics == ("funding",)
+
+
+def test_a_dry_run_shows_when_each_time_zone_gets_a_daily_brief(
+    app: Briefmail, tmp_path: Path
+) -> None:
+    """Readers in Shanghai, Berlin and Los Angeles: their 07:00 on the issue's date, in UTC."""
+    import datetime as dt
+
+    import time_machine
+
+    from scheduler.preview import dry_run
+
+    with app.sessions() as session:
+        brief = get_list(session, "brief")
+        for address, zone in (
+            ("sh@example.net", "Asia/Shanghai"),
+            ("be@example.net", "Europe/Berlin"),
+            ("be2@example.net", "Europe/Berlin"),
+            ("la@example.net", "America/Los_Angeles"),
+        ):
+            subscribe(session, brief, address, taxonomy=app.taxonomy, timezone=zone, confirmed=True)
+        session.commit()
+    text = (FIXTURES / "brief-mixed.txt").read_text(encoding="utf-8")
+    dated = tmp_path / "brief.txt"
+    dated.write_text(
+        text.replace("2026-07-01", "2026-03-28").replace("July 1, 2026", "March 28, 2026"),
+        encoding="utf-8",
+    )
+    stored = app.ingest(dated, "brief").stored
+    assert stored is not None
+    with time_machine.travel(dt.datetime(2026, 3, 27, 20, 0, tzinfo=dt.UTC), tick=False):
+        plan = dry_run(app, stored.id, "brief")
+    assert plan.as_json()["schedule"] == [
+        {"at": "2026-03-27T23:00:00+00:00", "subscribers": 1},
+        {"at": "2026-03-28T06:00:00+00:00", "subscribers": 2},
+        {"at": "2026-03-28T14:00:00+00:00", "subscribers": 1},
+    ]
