@@ -1003,16 +1003,7 @@ def status(as_json: JsonOption = False) -> None:
         with app.sessions() as session:
             figures = collect(session)
         jobs = describe_jobs(build_scheduler(app, blocking=False))
-    data = figures.as_json() | {
-        "jobs": [
-            {
-                "id": j.id,
-                "trigger": j.trigger,
-                "next_run": j.next_run.isoformat() if j.next_run else None,
-            }
-            for j in jobs
-        ]
-    }
+    data = figures.as_json() | {"jobs": [job.as_json() for job in jobs]}
     if as_json:
         _print_json(data)
         return
@@ -1051,14 +1042,7 @@ def schedule_list(as_json: JsonOption = False) -> None:
 
     with _app() as app:
         jobs = describe_jobs(build_scheduler(app, blocking=False))
-    rows = [
-        {
-            "id": job.id,
-            "trigger": job.trigger,
-            "next_run": job.next_run.isoformat() if job.next_run else None,
-        }
-        for job in jobs
-    ]
+    rows = [job.as_json() for job in jobs]
     if as_json:
         _print_json(rows)
         return

@@ -76,6 +76,14 @@ class JobInfo:
     trigger: str
     next_run: dt.datetime | None = None
 
+    def as_json(self) -> dict[str, str | None]:
+        """The shape `schedule list --json` and `status --json` print."""
+        return {
+            "id": self.id,
+            "trigger": self.trigger,
+            "next_run": self.next_run.isoformat() if self.next_run else None,
+        }
+
 
 @dataclass
 class TickReport:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import os
 import secrets
 import shutil
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -148,3 +148,17 @@ def app(database_url: str, smtp_sink: SmtpSink) -> Iterator[Briefmail]:
     app.ensure_default_list()
     yield app
     app.close()
+
+
+def subscribe_readers(app: Briefmail, addresses: Iterable[str], **options: Any) -> None:
+    """Confirmed readers of the default list (``options`` as for `subscribe`, per reader)."""
+    from subscribers.lists import get_list
+    from subscribers.service import subscribe
+
+    with app.sessions() as session:
+        newsletter = get_list(session, app.settings.newsletter.slug)
+        for address in addresses:
+            subscribe(
+                session, newsletter, address, taxonomy=app.taxonomy, confirmed=True, **options
+            )
+        session.commit()

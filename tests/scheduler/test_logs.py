@@ -12,9 +12,7 @@ import pytest
 from mailer.testing import SmtpSink
 from scheduler.app import Briefmail
 from scheduler.logs import configure_logging
-from subscribers.lists import get_list
-from subscribers.service import subscribe
-from tests.conftest import FIXTURES
+from tests.conftest import FIXTURES, subscribe_readers
 
 
 @pytest.fixture
@@ -33,12 +31,7 @@ async def test_a_send_logs_json_lines_with_run_and_delivery_ids(
 ) -> None:
     """Not a terminal: each record is one JSON object; a refusal names its delivery."""
     configure_logging(logging.INFO, stream)
-    with app.sessions() as session:
-        for address in ("a@example.net", "gone@example.net"):
-            subscribe(
-                session, get_list(session, "brief"), address, taxonomy=app.taxonomy, confirmed=True
-            )
-        session.commit()
+    subscribe_readers(app, ["a@example.net", "gone@example.net"])
     stored = app.ingest(FIXTURES / "brief-mixed.txt", "brief").stored
     assert stored is not None
     await app.send_issue(stored.id)

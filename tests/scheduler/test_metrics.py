@@ -10,9 +10,7 @@ import pytest
 from mailer.testing import SmtpSink
 from scheduler.app import Briefmail
 from scheduler.metrics import collect, prometheus_text
-from subscribers.lists import get_list
-from subscribers.service import subscribe
-from tests.conftest import FIXTURES
+from tests.conftest import FIXTURES, subscribe_readers
 
 SAMPLE = re.compile(r'^briefmail_[a-z_]+(\{[a-z_]+="[^"\n]*"\})? -?[0-9.e+-]+$')
 
@@ -22,12 +20,7 @@ async def test_figures_after_a_send_and_their_prometheus_text(
     app: Briefmail, smtp_sink: SmtpSink
 ) -> None:
     """Deliveries and runs by status, a recent send rate, suppressions; valid exposition text."""
-    with app.sessions() as session:
-        for address in ("a@example.net", "b@example.net", "gone@example.net"):
-            subscribe(
-                session, get_list(session, "brief"), address, taxonomy=app.taxonomy, confirmed=True
-            )
-        session.commit()
+    subscribe_readers(app, ["a@example.net", "b@example.net", "gone@example.net"])
     stored = app.ingest(FIXTURES / "brief-mixed.txt", "brief").stored
     assert stored is not None
     await app.send_issue(stored.id)
