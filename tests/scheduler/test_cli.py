@@ -324,7 +324,7 @@ class TestSubscribers:
 
 class TestSendAndRuns:
     def test_status_reports_unfinished_runs_and_the_job(self, home: Path) -> None:
-        """`status --json`: a paused run with its progress, the send job, no suppressions."""
+        """`status --json`: a paused run with its progress, the jobs, no suppressions."""
         run("ingest", str(FIXTURES / "brief-mixed.txt"))
         run("subscribers", "add", "a@example.net", "--confirmed")
         from scheduler.app import build_app
@@ -340,7 +340,7 @@ class TestSendAndRuns:
         assert [(r["id"], r["status"], r["done"], r["total"]) for r in data["unfinished"]] == [
             (1, "paused", 0, 1)
         ]
-        assert [j["id"] for j in data["jobs"]] == ["send-due"]
+        assert [j["id"] for j in data["jobs"]] == ["send-due", "weekly-digest"]
         assert (data["queue"], data["suppressions"]) == (0, {})
         assert run("runs", "pause", "7")[0] == 2
 
