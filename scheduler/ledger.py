@@ -51,7 +51,6 @@ __all__ = [
     "RunConflict",
     "RunStateError",
     "RunStatus",
-    "RunSummary",
     "UnknownRun",
     "add_deliveries",
     "cancel_departed",
@@ -71,7 +70,6 @@ __all__ = [
     "release",
     "run_status",
     "set_run_status",
-    "summarize",
 ]
 
 
@@ -578,44 +576,6 @@ def get_run(session: Session, run_id: int) -> Run:
     if run is None:
         raise UnknownRun(run_id)
     return run
-
-
-@dataclass(frozen=True, slots=True)
-class RunSummary:
-    """A run and its deliveries counted by status: what operators look at."""
-
-    id: int
-    kind: str
-    period: str
-    issue_id: int
-    status: str
-    counts: dict[str, int]
-    skipped: dict[str, int]
-
-    def as_json(self) -> dict[str, object]:
-        """The `briefmail runs list/show --json` shape."""
-        return {
-            "id": self.id,
-            "kind": self.kind,
-            "period": self.period,
-            "issue_id": self.issue_id,
-            "status": self.status,
-            "counts": self.counts,
-            "skipped": self.skipped,
-        }
-
-
-def summarize(session: Session, run: Run) -> RunSummary:
-    """Count a run's deliveries by status."""
-    return RunSummary(
-        id=run.id,
-        kind=run.kind,
-        period=run.period,
-        issue_id=run.issue_id,
-        status=str(run.status),
-        counts=count_by_status(session, run.id),
-        skipped=dict(run.skipped or {}),
-    )
 
 
 def list_runs(session: Session, list_id: int | None = None) -> list[Run]:

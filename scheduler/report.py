@@ -15,9 +15,47 @@ from dataclasses import dataclass
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
-from scheduler.ledger import FINAL, Delivery, DeliveryStatus, RunSummary, get_run, summarize
+from scheduler.ledger import FINAL, Delivery, DeliveryStatus, Run, count_by_status, get_run
 
-__all__ = ["RunReport", "build_report", "render_html"]
+__all__ = ["RunReport", "RunSummary", "build_report", "render_html", "summarize"]
+
+
+@dataclass(frozen=True, slots=True)
+class RunSummary:
+    """A run and its deliveries counted by status: what operators look at."""
+
+    id: int
+    kind: str
+    period: str
+    issue_id: int
+    status: str
+    counts: dict[str, int]
+    skipped: dict[str, int]
+
+    def as_json(self) -> dict[str, object]:
+        """The `briefmail runs list/show --json` shape."""
+        return {
+            "id": self.id,
+            "kind": self.kind,
+            "period": self.period,
+            "issue_id": self.issue_id,
+            "status": self.status,
+            "counts": self.counts,
+            "skipped": self.skipped,
+        }
+
+
+def summarize(session: Session, run: Run) -> RunSummary:
+    """Count a run's deliveries by status."""
+    return RunSummary(
+        id=run.id,
+        kind=run.kind,
+        period=run.period,
+        issue_id=run.issue_id,
+        status=str(run.status),
+        counts=count_by_status(session, run.id),
+        skipped=dict(run.skipped or {}),
+    )
 
 
 @dataclass(frozen=True, slots=True)

@@ -42,6 +42,7 @@ from scheduler.editions import (
 from scheduler.logs import configure_logging
 from scheduler.preview import DryRun, send_test_copy
 from scheduler.preview import dry_run as count_audience
+from scheduler.report import summarize
 from scheduler.shares import Share
 from subscribers.lists import get_list
 
@@ -304,7 +305,7 @@ def runs_resume(
 def runs_list(as_json: JsonOption = False) -> None:
     """Show runs, newest first, with delivery counts by status."""
     with open_app() as app, app.sessions() as session:
-        runs = [ledger.summarize(session, r) for r in ledger.list_runs(session)]
+        runs = [summarize(session, r) for r in ledger.list_runs(session)]
     if as_json:
         print_json([r.as_json() for r in runs])
         return

@@ -9,8 +9,7 @@ import pytest
 
 from mailer.testing import SmtpSink
 from scheduler.app import Briefmail
-from scheduler.ledger import RunSummary
-from scheduler.report import RunReport, build_report, render_html
+from scheduler.report import RunReport, RunSummary, build_report, render_html
 from subscribers.lists import get_list
 from subscribers.service import subscribe
 from tests.conftest import ARTIFACTS, FIXTURES
