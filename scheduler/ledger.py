@@ -211,6 +211,14 @@ _RECORD = (
 )
 
 
+_ADD = {
+    name: dialect_insert(Delivery).on_conflict_do_nothing(
+        index_elements=["run_id", "subscriber_id"]
+    )
+    for name, dialect_insert in (("sqlite", sqlite.insert), ("postgresql", postgresql.insert))
+}
+
+
 def open_run(
     session: Session, list_id: int, kind: str, period: str, issue_id: int
 ) -> tuple[Run, bool]:
@@ -263,14 +271,11 @@ def add_deliveries(
     ]
     if not rows:
         return 0
-    dialect = session.get_bind().dialect.name
-    insert = postgresql.insert if dialect == "postgresql" else sqlite.insert
-    statement = (
-        insert(Delivery)
-        .values(rows)
-        .on_conflict_do_nothing(index_elements=["run_id", "subscriber_id"])
-    )
-    result = session.execute(statement)
+    # One statement executed with many rows, not a statement built with the rows in it:
+    # SQLAlchemy caches compiled statements, and a 500-row VALUES list per batch kept up to
+    # 500 batches of rows alive (planning 1M readers peaked 86 MB higher than 100k did).
+    connection = session.connection()
+    result = connection.execute(_ADD[connection.dialect.name], rows)
     return int(getattr(result, "rowcount", 0) or 0)
 
 
