@@ -114,6 +114,9 @@ state: dict[str, Any] = {"config": None, "debug": False}
 ListOption = Annotated[
     str | None, typer.Option("--list", "-l", help="List slug (default: [newsletter] slug).")
 ]
+RetryOption = Annotated[
+    float, typer.Option("--retry-for", help="Seconds to keep retrying deferred deliveries.")
+]
 JsonOption = Annotated[bool, typer.Option("--json", help="Print JSON instead of a table.")]
 
 

@@ -22,6 +22,7 @@ from scheduler.app import Briefmail
 from scheduler.cli.base import (
     JsonOption,
     ListOption,
+    RetryOption,
     bounces_cli,
     chosen_list,
     cli,
@@ -53,10 +54,7 @@ from subscribers.lists import get_list
 @handle_errors
 def send(
     issue_id: Annotated[int, typer.Argument(help="Issue id.")],
-    retry_for: Annotated[
-        float,
-        typer.Option("--retry-for", help="Seconds to keep retrying deferred deliveries."),
-    ] = 0.0,
+    retry_for: RetryOption = 0.0,
     workers: Annotated[
         int,
         typer.Option("--workers", min=1, max=64, help="Sender processes sharing the run."),
@@ -269,10 +267,7 @@ def _set_run_status(run_id: int, status: ledger.RunStatus) -> None:
 @handle_errors
 def runs_resume(
     run_id: Annotated[int, typer.Argument(help="Run id.")],
-    retry_for: Annotated[
-        float,
-        typer.Option("--retry-for", help="Seconds to keep retrying deferred deliveries."),
-    ] = 0.0,
+    retry_for: RetryOption = 0.0,
     share: Annotated[
         str,
         typer.Option("--share", help="Send only share K of N of the run (K/N), as a worker."),
