@@ -18,6 +18,7 @@ import time
 from collections import Counter
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field, replace
+from typing import NamedTuple
 from urllib.parse import quote
 
 from sqlalchemy import Engine
@@ -50,9 +51,11 @@ __all__ = [
     "BOUNCE_PREFIX",
     "Dispatcher",
     "MessageFactory",
+    "Planned",
     "SendInterrupted",
     "SendReport",
     "newsletter_identity",
+    "plan_audience",
     "run_kind",
     "variant_key",
     "variant_topics",
@@ -177,28 +180,12 @@ class Dispatcher:
         """Create (or extend) the run of an issue with one delivery per eligible subscriber."""
         with self.sessions() as session:
             row = load_issue(session, issue_id)
-            issue = row.to_issue()
-            kind, period, cadence = run_kind(issue, row.id)
-            whole = issue.format in WHOLE_ISSUE_FORMATS
+            kind, period, _ = run_kind(row.to_issue(), row.id)
             run, _ = ledger.open_run(session, row.list_id, kind, period, row.id)
-            skipped: Counter[str] = audience_census(session, row.list_id, cadence)
-            now = utcnow()
-            # A daily brief reaches each reader at their local send hour of its date; the
-            # instant depends only on (zone, hour), so it is computed once per pair.
-            local = functools.cache(functools.partial(local_send_time, issue.date))
+            skipped: Counter[str] = Counter()
             added = 0
-            for batch in iter_audience(session, row.list_id, cadence, self.batch_size):
-                planned = []
-                for member in batch:
-                    if not select_stories(issue.stories, member.topics, whole=whole):
-                        skipped[NO_MATCH] += 1
-                        continue
-                    not_before = None
-                    if kind == "daily":
-                        at = local(member.timezone, member.send_hour)
-                        not_before = at if at > now else None
-                    planned.append((member.subscriber_id, variant_key(member.topics), not_before))
-                added += ledger.add_deliveries(session, run.id, planned)
+            for batch in plan_audience(session, row, skipped, self.batch_size):
+                added += ledger.add_deliveries(session, run.id, batch)
                 session.commit()  # each batch durable: memory and lost work stay O(batch)
             ledger.finish_planning(session, run, dict(skipped), added)
             session.commit()
@@ -422,6 +409,47 @@ class Dispatcher:
         report.pending = counts[DeliveryStatus.PENDING] + counts[DeliveryStatus.SENDING]
         report.waiting = ledger.count_waiting(session, run.id)
         report.skipped = dict(run.skipped or {})
+
+
+class Planned(NamedTuple):
+    """One reader an issue goes to: their variant, and when (None: at once)."""
+
+    subscriber_id: int
+    variant: str
+    not_before: dt.datetime | None
+
+
+def plan_audience(
+    session: Session, row: StoredIssue, skipped: Counter[str], batch_size: int = 1000
+) -> Iterator[list[Planned]]:
+    """Who an issue goes to, a batch at a time; everyone else counted by reason in ``skipped``.
+
+    The one place that decides a reader's variant and local send time: `Dispatcher.plan`
+    writes what it yields, `send --dry-run` only counts it.
+    """
+    issue = row.to_issue()
+    kind, _, cadence = run_kind(issue, row.id)
+    whole = issue.format in WHOLE_ISSUE_FORMATS
+    skipped.update(audience_census(session, row.list_id, cadence))
+    now = utcnow()
+    # A daily brief reaches each reader at their local send hour of its date; the instant
+    # depends only on (zone, hour), so it is computed once per pair.
+    local = functools.cache(functools.partial(local_send_time, issue.date))
+    for batch in iter_audience(session, row.list_id, cadence, batch_size):
+        planned = []
+        for member in batch:
+            if not select_stories(issue.stories, member.topics, whole=whole):
+                skipped[NO_MATCH] += 1
+                continue
+            at = local(member.timezone, member.send_hour) if kind == "daily" else None
+            planned.append(
+                Planned(
+                    member.subscriber_id,
+                    variant_key(member.topics),
+                    at if at is not None and at > now else None,
+                )
+            )
+        yield planned
 
 
 def _engine(session: Session) -> Engine:

@@ -9,7 +9,6 @@
 from __future__ import annotations
 
 import datetime as dt
-import functools
 import html
 import threading
 from collections import Counter
@@ -22,12 +21,10 @@ from typing import Self
 from mailer.message import OutgoingMessage
 from mailer.render import Rendered
 from scheduler.app import Briefmail
-from scheduler.dispatch import NO_MATCH, run_kind, variant_key, variant_topics
+from scheduler.dispatch import plan_audience, run_kind, variant_key, variant_topics
 from scheduler.editions import load_issue
-from scheduler.timing import local_send_time
-from subscribers.db import utcnow
 from subscribers.lists import get_list
-from subscribers.service import audience_census, iter_audience, normalise_email
+from subscribers.service import iter_audience, normalise_email
 
 __all__ = [
     "DryRun",
@@ -125,22 +122,14 @@ def dry_run(app: Briefmail, issue_id: int, list_slug: str) -> DryRun:
     """Plan an issue's audience in memory: nothing is sent and nothing is written."""
     with app.sessions() as session:
         row = load_issue(session, issue_id, get_list(session, list_slug))
-        issue = row.to_issue()
-        kind, _, cadence = run_kind(issue, row.id)
         factory = app.dispatcher(signed=False).factory(row, "dry-run", None)
-        skipped = audience_census(session, row.list_id, cadence)
+        skipped: Counter[str] = Counter()
         by_variant: Counter[str] = Counter()
         at: Counter[dt.datetime | None] = Counter()
-        now = utcnow()
-        local_time = functools.cache(functools.partial(local_send_time, issue.date))
-        for batch in iter_audience(session, row.list_id, cadence):
-            for member in batch:
-                if not factory.stories_for(member.topics):
-                    skipped[NO_MATCH] += 1
-                    continue
-                by_variant[variant_key(member.topics)] += 1
-                local = local_time(member.timezone, member.send_hour)
-                at[local if kind == "daily" and local > now else None] += 1
+        for batch in plan_audience(session, row, skipped):
+            for planned in batch:
+                by_variant[planned.variant] += 1
+                at[planned.not_before] += 1
         session.rollback()  # read only: nothing to keep, and nothing may be kept
     variants = [
         (tuple(sorted(variant_topics(key))), n, len(factory.stories_for(variant_topics(key))))
