@@ -9,6 +9,7 @@ import subprocess
 import sys
 import threading
 import time
+from collections import Counter
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -165,23 +166,23 @@ def _run_workers(app: Briefmail, run_id: int, retry_for: float, workers: int) ->
         )
         for part in range(workers)
     ]
-    report = app.dispatcher().report(run_id)
     problems = []
+    sent = Counter[str]()
     for part, child in enumerate(children, start=1):
         stdout, stderr = child.communicate()
         if child.returncode != 0:
             problems.append(f"worker {part}/{workers}: {stderr.strip() or child.returncode}")
             continue
         figures = json.loads(stdout)
-        report.sent_now += figures["sent_now"]
-        report.uncertain += figures["uncertain"]
-        report.variants_rendered += figures["variants_rendered"]
+        sent.update({k: figures[k] for k in ("sent_now", "uncertain", "variants_rendered")})
     if problems:
         raise SendInterrupted(run_id, "; ".join(problems))
-    fresh = app.dispatcher().report(run_id)
-    fresh.sent_now, fresh.uncertain = report.sent_now, report.uncertain
-    fresh.variants_rendered = report.variants_rendered
-    return fresh
+    # The ledger has the run's counts; what each worker sent, rendered and found uncertain
+    # only the workers know.
+    report = app.dispatcher().report(run_id)
+    report.sent_now, report.uncertain = sent["sent_now"], sent["uncertain"]
+    report.variants_rendered = sent["variants_rendered"]
+    return report
 
 
 @contextmanager
