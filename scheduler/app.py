@@ -93,8 +93,8 @@ class Briefmail:
                 session.commit()
                 return created, True
 
-    def transport(self) -> Transport:
-        """A fresh pool of SMTP connections to the configured relay."""
+    def transport(self, connections: int | None = None) -> Transport:
+        """A fresh pool of SMTP connections to the configured relay (``connections`` or [smtp])."""
         smtp = self.settings.smtp
         return SmtpPool(
             SmtpConfig(
@@ -104,7 +104,7 @@ class Briefmail:
                 username=smtp.username,
                 password=smtp.password.get_secret_value() if smtp.password else None,
                 timeout=smtp.timeout,
-                connections=smtp.connections,
+                connections=connections or smtp.connections,
                 rate=smtp.rate,
             )
         )
@@ -136,16 +136,21 @@ class Briefmail:
             TokenSigner(self.settings.secret()) if signed else None,
             dkim=self.dkim if signed else None,
             batch_size=self.settings.delivery.batch_size,
+            lease_seconds=self.settings.delivery.lease_seconds,
             base_url=self.settings.newsletter.base_url,
             postal_address=self.settings.newsletter.postal_address or None,
             language=self.settings.newsletter.language,
         )
 
     async def resume_run(
-        self, run_id: int, retry_for: float = 0.0, share: Share = WHOLE
+        self,
+        run_id: int,
+        retry_for: float = 0.0,
+        share: Share = WHOLE,
+        connections: int | None = None,
     ) -> SendReport:
         """Send what a run (or one share of it) still owes through a fresh transport."""
-        transport = self.transport()
+        transport = self.transport(connections)
         try:
             return await self.dispatcher().resume(
                 run_id, transport, retry_for=retry_for, share=share

@@ -9,7 +9,6 @@ from __future__ import annotations
 import asyncio
 import datetime as dt
 import functools
-import itertools
 import logging
 import random
 import re
@@ -37,9 +36,10 @@ from mailer.message import (
 from mailer.render import Newsletter, Rendered, Renderer, Slot
 from mailer.transport import Transport
 from scheduler import ledger
+from scheduler.claims import Claims, claims_for
 from scheduler.editions import StoredIssue, load_issue, week_label
 from scheduler.ledger import Claim, DeliveryStatus, Run
-from scheduler.shares import Share, hold_share, release_run_locks
+from scheduler.shares import Share, release_run_locks
 from scheduler.timing import local_send_time
 from subscribers.db import utcnow
 from subscribers.models import Cadence, NewsletterList
@@ -123,6 +123,9 @@ class SendReport:
     sent_now: int = 0
     #: Deliveries found in flight from an earlier sender that died (possible duplicates).
     uncertain: int = 0
+    #: Outcomes this sender did not record: its claim had lapsed and another sender took the
+    #: delivery over (PostgreSQL; the other sender's record stands).
+    lost: int = 0
     #: Planned deliveries not sent because the person left after planning.
     cancelled: int = 0
     #: Open deliveries waiting for their reader's local send hour (part of ``pending``).
@@ -143,6 +146,7 @@ class SendReport:
             "skipped": sum(self.skipped.values()),
             "variants_rendered": self.variants_rendered,
             "uncertain": self.uncertain,
+            "lost": self.lost,
             "cancelled": self.cancelled,
             "waiting": self.waiting,
             "stopped": self.stopped,
@@ -164,6 +168,7 @@ class Dispatcher:
         language: str = "en",
         batch_size: int = 500,
         dkim: DkimSigner | None = None,
+        lease_seconds: float = 60.0,
     ) -> None:
         self.sessions = sessions
         self.renderer = renderer
@@ -175,6 +180,8 @@ class Dispatcher:
         self.dkim = dkim
         #: Seconds before the first retry of deferred deliveries (doubled each round).
         self.first_retry = 1.0
+        #: How long a claim holds on a server database before another sender may take it over.
+        self.lease_seconds = lease_seconds
 
     def plan(self, issue_id: int) -> int:
         """Create (or extend) the run of an issue with one delivery per eligible subscriber."""
@@ -203,76 +210,93 @@ class Dispatcher:
         """
         started = time.perf_counter()
         report = SendReport(run_id=run_id)
-        with self.sessions() as session, hold_share(_engine(session), run_id, share):
+        with self.sessions() as session:
             run = ledger.get_run(session, run_id)
-            issue_row = load_issue(session, run.issue_id)
-            factory = self.factory(issue_row, run.kind, run.id)
-            report.uncertain = ledger.count_in_flight(session, run.id, share)
-            ledger.cancel_departed(session, run)
-            session.commit()
-            # A pool sends several messages at once; a plain transport one at a time.
-            width = max(1, int(getattr(transport, "concurrency", 1)))
-            variants: dict[str, MessageTemplate] = {}
-            claims = self._claims(session, run, share, utcnow())
-            sending: dict[asyncio.Task[ledger.Outcome], Claim] = {}
-            finished: list[ledger.Outcome] = []
-            released: list[int] = []
-            interrupted: str | None = None
-            checked = 0.0  # the first turn looks too
-            while True:
-                if interrupted is None and time.monotonic() - checked > 1.0:
-                    # An operator may pause or cancel the run meanwhile: look once a second.
-                    checked = time.monotonic()
-                    status = ledger.run_status(session, run.id)
-                    if status in ledger.STOPPED:
-                        interrupted = report.stopped = f"the run was {status}"
-                starting: list[tuple[Claim, OutgoingMessage]] = []
-                if interrupted is None:
-                    for claim in itertools.islice(claims, width - len(sending)):
-                        if claim.variant not in variants:
-                            variants[claim.variant] = factory.template(claim.variant)
-                            report.variants_rendered += 1
-                        message = factory.message(
-                            variants[claim.variant],
-                            claim.email,
-                            claim.subscription_id,
-                            claim.delivery_id,
-                            claim.token_key,
-                        )
-                        starting.append((claim, message))
-                self._record(session, finished, released)
-                marked = ledger.mark_in_flight(session, [c.delivery_id for c, _ in starting])
-                session.commit()  # durable before the bytes leave: a crash now is seen
-                starting = [(c, m) for c, m in starting if c.delivery_id in marked]
-                finished, released = [], []
-                for claim, message in starting:
-                    task = asyncio.create_task(self._attempt(transport, claim, message))
-                    sending[task] = claim
-                report.sent_now += len(starting)
-                if not sending:
-                    break
-                done, _ = await asyncio.wait(sending, return_when=asyncio.FIRST_COMPLETED)
-                for task in done:
-                    claim = sending.pop(task)
-                    try:
-                        finished.append(task.result())
-                    except ConnectionFailure as exc:
-                        # The relay cannot be reached: nothing was sent. The delivery goes
-                        # back to pending and the run stops once the messages on the wire
-                        # are answered and recorded, to resume later.
-                        released.append(claim.delivery_id)
-                        interrupted = interrupted or str(exc)
+            claims = claims_for(
+                _engine(session),
+                session,
+                run,
+                share=share,
+                batch=self.batch_size,
+                lease_seconds=self.lease_seconds,
+            )
+            with claims.hold():
+                interrupted = await self._deliver(session, run, claims, transport, report)
+            report.uncertain = claims.uncertain
+            report.lost = claims.lost
             if interrupted is not None and report.stopped is None:
                 raise SendInterrupted(run.id, interrupted)
             status = ledger.run_status(session, run.id)
             if status in ledger.STOPPED:
                 report.stopped = f"the run was {status}"
-            if ledger.finish_run(session, run):
+            if ledger.finish_run(session, run) and _engine(session).dialect.name == "sqlite":
                 release_run_locks(_engine(session), run.id)
             session.commit()
             self._fill_counts(session, run, report)
         report.seconds = time.perf_counter() - started
         return report
+
+    async def _deliver(
+        self, session: Session, run: Run, claims: Claims, transport: Transport, report: SendReport
+    ) -> str | None:
+        """The send loop of `deliver`; why it stopped early (None: nothing left to send)."""
+        issue_row = load_issue(session, run.issue_id)
+        factory = self.factory(issue_row, run.kind, run.id)
+        ledger.cancel_departed(session, run)
+        session.commit()
+        # A pool sends several messages at once; a plain transport one at a time.
+        width = max(1, int(getattr(transport, "concurrency", 1)))
+        variants: dict[str, MessageTemplate] = {}
+        sending: dict[asyncio.Task[ledger.Outcome], Claim] = {}
+        finished: list[ledger.Outcome] = []
+        released: list[int] = []
+        interrupted: str | None = None
+        checked = 0.0  # the first turn looks too
+        while True:
+            if interrupted is None and time.monotonic() - checked > 1.0:
+                # An operator may pause or cancel the run meanwhile: look once a second.
+                checked = time.monotonic()
+                status = ledger.run_status(session, run.id)
+                if status in ledger.STOPPED:
+                    interrupted = report.stopped = f"the run was {status}"
+            self._record(session, claims, finished, released)
+            taken = [] if interrupted else claims.take(session, width - len(sending), utcnow())
+            session.commit()  # marked `sending`, durable before the bytes leave
+            finished, released = [], []
+            for claim in taken:
+                if claim.variant not in variants:
+                    variants[claim.variant] = factory.template(claim.variant)
+                    report.variants_rendered += 1
+                message = factory.message(
+                    variants[claim.variant],
+                    claim.email,
+                    claim.subscription_id,
+                    claim.delivery_id,
+                    claim.token_key,
+                )
+                task = asyncio.create_task(self._attempt(transport, claim, message))
+                sending[task] = claim
+            report.sent_now += len(taken)
+            if not sending:
+                wait = None if interrupted else claims.wait_for_others(session, utcnow())
+                session.commit()
+                if wait is None:
+                    return interrupted
+                # Another sender holds the rest: it finishes them, or its claims lapse and
+                # this one takes them over.
+                await asyncio.sleep(min(max(wait, 0.05), 1.0))
+                continue
+            done, _ = await asyncio.wait(sending, return_when=asyncio.FIRST_COMPLETED)
+            for task in done:
+                claim = sending.pop(task)
+                try:
+                    finished.append(task.result())
+                except ConnectionFailure as exc:
+                    # The relay cannot be reached: nothing was sent. The delivery goes back
+                    # to pending and the run stops once the messages on the wire are answered
+                    # and recorded, to resume later.
+                    released.append(claim.delivery_id)
+                    interrupted = interrupted or str(exc)
 
     async def send(
         self, issue_id: int, transport: Transport, *, retry_for: float = 0.0
@@ -307,6 +331,7 @@ class Dispatcher:
             again.variants_rendered += report.variants_rendered
             again.sent_now += report.sent_now
             again.uncertain += report.uncertain
+            again.lost += report.lost
             report = again
             delay = min(delay * 2, 300.0)
         report.seconds = time.perf_counter() - started
@@ -322,21 +347,15 @@ class Dispatcher:
         )
         return report
 
-    def _claims(
-        self, session: Session, run: Run, share: Share, now: dt.datetime
-    ) -> Iterator[Claim]:
-        """Every due open delivery of the share, a batch at a time (memory stays O(batch))."""
-        after = 0
-        while batch := ledger.claim_batch(session, run, after, self.batch_size, share, now):
-            yield from batch
-            after = batch[-1].delivery_id
-
     def _record(
-        self, session: Session, outcomes: list[ledger.Outcome], released: list[int]
+        self,
+        session: Session,
+        claims: Claims,
+        outcomes: list[ledger.Outcome],
+        released: list[int],
     ) -> None:
         """Write a turn's outcomes; a hard bounce also suppresses the address everywhere."""
-        ledger.record_outcomes(session, outcomes)
-        ledger.release(session, released)
+        claims.record(session, outcomes, released)
         for outcome in outcomes:
             if outcome.status != DeliveryStatus.DELIVERED:
                 log.warning(

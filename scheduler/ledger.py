@@ -179,6 +179,10 @@ class Delivery(Base):
     updated_at: Mapped[dt.datetime | None]
     #: Not sent before this instant (UTC): the reader's local send hour. None: at once.
     not_before: Mapped[dt.datetime | None]
+    #: The claim of the sender that marked it `sending` (PostgreSQL senders; see claims.py).
+    lease: Mapped[str | None] = mapped_column(String(32))
+    #: Until when that claim holds: past it, another sender may take the delivery over.
+    lease_until: Mapped[dt.datetime | None]
 
 
 # The statements of the send loop, built once: they run for every message, and building a
@@ -212,10 +216,13 @@ _RECORD = (
 
 
 _ADD = {
-    name: dialect_insert(Delivery).on_conflict_do_nothing(
+    "sqlite": sqlite.insert(Delivery).on_conflict_do_nothing(
         index_elements=["run_id", "subscriber_id"]
-    )
-    for name, dialect_insert in (("sqlite", sqlite.insert), ("postgresql", postgresql.insert))
+    ),
+    # psycopg reports no row count for a batch of inserts; the ids it returns are the count.
+    "postgresql": postgresql.insert(Delivery)
+    .on_conflict_do_nothing(index_elements=["run_id", "subscriber_id"])
+    .returning(Delivery.id),
 }
 
 
@@ -276,6 +283,8 @@ def add_deliveries(
     # 500 batches of rows alive (planning 1M readers peaked 86 MB higher than 100k did).
     connection = session.connection()
     result = connection.execute(_ADD[connection.dialect.name], rows)
+    if result.returns_rows:
+        return len(result.all())
     return int(getattr(result, "rowcount", 0) or 0)
 
 

@@ -128,6 +128,10 @@ class DeliverySettings(_Section):
 
     #: Deliveries claimed (and planned) per batch: memory and lost work stay O(batch).
     batch_size: int = Field(default=500, ge=1, le=100_000)
+    #: On PostgreSQL: how long a sender's claim on a delivery holds without renewal. A live
+    #: sender renews its claims as it goes; a dead one's lapse after this, and another sender
+    #: takes them over.
+    lease_seconds: float = Field(default=60.0, ge=1, le=3600)
 
 
 class BouncesSettings(_Section):

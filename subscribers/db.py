@@ -49,6 +49,14 @@ def utcnow() -> dt.datetime:
 def make_engine(url: str, **kwargs: Any) -> Engine:
     """Create an engine; SQLite gets WAL, foreign keys and a busy timeout on every connection."""
     parsed = make_url(url)
+    if parsed.get_backend_name() == "postgresql":
+        # psycopg prepares a statement on the server after five runs, and PostgreSQL may then
+        # plan it once for all parameters: for a sender's claim (id > $1 ... LIMIT $2) that
+        # generic plan sorts the whole run instead of walking the primary key, 0.1 ms -> 3 ms.
+        # Statements stay prepared (parsed once); each is planned for its parameters.
+        options = {"options": "-c plan_cache_mode=force_custom_plan"}
+        connect_args = {**options, **kwargs.pop("connect_args", {})}
+        return create_engine(url, pool_pre_ping=True, connect_args=connect_args, **kwargs)
     if parsed.get_backend_name() != "sqlite":
         return create_engine(url, pool_pre_ping=True, **kwargs)
     engine = create_engine(url, connect_args={"timeout": 30}, **kwargs)

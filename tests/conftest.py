@@ -100,10 +100,73 @@ def taxonomy() -> Taxonomy:
     return default_taxonomy()
 
 
+def pytest_addoption(parser: pytest.Parser) -> None:
+    """--db=postgresql runs every test that uses a database on a throwaway PostgreSQL cluster."""
+    parser.addoption(
+        "--db",
+        choices=("sqlite", "postgresql"),
+        default="sqlite",
+        help="the database behind the database_url fixture (default: sqlite)",
+    )
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    """Register the markers for tests that are about one database's own behaviour."""
+    config.addinivalue_line("markers", "sqlite_only: pins SQLite itself (files, locks, pragmas)")
+    config.addinivalue_line(
+        "markers", "postgresql_only: pins what only a server database does (SKIP LOCKED, workers)"
+    )
+
+
+def pytest_report_header(config: pytest.Config) -> str:
+    """Say which database the run uses."""
+    return f"database: {config.getoption('--db')}"
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """Each pass runs the tests that concern its database.
+
+    On PostgreSQL: the tests that touch a database — the others already ran in the SQLite pass
+    (`make test` runs both) and would only repeat themselves. On SQLite: all but those about
+    what only a server database does. Deselected, not skipped: they are not in this run at
+    all, the summary line says how many, and the other pass runs them.
+    """
+    on_postgresql = config.getoption("--db") == "postgresql"
+    chosen, dropped = [], []
+    for item in items:
+        if on_postgresql:
+            keep = "database_url" in getattr(item, "fixturenames", ()) and (
+                item.get_closest_marker("sqlite_only") is None
+            )
+        else:
+            keep = item.get_closest_marker("postgresql_only") is None
+        (chosen if keep else dropped).append(item)
+    if dropped:
+        config.hook.pytest_deselected(items=dropped)
+        items[:] = chosen
+
+
+@pytest.fixture(scope="session")
+def postgres_cluster(request: pytest.FixtureRequest) -> Iterator[Any]:
+    """A PostgreSQL cluster for the whole run (initdb + pg_ctl on a free loopback port)."""
+    from tests.postgres import PostgresMissing, running_cluster
+
+    try:
+        with running_cluster() as cluster:
+            yield cluster
+    except PostgresMissing as missing:
+        require(False, str(missing))
+
+
 @pytest.fixture
-def database_url(tmp_path: Path) -> str:
-    """A fresh SQLite file database URL."""
-    return f"sqlite:///{tmp_path / 'test.db'}"
+def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
+    """A fresh, empty database: a SQLite file, or with --db=postgresql a new PG database."""
+    if request.config.getoption("--db") == "postgresql":
+        cluster = request.getfixturevalue("postgres_cluster")
+        with cluster.database() as url:
+            yield url
+        return
+    yield f"sqlite:///{tmp_path / 'test.db'}"
 
 
 @pytest.fixture

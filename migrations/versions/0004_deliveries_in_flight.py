@@ -29,15 +29,24 @@ def _status(values: tuple[str, ...]) -> sa.Enum:
     )
 
 
+def _change_status(old: tuple[str, ...], new: tuple[str, ...]) -> None:
+    if op.get_bind().dialect.name == "sqlite":
+        # SQLite cannot alter a CHECK constraint: the table is copied with the new one.
+        with op.batch_alter_table("deliveries", recreate="always") as batch_op:
+            batch_op.alter_column("status", type_=_status(new), existing_type=_status(old))
+        return
+    op.drop_constraint(op.f("ck_deliveries_deliverystatus"), "deliveries", type_="check")
+    allowed = ", ".join(f"'{value}'" for value in new)
+    op.create_check_constraint(op.f("ck_deliveries_deliverystatus"), "deliveries", f"status IN ({allowed})")
+
+
 def upgrade() -> None:
     # A delivery is marked `sending` (and committed) before it goes on the wire, so a sender
     # that dies leaves a visible trace of what may have been delivered twice.
-    with op.batch_alter_table("deliveries", recreate="always") as batch_op:
-        batch_op.alter_column("status", type_=_status(NEW), existing_type=_status(OLD))
+    _change_status(OLD, NEW)
 
 
 def downgrade() -> None:
     op.execute("UPDATE deliveries SET status = 'pending' WHERE status = 'sending'")
     op.execute("UPDATE deliveries SET status = 'failed' WHERE status = 'cancelled'")
-    with op.batch_alter_table("deliveries", recreate="always") as batch_op:
-        batch_op.alter_column("status", type_=_status(OLD), existing_type=_status(NEW))
+    _change_status(NEW, OLD)

@@ -40,7 +40,7 @@ def upgrade() -> None:
         sa.Column("delivery_id", sa.Integer(), nullable=True),
         sa.Column("subscriber_id", sa.Integer(), nullable=True),
         sa.Column("source", sa.String(length=500), nullable=False),
-        sa.Column("received_at", sa.DateTime(), nullable=False),
+        sa.Column("received_at", sa.DateTime(timezone=True), nullable=False),
         sa.ForeignKeyConstraint(
             ["delivery_id"], ["deliveries.id"],
             name=op.f("fk_bounce_records_delivery_id_deliveries"), ondelete="SET NULL",

@@ -23,7 +23,7 @@ def upgrade() -> None:
     # A daily brief reaches each reader at their local send hour: the instant (UTC) before
     # which a delivery is not sent. Existing deliveries have none: they go at once.
     with op.batch_alter_table("deliveries") as batch_op:
-        batch_op.add_column(sa.Column("not_before", sa.DateTime(), nullable=True))
+        batch_op.add_column(sa.Column("not_before", sa.DateTime(timezone=True), nullable=True))
 
 
 def downgrade() -> None:

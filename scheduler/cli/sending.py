@@ -3,13 +3,9 @@
 from __future__ import annotations
 
 import asyncio
-import json
 import logging
-import subprocess
-import sys
 import threading
 import time
-from collections import Counter
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -37,7 +33,8 @@ from scheduler.cli.base import (
     split_topics,
     state,
 )
-from scheduler.dispatch import SendInterrupted, SendReport
+from scheduler.cli.workers import run_workers
+from scheduler.dispatch import SendReport
 from scheduler.editions import (
     load_issue,
 )
@@ -138,51 +135,7 @@ def _send_run(
     with _progress(app, run_id, show and err.is_terminal):
         if workers == 1:
             return asyncio.run(app.resume_run(run_id, retry_for))
-        return _run_workers(app, run_id, retry_for, workers)
-
-
-def _run_workers(app: Briefmail, run_id: int, retry_for: float, workers: int) -> SendReport:
-    """Start `runs resume RUN --share i/N` N times, wait for all, and add up their reports."""
-    config = ["--config", str(state["config"])] if state["config"] else []
-    children = [
-        subprocess.Popen(
-            [
-                sys.executable,
-                "-c",
-                "from scheduler.cli import main; main()",
-                *config,
-                "runs",
-                "resume",
-                str(run_id),
-                "--share",
-                f"{part + 1}/{workers}",
-                "--retry-for",
-                str(retry_for),
-                "--json",
-            ],
-            stdout=subprocess.PIPE,
-            stderr=subprocess.PIPE,
-            text=True,
-        )
-        for part in range(workers)
-    ]
-    problems = []
-    sent = Counter[str]()
-    for part, child in enumerate(children, start=1):
-        stdout, stderr = child.communicate()
-        if child.returncode != 0:
-            problems.append(f"worker {part}/{workers}: {stderr.strip() or child.returncode}")
-            continue
-        figures = json.loads(stdout)
-        sent.update({k: figures[k] for k in ("sent_now", "uncertain", "variants_rendered")})
-    if problems:
-        raise SendInterrupted(run_id, "; ".join(problems))
-    # The ledger has the run's counts; what each worker sent, rendered and found uncertain
-    # only the workers know.
-    report = app.dispatcher().report(run_id)
-    report.sent_now, report.uncertain = sent["sent_now"], sent["uncertain"]
-    report.variants_rendered = sent["variants_rendered"]
-    return report
+        return run_workers(app, run_id, retry_for, workers)
 
 
 @contextmanager

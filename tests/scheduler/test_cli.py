@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import re
 import signal
 import subprocess
@@ -45,9 +46,11 @@ COMMANDS = all_commands()
 
 
 @pytest.fixture
-def home(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Path]:
+def home(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, database_url: str) -> Iterator[Path]:
     """A working directory with an initialised briefmail (config, key, database)."""
     monkeypatch.chdir(tmp_path)
+    if not database_url.startswith("sqlite"):
+        monkeypatch.setenv("BRIEFMAIL_DATABASE__URL", database_url)
     result = runner.invoke(cli, ["init"])
     assert result.exit_code == 0, result.output
     return tmp_path
@@ -113,7 +116,8 @@ class TestInit:
         assert code == 0
         assert "Found list 'brief'" in out
         assert (home / "briefmail.secret").read_text() == key
-        assert (home / "briefmail.db").exists()
+        if not os.environ.get("BRIEFMAIL_DATABASE__URL"):  # the default: a file beside the config
+            assert (home / "briefmail.db").exists()
 
 
 class TestIngestAndIssues:

@@ -57,5 +57,6 @@ def test_upgrading_a_database_with_data_keeps_every_row(database_url: str) -> No
             ("brief:2026-06-26",)
         ]
         assert connection.exec_driver_sql("SELECT role FROM stories").all() == [("story",)]
-        assert connection.exec_driver_sql("PRAGMA foreign_keys").scalar() == 1
+        if engine.dialect.name == "sqlite":  # the migrations switch them off to copy tables
+            assert connection.exec_driver_sql("PRAGMA foreign_keys").scalar() == 1
     engine.dispose()

@@ -1,0 +1,190 @@
+"""Claims with leases: disjoint, lapsed ones taken over, outcomes only under the own lease."""
+
+from __future__ import annotations
+
+import datetime as dt
+
+import pytest
+from sqlalchemy import select, text
+
+from scheduler import ledger
+from scheduler.app import Briefmail
+from scheduler.claims import (
+    Lease,
+    LeaseClaims,
+    ShareClaims,
+    claim_leased,
+    claims_for,
+    foreign_lease_ends,
+    record_leased,
+    release_leased,
+    renew_lease,
+)
+from scheduler.ledger import Delivery, DeliveryStatus, Outcome, Run
+from scheduler.shares import Share
+from subscribers.db import utcnow
+from tests.conftest import FIXTURES, subscribe_readers
+
+NOW = dt.datetime(2026, 11, 29, 6, 0, tzinfo=dt.UTC)
+
+
+@pytest.fixture
+def run_id(app: Briefmail) -> int:
+    """A planned run of the sample brief to ten every-topic daily readers."""
+    subscribe_readers(app, [f"r{n}@example.net" for n in range(10)])
+    stored = app.ingest(FIXTURES / "brief-mixed.txt", "brief").stored
+    assert stored is not None
+    return app.dispatcher().plan(stored.id)
+
+
+def utc(moment: dt.datetime | None) -> dt.datetime | None:
+    """A stored instant as an aware UTC datetime (SQLite returns it without its zone)."""
+    return moment if moment is None or moment.tzinfo else moment.replace(tzinfo=dt.UTC)
+
+
+def statuses(app: Briefmail, run_id: int) -> list[tuple[int, str, str | None]]:
+    with app.sessions() as session:
+        rows = session.execute(
+            select(Delivery.id, Delivery.status, Delivery.lease)
+            .where(Delivery.run_id == run_id)
+            .order_by(Delivery.id)
+        ).all()
+    return [(row[0], str(row[1]), row[2]) for row in rows]
+
+
+def claim(
+    app: Briefmail, run_id: int, lease: Lease, limit: int, now: dt.datetime = NOW
+) -> list[int]:
+    with app.sessions() as session:
+        run = session.get_one(Run, run_id)
+        taken, _ = claim_leased(session, run, lease, 0, limit, now)
+        session.commit()
+    return [c.delivery_id for c in taken]
+
+
+class TestLeases:
+    def test_a_claim_marks_sending_under_the_lease_in_id_order(
+        self, app: Briefmail, run_id: int
+    ) -> None:
+        """Claimed deliveries are `sending` with the claimer's lease, the lowest ids first."""
+        first = Lease.new(60)
+        taken = claim(app, run_id, first, 4)
+        rows = statuses(app, run_id)
+        assert taken == [row[0] for row in rows[:4]]
+        assert [(s, lease) for _, s, lease in rows[:4]] == [("sending", first.id)] * 4
+        assert {(s, lease) for _, s, lease in rows[4:]} == {("pending", None)}
+
+    def test_a_second_sender_gets_other_deliveries(self, app: Briefmail, run_id: int) -> None:
+        """A live claim is not claimed again: two senders get disjoint deliveries."""
+        one, two = Lease.new(60), Lease.new(60)
+        a = claim(app, run_id, one, 6)
+        b = claim(app, run_id, two, 6)
+        assert len(a) == 6 and len(b) == 4
+        assert not set(a) & set(b)
+
+    def test_a_lapsed_claim_is_taken_over_and_counted(self, app: Briefmail, run_id: int) -> None:
+        """After the lease time a dead sender's deliveries go to the next one, as uncertain."""
+        dead, alive = Lease.new(30), Lease.new(30)
+        lost = claim(app, run_id, dead, 3, NOW)
+        with app.sessions() as session:
+            run = session.get_one(Run, run_id)
+            early, lapsed_early = claim_leased(
+                session, run, alive, 0, 10, NOW + dt.timedelta(seconds=29)
+            )
+            session.rollback()
+            late, lapsed_late = claim_leased(
+                session, run, alive, 0, 10, NOW + dt.timedelta(seconds=31)
+            )
+            session.commit()
+        assert not {c.delivery_id for c in early} & set(lost)
+        assert lapsed_early == 0
+        assert set(lost) <= {c.delivery_id for c in late}
+        assert lapsed_late == 3
+
+    def test_a_sender_records_only_what_it_still_holds(self, app: Briefmail, run_id: int) -> None:
+        """A slow sender's outcome after its claim was taken over is not written; the new one is."""
+        slow, fresh = Lease.new(10), Lease.new(10)
+        (delivery_id,) = claim(app, run_id, slow, 1, NOW)
+        (again,) = claim(app, run_id, fresh, 1, NOW + dt.timedelta(seconds=11))
+        assert again == delivery_id
+        with app.sessions() as session:
+            late = Outcome(delivery_id, DeliveryStatus.FAILED, 550, "5.1.1 no such user")
+            assert record_leased(session, slow, [late]) == 0
+            ok = Outcome(delivery_id, DeliveryStatus.DELIVERED, 250, "ok", "<m@x>")
+            assert record_leased(session, fresh, [ok]) == 1
+            session.commit()
+            row = session.get_one(Delivery, delivery_id)
+            assert (row.status, row.last_code, row.lease) == ("delivered", 250, fresh.id)
+
+    def test_release_and_renew_touch_only_the_own_lease(self, app: Briefmail, run_id: int) -> None:
+        """Releasing puts one's own claims back to pending; renewing extends only one's own."""
+        mine, theirs = Lease.new(60), Lease.new(60)
+        held = claim(app, run_id, mine, 2, NOW)
+        other = claim(app, run_id, theirs, 2, NOW)
+        with app.sessions() as session:
+            release_leased(session, mine, held[:1] + other[:1])
+            renew_lease(session, run_id, mine, NOW + dt.timedelta(seconds=50))
+            session.commit()
+            rows = {
+                row.id: row
+                for row in session.scalars(select(Delivery).where(Delivery.run_id == run_id))
+            }
+        assert rows[held[0]].status == "pending" and rows[held[0]].lease is None
+        assert rows[other[0]].status == "sending"
+        assert utc(rows[held[1]].lease_until) == NOW + dt.timedelta(seconds=110)
+        assert utc(rows[other[1]].lease_until) == NOW + dt.timedelta(seconds=60)
+
+    def test_a_sender_knows_when_another_senders_claims_lapse(
+        self, app: Briefmail, run_id: int
+    ) -> None:
+        """The earliest live foreign lease end is reported; one's own and lapsed ones are not."""
+        mine, theirs = Lease.new(60), Lease.new(20)
+        claim(app, run_id, mine, 2, NOW)
+        with app.sessions() as session:
+            assert foreign_lease_ends(session, run_id, mine, NOW) is None
+        claim(app, run_id, theirs, 2, NOW)
+        with app.sessions() as session:
+            ends = foreign_lease_ends(session, run_id, mine, NOW)
+            assert ends == NOW + dt.timedelta(seconds=20)
+            assert foreign_lease_ends(session, run_id, mine, NOW + dt.timedelta(seconds=21)) is None
+
+
+class TestChoice:
+    def test_sqlite_uses_shares_and_a_server_database_leases(
+        self, app: Briefmail, run_id: int
+    ) -> None:
+        """SQLite senders hold share locks; on PostgreSQL they claim under leases, no shares."""
+        with app.sessions() as session:
+            run = session.get_one(Run, run_id)
+            chosen = claims_for(
+                app.engine, session, run, share=ledger.WHOLE, batch=10, lease_seconds=5
+            )
+            if app.engine.dialect.name == "sqlite":
+                assert isinstance(chosen, ShareClaims)
+            else:
+                assert isinstance(chosen, LeaseClaims)
+                assert chosen.lease.seconds == 5
+                with pytest.raises(ValueError, match="shares .* are for SQLite"):
+                    claims_for(
+                        app.engine, session, run, share=Share(0, 2), batch=10, lease_seconds=5
+                    )
+
+
+@pytest.mark.postgresql_only
+class TestSkipLocked:
+    def test_concurrent_claims_skip_rows_being_claimed_instead_of_waiting(
+        self, app: Briefmail, run_id: int
+    ) -> None:
+        """While one sender's claim is uncommitted, another claims the next rows at once."""
+        one, two = Lease.new(60), Lease.new(60)
+        with app.sessions() as first, app.sessions() as second:
+            second.execute(select(1))  # its own connection, open before the first claims
+            run_a = first.get_one(Run, run_id)
+            a, _ = claim_leased(first, run_a, one, 0, 5, utcnow())  # row locks held, not committed
+            run_b = second.get_one(Run, run_id)
+            second.execute(text("SET LOCAL lock_timeout = '2s'"))
+            b, _ = claim_leased(second, run_b, two, 0, 5, utcnow())
+            second.commit()
+            first.commit()
+        assert len(a) == 5 and len(b) == 5
+        assert not {c.delivery_id for c in a} & {c.delivery_id for c in b}
