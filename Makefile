@@ -28,13 +28,15 @@ demo: $(APP_STAMP)
 
 # System packages the tests use for real: Node.js/npm (the official MJML validator), Debian's
 # Chromium (rendered e-mails in a real browser), a CJK font (so screenshots show Chinese) and
-# SpamAssassin (scores a sample issue offline, with the rules the package ships).
+# SpamAssassin (scores a sample issue offline, with the rules the package ships) and PostgreSQL's
+# server (the suite's second pass starts a throwaway cluster with initdb and pg_ctl).
 system-deps:
 	@missing=""; \
 	command -v npm >/dev/null 2>&1 || missing="$$missing nodejs npm"; \
 	command -v chromium >/dev/null 2>&1 || missing="$$missing chromium"; \
 	[ -e /usr/share/fonts/truetype/wqy/wqy-zenhei.ttc ] || missing="$$missing fonts-wqy-zenhei"; \
 	command -v spamassassin >/dev/null 2>&1 || missing="$$missing spamassassin"; \
+	ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 || command -v initdb >/dev/null 2>&1 || missing="$$missing postgresql"; \
 	if [ -n "$$missing" ]; then \
 	  if [ "$$(id -u)" = 0 ]; then \
 	    echo "apt-get install$$missing"; \
@@ -54,8 +56,10 @@ lint: $(DEV_STAMP)
 	$(VENV)/bin/mypy
 	$(VENV)/bin/lint-imports
 
+# The suite on SQLite, then every test that touches a database again on PostgreSQL.
 test: $(DEV_STAMP) $(NODE_STAMP) system-deps
 	$(PY) -m pytest $(PYTEST_ARGS)
+	$(PY) -m pytest --db=postgresql $(PYTEST_ARGS)
 
 check: lint test
 
