@@ -16,6 +16,7 @@ import secrets
 import time
 from collections import Counter
 from collections.abc import Iterable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field, replace
 from typing import NamedTuple
 from urllib.parse import quote
@@ -133,6 +134,8 @@ class SendReport:
     #: Why sending stopped early, if an operator paused or cancelled the run.
     stopped: str | None = None
     seconds: float = 0.0
+    #: Of ``seconds``, the time spent planning the run (0 when it was planned before).
+    planning_seconds: float = 0.0
 
     def as_json(self) -> dict[str, object]:
         """The `briefmail send --json` shape."""
@@ -151,6 +154,7 @@ class SendReport:
             "waiting": self.waiting,
             "stopped": self.stopped,
             "seconds": round(self.seconds, 3),
+            "planning_seconds": round(self.planning_seconds, 3),
         }
 
 
@@ -210,7 +214,7 @@ class Dispatcher:
         """
         started = time.perf_counter()
         report = SendReport(run_id=run_id)
-        with self.sessions() as session:
+        with self._sending_session() as session:
             run = ledger.get_run(session, run_id)
             claims = claims_for(
                 _engine(session),
@@ -235,6 +239,25 @@ class Dispatcher:
             self._fill_counts(session, run, report)
         report.seconds = time.perf_counter() - started
         return report
+
+    @contextmanager
+    def _sending_session(self) -> Iterator[Session]:
+        """The send loop's session: on a server database, in autocommit mode.
+
+        There every claim and every record is one statement, atomic by itself, so a turn
+        needs no COMMIT round trip: two round trips a turn instead of three. SQLite works in
+        process (no round trips) and keeps its transactions.
+        """
+        engine: Engine = self.sessions.kw["bind"]
+        if engine.dialect.name == "sqlite":
+            with self.sessions() as session:
+                yield session
+            return
+        with (
+            engine.connect().execution_options(isolation_level="AUTOCOMMIT") as connection,
+            Session(bind=connection, expire_on_commit=False) as session,
+        ):
+            yield session
 
     async def _deliver(
         self, session: Session, run: Run, claims: Claims, transport: Transport, report: SendReport
@@ -303,7 +326,10 @@ class Dispatcher:
     ) -> SendReport:
         """Plan the issue's run and send it; safe to repeat (nothing is sent twice)."""
         started = time.perf_counter()
-        report = await self.resume(self.plan(issue_id), transport, retry_for=retry_for)
+        run_id = self.plan(issue_id)
+        planning = time.perf_counter() - started
+        report = await self.resume(run_id, transport, retry_for=retry_for)
+        report.planning_seconds = planning
         report.seconds = time.perf_counter() - started
         return report
 

@@ -103,7 +103,9 @@ def send(
                 )
             return
         run_id = app.dispatcher().plan(issue_id)
+        planned_at = time.perf_counter()
         report = _send_run(app, run_id, retry_for, workers, show=not as_json)
+        report.planning_seconds = planned_at - started
     report.seconds = time.perf_counter() - started
     if as_json:
         print_json(report.as_json())

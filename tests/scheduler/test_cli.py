@@ -348,6 +348,41 @@ class TestSendAndRuns:
         assert (data["queue"], data["suppressions"]) == (0, {})
         assert run("runs", "pause", "7")[0] == 2
 
+    def test_worker_sends_the_sending_runs_and_exits_when_none_is_left(
+        self, home: Path, monkeypatch: pytest.MonkeyPatch
+    ) -> None:
+        """`worker` sends every run that is sending, paused ones not, and then has nothing."""
+        run("ingest", str(FIXTURES / "brief-mixed.txt"))
+        for n in range(5):
+            run("subscribers", "add", f"w{n}@example.net", "--confirmed")
+        from scheduler import ledger
+        from scheduler.app import build_app
+        from scheduler.settings import load_settings
+
+        app = build_app(load_settings())
+        try:
+            run_id = app.dispatcher().plan(1)
+        finally:
+            app.close()
+        with SmtpSink() as sink:
+            monkeypatch.setenv("BRIEFMAIL_SMTP__PORT", str(sink.port))
+            assert run("runs", "pause", str(run_id))[0] == 0
+            paused = json.loads(run("worker", "--json")[1])
+            app = build_app(load_settings())
+            with app.sessions() as session:  # back to sending, without sending anything
+                run_row = ledger.get_run(session, run_id)
+                ledger.set_run_status(session, run_row, ledger.RunStatus.SENDING)
+                session.commit()
+            app.close()
+            code, out, err = run("worker", "--run", str(run_id), "--concurrency", "2", "--json")
+            after = json.loads(run("worker", "--json")[1])
+        assert (paused["runs"], paused["sent_now"]) == ([], 0)
+        assert code == 0, err
+        assert (json.loads(out)["runs"], json.loads(out)["sent_now"]) == ([run_id], 5)
+        assert (after["runs"], after["sent_now"]) == ([], 0)  # done: nothing left
+        assert sorted(sink.recipients()) == [f"w{n}@example.net" for n in range(5)]
+        assert run("worker", "--run", "99")[0] == 2
+
     def test_dry_run_and_test_copy_record_nothing(
         self, home: Path, monkeypatch: pytest.MonkeyPatch
     ) -> None:
@@ -374,7 +409,7 @@ class TestSendAndRuns:
     def test_workers_share_a_run_and_resume_finds_nothing_left(
         self, home: Path, monkeypatch: pytest.MonkeyPatch
     ) -> None:
-        """`send --workers 3` splits the run over three processes: each reader gets one copy."""
+        """`send --workers 3` shares the run among three processes: each reader gets one copy."""
         run("ingest", str(FIXTURES / "brief-mixed.txt"))
         for n in range(30):
             run("subscribers", "add", f"r{n:02d}@example.net", "--confirmed")
@@ -385,7 +420,12 @@ class TestSendAndRuns:
             report = json.loads(out)
             again = json.loads(run("runs", "resume", "1", "--json")[1])
         assert (report["planned"], report["delivered"], report["pending"]) == (30, 30, 0)
-        assert report["variants_rendered"] == 3  # one variant, rendered once by each worker
+        if os.environ.get("BRIEFMAIL_DATABASE__URL"):
+            # PostgreSQL: workers claim from the whole run; one that starts late may find
+            # nothing left, and renders nothing.
+            assert 1 <= report["variants_rendered"] <= 3
+        else:
+            assert report["variants_rendered"] == 3  # one variant, rendered by each share
         assert sorted(sink.recipients()) == [f"r{n:02d}@example.net" for n in range(30)]
         assert (again["delivered"], again["sent_now"]) == (30, 0)
         assert run("runs", "resume", "9")[0] == 2
