@@ -101,6 +101,10 @@ def variant_topics(key: str) -> frozenset[str]:
     return frozenset() if key == ALL_TOPICS else frozenset(key.split(","))
 
 
+#: The smallest batch planning reads and writes (see Dispatcher.plan).
+PLAN_BATCH = 5000
+
+
 class SendInterrupted(Exception):
     """Sending stopped before the run was complete; the run resumes where it stopped."""
 
@@ -195,7 +199,11 @@ class Dispatcher:
             run, _ = ledger.open_run(session, row.list_id, kind, period, row.id)
             skipped: Counter[str] = Counter()
             added = 0
-            for batch in plan_audience(session, row, skipped, self.batch_size):
+            # Planning reads and writes at least PLAN_BATCH readers a round: on a server
+            # database each round is a few round trips (20,000 readers on PostgreSQL, under
+            # cProfile: 2.1 s in rounds of 500, 1.5 s in rounds of 2,000); memory stays O(batch).
+            size = max(self.batch_size, PLAN_BATCH)
+            for batch in plan_audience(session, row, skipped, size):
                 added += ledger.add_deliveries(session, run.id, batch)
                 session.commit()  # each batch durable: memory and lost work stay O(batch)
             ledger.finish_planning(session, run, dict(skipped), added)
@@ -480,19 +488,23 @@ def plan_audience(
     # A daily brief reaches each reader at their local send hour of its date; the instant
     # depends only on (zone, hour), so it is computed once per pair.
     local = functools.cache(functools.partial(local_send_time, issue.date))
+
+    # Likewise the variant depends only on the topic set: a few hundred sets among 1M readers.
+    @functools.cache
+    def variant_of(topics: frozenset[str]) -> str | None:
+        """The variant key of a topic set, or None if no story of the issue matches it."""
+        return variant_key(topics) if select_stories(issue.stories, topics, whole=whole) else None
+
     for batch in iter_audience(session, row.list_id, cadence, batch_size):
         planned = []
         for member in batch:
-            if not select_stories(issue.stories, member.topics, whole=whole):
+            variant = variant_of(member.topics)
+            if variant is None:
                 skipped[NO_MATCH] += 1
                 continue
             at = local(member.timezone, member.send_hour) if kind == "daily" else None
             planned.append(
-                Planned(
-                    member.subscriber_id,
-                    variant_key(member.topics),
-                    at if at is not None and at > now else None,
-                )
+                Planned(member.subscriber_id, variant, at if at is not None and at > now else None)
             )
         yield planned
 

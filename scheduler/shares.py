@@ -49,8 +49,9 @@ class ShareBusy(RuntimeError):
 def lock_directory(engine: Engine) -> Path:
     """Where the share locks of a database live: a folder beside the SQLite file."""
     if engine.dialect.name != "sqlite":
-        raise NotImplementedError(
-            f"sending on {engine.dialect.name} needs database-side claims (not supported yet)"
+        raise ValueError(
+            f"shares are for SQLite; senders on {engine.dialect.name} claim under leases "
+            "(scheduler/claims.py)"
         )
     database = engine.url.database
     if database in (None, "", ":memory:"):
