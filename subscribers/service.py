@@ -513,9 +513,13 @@ def iter_audience(
         if not rows:
             return
         topics: dict[int, set[str]] = {}
+        # The batch's id range, not an IN list of its ids: a range scan of the primary key on
+        # any database, where PostgreSQL answered a 5,000-id IN list with a scan of the whole
+        # table (planning 1M readers spent 50 s there). Other subscriptions in the range only
+        # add rows nobody looks up.
         for subscription_id, topic in session.execute(
             select(TopicChoice.subscription_id, TopicChoice.topic).where(
-                TopicChoice.subscription_id.in_([row[0] for row in rows])
+                TopicChoice.subscription_id.between(rows[0][0], rows[-1][0])
             )
         ):
             topics.setdefault(subscription_id, set()).add(topic)
