@@ -179,8 +179,11 @@ class Lease:
 
 
 def _claimable(
-    run_id: int, now: dt.datetime, statuses: Sequence[DeliveryStatus]
+    run_id: int | BindParameter[int],
+    now: dt.datetime | BindParameter[dt.datetime],
+    statuses: Sequence[DeliveryStatus],
 ) -> list[ColumnElement[bool]]:
+    """Due deliveries of the run in ``statuses``, or `sending` under a lapsed lease."""
     lapsed = and_(
         _DELIVERIES.c.status == DeliveryStatus.SENDING,
         or_(_DELIVERIES.c.lease_until.is_(None), _DELIVERIES.c.lease_until < now),
@@ -237,22 +240,7 @@ def claim_leased(
         return [], 0
     lapsed = sum(1 for delivery_id in taken if picked[delivery_id] == DeliveryStatus.SENDING)
     rows = session.execute(
-        select(
-            Delivery.id,
-            Delivery.subscriber_id,
-            Subscription.id,
-            Subscriber.email,
-            Delivery.variant,
-            Subscriber.token_key,
-        )
-        .join(Subscriber, Subscriber.id == Delivery.subscriber_id)
-        .join(
-            Subscription,
-            (Subscription.subscriber_id == Delivery.subscriber_id)
-            & (Subscription.list_id == run.list_id),
-        )
-        .where(Delivery.id.in_(list(taken)))
-        .order_by(Delivery.id)
+        ledger.claim_query(run).where(Delivery.id.in_(list(taken))).order_by(Delivery.id)
     ).all()
     return [Claim(*row) for row in rows], lapsed
 
@@ -265,18 +253,10 @@ def _claim_statement(statuses: tuple[DeliveryStatus, ...]) -> Update:
     PostgreSQL spends executing it.
     """
     now: BindParameter[dt.datetime] = bindparam("b_now", type_=_DELIVERIES.c.updated_at.type)
-    lapsed = and_(
-        _DELIVERIES.c.status == DeliveryStatus.SENDING,
-        or_(_DELIVERIES.c.lease_until.is_(None), _DELIVERIES.c.lease_until < now),
-    )
+    run_id: BindParameter[int] = bindparam("b_run", type_=Integer)
     picked = (
         select(_DELIVERIES.c.id, _DELIVERIES.c.status.label("was"))
-        .where(
-            _DELIVERIES.c.id > bindparam("b_after"),
-            _DELIVERIES.c.run_id == bindparam("b_run"),
-            or_(_DELIVERIES.c.status.in_(statuses), lapsed),
-            or_(_DELIVERIES.c.not_before.is_(None), _DELIVERIES.c.not_before <= now),
-        )
+        .where(_DELIVERIES.c.id > bindparam("b_after"), *_claimable(run_id, now, statuses))
         .order_by(_DELIVERIES.c.id)
         .limit(bindparam("b_limit", type_=Integer))
         .with_for_update(skip_locked=True)

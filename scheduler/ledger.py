@@ -20,6 +20,7 @@ from sqlalchemy import (
     Connection,
     ForeignKey,
     Index,
+    Select,
     String,
     Table,
     Text,
@@ -55,6 +56,7 @@ __all__ = [
     "add_deliveries",
     "cancel_departed",
     "claim_batch",
+    "claim_query",
     "count_by_status",
     "count_in_flight",
     "count_waiting",
@@ -321,16 +323,9 @@ class Claim:
     token_key: str
 
 
-def claim_batch(
-    session: Session,
-    run: Run,
-    after_id: int,
-    limit: int,
-    share: Share = WHOLE,
-    now: dt.datetime | None = None,
-) -> Sequence[Claim]:
-    """The next due open deliveries of a run's share after ``after_id``, in id order."""
-    rows = session.execute(
+def claim_query(run: Run) -> Select[int, int, int, str, str, str]:
+    """A select of what sending a delivery of ``run`` needs (a Claim's fields); add a filter."""
+    return (
         select(
             Delivery.id,
             Delivery.subscriber_id,
@@ -345,6 +340,20 @@ def claim_batch(
             (Subscription.subscriber_id == Delivery.subscriber_id)
             & (Subscription.list_id == run.list_id),
         )
+    )
+
+
+def claim_batch(
+    session: Session,
+    run: Run,
+    after_id: int,
+    limit: int,
+    share: Share = WHOLE,
+    now: dt.datetime | None = None,
+) -> Sequence[Claim]:
+    """The next due open deliveries of a run's share after ``after_id``, in id order."""
+    rows = session.execute(
+        claim_query(run)
         .where(
             Delivery.run_id == run.id,
             Delivery.status.in_(OPEN),

@@ -5,6 +5,8 @@ from __future__ import annotations
 import os
 import secrets
 import shutil
+import subprocess
+import sys
 from collections.abc import Iterable, Iterator
 from pathlib import Path
 from typing import Any
@@ -225,3 +227,19 @@ def subscribe_readers(app: Briefmail, addresses: Iterable[str], **options: Any) 
                 session, newsletter, address, taxonomy=app.taxonomy, confirmed=True, **options
             )
         session.commit()
+
+
+def start_briefmail(home: Path, *args: str, own_group: bool = False) -> subprocess.Popen[str]:
+    """`briefmail ARGS` as a real process in ``home`` (output piped; a fixed secret key).
+
+    ``own_group``: in its own process group, so one killpg takes its worker processes too.
+    """
+    return subprocess.Popen(
+        [sys.executable, "-c", "from scheduler.cli import main; main()", *args],
+        cwd=home,
+        env={**os.environ, "BRIEFMAIL_SECRET_KEY": "k" * 32},
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        start_new_session=own_group,
+    )

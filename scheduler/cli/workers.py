@@ -83,8 +83,7 @@ def worker(
         reports = work(app, run_id, retry_for, concurrency)
     figures = Counter[str]()
     for report in reports:
-        figures.update({key: report.as_json().get(key, 0) or 0 for key in _OWN_FIGURES[1:]})
-        figures["sent_now"] += report.sent_now
+        figures.update({key: getattr(report, key) for key in _OWN_FIGURES})
     summary = {
         "runs": [report.run_id for report in reports],
         **{key: figures[key] for key in _OWN_FIGURES},
@@ -142,6 +141,6 @@ def run_workers(app: Briefmail, run_id: int, retry_for: float, workers: int) -> 
     # The ledger has the run's counts; what each worker sent, rendered and found uncertain
     # only the workers know.
     report = app.dispatcher().report(run_id)
-    report.sent_now, report.uncertain = sent["sent_now"], sent["uncertain"]
-    report.lost, report.variants_rendered = sent["lost"], sent["variants_rendered"]
+    for key in _OWN_FIGURES:
+        setattr(report, key, sent[key])
     return report

@@ -14,7 +14,6 @@ import os
 import shutil
 import signal
 import subprocess
-import sys
 import time
 from collections import Counter
 from pathlib import Path
@@ -26,7 +25,7 @@ from scheduler.app import Briefmail
 from scheduler.settings import load_settings
 from subscribers.lists import get_list
 from subscribers.service import subscribe
-from tests.conftest import FIXTURES
+from tests.conftest import FIXTURES, start_briefmail
 
 READERS = 5000
 CONNECTIONS = 4
@@ -34,16 +33,8 @@ BATCH = 1000
 
 
 def briefmail(home: Path, *args: str) -> subprocess.Popen[str]:
-    return subprocess.Popen(
-        [sys.executable, "-c", "from scheduler.cli import main; main()", *args],
-        cwd=home,
-        env={**os.environ, "BRIEFMAIL_SECRET_KEY": "k" * 32},
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-        # Its own process group: with --workers, the kill takes the worker processes too.
-        start_new_session=True,
-    )
+    # Its own process group: with --workers, the kill takes the worker processes too.
+    return start_briefmail(home, *args, own_group=True)
 
 
 def configure(home: Path, port: int) -> None:

@@ -12,8 +12,6 @@ from __future__ import annotations
 import json
 import os
 import signal
-import subprocess
-import sys
 import time
 from collections import Counter
 from pathlib import Path
@@ -26,7 +24,7 @@ from scheduler.app import Briefmail
 from scheduler.settings import load_settings
 from subscribers.importer import import_csv
 from subscribers.lists import get_list
-from tests.conftest import FIXTURES
+from tests.conftest import FIXTURES, start_briefmail
 
 pytestmark = pytest.mark.postgresql_only
 
@@ -45,17 +43,6 @@ def configure(home: Path, database_url: str, port: int) -> Path:
         encoding="utf-8",
     )
     return config
-
-
-def briefmail(home: Path, *args: str) -> subprocess.Popen[str]:
-    return subprocess.Popen(
-        [sys.executable, "-c", "from scheduler.cli import main; main()", *args],
-        cwd=home,
-        env={**os.environ, "BRIEFMAIL_SECRET_KEY": "k" * 32},
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-    )
 
 
 def planned_run(home: Path, database_url: str) -> tuple[int, Briefmail]:
@@ -99,7 +86,8 @@ def test_four_workers_share_a_run_and_send_each_reader_once(
     with SmtpSink(keep_data=False) as sink:
         configure(tmp_path, database_url, sink.port)
         workers = [
-            briefmail(tmp_path, "worker", "--run", str(run_id), "--json") for _ in range(WORKERS)
+            start_briefmail(tmp_path, "worker", "--run", str(run_id), "--json")
+            for _ in range(WORKERS)
         ]
         reports = []
         for worker in workers:
@@ -126,7 +114,8 @@ def test_a_killed_workers_claims_are_taken_over_after_the_lease(
     with SmtpSink(faults=Faults(delay=0.001), keep_data=False) as sink:
         configure(tmp_path, database_url, sink.port)
         workers = [
-            briefmail(tmp_path, "worker", "--run", str(run_id), "--json") for _ in range(WORKERS)
+            start_briefmail(tmp_path, "worker", "--run", str(run_id), "--json")
+            for _ in range(WORKERS)
         ]
         deadline = time.monotonic() + 300
         while sink.count() < READERS // 3:
