@@ -7,24 +7,20 @@ unreachable relay) resumes by sending exactly the deliveries that have no record
 from __future__ import annotations
 
 import asyncio
-import datetime as dt
-import functools
 import logging
 import random
 import re
 import secrets
 import time
-from collections import Counter
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field, replace
-from typing import NamedTuple
 from urllib.parse import quote
 
 from sqlalchemy import Engine
 from sqlalchemy.orm import Session, sessionmaker
 
-from mailer.content import WHOLE_ISSUE_FORMATS, Format, Issue, Story, select_stories
+from mailer.content import WHOLE_ISSUE_FORMATS, Issue, Story, select_stories
 from mailer.dkim import DkimSigner
 from mailer.errors import ConnectionFailure, PermanentFailure, TemporaryFailure
 from mailer.message import (
@@ -38,13 +34,19 @@ from mailer.render import Newsletter, Rendered, Renderer, Slot
 from mailer.transport import Transport
 from scheduler import ledger
 from scheduler.claims import Claims, claims_for
-from scheduler.editions import StoredIssue, load_issue, week_label
+from scheduler.editions import StoredIssue, load_issue
 from scheduler.ledger import Claim, DeliveryStatus, Run
+from scheduler.planning import (
+    ALL_TOPICS,
+    Planner,
+    run_kind,
+    variant_key,
+    variant_topics,
+)
 from scheduler.shares import Share, release_run_locks
-from scheduler.timing import local_send_time
 from subscribers.db import utcnow
-from subscribers.models import Cadence, NewsletterList
-from subscribers.service import audience_census, iter_audience, suppress
+from subscribers.models import NewsletterList
+from subscribers.service import suppress
 from subscribers.tokens import Purpose, TokenSigner
 
 __all__ = [
@@ -52,11 +54,9 @@ __all__ = [
     "BOUNCE_PREFIX",
     "Dispatcher",
     "MessageFactory",
-    "Planned",
     "SendInterrupted",
     "SendReport",
     "newsletter_identity",
-    "plan_audience",
     "run_kind",
     "variant_key",
     "variant_topics",
@@ -65,22 +65,6 @@ __all__ = [
 log = logging.getLogger("briefmail.send")
 #: The local part before "+" of the VERP bounce address (bounces+TOKEN@sending domain).
 BOUNCE_PREFIX = "bounces"
-#: The variant key of subscribers who chose no topic, i.e. every topic.
-ALL_TOPICS = "*"
-NO_MATCH = "no matching story"
-
-
-def run_kind(issue: Issue, issue_id: int) -> tuple[str, str, Cadence | None]:
-    """The run an issue is sent by: (kind, period, cadence of its audience; None = any).
-
-    A daily brief goes to daily readers once per day, a digest to weekly readers once per ISO
-    week; a bulletin or an article is its own edition and goes to every reader of its list.
-    """
-    if issue.format == Format.BRIEF:
-        return "daily", issue.date.isoformat(), Cadence.DAILY
-    if issue.format == Format.DIGEST:
-        return "weekly", week_label(issue.date), Cadence.WEEKLY
-    return "edition", f"#{issue_id}", None
 
 
 def is_hard_bounce(code: int | None, text: str | None) -> bool:
@@ -89,20 +73,6 @@ def is_hard_bounce(code: int | None, text: str | None) -> bool:
     if re.match(r"^5\.1\.\d", detail):
         return True
     return code in (550, 551, 553) and not re.match(r"^5\.[2-7]\.\d", detail)
-
-
-def variant_key(topics: Iterable[str]) -> str:
-    """The stable key of a topic set: sorted ids joined by commas, or `*` for every topic."""
-    return ",".join(sorted(topics)) or ALL_TOPICS
-
-
-def variant_topics(key: str) -> frozenset[str]:
-    """The topic set a variant key stands for (empty = every topic)."""
-    return frozenset() if key == ALL_TOPICS else frozenset(key.split(","))
-
-
-#: The smallest batch planning reads and writes (see Dispatcher.plan).
-PLAN_BATCH = 5000
 
 
 class SendInterrupted(Exception):
@@ -195,18 +165,11 @@ class Dispatcher:
         """Create (or extend) the run of an issue with one delivery per eligible subscriber."""
         with self.sessions() as session:
             row = load_issue(session, issue_id)
-            kind, period, _ = run_kind(row.to_issue(), row.id)
-            run, _ = ledger.open_run(session, row.list_id, kind, period, row.id)
-            skipped: Counter[str] = Counter()
-            added = 0
-            # Planning reads and writes at least PLAN_BATCH readers a round: on a server
-            # database each round is a few round trips (20,000 readers on PostgreSQL, under
-            # cProfile: 2.1 s in rounds of 500, 1.5 s in rounds of 2,000); memory stays O(batch).
-            size = max(self.batch_size, PLAN_BATCH)
-            for batch in plan_audience(session, row, skipped, size):
-                added += ledger.add_deliveries(session, run.id, batch)
-                session.commit()  # each batch durable: memory and lost work stay O(batch)
-            ledger.finish_planning(session, run, dict(skipped), added)
+            planner = Planner(row)
+            run, _ = ledger.open_run(session, row.list_id, planner.kind, planner.period, row.id)
+            session.commit()  # the run exists before its ranges, each committed on its own
+            added = planner.plan(self.sessions, run.id)
+            ledger.finish_planning(session, run, dict(planner.skipped), added)
             session.commit()
             return run.id
 
@@ -462,51 +425,6 @@ class Dispatcher:
         report.pending = counts[DeliveryStatus.PENDING] + counts[DeliveryStatus.SENDING]
         report.waiting = ledger.count_waiting(session, run.id)
         report.skipped = dict(run.skipped or {})
-
-
-class Planned(NamedTuple):
-    """One reader an issue goes to: their variant, and when (None: at once)."""
-
-    subscriber_id: int
-    variant: str
-    not_before: dt.datetime | None
-
-
-def plan_audience(
-    session: Session, row: StoredIssue, skipped: Counter[str], batch_size: int = 1000
-) -> Iterator[list[Planned]]:
-    """Who an issue goes to, a batch at a time; everyone else counted by reason in ``skipped``.
-
-    The one place that decides a reader's variant and local send time: `Dispatcher.plan`
-    writes what it yields, `send --dry-run` only counts it.
-    """
-    issue = row.to_issue()
-    kind, _, cadence = run_kind(issue, row.id)
-    whole = issue.format in WHOLE_ISSUE_FORMATS
-    skipped.update(audience_census(session, row.list_id, cadence))
-    now = utcnow()
-    # A daily brief reaches each reader at their local send hour of its date; the instant
-    # depends only on (zone, hour), so it is computed once per pair.
-    local = functools.cache(functools.partial(local_send_time, issue.date))
-
-    # Likewise the variant depends only on the topic set: a few hundred sets among 1M readers.
-    @functools.cache
-    def variant_of(topics: frozenset[str]) -> str | None:
-        """The variant key of a topic set, or None if no story of the issue matches it."""
-        return variant_key(topics) if select_stories(issue.stories, topics, whole=whole) else None
-
-    for batch in iter_audience(session, row.list_id, cadence, batch_size):
-        planned = []
-        for member in batch:
-            variant = variant_of(member.topics)
-            if variant is None:
-                skipped[NO_MATCH] += 1
-                continue
-            at = local(member.timezone, member.send_hour) if kind == "daily" else None
-            planned.append(
-                Planned(member.subscriber_id, variant, at if at is not None and at > now else None)
-            )
-        yield planned
 
 
 def _engine(session: Session) -> Engine:

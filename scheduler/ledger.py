@@ -10,14 +10,13 @@ from __future__ import annotations
 
 import datetime as dt
 import enum
-from collections.abc import Iterable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Any, cast
+from typing import cast
 
 from sqlalchemy import (
     JSON,
     ColumnElement,
-    Connection,
     ForeignKey,
     Index,
     Select,
@@ -53,7 +52,6 @@ __all__ = [
     "RunStateError",
     "RunStatus",
     "UnknownRun",
-    "add_deliveries",
     "cancel_departed",
     "claim_batch",
     "claim_query",
@@ -217,27 +215,6 @@ _RECORD = (
 )
 
 
-_ADD_SQLITE = (
-    "INSERT INTO deliveries (run_id, subscriber_id, variant, status, attempts, not_before) "
-    "VALUES (?, ?, ?, 'pending', 0, ?) ON CONFLICT (run_id, subscriber_id) DO NOTHING"
-)
-_SQLITE_TIME = "%Y-%m-%d %H:%M:%S.%f"
-# PostgreSQL: a batch is COPYed into a temporary table and inserted from there in one
-# statement. Through SQLAlchemy a batch insert becomes one INSERT with every row's VALUES in its
-# text, a new text each batch that psycopg parses again (planning 100k readers took 14 s, most
-# of it in psycopg's query parser); COPY is PostgreSQL's bulk path, and the INSERT ... SELECT
-# gives a true count of the rows added.
-_PLANNED_TABLE = (
-    "CREATE TEMPORARY TABLE IF NOT EXISTS planned_deliveries "
-    "(subscriber_id bigint, variant text, not_before timestamptz) ON COMMIT DELETE ROWS"
-)
-_ADD_POSTGRESQL = (
-    "INSERT INTO deliveries (run_id, subscriber_id, variant, status, attempts, not_before) "
-    "SELECT %s, subscriber_id, variant, 'pending', 0, not_before FROM planned_deliveries "
-    "ON CONFLICT (run_id, subscriber_id) DO NOTHING"
-)
-
-
 def open_run(
     session: Session, list_id: int, kind: str, period: str, issue_id: int
 ) -> tuple[Run, bool]:
@@ -271,43 +248,6 @@ def open_run(
             f"not issue {issue_id}"
         )
     return run, created
-
-
-def _add_by_copy(
-    connection: Connection, run_id: int, planned: Iterable[tuple[int, str, dt.datetime | None]]
-) -> int:
-    """PostgreSQL: COPY the batch into a temporary table, insert the new ones from it."""
-    driver = cast(Any, connection.connection.driver_connection)  # psycopg.Connection
-    with driver.cursor() as cursor:
-        cursor.execute(_PLANNED_TABLE)
-        cursor.execute("DELETE FROM planned_deliveries")  # a batch earlier in this transaction
-        with cursor.copy(
-            "COPY planned_deliveries (subscriber_id, variant, not_before) FROM STDIN"
-        ) as copy:
-            for row in planned:
-                copy.write_row(row)
-        cursor.execute(_ADD_POSTGRESQL, (run_id,))
-        return int(cursor.rowcount)
-
-
-def add_deliveries(
-    session: Session, run_id: int, planned: Iterable[tuple[int, str, dt.datetime | None]]
-) -> int:
-    """Insert pending deliveries (subscriber_id, variant, not_before), skipping planned ones."""
-    connection = session.connection()
-    if connection.dialect.name == "postgresql":
-        return _add_by_copy(connection, run_id, planned)
-    # Plain tuples through the driver: for a batch of thousands of rows, SQLAlchemy's per-row
-    # parameter processing cost more than SQLite's inserting them. Instants are written in the
-    # text form SQLAlchemy's DateTime uses on SQLite (UTC, no zone), so the ORM reads them back.
-    values = [
-        (run_id, sid, variant, None if at is None else at.astimezone(dt.UTC).strftime(_SQLITE_TIME))
-        for sid, variant, at in planned
-    ]
-    if not values:
-        return 0
-    result = connection.exec_driver_sql(_ADD_SQLITE, values)
-    return int(getattr(result, "rowcount", 0) or 0)
 
 
 @dataclass(frozen=True, slots=True)

@@ -11,7 +11,6 @@ from __future__ import annotations
 import datetime as dt
 import html
 import threading
-from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass, field, replace
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -21,8 +20,8 @@ from typing import Self
 from mailer.message import OutgoingMessage
 from mailer.render import Rendered
 from scheduler.app import Briefmail
-from scheduler.dispatch import plan_audience, run_kind, variant_key, variant_topics
 from scheduler.editions import load_issue
+from scheduler.planning import Planner, run_kind, variant_key, variant_topics
 from subscribers.lists import get_list
 from subscribers.service import iter_audience, normalise_email
 
@@ -123,14 +122,10 @@ def dry_run(app: Briefmail, issue_id: int, list_slug: str) -> DryRun:
     with app.sessions() as session:
         row = load_issue(session, issue_id, get_list(session, list_slug))
         factory = app.dispatcher(signed=False).factory(row, "dry-run", None)
-        skipped: Counter[str] = Counter()
-        by_variant: Counter[str] = Counter()
-        at: Counter[dt.datetime | None] = Counter()
-        for batch in plan_audience(session, row, skipped):
-            for planned in batch:
-                by_variant[planned.variant] += 1
-                at[planned.not_before] += 1
+        planner = Planner(row)
+        census = planner.census(session)
         session.rollback()  # read only: nothing to keep, and nothing may be kept
+    by_variant, at, skipped = census.by_variant, census.by_time, planner.skipped
     variants = [
         (tuple(sorted(variant_topics(key))), n, len(factory.stories_for(variant_topics(key))))
         for key, n in sorted(by_variant.items(), key=lambda item: (-item[1], item[0]))

@@ -59,22 +59,6 @@ class TestRuns:
 
 
 class TestDeliveries:
-    def test_planning_twice_adds_only_new_subscribers(
-        self, sessions: sessionmaker[Session], setup: tuple[int, int, int, list[int]]
-    ) -> None:
-        """add_deliveries ignores subscribers that already have a delivery in the run."""
-        list_id, issue_id, _, people = setup
-        with sessions() as session:
-            run, _ = ledger.open_run(session, list_id, "daily", "2026-07-01", issue_id)
-            assert (
-                ledger.add_deliveries(
-                    session, run.id, [(people[0], "*", None), (people[1], "*", None)]
-                )
-                == 2
-            )
-            assert ledger.add_deliveries(session, run.id, [(p, "*", None) for p in people]) == 1
-            assert ledger.count_by_status(session, run.id)["pending"] == 3
-
     def test_outcomes_are_final(
         self, sessions: sessionmaker[Session], setup: tuple[int, int, int, list[int]]
     ) -> None:
@@ -82,7 +66,12 @@ class TestDeliveries:
         list_id, issue_id, _, people = setup
         with sessions() as session:
             run, _ = ledger.open_run(session, list_id, "daily", "2026-07-01", issue_id)
-            ledger.add_deliveries(session, run.id, [(people[0], "*", None)])
+            session.add(
+                ledger.Delivery(
+                    run_id=run.id, subscriber_id=people[0], variant="*", status="pending"
+                )
+            )
+            session.flush()
             claim = ledger.claim_batch(session, run, 0, 10)
             assert claim == []  # nobody is subscribed to the list, so nothing is claimable
             delivery = session.query(ledger.Delivery).one()
