@@ -1,6 +1,6 @@
 """Send speed at scale: N subscribers, one DKIM-signed daily brief, a real SMTP sink on loopback.
 
-    python bench/send.py [--subscribers 10000] [--connections 4] [--workers 1]
+    python bench/send.py [--subscribers 10000] [--connections 4] [--workers 1 | 2,4,1]
                          [--dkim rsa|ed25519|none] [--seed 7] [--keep DIR] [--check-setup]
                          [--sink PATH]
 
@@ -19,6 +19,10 @@ has its own pool, so workers × connections): as many messages as the send deliv
 the simplest sender there is — stdlib smtplib.SMTP.sendmail in one thread per connection — all
 copies of one real signed message of the issue (the every-topic variant, the most common one)
 with only the recipient (envelope and To:) changed.
+
+With several worker counts (`--workers 2,4,1`) the subscribers are set up once and the issue is
+sent once per count, every run forgotten in between (so each send plans again); the baseline
+runs once, after the first send, and each count's table and JSON line print as it ends.
 
 The sink counts what it receives; the run fails unless it got exactly what each side sent.
 Prints a table, then one JSON line.
@@ -763,6 +767,8 @@ class Result:
     baseline_count: int
     sink_baseline: int
     message_bytes: int
+    #: The baseline's connections (smtplib threads): those of the first send.
+    baseline_connections: int
     #: 1-minute load average before the send and after the baseline (others' work skews both).
     load: tuple[float, float]
 
@@ -837,6 +843,7 @@ class Result:
             "ratio": round(self.rate / self.baseline_rate, 4) if self.baseline_rate else None,
             "peak_rss_mb": round(self.peak_rss_kb / 1024, 1),
             "database": self.database,
+            "workers": self.workers,
             "planning_seconds": self.report.get("planning_seconds"),
             "database_mb": round(self.database_bytes / 2**20, 1),
             "process_peak_rss_mb": self.process_peaks_mb(),
@@ -844,13 +851,26 @@ class Result:
         }
 
 
-def measure(args: argparse.Namespace, folder: Path, binary: SinkBinary) -> Result:
-    """Set up, send, run the baseline; the figures."""
+def reset_runs(url: str) -> None:
+    """Forget every run, so the next send plans and sends the issue again from nothing."""
+    engine = make_engine(url)
+    with engine.begin() as connection:
+        if engine.dialect.name == "postgresql":
+            connection.execute(text("TRUNCATE deliveries, runs CASCADE"))
+        else:
+            connection.execute(text("DELETE FROM bounce_records"))
+            connection.execute(text("DELETE FROM deliveries"))
+            connection.execute(text("DELETE FROM runs"))
+    engine.dispose()
+
+
+def measure(args: argparse.Namespace, folder: Path, binary: SinkBinary) -> Iterator[Result]:
+    """Set up once; for each worker count a send (the baseline after the first); the figures."""
     config = folder / "briefmail.toml"
-    total = args.connections * args.workers
+    most = args.connections * max(args.workers)
     with (
         bench_database(args.database, folder) as database,
-        SmtpSink(binary, folder, max_connections=max(256, 2 * total)) as sink,
+        SmtpSink(binary, folder, max_connections=max(256, 2 * most)) as sink,
     ):
         _note(f"working in {folder}; {' '.join(sink.command)}")
         if args.dkim != "none":
@@ -891,56 +911,68 @@ def measure(args: argparse.Namespace, folder: Path, binary: SinkBinary) -> Resul
         engine.dispose()
         assert created == args.subscribers
 
-        load_before = os.getloadavg()[0]
-        before = sink.received()
-        send_args = ["--config", str(config), "send", str(issue_id), "--json"]
-        if args.workers > 1:
-            send_args += ["--workers", str(args.workers)]
-        _note(f"briefmail {' '.join(send_args)}")
-        send = run_measured(folder, *send_args)
-        report: dict[str, Any] = json.loads(send.stdout) if send.returncode == 0 else {}
-        delivered = int(report.get("delivered", 0))
-        sink_send = sink.wait_for(before + delivered) - before
-        skipped: dict[str, int] = {}
-        if report:
-            run = json.loads(
-                run_cli(
-                    folder, "--config", str(config), "runs", "show", str(report["run_id"]), "--json"
+        baseline_figures: tuple[float, int, int, int, int] | None = None
+        for turn, workers in enumerate(args.workers):
+            if turn:
+                reset_runs(database.url)
+            load_before = os.getloadavg()[0]
+            before = sink.received()
+            send_args = ["--config", str(config), "send", str(issue_id), "--json"]
+            if workers > 1:
+                send_args += ["--workers", str(workers)]
+            _note(f"briefmail {' '.join(send_args)}")
+            send = run_measured(folder, *send_args)
+            report: dict[str, Any] = json.loads(send.stdout) if send.returncode == 0 else {}
+            delivered = int(report.get("delivered", 0))
+            sink_send = sink.wait_for(before + delivered) - before
+            skipped: dict[str, int] = {}
+            if report:
+                run = json.loads(
+                    run_cli(
+                        folder,
+                        "--config",
+                        str(config),
+                        "runs",
+                        "show",
+                        str(report["run_id"]),
+                        "--json",
+                    )
                 )
-            )
-            skipped = dict(run.get("skipped") or {})
+                skipped = dict(run.get("skipped") or {})
 
-        # Each worker process opens its own pool, so the sender holds workers × connections.
-        _note(f"baseline: {delivered:,} messages, smtplib over {total} connections")
-        message = prebuilt_message(config, issue_id)
-        before = sink.received()
-        baseline_seconds = (
-            baseline(sink.host, sink.port, message, delivered, total) if delivered else 0.0
-        )
-        sink_baseline = sink.wait_for(before + delivered) - before
-        load_after = os.getloadavg()[0]
-        engine = make_engine(database.url)
-        database_bytes = database.size_bytes(engine)
-        engine.dispose()
-    return Result(
-        database=args.database,
-        database_bytes=database_bytes,
-        subscribers=args.subscribers,
-        connections=args.connections,
-        workers=args.workers,
-        dkim=args.dkim,
-        sink=binary,
-        setup_seconds=setup_seconds,
-        send=send,
-        report=report,
-        skipped=skipped,
-        sink_send=sink_send,
-        baseline_seconds=baseline_seconds,
-        baseline_count=delivered,
-        sink_baseline=sink_baseline,
-        message_bytes=message.size,
-        load=(load_before, load_after),
-    )
+            if baseline_figures is None:
+                # Each worker process opens its own pool: the sender holds workers × connections.
+                total = args.connections * workers
+                _note(f"baseline: {delivered:,} messages, smtplib over {total} connections")
+                message = prebuilt_message(config, issue_id)
+                before = sink.received()
+                seconds = baseline(sink.host, sink.port, message, delivered, total)
+                sink_baseline = sink.wait_for(before + delivered) - before
+                baseline_figures = (seconds, delivered, sink_baseline, message.size, total)
+            load_after = os.getloadavg()[0]
+            engine = make_engine(database.url)
+            database_bytes = database.size_bytes(engine)
+            engine.dispose()
+            yield Result(
+                database=args.database,
+                database_bytes=database_bytes,
+                subscribers=args.subscribers,
+                connections=args.connections,
+                workers=workers,
+                dkim=args.dkim,
+                sink=binary,
+                setup_seconds=setup_seconds,
+                send=send,
+                report=report,
+                skipped=skipped,
+                sink_send=sink_send,
+                baseline_seconds=baseline_figures[0],
+                baseline_count=baseline_figures[1],
+                sink_baseline=baseline_figures[2],
+                message_bytes=baseline_figures[3],
+                baseline_connections=baseline_figures[4],
+                load=(load_before, load_after),
+            )
 
 
 def _note(text: str) -> None:
@@ -984,7 +1016,7 @@ def print_table(result: Result) -> None:
         rows.append(("  as `send --json` reports it", f"{engine_seconds:.2f}", ""))
     rows.append(
         (
-            f"baseline: smtplib × {result.connections * result.workers} threads",
+            f"baseline: smtplib × {result.baseline_connections} threads",
             f"{result.baseline_seconds:.2f}",
             f"{result.baseline_rate:,.0f} msg/s",
         )
@@ -1049,7 +1081,11 @@ def main() -> None:
         help="[smtp] connections of each sender process; the baseline uses as many in all",
     )
     parser.add_argument(
-        "--workers", type=int, default=1, help="sender processes (`send --workers`, when above 1)"
+        "--workers",
+        type=worker_counts,
+        default=[1],
+        help="sender processes (`send --workers`, when above 1); several (2,4,1): one send "
+        "each over the same subscribers, one baseline after the first",
     )
     parser.add_argument("--dkim", choices=("rsa", "ed25519", "none"), default="rsa")
     parser.add_argument(
@@ -1067,7 +1103,7 @@ def main() -> None:
         help="first prove on 1,000 people that bulk setup writes what the importer writes",
     )
     args = parser.parse_args()
-    if args.subscribers < 1 or args.connections < 1 or args.workers < 1:
+    if args.subscribers < 1 or args.connections < 1 or min(args.workers) < 1:
         parser.error("--subscribers, --connections and --workers must be at least 1")
     binary = locate(args.sink)
     # On SIGTERM too, leave through the with-blocks, which stop the sink and remove the folder.
@@ -1082,16 +1118,25 @@ def main() -> None:
             folder = Path(stack.enter_context(tempfile.TemporaryDirectory(prefix="bench-send-")))
         if args.check_setup:
             check_setup(folder / "check-setup", min(args.subscribers, 1000), args.seed)
-        result = measure(args, folder, binary)
-        print_table(result)
+        problems = []
+        for result in measure(args, folder, binary):
+            print_table(result)
+            for problem in result.problems:
+                print(f"PROBLEM: {problem}", file=sys.stderr)
+            problems += result.problems
+            print(json.dumps(result.as_json()), flush=True)
         if args.keep:
             print(f"\nworking files kept in {folder}")
-    problems = result.problems
-    for problem in problems:
-        print(f"PROBLEM: {problem}", file=sys.stderr)
-    print(json.dumps(result.as_json()))
     if problems:
         raise SystemExit(1)
+
+
+def worker_counts(text: str) -> list[int]:
+    """`--workers 2` or `--workers 2,4,1`."""
+    try:
+        return [int(part) for part in text.split(",")]
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r}: a number, or numbers with commas") from None
 
 
 if __name__ == "__main__":
