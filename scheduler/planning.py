@@ -240,6 +240,11 @@ class Planner:
 
         def plan_range(ids: tuple[int, int]) -> int:
             with sessions() as session:
+                if not server:
+                    # Take SQLite's write lock first: a transaction that read and then writes
+                    # is refused at once (no busy wait) if another connection committed in
+                    # between; one that begins as the writer makes the others wait their turn.
+                    session.connection().exec_driver_sql("BEGIN IMMEDIATE")
                 self.stage(session, ids)
                 result = session.execute(_ADD, {"run_id": run_id})
                 session.commit()

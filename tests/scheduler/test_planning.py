@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+import threading
 
 import pytest
 from sqlalchemy import select
@@ -210,6 +211,43 @@ class TestRanges:
         run_id = app.dispatcher().plan(issue_id)
         assert len(deliveries(app)) == 10
         assert app.dispatcher().report(run_id).planned == 10
+
+    def test_a_write_by_someone_else_mid_range_does_not_fail_planning(
+        self, app: Briefmail, monkeypatch: pytest.MonkeyPatch
+    ) -> None:
+        """A subscriber added while a range is being planned: planning still succeeds.
+
+        On SQLite a transaction that read and then writes is refused at once (not after the
+        busy timeout) when another connection committed in between; planning must take the
+        write lock first and let the other writer wait its turn.
+        """
+        add(app, "early@example.net", ["chips"])
+        issue_id = ingest(app)
+        stage = Planner.stage
+        errors: list[BaseException] = []
+
+        def join_meanwhile() -> None:
+            try:
+                add(app, "meanwhile@example.net", ["chips"])
+            except BaseException as error:  # reported by the assertion below
+                errors.append(error)
+
+        writer = threading.Thread(target=join_meanwhile)
+
+        def staging_then_someone_writes(
+            self: Planner, session: object, ids: tuple[int, int]
+        ) -> None:
+            stage(self, session, ids)  # type: ignore[arg-type]
+            if not writer.is_alive() and not writer.ident:
+                writer.start()
+                writer.join(0.5)  # it commits now, or waits for planning's lock
+
+        monkeypatch.setattr(Planner, "stage", staging_then_someone_writes)
+        run_id = app.dispatcher().plan(issue_id)
+        writer.join()
+        assert errors == []
+        assert app.dispatcher().report(run_id).planned >= 1
+        assert "early@example.net" in deliveries(app)
 
 
 class TestCensus:
