@@ -126,7 +126,7 @@ class ScheduleSettings(_Section):
 class DeliverySettings(_Section):
     """[delivery]: how the send path works through a run."""
 
-    #: Deliveries claimed (and planned) per batch: memory and lost work stay O(batch).
+    #: Deliveries a sender claims per batch: memory and lost work stay O(batch).
     batch_size: int = Field(default=500, ge=1, le=100_000)
     #: On PostgreSQL: how long a sender's claim on a delivery holds without renewal. A live
     #: sender renews its claims as it goes; a dead one's lapse after this, and another sender
