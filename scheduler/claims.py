@@ -393,13 +393,17 @@ def renew_lease(session: Session, run_id: int, lease: Lease, now: dt.datetime) -
 def foreign_lease_ends(
     session: Session, run_id: int, lease: Lease, now: dt.datetime
 ) -> dt.datetime | None:
-    """When the first live claim of another sender in the run lapses (None: there is none)."""
+    """When the first claim of another sender in the run lapses (None: there is none).
+
+    A claim that has lapsed already counts too, with its past end: it is still `sending` until
+    a sender takes it over, and a sender that reached the end of its pass after the lapse must
+    come back for it, not leave it behind (a killed worker's claims were left unsent so).
+    """
     ends: dt.datetime | None = session.scalar(
-        select(func.min(_DELIVERIES.c.lease_until)).where(
+        select(func.min(func.coalesce(_DELIVERIES.c.lease_until, now))).where(
             _DELIVERIES.c.run_id == run_id,
             _DELIVERIES.c.status == DeliveryStatus.SENDING,
             or_(_DELIVERIES.c.lease.is_(None), _DELIVERIES.c.lease != lease.id),
-            _DELIVERIES.c.lease_until >= now,
         )
     )
     if ends is not None and ends.tzinfo is None:  # SQLite keeps no zone; the values are UTC
@@ -447,7 +451,7 @@ class LeaseClaims:
         release_leased(session, self.lease, released)
 
     def wait_for_others(self, session: Session, now: dt.datetime) -> float | None:
-        """Seconds until another sender's live claim lapses; the next pass starts from the top."""
+        """Seconds until another sender's claim lapses (0: one has); the next pass starts anew."""
         self._after = 0
         self._statuses = (DeliveryStatus.PENDING,)
         ends = foreign_lease_ends(session, self.run.id, self.lease, now)

@@ -137,16 +137,24 @@ class TestLeases:
     def test_a_sender_knows_when_another_senders_claims_lapse(
         self, app: Briefmail, run_id: int
     ) -> None:
-        """The earliest live foreign lease end is reported; one's own and lapsed ones are not."""
+        """The earliest foreign lease end is reported, lapsed ones too, until taken over.
+
+        A lapsed claim is still `sending`: a sender at the end of its pass must come back for
+        it (a past end means "now"), not leave it to nobody.
+        """
         mine, theirs = Lease.new(60), Lease.new(20)
         claim(app, run_id, mine, 2, NOW)
         with app.sessions() as session:
             assert foreign_lease_ends(session, run_id, mine, NOW) is None
         claim(app, run_id, theirs, 2, NOW)
+        lapse, later = NOW + dt.timedelta(seconds=20), NOW + dt.timedelta(seconds=21)
         with app.sessions() as session:
-            ends = foreign_lease_ends(session, run_id, mine, NOW)
-            assert ends == NOW + dt.timedelta(seconds=20)
-            assert foreign_lease_ends(session, run_id, mine, NOW + dt.timedelta(seconds=21)) is None
+            assert foreign_lease_ends(session, run_id, mine, NOW) == lapse
+            assert foreign_lease_ends(session, run_id, mine, later) == lapse
+        taken = claim(app, run_id, mine, 10, later)
+        assert len(taken) >= 2  # the lapsed two are among them
+        with app.sessions() as session:
+            assert foreign_lease_ends(session, run_id, mine, later) is None
 
 
 class TestChoice:

@@ -14,6 +14,7 @@ import os
 import signal
 import time
 from collections import Counter
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -45,8 +46,21 @@ def configure(home: Path, database_url: str, port: int) -> Path:
     return config
 
 
+@pytest.fixture
+def planned(tmp_path: Path, database_url: str) -> Iterator[tuple[int, Briefmail]]:
+    """READERS confirmed readers (a CSV import), the sample brief, and its planned run.
+
+    The app is closed even when a test fails, so no connection of it outlives its test.
+    """
+    run_id, app = planned_run(tmp_path, database_url)
+    try:
+        yield run_id, app
+    finally:
+        app.close()
+
+
 def planned_run(home: Path, database_url: str) -> tuple[int, Briefmail]:
-    """READERS confirmed readers (a CSV import), the sample brief, and its planned run."""
+    """Set up ``home``: READERS readers, the sample brief and its planned run; (run id, app)."""
     configure(home, database_url, 25)
     os.environ["BRIEFMAIL_SECRET_KEY"] = "k" * 32
     try:
@@ -79,10 +93,10 @@ def check_everyone_once(sink: SmtpSink, app: Briefmail, run_id: int) -> Counter[
 
 
 def test_four_workers_share_a_run_and_send_each_reader_once(
-    tmp_path: Path, database_url: str
+    tmp_path: Path, database_url: str, planned: tuple[int, Briefmail]
 ) -> None:
     """Four worker processes on one 20,000-reader run: every reader exactly one copy."""
-    run_id, app = planned_run(tmp_path, database_url)
+    run_id, app = planned
     with SmtpSink(keep_data=False) as sink:
         configure(tmp_path, database_url, sink.port)
         workers = [
@@ -95,7 +109,6 @@ def test_four_workers_share_a_run_and_send_each_reader_once(
             assert worker.returncode == 0, err
             reports.append(json.loads(out))
         copies = check_everyone_once(sink, app, run_id)
-    app.close()
     assert max(copies.values()) == 1
     assert sum(r["sent_now"] for r in reports) == READERS
     assert all(r["sent_now"] > READERS / WORKERS / 4 for r in reports), reports  # all took part
@@ -103,14 +116,14 @@ def test_four_workers_share_a_run_and_send_each_reader_once(
 
 
 def test_a_killed_workers_claims_are_taken_over_after_the_lease(
-    tmp_path: Path, database_url: str
+    tmp_path: Path, database_url: str, planned: tuple[int, Briefmail]
 ) -> None:
     """SIGKILL one of four workers mid-run: the others finish its claims once they lapse.
 
     Nobody is missing; the extra copies are at most the killed worker's in-flight messages,
     and the surviving workers report those deliveries as uncertain.
     """
-    run_id, app = planned_run(tmp_path, database_url)
+    run_id, app = planned
     with SmtpSink(faults=Faults(delay=0.001), keep_data=False) as sink:
         configure(tmp_path, database_url, sink.port)
         workers = [
@@ -131,7 +144,6 @@ def test_a_killed_workers_claims_are_taken_over_after_the_lease(
             assert worker.returncode == 0, err
             reports.append(json.loads(out))
         copies = check_everyone_once(sink, app, run_id)
-    app.close()
     duplicates = sum(n - 1 for n in copies.values())
     uncertain = sum(r["uncertain"] for r in reports)
     assert sum(r["lost"] for r in reports) == 0
