@@ -14,7 +14,7 @@ from scheduler.editions import load_issue
 from scheduler.ledger import Delivery
 from scheduler.planning import NO_MATCH, Planner, variant_key
 from subscribers.lists import create_list, get_list
-from subscribers.models import Cadence, TopicChoice
+from subscribers.models import Cadence, Subscriber, TopicChoice
 from subscribers.service import subscribe, suppress
 from tests.conftest import FIXTURES
 
@@ -23,7 +23,12 @@ EVE = dt.datetime(2026, 6, 30, 22, tzinfo=dt.UTC)
 
 
 def add(
-    app: Briefmail, email: str, topics: list[str], list_slug: str = "brief", **options: object
+    app: Briefmail,
+    email: str,
+    topics: list[str],
+    list_slug: str = "brief",
+    confirmed: bool = True,
+    **options: object,
 ) -> None:
     with app.sessions() as session:
         subscribe(
@@ -32,7 +37,7 @@ def add(
             email,
             taxonomy=app.taxonomy,
             topics=topics,
-            confirmed=True,
+            confirmed=confirmed,
             **options,  # type: ignore[arg-type]
         )
         session.commit()
@@ -57,8 +62,6 @@ def plan(app: Briefmail, issue_id: int, now: dt.datetime = EVE) -> tuple[Planner
 
 def deliveries(app: Briefmail) -> dict[str, tuple[str, dt.datetime | None]]:
     """address → (variant, not_before) of every planned delivery."""
-    from subscribers.models import Subscriber
-
     with app.sessions() as session:
         rows = session.execute(
             select(Subscriber.email, Delivery.variant, Delivery.not_before).join(
@@ -108,14 +111,8 @@ class TestVariants:
         add(app, "reader@example.net", ["chips"])
         add(app, "weekly@example.net", ["chips"], cadence=Cadence.WEEKLY)
         add(app, "gone@example.net", ["chips"])
+        add(app, "pending@example.net", ["chips"], confirmed=False)
         with app.sessions() as session:
-            subscribe(
-                session,
-                get_list(session, "brief"),
-                "pending@example.net",
-                taxonomy=app.taxonomy,
-                topics=["chips"],
-            )
             suppress(session, "gone@example.net", "bounce")
             session.commit()
         planner, _ = plan(app, ingest(app))
