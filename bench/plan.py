@@ -2,9 +2,10 @@
 
     python bench/plan.py [--subscribers 1000000] [--database sqlite|postgresql] [--seed 7]
 
-Creates the subscribers exactly as bench/send.py does (the importer's rows, in bulk), ingests
-the bench's issue and times `Dispatcher.plan` in this process: one delivery per eligible reader,
-with its variant and local send time, inserted in batches. A second plan of the same issue is
+Creates the subscribers as bench/send.py does (bench/population.py: the importer's rows, in
+bulk), ingests the bench's issue and times `Dispatcher.plan` in this process: one delivery per
+eligible reader, with its variant and local send time, decided a range of subscription ids at
+a time in the database (scheduler/planning.py). A second plan of the same issue is
 timed too (it adds nobody: the cost of a repeated send or a scheduler tick). Prints a table and
 one JSON line {"subscribers", "database", "planned", "plan_seconds", "replan_seconds",
 "deliveries_per_s", "peak_rss_mb", "database_mb"}. The target on the 2-core development
@@ -22,7 +23,8 @@ import time
 from pathlib import Path
 
 from database import bench_database
-from send import ISSUE, create_subscribers, people
+from population import create_subscribers, people
+from send import ISSUE
 from sqlalchemy import select
 
 from scheduler.app import Briefmail
