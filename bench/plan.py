@@ -5,9 +5,9 @@
 Creates the subscribers as bench/send.py does (bench/population.py: the importer's rows, in
 bulk), ingests the bench's issue and times `Dispatcher.plan` in this process: one delivery per
 eligible reader, with its variant and local send time, decided a range of subscription ids at
-a time in the database (scheduler/planning.py). A second plan of the same issue is
-timed too (it adds nobody: the cost of a repeated send or a scheduler tick). Prints a table and
-one JSON line {"subscribers", "database", "planned", "plan_seconds", "replan_seconds",
+a time in the database (scheduler/planning.py). A second plan of the same issue is timed too
+(it adds nobody: the cost of a repeated send or a scheduler tick). Prints a table and one JSON
+line {"subscribers", "database", "planned", "plan_seconds", "replan_seconds",
 "deliveries_per_s", "peak_rss_mb", "database_mb"}. The target on the 2-core development
 machine: 1,000,000 planned in under 30 s.
 """
