@@ -1,4 +1,4 @@
-"""Commands that send and watch: send, runs, status, schedule, bounces, serve, demo."""
+"""Commands that send and watch: send, runs, status, schedule, serve, demo."""
 
 from __future__ import annotations
 
@@ -20,7 +20,6 @@ from scheduler.cli.base import (
     JsonOption,
     ListOption,
     RetryOption,
-    bounces_cli,
     chosen_list,
     cli,
     err,
@@ -361,27 +360,6 @@ def schedule_list(as_json: JsonOption = False) -> None:
     for row in rows:
         table.add_row(str(row["id"]), str(row["trigger"]), str(row["next_run"] or "-"))
     out.print(table)
-
-
-# -- bounces -----------------------------------------------------------------------------------
-
-
-@bounces_cli.command("process")
-@handle_errors
-def bounces_process(
-    path: Annotated[
-        Path, typer.Argument(help="A Maildir, an mbox file, an .eml file or a folder of them.")
-    ],
-    as_json: JsonOption = False,
-) -> None:
-    """Apply bounces and complaints: hard bounces and complaints suppress, soft ones count."""
-    with open_app() as app:
-        summary = app.process_bounces(path)
-    if as_json:
-        print_json(summary.as_json())
-        return
-    figures = summary.as_json()
-    out.print(", ".join(f"{name.replace('_', ' ')} {n}" for name, n in figures.items()))
 
 
 # -- serve and demo ----------------------------------------------------------------------------
