@@ -155,6 +155,8 @@ class Run(Base):
     skipped: Mapped[dict[str, int]] = mapped_column(JSON, default=dict)
     created_at: Mapped[dt.datetime] = mapped_column(server_default=func.now())
     finished_at: Mapped[dt.datetime | None]
+    #: Why the run paused itself (one line for the operator); None for an operator's pause.
+    pause_reason: Mapped[str | None] = mapped_column(Text)
 
 
 class Delivery(Base):
@@ -175,6 +177,8 @@ class Delivery(Base):
     attempts: Mapped[int] = mapped_column(default=0)
     last_code: Mapped[int | None]
     last_text: Mapped[str | None] = mapped_column(Text)
+    #: Whose fault the last refusal was (`mailer.replies.Reason`); None when delivered.
+    last_reason: Mapped[str | None] = mapped_column(String(16))
     message_id: Mapped[str | None] = mapped_column(String(200), index=True)
     updated_at: Mapped[dt.datetime | None]
     #: Not sent before this instant (UTC): the reader's local send hour. None: at once.
