@@ -7,11 +7,16 @@
 
 Third-party exceptions never leave a transport: `classify` maps each aiosmtplib exception to one
 of ours, and a test fails if aiosmtplib grows an exception this table does not cover.
+
+A refusal also says which command it answered (``stage``, a `mailer.replies.Stage`): whether a
+5xx is about the reader or about us depends on it, and `mailer.replies.classify_reply` decides.
 """
 
 from __future__ import annotations
 
 import aiosmtplib
+
+from mailer.replies import Stage
 
 __all__ = [
     "ConnectionFailure",
@@ -23,11 +28,13 @@ __all__ = [
 
 
 class DeliveryError(Exception):
-    """A message was not accepted; ``code`` and ``text`` are the server's reply, if any."""
+    """A message was not accepted; ``code``, ``text`` and ``stage`` describe the reply, if any."""
 
-    def __init__(self, text: str, code: int | None = None) -> None:
+    def __init__(self, text: str, code: int | None = None, stage: Stage | None = None) -> None:
         self.code = code
         self.text = text
+        #: The command the refusal answered; None when no server judged the message.
+        self.stage = stage
         super().__init__(f"{code} {text}" if code else text)
 
 

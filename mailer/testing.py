@@ -75,6 +75,14 @@ class Faults:
     drop_during_data: float = 0.0
     #: Seconds to wait before every RCPT and DATA reply (a slow server).
     delay: float = 0.0
+    #: Replies to MAIL FROM by envelope sender, "*" for every sender (a relay refusing ours).
+    refuse_senders: Mapping[str, tuple[int, str]] = field(default_factory=dict)
+    #: The reply to every RCPT TO, when set (a blocklisted sending IP).
+    refuse_all: tuple[int, str] | None = None
+    #: Replies to RCPT TO by recipient domain (a provider throttling or refusing us).
+    refuse_domains: Mapping[str, tuple[int, str]] = field(default_factory=dict)
+    #: The reply after the message's data, when set (a content filter).
+    refuse_data: tuple[int, str] | None = None
 
     @staticmethod
     def picks(address: str, share: float) -> bool:
@@ -109,13 +117,27 @@ class _SinkHandler:
             responses.insert(-1, "250-PIPELINING")
         return responses
 
+    async def handle_MAIL(
+        self, server: Any, session: Any, envelope: Any, address: str, mail_options: list[str]
+    ) -> str:
+        senders = self.faults.refuse_senders
+        if reply := senders.get(address.lower()) or senders.get("*"):
+            self.refusals.append((reply[0], address.lower()))
+            return f"{reply[0]} {reply[1]}"
+        envelope.mail_from = address
+        envelope.mail_options.extend(mail_options)
+        return "250 OK"
+
     async def handle_RCPT(
         self, server: Any, session: Any, envelope: Any, address: str, rcpt_options: list[str]
     ) -> str:
         if self.faults.delay:
             await asyncio.sleep(self.faults.delay)
         key = address.lower()
-        if reply := self.refuse.get(key):
+        domain = key.rpartition("@")[2]
+        if reply := (
+            self.refuse.get(key) or self.faults.refuse_domains.get(domain) or self.faults.refuse_all
+        ):
             self.refusals.append((reply[0], key))
             return f"{reply[0]} {reply[1]}"
         with self.lock:
@@ -139,6 +161,9 @@ class _SinkHandler:
             # Lose the connection before answering: the client cannot know the outcome.
             server.transport.close()
             return "421 4.4.2 Connection dropped"
+        if reply := self.faults.refuse_data:
+            self.refusals.extend((reply[0], k) for k in keys)
+            return f"{reply[0]} {reply[1]}"
         message = CapturedMessage(
             mail_from=envelope.mail_from,
             rcpt_to=tuple(envelope.rcpt_tos),

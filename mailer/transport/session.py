@@ -19,6 +19,7 @@ import asyncio
 from collections import deque
 
 from mailer.errors import ConnectionFailure, DeliveryError, PermanentFailure, TemporaryFailure
+from mailer.replies import Stage
 
 __all__ = ["Reply", "SmtpSession", "dot_stuff"]
 
@@ -135,19 +136,26 @@ class SmtpSession(asyncio.Protocol):
                 if not 200 <= replies[-1][0] < 400:
                     break
         mail, rcpt, start = (*replies, (0, ""), (0, ""))[:3]
-        refused = next((r for r in (mail, rcpt) if not 200 <= r[0] < 300), None)
+        refused = next(
+            (
+                (r, stage)
+                for r, stage in ((mail, Stage.MAIL), (rcpt, Stage.RCPT))
+                if r[0] // 100 != 2
+            ),
+            None,
+        )
         if start[0] == 354 and refused is not None:
             # A server that accepted DATA after refusing the envelope gets an empty message.
             await self.command(".")
         if refused is not None or start[0] != 354:
             await self._reset()
-            raise _failure(refused or start)
+            raise _failure(*(refused or (start, Stage.DATA)))
         self.body_sent = True
         self._write(dot_stuff(data))
         final = await self._reply()
         if not 200 <= final[0] < 300:
             await self._reset()
-            raise _failure(final)
+            raise _failure(final, Stage.BODY)
         return final
 
     async def _reset(self) -> None:
@@ -178,9 +186,9 @@ class SmtpSession(asyncio.Protocol):
         self._transport.close()
 
 
-def _failure(reply: Reply) -> DeliveryError:
-    """A refusal as our error: 5xx permanent, anything else temporary."""
+def _failure(reply: Reply, stage: Stage) -> DeliveryError:
+    """A refusal as our error: 5xx permanent, anything else temporary; it names its stage."""
     code, text = reply
     if 500 <= code < 600:
-        return PermanentFailure(text, code)
-    return TemporaryFailure(text or "no reply", code or None)
+        return PermanentFailure(text, code, stage)
+    return TemporaryFailure(text or "no reply", code or None, stage)

@@ -6,7 +6,15 @@ What a failure means decides what happens next:
   `ConnectionFailure` — the dispatcher stops the run, which resumes later;
 - the connection is lost *inside* a transaction: the outcome of that one message is unknown, so
   it is a `TemporaryFailure` of that message (retried later), and the next message reconnects;
-- a reply code: 4xx is temporary, 5xx permanent (`mailer.errors.classify`).
+- a reply code: 4xx is temporary, 5xx permanent (`mailer.errors.classify`); each refusal
+  names the command it answered, so the send path can tell a refused reader from a refused
+  sender (`mailer.replies`);
+- a 4xx to RCPT TO is one recipient domain asking us to slow down: that domain rests on its
+  own (`mailer.transport.domains`); a 421 anywhere else pauses the whole pool.
+
+The relay's certificate is checked against the system's trust store, or against ``ca_file``
+(a PEM bundle, for a relay with a private CA). ``validate_certs=False`` turns checking off; the
+application warns loudly when it does.
 
 A connection idle for a while is checked with NOOP before use, because relays close idle
 connections and a message must never be the probe that finds out.
@@ -17,17 +25,20 @@ from __future__ import annotations
 import asyncio
 import ssl
 import time
-from dataclasses import dataclass
+from collections.abc import Mapping
+from dataclasses import dataclass, field
 from typing import Literal
 
 import aiosmtplib
 
 from mailer.errors import ConnectionFailure, DeliveryError, TemporaryFailure, classify
 from mailer.message import OutgoingMessage
+from mailer.replies import Stage
 from mailer.transport import Accepted
+from mailer.transport.domains import DomainLimits, DomainThrottle, recipient_domain
 from mailer.transport.session import SmtpSession
 
-__all__ = ["SmtpConfig", "SmtpPool", "SmtpTransport"]
+__all__ = ["DomainLimits", "SmtpConfig", "SmtpPool", "SmtpTransport"]
 
 Security = Literal["none", "starttls", "tls"]
 
@@ -44,6 +55,8 @@ class SmtpConfig:
     timeout: float = 30.0
     local_hostname: str | None = None
     validate_certs: bool = True
+    #: A PEM bundle of the CAs to trust for the relay's certificate (None: the system's).
+    ca_file: str | None = None
     #: Connections a pool keeps open to the relay.
     connections: int = 4
     #: Messages per second across the pool (0: no limit).
@@ -54,6 +67,8 @@ class SmtpConfig:
     connect_backoff: float = 0.5
     #: A connection idle this long is checked with NOOP before it carries a message.
     idle_check: float = 15.0
+    #: Limits for recipient domains ("outlook.com" → rate and connections); none by default.
+    domains: Mapping[str, DomainLimits] = field(default_factory=dict)
 
 
 class SmtpTransport:
@@ -123,7 +138,7 @@ class SmtpTransport:
     async def _connect(self) -> SmtpSession:
         """Open, greet, secure and authenticate with aiosmtplib; then send mail ourselves."""
         cfg = self.config
-        tls_context = None if cfg.validate_certs else _unverified_context()
+        tls_context = tls_context_for(cfg) if cfg.security != "none" else None
         client = aiosmtplib.SMTP(
             hostname=cfg.host,
             port=cfg.port,
@@ -147,7 +162,9 @@ class SmtpTransport:
             client.close()
             error = classify(exc)
             raise ConnectionFailure(
-                f"cannot reach SMTP server {self.address}: {error.text}", error.code
+                f"cannot reach SMTP server {self.address}: {error.text}",
+                error.code,
+                _stage_of(exc),
             ) from exc
         transport = client.transport
         assert transport is not None, "aiosmtplib reported a connection without a transport"
@@ -186,6 +203,8 @@ class SmtpPool:
         #: While the relay asked us to back off: no message starts before this (monotonic).
         self.paused_until = 0.0
         self._pause = 0.0
+        #: Recipient domains that asked us to slow down, and configured per-domain limits.
+        self.domains = DomainThrottle(config.domains)
 
     @property
     def address(self) -> str:
@@ -193,21 +212,26 @@ class SmtpPool:
         return f"{self.config.host}:{self.config.port}"
 
     async def send(self, message: OutgoingMessage) -> Accepted:
-        """Send on the next idle connection, keeping to the configured rate."""
-        await self._wait_for_slot()
-        transport = await self._idle.get()
-        try:
-            if (wait := self.paused_until - time.monotonic()) > 0:
-                await asyncio.sleep(wait)
-            accepted = await transport.send(message)
-        except TemporaryFailure as exc:
-            if exc.code == 421:
-                self._pause = min(max(self._pause * 2, 1.0), self.max_pause)
-                self.paused_until = time.monotonic() + self._pause
-            raise
-        finally:
-            self._idle.put_nowait(transport)
+        """Send on the next idle connection, keeping to the pool's and the domain's limits."""
+        domain = recipient_domain(message.rcpt_to)
+        async with self.domains.slot(domain):
+            await self._wait_for_slot()
+            transport = await self._idle.get()
+            try:
+                if (wait := self.paused_until - time.monotonic()) > 0:
+                    await asyncio.sleep(wait)
+                accepted = await transport.send(message)
+            except TemporaryFailure as exc:
+                if exc.stage is Stage.RCPT and exc.code is not None:
+                    self.domains.refused(domain, exc)
+                elif exc.code == 421:
+                    self._pause = min(max(self._pause * 2, 1.0), self.max_pause)
+                    self.paused_until = time.monotonic() + self._pause
+                raise
+            finally:
+                self._idle.put_nowait(transport)
         self._pause = 0.0
+        self.domains.accepted(domain)
         return accepted
 
     async def close(self) -> None:
@@ -226,8 +250,19 @@ class SmtpPool:
             await asyncio.sleep(slot - now)
 
 
-def _unverified_context() -> ssl.SSLContext:
-    context = ssl.create_default_context()
-    context.check_hostname = False
-    context.verify_mode = ssl.CERT_NONE
+def tls_context_for(config: SmtpConfig) -> ssl.SSLContext:
+    """The TLS context for the relay: the system's CAs or ``ca_file``; unverified if asked."""
+    context = ssl.create_default_context(cafile=config.ca_file)
+    if not config.validate_certs:
+        context.check_hostname = False
+        context.verify_mode = ssl.CERT_NONE
     return context
+
+
+def _stage_of(exc: BaseException) -> Stage:
+    """Which step of opening a session an aiosmtplib exception comes from."""
+    if isinstance(exc, aiosmtplib.SMTPAuthenticationError):
+        return Stage.AUTH
+    if isinstance(exc, aiosmtplib.SMTPHeloError | aiosmtplib.SMTPNotSupported):
+        return Stage.EHLO
+    return Stage.CONNECT

@@ -11,9 +11,9 @@ from mailer.transport import Transport
 from mailer.transport.smtp import SmtpConfig, SmtpTransport
 
 
-def message(to: str, n: int = 0) -> OutgoingMessage:
+def message(to: str, n: int = 0, sender: str = "bounces@news.example.org") -> OutgoingMessage:
     data = f"From: a@news.example.org\r\nTo: {to}\r\nSubject: {n}\r\n\r\nbody {n}\r\n".encode()
-    return OutgoingMessage("bounces@news.example.org", to, data, f"<{n}@x>")
+    return OutgoingMessage(sender, to, data, f"<{n}@x>")
 
 
 def transport_for(sink: SmtpSink) -> SmtpTransport:
@@ -76,10 +76,13 @@ class TestSmtpTransport:
         assert second.recipients() == ["two@example.net"]
 
 
+BUSY = "busy@news.example.org"
+
+
 class TestPoolBackOff:
-    @pytest.mark.smtp_faults(refuse={"busy@example.net": (421, "4.7.0 Too many messages")})
+    @pytest.mark.smtp_faults(refuse_senders={BUSY: (421, "4.7.0 Too many messages, closing")})
     async def test_a_421_pauses_the_whole_pool_and_doubles(self, smtp_sink: SmtpSink) -> None:
-        """421 is the relay asking everyone to slow down: no message starts before the pause ends.
+        """421 outside RCPT is the relay asking everyone to slow down: nothing starts meanwhile.
 
         The pause is 1 s, doubles on the next 421, and an accepted message ends it.
         """
@@ -91,7 +94,7 @@ class TestPoolBackOff:
             SmtpConfig(host=smtp_sink.host, port=smtp_sink.port, timeout=5, connections=2)
         )
         with pytest.raises(TemporaryFailure) as busy:
-            await pool.send(message("busy@example.net"))
+            await pool.send(message("a@example.net", sender=BUSY))
         assert busy.value.code == 421
         first_pause = pool.paused_until - time.monotonic()
         assert 0.5 < first_pause <= 1.0
@@ -99,10 +102,57 @@ class TestPoolBackOff:
         await pool.send(message("fine@example.net"))
         assert time.monotonic() >= resumed  # it waited, on another connection too
         with pytest.raises(TemporaryFailure):
-            await pool.send(message("busy@example.net"))
+            await pool.send(message("a@example.net", sender=BUSY))
         assert pool.paused_until - time.monotonic() <= 1.0  # an acceptance reset the pause
         with pytest.raises(TemporaryFailure):
-            await pool.send(message("busy@example.net"))
+            await pool.send(message("a@example.net", sender=BUSY))
         assert 1.0 < pool.paused_until - time.monotonic() <= 2.0
         await pool.close()
         assert smtp_sink.recipients() == ["fine@example.net"]
+
+
+class TestDomainThrottle:
+    @pytest.mark.smtp_faults(
+        refuse_domains={"outlook.example": (451, "4.7.650 The mail server has been rate limited")}
+    )
+    async def test_a_4xx_at_rcpt_rests_only_that_domain(self, smtp_sink: SmtpSink) -> None:
+        """A domain's 4xx at RCPT defers its next messages at once; other domains go on, unpaused."""
+        from mailer.transport.smtp import SmtpPool
+
+        pool = SmtpPool(SmtpConfig(host=smtp_sink.host, port=smtp_sink.port, timeout=5))
+        with pytest.raises(TemporaryFailure) as first:
+            await pool.send(message("a@outlook.example"))
+        assert (first.value.code, first.value.stage) == (451, "rcpt")
+        with pytest.raises(TemporaryFailure, match="outlook.example asked us to slow down"):
+            await pool.send(message("b@outlook.example"))
+        assert pool.paused_until == 0.0  # the pool itself never paused
+        await pool.send(message("c@example.net"))
+        assert pool.domains.resting("outlook.example") > 1.0
+        assert pool.domains.resting("example.net") == 0.0
+        await pool.close()
+        # The second outlook message never reached the server.
+        assert smtp_sink.recipients() == ["c@example.net"]
+        assert [addr for _, addr in smtp_sink.refusals] == ["a@outlook.example"]
+
+    async def test_a_domain_rate_limit_spaces_its_messages(self, smtp_sink: SmtpSink) -> None:
+        """`rate` for a domain spaces its messages (subdomains included); others are not held."""
+        import time
+
+        from mailer.transport.smtp import DomainLimits, SmtpPool
+
+        limits = {"slow.example": DomainLimits(rate=5.0, connections=1)}
+        pool = SmtpPool(
+            SmtpConfig(host=smtp_sink.host, port=smtp_sink.port, timeout=5, domains=limits)
+        )
+        started = time.monotonic()
+        for n in range(3):
+            await pool.send(message(f"r{n}@mx.slow.example", n))
+        slow = time.monotonic() - started
+        started = time.monotonic()
+        for n in range(3):
+            await pool.send(message(f"r{n}@fast.example", n))
+        fast = time.monotonic() - started
+        await pool.close()
+        assert slow >= 0.4  # three messages at 5/s: two intervals of 0.2 s
+        assert fast < slow
+        assert len(smtp_sink.recipients()) == 6
