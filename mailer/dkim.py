@@ -3,8 +3,10 @@
 Canonicalisation is done here and the signature by the `cryptography` package: signing a message
 costs a fraction of a millisecond, where dkimpy's pure-Python RSA takes about ten (our tests
 verify every signature with dkimpy). The signed header list always covers From, To, Subject,
-Date, Message-ID, List-Id, List-Unsubscribe and List-Unsubscribe-Post, so a one-click
-unsubscribe link cannot be altered in transit without breaking the signature.
+Date, Message-ID, MIME-Version, Content-Type, List-Id, List-Unsubscribe, List-Unsubscribe-Post
+and Feedback-ID, so a one-click unsubscribe link cannot be altered in transit without breaking
+the signature, and names From and Subject once more than they occur (over-signing, RFC 6376
+§5.4.2), so a second From or Subject added in transit breaks it too.
 """
 
 from __future__ import annotations
@@ -20,6 +22,7 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ed25519, padding, rsa
 
 __all__ = [
+    "OVERSIGNED_HEADERS",
     "SIGNED_HEADERS",
     "DkimError",
     "DkimSigner",
@@ -41,9 +44,15 @@ SIGNED_HEADERS = (
     "list-id",
     "list-unsubscribe",
     "list-unsubscribe-post",
+    "feedback-id",
     "mime-version",
     "content-type",
 )
+#: Named a second time at the end of h=: a message has one of each, so the second name signs
+#: "no further instance" and an extra From or Subject (what a reader sees) fails verification,
+#: wherever in the header block it was added.
+OVERSIGNED_HEADERS = ("from", "subject")
+_H_TAG = ":".join(SIGNED_HEADERS + OVERSIGNED_HEADERS)
 _WSP = re.compile(r"[ \t]+")
 _FOLD = re.compile(r"\r\n(?=[ \t])")
 _WSP_BYTES = re.compile(rb"[ \t]+")
@@ -134,10 +143,14 @@ class DkimSigner:
         tags = (
             f"v=1; a={self.algorithm}; c=relaxed/relaxed; d={self.domain}; s={self.selector}; "
             f"t={timestamp if timestamp is not None else int(time.time())}; "
-            f"h={':'.join(SIGNED_HEADERS)}; bh={base64.b64encode(body_hash).decode()}; b="
+            f"h={_H_TAG}; bh={base64.b64encode(body_hash).decode()}; b="
         )
+        # RFC 6376 §5.4.2: each name in h= takes the next instance from the bottom up; a name
+        # with no instance left contributes nothing (which is what over-signing relies on).
         signed = "".join(
-            canonical_header(name, headers[name]) for name in SIGNED_HEADERS if name in headers
+            canonical_header(name, headers[name].pop())
+            for name in SIGNED_HEADERS + OVERSIGNED_HEADERS
+            if headers.get(name)
         )
         data = (signed + canonical_header("DKIM-Signature", tags).rstrip("\r\n")).encode()
         if isinstance(self.key, rsa.RSAPrivateKey):
@@ -148,13 +161,13 @@ class DkimSigner:
         return f"DKIM-Signature: {_fold(value)}\r\n".encode()
 
 
-def _parse_headers(head: str) -> dict[str, str]:
-    """The last instance of each header (lowercased name → raw value), as DKIM verifiers use."""
-    found: dict[str, str] = {}
+def _parse_headers(head: str) -> dict[str, list[str]]:
+    """Every instance of each header (lowercased name → raw values, top to bottom)."""
+    found: dict[str, list[str]] = {}
     for field in re.split(r"\r\n(?![ \t])", head):
         name, sep, value = field.partition(":")
         if sep:
-            found[name.strip().lower()] = value
+            found.setdefault(name.strip().lower(), []).append(value)
     return found
 
 

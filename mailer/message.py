@@ -1,5 +1,13 @@
 """MIME assembly: a rendered variant plus one recipient's details → bytes ready for SMTP.
 
+Newsletters and notices (confirm, welcome, goodbye) are built here alike and signed by the same
+`DkimSigner`. Every list message carries List-Id and Feedback-ID; all but a transactional one
+(the confirmation request) also carry List-Unsubscribe, one-click List-Unsubscribe-Post (RFC
+8058) and Precedence: bulk. The confirmation is a one-to-one message the reader has just asked
+for: it offers no unsubscribe from a list they are not on, and is marked Auto-Submitted
+(RFC 3834, so vacation responders stay quiet) instead of bulk, which some filters file away or
+delay, and a confirmation that arrives late or in the wrong folder breaks double opt-in.
+
 Header values go through the stdlib's `email.policy.SMTP`, which refuses CR/LF inside a value and
 encodes non-ASCII (RFC 2047), so a subject or name from content can never inject a header.
 """
@@ -44,10 +52,14 @@ class OutgoingMessage:
 
 @dataclass(frozen=True, slots=True)
 class ListHeaders:
-    """The headers that make a message a list message (RFC 2369, 2919, 8058) for one recipient."""
+    """The headers that make a message a list message (RFC 2369, 2919, 8058) for one recipient.
+
+    ``unsubscribe_url`` None makes it transactional (the confirmation request): List-Id and
+    Feedback-ID, but no List-Unsubscribe, List-Unsubscribe-Post or Precedence: bulk.
+    """
 
     list_id: str
-    unsubscribe_url: str
+    unsubscribe_url: str | None
     unsubscribe_mailto: str | None
     feedback_id: str
 
@@ -82,6 +94,9 @@ class MessageTemplate:
     header lines written and the hash finished: no parsing, folding or re-encoding of 50 KB of
     HTML per message. `build_message` is this class used once, and a test checks the bytes
     against an encoding of the whole filled body.
+
+    ``transactional`` (with a ``list_id``): the confirmation request, which names its list but
+    carries no List-Unsubscribe, List-Unsubscribe-Post or Precedence: bulk (see the module).
     """
 
     def __init__(
@@ -92,6 +107,7 @@ class MessageTemplate:
         list_id: str | None = None,
         feedback_id: str | None = None,
         dkim: DkimSigner | None = None,
+        transactional: bool = False,
     ) -> None:
         self.rendered = rendered
         self.dkim = dkim
@@ -99,15 +115,19 @@ class MessageTemplate:
         # inside the parts, where quoted-printable writes every "=" as "=3D".
         digest = hashlib.sha256(f"{rendered.subject}\0{rendered.text}\0{rendered.html}".encode())
         self.boundary = f"==briefmail-{digest.hexdigest()[:24]}=="
-        self.is_list = list_id is not None
+        #: Whether each copy carries List-Unsubscribe (a list message that is not transactional).
+        self.unsubscribes = list_id is not None and not transactional
         head = EmailMessage(policy=SMTP)
         name, addr = parseaddr(sender)
         head["From"] = Address(display_name=name, addr_spec=addr) if name else addr
         head["Subject"] = rendered.subject
         if list_id is not None:
             head["List-Id"] = list_id
-            head["List-Unsubscribe-Post"] = "List-Unsubscribe=One-Click"
-            head["Precedence"] = "bulk"
+            if transactional:
+                head["Auto-Submitted"] = "auto-generated"
+            else:
+                head["List-Unsubscribe-Post"] = "List-Unsubscribe=One-Click"
+                head["Precedence"] = "bulk"
             if feedback_id:
                 head["Feedback-ID"] = feedback_id
         head["MIME-Version"] = "1.0"
@@ -153,7 +173,9 @@ class MessageTemplate:
             ("Date", format_datetime(date or dt.datetime.now(dt.UTC))),
             ("Message-ID", message_id),
         ]
-        if self.is_list:
+        if not self.unsubscribes and unsubscribe_url is not None:
+            raise ValueError("this message carries no List-Unsubscribe")
+        if self.unsubscribes:
             if unsubscribe_url is None:
                 raise ValueError("a list message needs its List-Unsubscribe URL")
             value = f"<{unsubscribe_url}>"
@@ -235,8 +257,8 @@ def build_message(
 ) -> OutgoingMessage:
     """Assemble a multipart/alternative (text + HTML) message for one recipient.
 
-    With ``list_headers`` it is a list message (List-Id, one-click unsubscribe, Precedence:
-    bulk, Feedback-ID); without, a one-to-one notice such as a confirmation request.
+    With ``list_headers`` it is a list message (List-Id, Feedback-ID and, unless it has no
+    unsubscribe URL, one-click unsubscribe and Precedence: bulk); without, a bare message.
     """
     template = MessageTemplate(
         rendered,
@@ -244,6 +266,7 @@ def build_message(
         list_id=list_headers.list_id if list_headers else None,
         feedback_id=list_headers.feedback_id if list_headers else None,
         dkim=dkim,
+        transactional=list_headers is not None and list_headers.unsubscribe_url is None,
     )
     return template.fill(
         to=to,

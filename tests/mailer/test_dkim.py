@@ -8,6 +8,7 @@ import dkim
 import pytest
 
 from mailer.dkim import (
+    OVERSIGNED_HEADERS,
     SIGNED_HEADERS,
     DkimError,
     DkimSigner,
@@ -30,6 +31,12 @@ def verify(message: bytes, signer: DkimSigner) -> bool:
     return bool(dkim.verify(message, dnsfunc=dns))
 
 
+def signed_names(message: bytes) -> tuple[str, ...]:
+    """The header names in the h= tag of a message's first DKIM-Signature."""
+    head = message.split(b"\r\n\r\n")[0].decode()
+    return tuple(head.split("h=")[1].split(";")[0].replace("\r\n\t", "").split(":"))
+
+
 @pytest.fixture(params=["rsa", "ed25519"])
 def signer(request: pytest.FixtureRequest) -> DkimSigner:
     return DkimSigner.from_pem("news.example.org", "brief", generate_key(request.param))
@@ -43,20 +50,48 @@ class TestSignature:
         assert verify(signed, signer)
 
     def test_signature_covers_the_list_headers(self, signer: DkimSigner) -> None:
-        """h= names From, To, Subject, Date, Message-ID and the List-* headers."""
-        header = signer.sign(build()).split(b"\r\n\r\n")[0].decode()
-        signed = header.split("h=")[1].split(";")[0].replace("\r\n\t", "")
-        assert set(signed.split(":")) >= {
+        """h= names the identity, list, feedback and MIME headers, then From and Subject again."""
+        signed = signed_names(signer.sign(build()))
+        assert set(signed) >= {
             "from",
             "to",
             "subject",
             "date",
             "message-id",
+            "mime-version",
             "list-id",
             "list-unsubscribe",
             "list-unsubscribe-post",
+            "feedback-id",
         }
-        assert tuple(signed.split(":")) == SIGNED_HEADERS
+        assert signed == SIGNED_HEADERS + OVERSIGNED_HEADERS
+        assert signed.count("from") == signed.count("subject") == 2
+
+    @pytest.mark.parametrize("name", ["Subject", "From"])
+    @pytest.mark.parametrize("where", ["top", "bottom"])
+    def test_an_added_from_or_subject_breaks_the_signature(
+        self, signer: DkimSigner, name: str, where: str
+    ) -> None:
+        """A second From or Subject added after signing, above or below the first, fails."""
+        signed = signer.sign(build())
+        assert verify(signed, signer)
+        added = f"{name}: Urgent: verify your account\r\n".encode()
+        head, _, body = signed.partition(b"\r\n\r\n")
+        tampered = added + signed if where == "top" else head + b"\r\n" + added + b"\r\n" + body
+        assert not verify(tampered, signer)
+
+    def test_an_added_header_that_is_not_signed_keeps_the_signature(
+        self, signer: DkimSigner
+    ) -> None:
+        """A Received header added in transit, as every relay does, leaves the signature valid."""
+        signed = signer.sign(build())
+        assert verify(b"Received: from relay.example by mx.example.net\r\n" + signed, signer)
+
+    def test_a_changed_feedback_id_breaks_the_signature(self, signer: DkimSigner) -> None:
+        """Feedback-ID is signed: rewriting the campaign in it fails verification."""
+        signed = signer.sign(build())
+        assert b"Feedback-ID: run1:" in signed
+        assert not verify(signed.replace(b"Feedback-ID: run1:", b"Feedback-ID: run2:"), signer)
 
     @pytest.mark.parametrize(
         ("old", "new"),

@@ -89,6 +89,51 @@ class TestBuildMessage:
             build(rendered, to=to)
 
 
+class TestTransactional:
+    def confirmation(self) -> bytes:
+        headers = ListHeaders(
+            list_id=HEADERS.list_id,
+            unsubscribe_url=None,
+            unsubscribe_mailto=None,
+            feedback_id="confirm:brief:notice:briefmail",
+        )
+        return build_message(
+            RENDERED,
+            sender="Test Brief <brief@news.example.org>",
+            to="reader@example.net",
+            list_headers=headers,
+            return_path="bounces@news.example.org",
+            message_id="<c@news.example.org>",
+        ).data
+
+    def test_a_confirmation_names_its_list_but_offers_no_unsubscribe(self) -> None:
+        """Without an unsubscribe URL a list message has List-Id and Feedback-ID, not bulk."""
+        msg = message_from_bytes(self.confirmation(), policy=policy.default)
+        assert msg["List-Id"] == HEADERS.list_id
+        assert msg["Feedback-ID"] == "confirm:brief:notice:briefmail"
+        assert msg["Auto-Submitted"] == "auto-generated"
+        for absent in ("List-Unsubscribe", "List-Unsubscribe-Post", "Precedence"):
+            assert absent not in msg, absent
+
+    def test_a_list_message_is_bulk_and_not_auto_submitted(self) -> None:
+        """A list message with an unsubscribe URL is Precedence: bulk, without Auto-Submitted."""
+        msg = message_from_bytes(build(), policy=policy.default)
+        assert msg["Precedence"] == "bulk" and "Auto-Submitted" not in msg
+
+    def test_a_transactional_template_refuses_an_unsubscribe_url(self) -> None:
+        """Filling a transactional template with a List-Unsubscribe URL is an error, not ignored."""
+        template = MessageTemplate(
+            RENDERED, sender="a@news.example.org", list_id=HEADERS.list_id, transactional=True
+        )
+        with pytest.raises(ValueError, match="carries no List-Unsubscribe"):
+            template.fill(
+                to="r@example.net",
+                message_id="<m@x>",
+                return_path="b@x",
+                unsubscribe_url=HEADERS.unsubscribe_url,
+            )
+
+
 class TestAddresses:
     def test_domain_and_display_name(self) -> None:
         """Domains are lowercased and display names are read from full addresses."""
