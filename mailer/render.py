@@ -7,6 +7,13 @@ and preferences links) are placeholders here, filled cheaply by `Rendered.fill`.
 Each issue format has its template (`brief`, `digest`, `bulletin`, `article`, each `.mjml.j2`
 and `.txt.j2`); `confirm`, `welcome` and `goodbye` are the one-to-one notices.
 
+Every newsletter's HTML stays under Gmail's ~102 KB clip with its footer in it, whatever the
+issue's length (`HTML_BUDGET`, measured with the per-subscriber links filled in). A variant is
+rendered in full; if that is over the budget it is rendered *compact* — title, source, a one-line
+summary and a link to the story in the web archive — and if that is still over, with only the
+first stories and a link to the rest in the web version. `Rendered` says which it became. The
+plain-text part always carries every story in full: no client clips it.
+
 Why css-inline rather than premailer: on the same brief variant it inlines in under 1 ms where
 premailer takes about 11 ms (bench/render.py measures both), keeps the doctype premailer drops,
 and never fetches remote stylesheets.
@@ -19,6 +26,7 @@ import functools
 import html as html_lib
 import re
 import textwrap
+import unicodedata
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from importlib import resources
@@ -34,12 +42,17 @@ from mailer.content import GENERAL, Format, Issue, Story
 from mailer.topics import Taxonomy
 
 __all__ = [
+    "HTML_BUDGET",
+    "HTML_LIMIT",
+    "SLOT_URL_LENGTH",
     "Newsletter",
     "Notice",
     "RenderError",
     "Rendered",
     "Renderer",
     "Slot",
+    "html_size",
+    "one_line",
     "template_dir",
 ]
 
@@ -54,6 +67,20 @@ _HEAD_META = (
     '<meta name="supported-color-schemes" content="light dark">'
 )
 Notice = Literal["confirm", "welcome", "goodbye"]
+
+#: No newsletter's HTML may be larger (bytes of UTF-8): Gmail clips at about 102 KB, and a
+#: clipped message hides its footer (unsubscribe, postal address, why you get this).
+HTML_LIMIT = 100_000
+#: What the renderer aims at, below the limit: room for a subject prefix, an unusual link length.
+HTML_BUDGET = 95_000
+#: The length a filled-in per-subscriber link is counted at when measuring (real ones are about
+#: 150 characters: base URL, path and a signed token).
+SLOT_URL_LENGTH = 200
+#: Width of a compact one-line summary, in columns (a CJK character takes two).
+_ONE_LINE = 170
+_SENTENCE_END = re.compile(r'(?:(?<=[.!?])|(?<=[.!?]["”’)]))\s+(?=["“‘(]?[A-Z0-9])|(?<=[。！？])')
+#: A "sentence" shorter than this is an abbreviation ("U.S.") or a fragment: take the next too.
+_SHORTEST_SENTENCE = 40
 
 
 class RenderError(Exception):
@@ -83,12 +110,24 @@ class Newsletter:
 
 @dataclass(frozen=True, slots=True)
 class Rendered:
-    """A rendered message body: subject, preview text, HTML and plain-text parts."""
+    """A rendered message body: subject, preview text, HTML and plain-text parts.
+
+    ``compact`` says the HTML is the short layout (one line per story, links to the web
+    version) because the full one was over `HTML_BUDGET`; ``omitted`` stories did not fit even
+    so and are only in the web version (and the plain-text part, which always has them all).
+    """
 
     subject: str
     preheader: str
     html: str
     text: str
+    compact: bool = False
+    omitted: int = 0
+
+    @property
+    def html_size(self) -> int:
+        """Bytes of the HTML part once its per-subscriber links are filled in (estimated)."""
+        return html_size(self.html)
 
     def fill(self, values: Mapping[Slot, str]) -> Rendered:
         """Return a copy with every slot replaced (HTML-escaped in the HTML part)."""
@@ -107,13 +146,27 @@ def template_dir() -> Path:
     return Path(__file__).resolve().parent.parent / "templates" / "email"
 
 
+def html_size(html: str, url_length: int = SLOT_URL_LENGTH) -> int:
+    """Bytes of UTF-8 of ``html`` with each slot counted as a link of ``url_length`` characters."""
+    size = len(html.encode("utf-8"))
+    for slot in Slot:
+        size += html.count(slot.value) * (url_length - len(slot.value))
+    return size
+
+
 @dataclass(frozen=True, slots=True)
 class _StoryView:
-    """A story as one message shows it: its number in this message and its link reference."""
+    """A story as one message shows it: its number here, its link reference, its web address.
+
+    ``anchor`` is the story's id in the web version (``story-N``, N its place in the whole
+    issue, so the same in every variant); ``web_url`` is that anchor in the web archive.
+    """
 
     story: Story
     position_in_mail: int
     ref: int | None
+    anchor: str | None = None
+    web_url: str | None = None
 
     def __getattr__(self, name: str) -> Any:
         return getattr(self.story, name)
@@ -162,6 +215,7 @@ class Renderer:
             plain=plain_text,
             format_tag=lambda tag: f"#{tag}",
             why_you_get_this=self._why_you_get_this,
+            one_line=one_line,
         )
         return env
 
@@ -173,16 +227,28 @@ class Renderer:
         *,
         topics: Sequence[str],
         cadence: str,
+        archive_url: str | None = None,
+        budget: int | None = HTML_BUDGET,
     ) -> Rendered:
         """Render one variant: ``stories`` (already selected) for readers of ``topics``.
 
         ``cadence`` ("daily", "weekly", or "" for an edition) appears in the footer's reason.
+        ``archive_url`` is the issue's web version (``{base_url}/archive/{issue_id}``): the
+        contents list and compact stories link to its anchors. The HTML is made to fit
+        ``budget`` bytes (None: never shortened, as for the web version itself).
         """
-        context = self._issue_context(issue, stories, newsletter, topics, cadence)
-        template = issue.format.value
-        html_part = self._html(f"{template}.mjml.j2", context, issue.title, context["preheader"])
-        text_part = self._render_template(f"{template}.txt.j2", context)
-        return Rendered(issue.title, context["preheader"], html_part, text_part)
+        base = self._issue_context(issue, stories, newsletter, topics, cadence, archive_url)
+        _, html_part, context = self._fit(issue, base, budget)
+        text_part = self._render_template(f"{issue.format.value}.txt.j2", base)
+        layout = context["layout"]
+        return Rendered(
+            issue.title,
+            base["preheader"],
+            html_part,
+            text_part,
+            compact=layout["compact"],
+            omitted=layout["omitted"],
+        )
 
     def render_mjml(
         self,
@@ -192,10 +258,13 @@ class Renderer:
         *,
         topics: Sequence[str],
         cadence: str,
+        archive_url: str | None = None,
+        budget: int | None = HTML_BUDGET,
     ) -> str:
-        """Return the MJML source of a variant (what the official validator checks)."""
-        context = self._issue_context(issue, stories, newsletter, topics, cadence)
-        return self._render_template(f"{issue.format.value}.mjml.j2", context)
+        """Return the MJML source of a variant as sent (what the official validator checks)."""
+        base = self._issue_context(issue, stories, newsletter, topics, cadence, archive_url)
+        source, _, _ = self._fit(issue, base, budget)
+        return source
 
     def render_notice(
         self,
@@ -242,24 +311,24 @@ class Renderer:
         newsletter: Newsletter,
         topics: Sequence[str],
         cadence: str,
+        archive_url: str | None,
     ) -> dict[str, Any]:
         refs = iter(range(1, len(stories) + 1))
-        views = [
-            _StoryView(story, n, next(refs) if story.url else None)
-            for n, story in enumerate(stories, start=1)
-        ]
-        groups: list[_Group] = []
-        if issue.format == Format.DIGEST:
-            for view in views:
-                topic = view.story.group or GENERAL
-                if not groups or groups[-1].topic != topic:
-                    groups.append(_Group(topic, self.taxonomy.label(topic)))
-                groups[-1].stories.append(view)
-        return {
+        # The anchor is the story's place in the whole issue, which the web version shows in
+        # full: the same story has the same anchor in every variant.
+        places: dict[Story, int] = {}
+        for n, story in enumerate(issue.stories, start=1):
+            places.setdefault(story, n)
+        views = []
+        for n, story in enumerate(stories, start=1):
+            place = places.get(story)
+            anchor = f"story-{place}" if place is not None else None
+            web_url = f"{archive_url}#{anchor}" if archive_url and anchor else None
+            views.append(_StoryView(story, n, next(refs) if story.url else None, anchor, web_url))
+        context: dict[str, Any] = {
             "issue": issue,
-            "stories": views,
-            "groups": groups,
             "newsletter": newsletter,
+            "archive_url": archive_url,
             "preheader": preheader_for(stories),
             "subscriber": {
                 "topics": list(topics),
@@ -274,9 +343,77 @@ class Renderer:
             "references": [{"number": v.ref, "url": v.url} for v in views if v.ref],
             "marks": {"title": _TITLE_MARK, "preview": _PREVIEW_MARK},
         }
+        return self._layout(context, views, compact=False, keep=len(views))
+
+    def _layout(
+        self, context: Mapping[str, Any], views: Sequence[_StoryView], *, compact: bool, keep: int
+    ) -> dict[str, Any]:
+        """The context for one layout: full or compact, showing the first ``keep`` stories."""
+        shown = list(views[:keep])
+        groups: list[_Group] = []
+        if context["issue"].format == Format.DIGEST:
+            for view in shown:
+                topic = view.story.group or GENERAL
+                if not groups or groups[-1].topic != topic:
+                    groups.append(_Group(topic, self.taxonomy.label(topic)))
+                groups[-1].stories.append(view)
+        first_left_out = views[keep] if keep < len(views) else None
+        return {
+            **context,
+            "all_stories": list(views),
+            "stories": shown,
+            "groups": groups,
+            "layout": {
+                "compact": compact,
+                "omitted": len(views) - keep,
+                "more_url": first_left_out.web_url if first_left_out else None,
+            },
+        }
+
+    def _fit(
+        self, issue: Issue, base: dict[str, Any], budget: int | None
+    ) -> tuple[str, str, dict[str, Any]]:
+        """MJML source, HTML and context of the fullest layout whose HTML fits ``budget``.
+
+        Full if it fits; else compact; else compact with the most leading stories that fit
+        (found by bisection: a few MJML compiles, once per variant).
+        """
+        template = f"{issue.format.value}.mjml.j2"
+        views: list[_StoryView] = base["all_stories"]
+
+        def attempt(context: dict[str, Any]) -> tuple[str, str, dict[str, Any]]:
+            source = self._render_template(template, context)
+            return source, self._html_from(source, issue.title, base["preheader"]), context
+
+        def fits(result: tuple[str, str, dict[str, Any]]) -> bool:
+            return budget is None or html_size(result[1]) <= budget
+
+        best = attempt(base)
+        if fits(best):
+            return best
+        best = attempt(self._layout(base, views, compact=True, keep=len(views)))
+        if fits(best):
+            return best
+        low, high, found = 0, len(views) - 1, None
+        while low <= high:
+            keep = (low + high) // 2
+            result = attempt(self._layout(base, views, compact=True, keep=keep))
+            if fits(result):
+                found, low = result, keep + 1
+            else:
+                high = keep - 1
+        if found is None:
+            raise RenderError(
+                f"{issue.title[:80]!r}: over {budget:,} bytes of HTML even without stories"
+            )
+        return found
 
     def _html(self, template: str, context: Mapping[str, Any], title: str, preview: str) -> str:
-        html_part = compile_mjml(self._render_template(template, context))
+        return self._html_from(self._render_template(template, context), title, preview)
+
+    @staticmethod
+    def _html_from(source: str, title: str, preview: str) -> str:
+        html_part = compile_mjml(source)
         # mjml-python decodes &#34; inside <mj-title> and copies the text into an attribute
         # (aria-label) unescaped, so a quote in a title could open new attributes. The head
         # texts therefore go in as inert marks and are escaped here, after MJML.
@@ -321,6 +458,38 @@ def preheader_for(stories: Sequence[Story], limit: int = 140) -> str:
     if len(text) <= limit:
         return text
     return text[: limit - 1].rsplit(" ", 1)[0].rstrip(" ·") + "…"
+
+
+def one_line(text: str, width: int = _ONE_LINE) -> str:
+    """The first sentence of a summary, cut at a word to about ``width`` columns (CJK: two each).
+
+    Emphasis mark-up is dropped: a cut could leave half of a ``**`` pair.
+    """
+    flat = " ".join(plain_text(text).split("\n\n")[0].split())
+    first = ""
+    for sentence in _SENTENCE_END.split(flat):
+        # CJK sentences end with their own full stop and are joined without a space.
+        first = (
+            first + sentence
+            if not first or first.endswith(("。", "！", "？"))
+            else (f"{first} {sentence}")
+        )
+        if _columns(first) >= _SHORTEST_SENTENCE:
+            break
+    columns = 0
+    for end, char in enumerate(first):
+        columns += _columns(char)
+        if columns > width:
+            cut = first[:end]
+            # Cut at a space when there is one near the end; CJK text has none, cut anywhere.
+            spaced = cut.rsplit(" ", 1)[0] if " " in cut[end // 2 :] else cut
+            return spaced.rstrip(" ,;:–—-") + "…"
+    return first
+
+
+def _columns(text: str) -> int:
+    """How many columns text takes: East Asian wide and full-width characters take two."""
+    return sum(2 if unicodedata.east_asian_width(c) in "WF" else 1 for c in text)
 
 
 def reference_text(story: Story) -> str | None:

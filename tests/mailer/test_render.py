@@ -14,7 +14,14 @@ from mailer.content import Issue
 from mailer.render import Rendered, Renderer, period_text, preheader_for, wrap_paragraphs
 from mailer.topics import Taxonomy
 from tests.conftest import require_tool
-from tests.mailer.cases import LINKS, NEWSLETTER, issues, mjml_all, render_all
+from tests.mailer.cases import (
+    ARCHIVE_URL,
+    LONG_LINKS,
+    NEWSLETTER,
+    issues,
+    mjml_all,
+    render_all,
+)
 
 
 class _Document(HTMLParser):
@@ -80,6 +87,10 @@ CASES = [
     "bulletin",
     "article",
     "brief-ten",
+    "digest-week",
+    "brief-thirty",
+    "brief-chinese",
+    "brief-overflow",
     "brief-hostile",
     "digest-hostile",
     "bulletin-hostile",
@@ -98,6 +109,10 @@ MJML = [
     "bulletin",
     "article",
     "brief-ten",
+    "digest-week",
+    "brief-thirty",
+    "brief-chinese",
+    "brief-overflow",
     "brief-hostile",
     "digest-hostile",
     "bulletin-hostile",
@@ -161,17 +176,14 @@ class TestSafety:
         assert "&lt;script&gt;" in rendered[case].html
 
     @pytest.mark.parametrize("case", CASES)
-    def test_every_href_is_an_address_or_a_local_anchor(
+    def test_every_href_is_an_absolute_address(
         self, rendered: dict[str, Rendered], case: str
     ) -> None:
-        """Links go to http(s) or mailto, or to an id in the same message; never '#' or ''."""
+        """Links go to http(s) or mailto only: no '#fragment' (dead in many mobile clients)."""
         document = parse(rendered[case].html)
         assert document.hrefs
         for href in document.hrefs:
-            if href.startswith("#"):
-                assert href[1:] in document.ids, href
-            else:
-                assert re.match(r"^(https?://|mailto:)\S+$", href), href
+            assert re.match(r"^(https?://|mailto:)\S+$", href), href
 
     def test_link_text_without_address_is_plain_text(self, rendered: dict[str, Rendered]) -> None:
         """A story whose URL line holds a title names it as text; 'Read more' shows nothing."""
@@ -204,14 +216,43 @@ class TestStructure:
         assert "fonts.googleapis" not in html and "@import" not in html
         assert not re.search(r"<(img|link|script|iframe)\b", html)
 
-    def test_digest_groups_link_from_the_table_of_contents(
+    def test_digest_groups_link_to_their_headings_in_the_web_version(
         self, rendered: dict[str, Rendered]
     ) -> None:
-        """The digest lists its topic groups, most-covered first, each linking to its heading."""
+        """The digest lists its topic groups, most-covered first, each linking to the web version.
+
+        The web version is this renderer's own full output, so each target is a heading id there.
+        """
         document = parse(rendered["digest"].html)
-        anchors = [h for h in document.hrefs if h.startswith("#")]
-        assert anchors[:2] == ["#topic-chips", "#topic-models"]
-        assert {a[1:] for a in anchors} <= document.ids
+        contents = [h for h in document.hrefs if h.startswith(f"{ARCHIVE_URL}#")]
+        assert contents[:2] == [f"{ARCHIVE_URL}#topic-chips", f"{ARCHIVE_URL}#topic-models"]
+        assert {h.split("#")[1] for h in contents} <= document.ids
+
+    def test_contents_list_without_a_web_version_is_text(self, taxonomy: Taxonomy) -> None:
+        """Without the issue's web address the digest's groups are listed but link nowhere."""
+        digest = issues(taxonomy)["digest"]
+        html = (
+            Renderer(taxonomy)
+            .render_issue(digest, digest.stories, NEWSLETTER, topics=[], cadence="weekly")
+            .html
+        )
+        document = parse(html)
+        assert "topic-chips" in document.ids
+        assert not any("#" in href for href in document.hrefs)
+        assert re.search(r"<li[^>]*>Chips \(\d+\)</li>", html)
+
+    def test_story_anchors_are_the_same_in_every_variant(self, taxonomy: Taxonomy) -> None:
+        """A story's heading id is its place in the whole issue, whichever stories a reader gets."""
+        brief = issues(taxonomy)["brief-ten"]
+        chips = tuple(s for s in brief.stories if "chips" in s.topics)
+        html = (
+            Renderer(taxonomy)
+            .render_issue(brief, chips, NEWSLETTER, topics=["chips"], cadence="daily")
+            .html
+        )
+        places = {f"story-{brief.stories.index(s) + 1}" for s in chips}
+        assert places == {i for i in parse(html).ids if i.startswith("story-")}
+        assert places != {f"story-{n}" for n in range(1, len(chips) + 1)}
 
     def test_footer_says_why_and_who(self, rendered: dict[str, Rendered]) -> None:
         """The footer names the reader's topics and cadence and the sender's postal address."""
@@ -221,11 +262,13 @@ class TestStructure:
             "Chips, Models." in text
         )
         assert "1 Example Street, 10115 Berlin" in rendered["brief"].html
-        assert LINKS[next(iter(LINKS))] in rendered["brief"].html
+        assert LONG_LINKS[next(iter(LONG_LINKS))] in rendered["brief"].html
 
 
 class TestTextPart:
-    @pytest.mark.parametrize("case", ["brief", "digest", "bulletin", "article", "brief-ten"])
+    @pytest.mark.parametrize(
+        "case", ["brief", "digest", "bulletin", "article", "brief-ten", "digest-week"]
+    )
     def test_every_title_and_link_is_in_the_text(
         self, rendered: dict[str, Rendered], case: str, taxonomy: Taxonomy
     ) -> None:
