@@ -246,6 +246,7 @@ def build_web(app: Briefmail) -> FastAPI:
                 latest_issue=latest_issue,
                 base_url=settings.base_url,
                 default_list=settings.slug,
+                dkim=app.dkim,
             )
         )
     )

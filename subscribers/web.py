@@ -1,54 +1,60 @@
 """Public pages: subscribe (double opt-in), confirm, preferences, unsubscribe (RFC 8058).
 
-Server-rendered Jinja pages that work without JavaScript. Nothing here reveals whether an
-address is subscribed: the subscribe form answers the same page either way. Links in messages
-carry signed, purpose-bound tokens whose key is the subscriber's current token key, so a link
-can only act on its own subscription and dies when the subscriber is erased. Forms carry a CSRF
-token scoped to their page; the one-click unsubscribe POST (which mail providers send without
-cookies or forms) is the one exception, as RFC 8058 requires.
+Server-rendered Jinja pages that work without JavaScript. No GET changes anything: link scanners
+(Safe Links and the like) fetch every link in a message before the reader sees it, so the
+confirmation link opens a page with one button (`subscribers.confirm`), and only its POST
+confirms and welcomes. Nothing here reveals whether an address is subscribed: the subscribe form
+answers the same page either way. Links in messages carry signed, purpose-bound tokens whose key
+is the subscriber's current token key, so a link can only act on its own subscription and dies
+when the subscriber is erased. Forms carry a CSRF token scoped to their page; the one-click
+unsubscribe POST (which mail providers send without cookies or forms) is the one exception, as
+RFC 8058 requires.
 
 Higher layers pass in what these pages need but this layer must not import: the latest issue of
-a list (for the preferences preview) and the identity a list presents in its notices.
+a list (for the preferences preview), the identity a list presents in its notices and the DKIM
+signer they are signed with (`subscribers.notices` builds them as newsletters are built).
 """
 
 from __future__ import annotations
 
-import logging
-import time
-from collections import defaultdict, deque
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
-from importlib import resources
-from typing import Annotated, Any, Protocol
+from typing import Any, Protocol
 
-import jinja2
-from fastapi import APIRouter, Form, Request
+from fastapi import APIRouter, Request
 from fastapi.responses import HTMLResponse, PlainTextResponse
 from sqlalchemy import select
 from sqlalchemy.orm import Session, selectinload, sessionmaker
 
 from mailer.content import Issue, select_stories
-from mailer.errors import DeliveryError
-from mailer.message import build_message, domain_of, make_message_id
-from mailer.render import Newsletter, Notice, Renderer
+from mailer.dkim import DkimSigner
+from mailer.render import Newsletter, Renderer
 from mailer.topics import Taxonomy, UnknownTopic
 from mailer.transport import Transport
+from subscribers.confirm import confirm_router
 from subscribers.lists import all_lists
 from subscribers.models import (
     Cadence,
-    ConsentSource,
     NewsletterList,
     Subscriber,
     Subscription,
     SubscriptionStatus,
     address_hash,
 )
+from subscribers.notices import Notices
+from subscribers.pages import (
+    FormInt,
+    FormList,
+    FormText,
+    Pages,
+    RateLimiter,
+    Refused,
+    consent_context,
+)
 from subscribers.service import (
-    Context,
     InvalidAddress,
     InvalidSendHour,
     InvalidTimezone,
-    confirm,
     normalise_email,
     set_preferences,
     subscribe,
@@ -58,17 +64,6 @@ from subscribers.tokens import CONFIRM_MAX_AGE, InvalidToken, Purpose, TokenSign
 
 __all__ = ["LatestIssue", "RateLimiter", "WebDeps", "build_router"]
 
-#: The version of the form wording, stored with every consent given through these pages.
-#: Change it whenever the text a person agrees to changes.
-WORDING = "2026-11-web-1"
-log = logging.getLogger("briefmail.web")
-
-
-# Module level on purpose: FastAPI resolves these (string) annotations in the module's globals.
-FormText = Annotated[str, Form()]
-FormList = Annotated[list[str], Form()]
-FormInt = Annotated[int, Form()]
-
 
 class LatestIssue(Protocol):
     """The newest issue of a list, for the preview on the preferences page."""
@@ -76,27 +71,6 @@ class LatestIssue(Protocol):
     def __call__(self, list_id: int) -> Issue | None:
         """Return the list's newest issue, or None."""
         ...
-
-
-class RateLimiter:
-    """Allows at most ``limit`` events per key in a sliding ``window`` of seconds (in memory)."""
-
-    def __init__(self, limit: int, window: float, clock: Callable[[], float] = time.monotonic):
-        self.limit = limit
-        self.window = window
-        self._clock = clock
-        self._events: dict[str, deque[float]] = defaultdict(deque)
-
-    def allow(self, key: str) -> bool:
-        """Record an attempt for ``key``; False once the limit is reached."""
-        now = self._clock()
-        events = self._events[key]
-        while events and events[0] <= now - self.window:
-            events.popleft()
-        if len(events) >= self.limit:
-            return False
-        events.append(now)
-        return True
 
 
 @dataclass
@@ -112,61 +86,40 @@ class WebDeps:
     latest_issue: LatestIssue
     base_url: str
     default_list: str
+    #: Signs every notice, as the newsletters are signed (None: no key configured).
+    dkim: DkimSigner | None = None
     per_ip: RateLimiter = field(default_factory=lambda: RateLimiter(20, 3600))
     per_address: RateLimiter = field(default_factory=lambda: RateLimiter(5, 3600))
-
-
-def _pages() -> jinja2.Environment:
-    folder = resources.files("subscribers").joinpath("templates")
-    return jinja2.Environment(
-        loader=jinja2.FileSystemLoader(str(folder)),
-        autoescape=True,
-        undefined=jinja2.StrictUndefined,
-        trim_blocks=True,
-        lstrip_blocks=True,
-    )
-
-
-class _Refused(Exception):
-    """A request that gets an error page: status and a message for the reader."""
-
-    def __init__(self, status: int, message: str) -> None:
-        self.status = status
-        super().__init__(message)
 
 
 def build_router(deps: WebDeps) -> APIRouter:
     """The subscriber pages as a FastAPI router."""
     router = APIRouter()
-    env = _pages()
-
-    def page(name: str, status: int = 200, **context: Any) -> HTMLResponse:
-        body = env.get_template(name).render(**context)
-        return HTMLResponse(body, status_code=status)
-
-    def refused(exc: _Refused) -> HTMLResponse:
-        return page("message.html", exc.status, title="Sorry", message=str(exc))
-
-    def context_of(request: Request) -> Context:
-        return Context(
-            source=ConsentSource.WEB,
-            ip=request.client.host if request.client else None,
-            user_agent=request.headers.get("user-agent"),
-            wording=WORDING,
+    pages = Pages()
+    page, refused, context_of = pages.page, pages.refused, consent_context
+    notices = Notices(deps.renderer, deps.identity, deps.transport, deps.dkim)
+    router.include_router(
+        confirm_router(
+            sessions=deps.sessions,
+            signer=deps.signer,
+            notices=notices,
+            pages=pages,
+            base_url=deps.base_url,
         )
+    )
 
     def subscription_from(session: Session, purpose: Purpose, token: str) -> Subscription:
         try:
             claims = deps.signer.read(purpose, token)
         except InvalidToken as exc:
-            raise _Refused(400, f"{exc}.") from exc
+            raise Refused(400, f"{exc}.") from exc
         subscription = session.scalar(
             select(Subscription)
             .where(Subscription.id == claims.subscription_ids[0])
             .options(selectinload(Subscription.subscriber), selectinload(Subscription.newsletter))
         )
         if subscription is None or subscription.subscriber.token_key != claims.key:
-            raise _Refused(400, "This link is no longer valid.")
+            raise Refused(400, "This link is no longer valid.")
         return subscription
 
     def form_context(lists: Sequence[NewsletterList], scope: str, **extra: Any) -> dict[str, Any]:
@@ -179,26 +132,6 @@ def build_router(deps: WebDeps) -> APIRouter:
             **extra,
         }
 
-    async def send_notice(newsletter: NewsletterList, to: str, kind: Notice, **values: Any) -> None:
-        rendered = deps.renderer.render_notice(kind, deps.identity(newsletter), **values)
-        domain = domain_of(newsletter.from_address)
-        message = build_message(
-            rendered,
-            sender=newsletter.from_address,
-            to=to,
-            list_headers=None,
-            return_path=f"bounces@{domain}",
-            message_id=make_message_id(domain),
-        )
-        transport = deps.transport()
-        try:
-            await transport.send(message)
-        except DeliveryError as exc:
-            # The page must look the same whatever happened; the operator reads the log.
-            log.error("could not send the %s notice to %s: %s", kind, to, exc)
-        finally:
-            await transport.close()
-
     def lists_for(slug: str | None) -> list[NewsletterList]:
         with deps.sessions() as session:
             lists = all_lists(session)
@@ -206,13 +139,13 @@ def build_router(deps: WebDeps) -> APIRouter:
             return lists
         chosen = [n for n in lists if n.slug == slug]
         if not chosen:
-            raise _Refused(404, "There is no such newsletter.")
+            raise Refused(404, "There is no such newsletter.")
         return chosen
 
     def subscribe_form(request: Request, slug: str | None) -> HTMLResponse:
         try:
             lists = lists_for(slug)
-        except _Refused as exc:
+        except Refused as exc:
             return refused(exc)
         return page(
             "subscribe.html",
@@ -241,10 +174,10 @@ def build_router(deps: WebDeps) -> APIRouter:
         try:
             available = lists_for(slug)
             deps.signer.check_csrf(csrf, "subscribe")
-        except _Refused as exc:
+        except Refused as exc:
             return refused(exc)
         except InvalidToken as exc:
-            return page("message.html", 400, title="Please try again", message=f"{exc}.")
+            return pages.retry(exc)
         values = {
             "email": email,
             "topics": topics,
@@ -323,7 +256,7 @@ def build_router(deps: WebDeps) -> APIRouter:
         except (InvalidTimezone, InvalidSendHour) as exc:
             return form_error(str(exc))
         if pending:
-            await send_notice(
+            await notices.send(
                 first,
                 address,
                 "confirm",
@@ -378,63 +311,6 @@ def build_router(deps: WebDeps) -> APIRouter:
             request, slug, email, [slug], topics, cadence, timezone, send_hour, csrf, website
         )
 
-    @router.get("/confirm/{token}", response_class=HTMLResponse)
-    async def confirm_page(request: Request, token: str) -> HTMLResponse:
-        """Confirm the subscriptions a confirmation link names; welcome the reader once."""
-        try:
-            claims = deps.signer.read(Purpose.CONFIRM, token, max_age=CONFIRM_MAX_AGE)
-        except InvalidToken as exc:
-            return page("message.html", 400, title="Sorry", message=f"{exc}.")
-        with deps.sessions() as session:
-            subscriptions = list(
-                session.scalars(
-                    select(Subscription)
-                    .where(Subscription.id.in_(claims.subscription_ids))
-                    .options(
-                        selectinload(Subscription.subscriber),
-                        selectinload(Subscription.newsletter),
-                        selectinload(Subscription.topic_choices),
-                    )
-                )
-            )
-            if not subscriptions or any(
-                s.subscriber.token_key != claims.key for s in subscriptions
-            ):
-                return page(
-                    "message.html", 400, title="Sorry", message="This link is no longer valid."
-                )
-            confirmed = [s for s in subscriptions if confirm(session, s, context_of(request))]
-            session.commit()
-            links = [
-                (
-                    s.newsletter.name,
-                    deps.signer.make(Purpose.PREFERENCES, s.id, claims.key),
-                    deps.signer.make(Purpose.UNSUBSCRIBE, s.id, claims.key),
-                )
-                for s in subscriptions
-            ]
-            welcome = [
-                (s.newsletter, s.subscriber.email, list(s.topics), str(s.cadence))
-                for s in confirmed
-            ]
-        for (newsletter, email, topics, cadence), (_, pref, unsub) in zip(
-            welcome, links, strict=False
-        ):
-            await send_notice(
-                newsletter,
-                email,
-                "welcome",
-                action_url=f"{deps.base_url}/preferences/{pref}",
-                unsubscribe_url=f"{deps.base_url}/unsubscribe/{unsub}",
-                topics=topics,
-                cadence=cadence,
-            )
-        return page(
-            "confirmed.html",
-            lists=[name for name, _, _ in links],
-            preferences=[f"{deps.base_url}/preferences/{p}" for _, p, _ in links],
-        )
-
     def preferences_view(
         subscription: Subscription,
         token: str,
@@ -473,7 +349,7 @@ def build_router(deps: WebDeps) -> APIRouter:
         with deps.sessions() as session:
             try:
                 subscription = subscription_from(session, Purpose.PREFERENCES, token)
-            except _Refused as exc:
+            except Refused as exc:
                 return refused(exc)
             return preferences_view(subscription, token)
 
@@ -492,10 +368,10 @@ def build_router(deps: WebDeps) -> APIRouter:
             try:
                 subscription = subscription_from(session, Purpose.PREFERENCES, token)
                 deps.signer.check_csrf(csrf, f"preferences:{token}")
-            except _Refused as exc:
+            except Refused as exc:
                 return refused(exc)
             except InvalidToken as exc:
-                return page("message.html", 400, title="Please try again", message=f"{exc}.")
+                return pages.retry(exc)
             try:
                 if cadence not in {c.value for c in Cadence}:
                     raise ValueError(f"unknown cadence {cadence!r}")
@@ -521,7 +397,7 @@ def build_router(deps: WebDeps) -> APIRouter:
         with deps.sessions() as session:
             try:
                 subscription = subscription_from(session, Purpose.UNSUBSCRIBE, token)
-            except _Refused as exc:
+            except Refused as exc:
                 return refused(exc)
             return page(
                 "unsubscribe.html",
@@ -540,12 +416,12 @@ def build_router(deps: WebDeps) -> APIRouter:
                 subscription = subscription_from(session, Purpose.UNSUBSCRIBE, token)
                 if not one_click:
                     deps.signer.check_csrf(str(form.get("csrf", "")), f"unsubscribe:{token}")
-            except _Refused as exc:
+            except Refused as exc:
                 if one_click:
                     return PlainTextResponse(str(exc), status_code=exc.status)
                 return refused(exc)
             except InvalidToken as exc:
-                return page("message.html", 400, title="Please try again", message=f"{exc}.")
+                return pages.retry(exc)
             context = context_of(request)
             targets = [subscription]
             if not one_click and form.get("all_lists"):
@@ -564,7 +440,13 @@ def build_router(deps: WebDeps) -> APIRouter:
             # RFC 8058: answer at once, 200, no redirect, no cookie, nothing to click.
             return PlainTextResponse("You have been unsubscribed.\n")
         if changed:
-            await send_notice(newsletter, email, "goodbye", action_url=f"{deps.base_url}/subscribe")
+            await notices.send(
+                newsletter,
+                email,
+                "goodbye",
+                action_url=f"{deps.base_url}/subscribe",
+                unsubscribe_url=f"{deps.base_url}/unsubscribe/{token}",
+            )
         return page("unsubscribed.html", lists=names, subscribe=f"{deps.base_url}/subscribe")
 
     return router

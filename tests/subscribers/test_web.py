@@ -1,5 +1,8 @@
 """The public pages, served in-process: double opt-in, preferences, RFC 8058, security, archive.
 
+(tests/subscribers/test_notices.py checks the notices' headers and DKIM signatures; the GET walk
+over every route is in tests/subscribers/test_routes_get.py.)
+
 Requests go through the real FastAPI app over httpx's ASGI transport; e-mails go through a
 real aiosmtpd server and are read back from it.
 """
@@ -18,7 +21,7 @@ from mailer.testing import SmtpSink
 from scheduler.app import Briefmail
 from subscribers.lists import get_list
 from subscribers.models import ConsentEvent, Subscriber, Subscription, SubscriptionStatus
-from subscribers.service import erase, subscribe
+from subscribers.service import erase, subscribe, unsubscribe
 from subscribers.tokens import Purpose, TokenSigner
 from tests.conftest import FIXTURES
 
@@ -61,6 +64,13 @@ async def subscribe_form(client: httpx.AsyncClient, **fields: object) -> httpx.R
     return await client.post("/subscribe", data=data)
 
 
+async def confirm_by_button(client: httpx.AsyncClient, path: str) -> httpx.Response:
+    """Open a confirmation link's page and press its button, as a reader does."""
+    page = await client.get(path)
+    assert page.status_code == 200 and "Confirm my subscription" in page.text, page.text
+    return await client.post(path, data={"csrf": csrf_of(page.text)})
+
+
 def subscription_of(app: Briefmail, email: str) -> Subscription:
     with app.sessions() as session:
         found = session.scalar(
@@ -83,19 +93,87 @@ class TestDoubleOptIn:
             smtp_sink.messages[-1].parsed()["Subject"] == "Confirm your subscription to Test Brief"
         )
         assert "List-Unsubscribe" not in smtp_sink.messages[-1].parsed()
-        confirmed = await client.get(link_in(smtp_sink, "confirm"))
+        confirmed = await confirm_by_button(client, link_in(smtp_sink, "confirm"))
         assert confirmed.status_code == 200 and "You are subscribed" in confirmed.text
         assert subscription_of(app, "reader@example.net").status == SubscriptionStatus.CONFIRMED
         assert smtp_sink.messages[-1].parsed()["Subject"] == "Welcome to Test Brief"
+        assert "One-Click" in smtp_sink.messages[-1].parsed()["List-Unsubscribe-Post"]
         with app.sessions() as session:
             events = session.scalars(select(ConsentEvent).order_by(ConsentEvent.id)).all()
             assert [(e.action, e.source, e.ip, e.wording) for e in events] == [
                 ("subscribe", "web", "203.0.113.7", "2026-11-web-1"),
                 ("confirm", "web", "203.0.113.7", "2026-11-web-1"),
             ]
-        again = await client.get(link_in(smtp_sink, "confirm"))
-        assert again.status_code == 200
-        assert len(smtp_sink.messages) == 2  # a second click welcomes nobody twice
+        again = await client.post(link_in(smtp_sink, "confirm"), data={"csrf": "unused"})
+        assert again.status_code == 400  # a stale form is refused before anything is looked at
+        assert len(smtp_sink.messages) == 2
+
+    async def test_opening_the_link_confirms_nothing(
+        self, app: Briefmail, client: httpx.AsyncClient, smtp_sink: SmtpSink
+    ) -> None:
+        """A GET of the confirmation link (a link scanner) shows the button and changes nothing."""
+        await subscribe_form(client)
+        path = link_in(smtp_sink, "confirm")
+        for _ in range(3):
+            page = await client.get(path)
+            assert page.status_code == 200 and "Confirm your subscription" in page.text
+            assert '<form method="post">' in page.text and "<script" not in page.text
+        assert subscription_of(app, "reader@example.net").status == SubscriptionStatus.PENDING
+        assert len(smtp_sink.messages) == 1
+        with app.sessions() as session:
+            assert session.scalars(select(ConsentEvent.action)).all() == ["subscribe"]
+
+    async def test_the_button_needs_the_page_csrf_token(
+        self, app: Briefmail, client: httpx.AsyncClient, smtp_sink: SmtpSink
+    ) -> None:
+        """A POST to the link without the page's CSRF token (or another page's) confirms nothing."""
+        await subscribe_form(client)
+        path = link_in(smtp_sink, "confirm")
+        other = csrf_of((await client.get("/subscribe")).text)
+        for csrf in ("", "forged", other):
+            response = await client.post(path, data={"csrf": csrf})
+            assert response.status_code == 400 and "Please try again" in response.text
+        assert subscription_of(app, "reader@example.net").status == SubscriptionStatus.PENDING
+        assert len(smtp_sink.messages) == 1
+
+    async def test_a_confirmed_link_says_already_confirmed(
+        self, app: Briefmail, client: httpx.AsyncClient, smtp_sink: SmtpSink
+    ) -> None:
+        """After confirming, the link and a second press answer "already confirmed", no mail."""
+        await subscribe_form(client)
+        path = link_in(smtp_sink, "confirm")
+        page = (await client.get(path)).text
+        assert (await client.post(path, data={"csrf": csrf_of(page)})).status_code == 200
+        again = await client.post(path, data={"csrf": csrf_of(page)})
+        opened = await client.get(path)
+        for response in (again, opened):
+            assert response.status_code == 200 and "Already confirmed" in response.text
+            preferences = re.search(
+                r'href="https://news\.example\.org(/preferences/[^"]+)"', response.text
+            )
+            assert preferences is not None
+            assert (await client.get(preferences.group(1))).status_code == 200
+        assert [m.parsed()["Subject"] for m in smtp_sink.messages] == [
+            "Confirm your subscription to Test Brief",
+            "Welcome to Test Brief",
+        ]
+
+    async def test_a_link_of_an_ended_subscription_is_no_longer_valid(
+        self, app: Briefmail, client: httpx.AsyncClient, smtp_sink: SmtpSink
+    ) -> None:
+        """A confirmation link of a subscription unsubscribed since neither confirms nor offers."""
+        await subscribe_form(client)
+        path = link_in(smtp_sink, "confirm")
+        page = (await client.get(path)).text
+        with app.sessions() as session:
+            unsubscribe(session, get_list(session, "brief"), "reader@example.net")
+            session.commit()
+        for response in (
+            await client.get(path),
+            await client.post(path, data={"csrf": csrf_of(page)}),
+        ):
+            assert response.status_code == 400 and "no longer valid" in response.text
+        assert subscription_of(app, "reader@example.net").status == SubscriptionStatus.UNSUBSCRIBED
 
     async def test_the_answer_does_not_reveal_existing_subscribers(
         self, app: Briefmail, client: httpx.AsyncClient, smtp_sink: SmtpSink
@@ -218,7 +296,7 @@ class TestPreferences:
         """The preference centre saves new choices and previews the latest issue for them."""
         app.ingest(FIXTURES / "brief-mixed.txt", "brief")
         await subscribe_form(client, topics=["chips"])
-        await client.get(link_in(smtp_sink, "confirm"))
+        await confirm_by_button(client, link_in(smtp_sink, "confirm"))
         path = link_in(smtp_sink, "preferences")
         page = (await client.get(path)).text
         assert "Foundry Starts Volume Output" in page and "Start-up Closes" not in page
