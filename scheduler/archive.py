@@ -1,7 +1,10 @@
 """The public archive of sent issues and its feed: /archive, /archive/{id}, /feed.xml.
 
 Only issues a run has sent appear. The web version shows every story of the issue (no topic
-filter) and carries no personal links: its footer points to the subscription page.
+filter), in full whatever its length, and carries no personal links: its footer points to the
+subscription page. E-mails link into it: each story's heading has the id ``story-N`` (N its place
+in the issue) and each digest group's ``topic-ID``, so a contents list or a compact e-mail's
+"Read the full story" works in clients that drop ``#fragment`` links inside a message.
 """
 
 from __future__ import annotations
@@ -22,7 +25,7 @@ from scheduler.ledger import Run
 from subscribers.lists import get_list
 from subscribers.models import NewsletterList
 
-__all__ = ["build_archive", "sent_issues"]
+__all__ = ["build_archive", "sent_issue", "sent_issues"]
 
 
 def sent_issues(
@@ -40,6 +43,18 @@ def sent_issues(
             .order_by(StoredIssue.date.desc(), StoredIssue.id.desc())
             .limit(limit)
         )
+    )
+
+
+def sent_issue(session: Session, issue_id: int) -> StoredIssue | None:
+    """The issue with this id if a run has sent it (of any list: its e-mails link here)."""
+    return session.scalar(
+        select(StoredIssue)
+        .where(
+            StoredIssue.id == issue_id,
+            select(Run.id).where(Run.issue_id == StoredIssue.id).exists(),
+        )
+        .options(selectinload(StoredIssue.stories), selectinload(StoredIssue.newsletter))
     )
 
 
@@ -84,14 +99,21 @@ def build_archive(
     def archive_issue(issue_id: int) -> HTMLResponse:
         """The web version of one sent issue, every story included."""
         with sessions() as session:
-            newsletter = get_list(session, default_list)
-            row = next(
-                (i for i in sent_issues(session, newsletter, 10_000) if i.id == issue_id), None
-            )
+            row = sent_issue(session, issue_id)
             if row is None:
                 return HTMLResponse("<h1>Not found</h1>", status_code=404)
             issue, who = row.to_issue(), identity(row.newsletter)
-        rendered = renderer.render_issue(issue, issue.stories, who, topics=[], cadence="")
+        # The page is its own archive URL, so its contents list links stay on the page; and it
+        # is never shortened (budget None): it is where the compact e-mails send readers.
+        rendered = renderer.render_issue(
+            issue,
+            issue.stories,
+            who,
+            topics=[],
+            cadence="",
+            archive_url=f"{base_url}/archive/{issue_id}",
+            budget=None,
+        )
         filled = rendered.fill(
             {Slot.UNSUBSCRIBE_URL: subscribe_url, Slot.PREFERENCES_URL: subscribe_url}
         )
