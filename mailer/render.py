@@ -358,6 +358,13 @@ class Renderer:
                     groups.append(_Group(topic, self.taxonomy.label(topic)))
                 groups[-1].stories.append(view)
         first_left_out = views[keep] if keep < len(views) else None
+        omitted = len(views) - keep
+        # An article's parts are sections, not stories.
+        one, many = (
+            ("section", "sections")
+            if context["issue"].format == Format.ARTICLE
+            else ("story", "stories")
+        )
         return {
             **context,
             "all_stories": list(views),
@@ -365,7 +372,8 @@ class Renderer:
             "groups": groups,
             "layout": {
                 "compact": compact,
-                "omitted": len(views) - keep,
+                "omitted": omitted,
+                "omitted_text": f"{omitted} more {one if omitted == 1 else many}",
                 "more_url": first_left_out.web_url if first_left_out else None,
             },
         }

@@ -6,12 +6,15 @@ real length (cases.LONG_LINKS, ~150 characters), in bytes of UTF-8.
 
 from __future__ import annotations
 
+import datetime as dt
 import re
+from dataclasses import replace
 from html.parser import HTMLParser
+from pathlib import Path
 
 import pytest
 
-from mailer.content import Issue
+from mailer.content import Format, Issue, Role
 from mailer.render import (
     HTML_BUDGET,
     HTML_LIMIT,
@@ -23,6 +26,7 @@ from mailer.render import (
     one_line,
 )
 from mailer.topics import Taxonomy, default_taxonomy
+from tests.conftest import require_tool
 from tests.mailer.cases import (
     ARCHIVE_URL,
     LONG_LINKS,
@@ -34,6 +38,7 @@ from tests.mailer.cases import (
     week_digest,
     week_of_briefs,
 )
+from tests.mailer.test_render import validate_strictly
 
 
 @pytest.fixture(scope="module")
@@ -274,6 +279,53 @@ class TestFewerStories:
         """With no archive address the note says how many stories did not fit, without a link."""
         sent = send(renderer, long_brief(200), archive=None)
         assert f"{sent.omitted} more stories did not fit in this e-mail" in sent.html
+
+
+def in_format(format: Format, count: int) -> Issue:
+    """A long issue of another format: a bulletin's items or an article's sections."""
+    brief = long_brief(count)
+    role = Role.SECTION if format == Format.ARTICLE else Role.STORY
+    return replace(
+        brief,
+        format=format,
+        period_end=brief.date + dt.timedelta(days=6),
+        stories=tuple(replace(s, role=role) for s in brief.stories),
+    )
+
+
+class TestEveryFormat:
+    @pytest.mark.parametrize("format", [Format.BRIEF, Format.BULLETIN, Format.ARTICLE])
+    def test_a_shortened_issue_of_any_format_passes_strict_validation(
+        self, renderer: Renderer, format: Format, tmp_path: Path
+    ) -> None:
+        """The compact layout with stories left out is valid MJML for the official compiler."""
+        issue = in_format(format, 60)
+        source = renderer.render_mjml(
+            issue,
+            issue.stories,
+            NEWSLETTER,
+            topics=[],
+            cadence="",
+            archive_url=ARCHIVE_URL,
+            budget=40_000,
+        )
+        assert "more-stories" in source
+        path = tmp_path / f"{format}.mjml"
+        path.write_text(source, encoding="utf-8")
+        result = validate_strictly(require_tool("mjml"), path)
+        assert result.returncode == 0, result.stderr
+
+    @pytest.mark.parametrize(
+        ("format", "noun"), [(Format.BULLETIN, "stories"), (Format.ARTICLE, "sections")]
+    )
+    def test_every_format_is_made_to_fit(
+        self, renderer: Renderer, format: Format, noun: str
+    ) -> None:
+        """Bulletins and articles are shortened like briefs, an article counting its sections."""
+        sent = send(renderer, in_format(format, 200))
+        assert sent.compact and sent.omitted > 0
+        assert f"{sent.omitted} more {noun} in the web version" in sent.html
+        assert size(sent) < HTML_BUDGET and footer_end(sent) < HTML_LIMIT
 
 
 class TestMeasuring:
