@@ -35,6 +35,12 @@ How a reply is read, first rule that applies wins:
 4. The basic code, when no specific enhanced code contradicts it: 550/551/553 at RCPT are
    `gone`, 552 `full`; any other permanent refusal is `unknown`, any 4xx `temporary`.
 
+A bounce report (`classify_status`) is read by the same rules, at the stage its words name
+(Exim's "after MAIL FROM:" or "after initial connection", Postfix's "in reply to end of DATA
+command", the last ">>>" command of Sendmail's transcript), else at RCPT. A report with neither
+an enhanced code nor a reply code is a permanent failure the words alone explain, else
+`unknown`; a failed report of a temporary refusal (or Action "expired") is `expired`.
+
 A reply that names our envelope sender (Postfix with ``smtpd_delay_reject`` refuses the sender
 at RCPT: "550 5.1.0 <bounces+…>: Sender address rejected") is about the sender whatever its
 stage or code.
@@ -53,6 +59,7 @@ __all__ = [
     "classify_reply",
     "classify_status",
     "enhanced_status",
+    "stage_named",
 ]
 
 
@@ -146,7 +153,7 @@ _TEXT_RULES: tuple[tuple[Reason, re.Pattern[str]], ...] = (
     (
         Reason.FULL,
         re.compile(
-            r"mailbox (?:is )?full|over ?quota|quota (?:exceeded|full)|exceeded (?:the |their |"
+            r"(?:mailbox|mail ?folder|inbox) (?:is )?full|over ?quota|quota (?:exceeded|full)|exceeded (?:the |their |"
             r"its )?(?:storage|quota)|insufficient (?:system )?storage|mailbox size limit|"
             r"storage (?:allocation|space)|user.{0,20}(?:is )?over.{0,10}quota|\bquota\b",
             re.I,
@@ -156,7 +163,7 @@ _TEXT_RULES: tuple[tuple[Reason, re.Pattern[str]], ...] = (
         Reason.EXPIRED,
         re.compile(
             r"retry time ?-?out exceeded|delivery time expired|message expired|too long in "
-            r"(?:the )?queue|could not be delivered (?:with)?in|gave up|giving up",
+            r"(?:the )?queue|could not be delivered (?:with)?in|gave up",
             re.I,
         ),
     ),
@@ -187,14 +194,14 @@ _TEXT_RULES: tuple[tuple[Reason, re.Pattern[str]], ...] = (
         re.compile(
             r"\bspam\b|junk mail|content (?:rejected|filter)|message content|virus|malware|"
             r"attachment|message (?:is )?too (?:big|large)|size (?:limit|exceeds)|"
-            r"exceeds (?:the )?(?:maximum )?(?:message )?size|message rejected",
+            r"exceed(?:s|ed)? (?:the )?(?:maximum )?(?:\w+ )?(?:message )?size|message rejected",
             re.I,
         ),
     ),
     (
         Reason.TEMPORARY,
         re.compile(
-            r"try (?:again|later)|temporar|rate (?:limit|that prevents)|too many|throttl|"
+            r"try (?:again|later)|temporar|rate (?:limit|that prevents)|too many (?!hops)|throttl|"
             r"receiving mail (?:too quickly|at a rate)|greylist|graylist|resources|deferred",
             re.I,
         ),
@@ -210,7 +217,8 @@ _TEXT_RULES: tuple[tuple[Reason, re.Pattern[str]], ...] = (
             r"(?:account|mailbox|address)[^.]{0,40}(?:is |has been )(?:disabled|deactivated|"
             r"closed|inactive|suspended|discontinued)|address rejected|"
             r"host (?:or domain name )?not found|domain not found|nxdomain|user not found|"
-            r"addressee unknown|unknown address|no longer (?:valid|available|active)",
+            r"addressee unknown|unknown address|no longer (?:valid|available|active)|"
+            r"(?:doesn't|does not) have an? [\w.-]{1,60} account|recipient name is not recognized",
             re.I,
         ),
     ),
@@ -307,17 +315,71 @@ def _by_basic_code(stage: Stage, code: int | None, status: str | None) -> Reason
     return Reason.UNKNOWN
 
 
+#: How relays name the command a refusal answered, in the words of their reports: Exim ("after
+#: RCPT TO:<…>", "after pipelined MAIL FROM:<…>", "after initial connection"), Postfix ("in reply
+#: to end of DATA command"), Sendmail's transcript (">>> MAIL From:") and Yahoo ("[RCPT_TO]").
+_STAGE_WORDS: tuple[tuple[Stage, re.Pattern[str]], ...] = (
+    (
+        Stage.CONNECT,
+        re.compile(
+            r"after (?:the )?initial connection|in reply to (?:the )?(?:initial )?greeting"
+            r"|\[CONNECT\]",
+            re.I,
+        ),
+    ),
+    (Stage.EHLO, re.compile(r"(?:after|in reply to) (?:[EH]ELO|LHLO)\b|\[(?:EHLO|HELO)\]", re.I)),
+    (
+        Stage.MAIL,
+        re.compile(
+            r"after (?:pipelined )?MAIL FROM\b|in reply to MAIL FROM\b|\[MAIL_?FROM\]",
+            re.I,
+        ),
+    ),
+    (
+        Stage.BODY,
+        re.compile(
+            r"after (?:the )?end of (?:data|message)|in reply to end of DATA|\[BODY\]",
+            re.I,
+        ),
+    ),
+    (Stage.DATA, re.compile(r"after (?:pipelined )?DATA\b|in reply to DATA\b", re.I)),
+    (
+        Stage.RCPT,
+        re.compile(r"after (?:pipelined )?RCPT TO\b|in reply to RCPT TO\b|\[RCPT_?TO\]", re.I),
+    ),
+)
+
+
+# Sendmail's transcript: the refusal answers the last command it shows.
+_TRANSCRIPT = re.compile(r">>> (MAIL From|RCPT To|DATA|\.)(?=[\s:]|$)", re.I)
+_TRANSCRIPT_STAGES = {"mail from": Stage.MAIL, "rcpt to": Stage.RCPT, "data": Stage.DATA}
+
+
+def stage_named(text: str | None) -> Stage | None:
+    """The SMTP stage a report's words say the refusal answered ("after MAIL FROM:" → MAIL)."""
+    commands = _TRANSCRIPT.findall(text or "")
+    if commands:
+        return _TRANSCRIPT_STAGES.get(commands[-1].lower(), Stage.BODY)
+    for stage, words in _STAGE_WORDS:
+        if words.search(text or ""):
+            return stage
+    return None
+
+
 def classify_status(
     status: str | None,
     diagnostic: str | None = None,
     *,
     action: str | None = None,
+    stage: Stage | None = None,
 ) -> Verdict | None:
     """Read a bounce report's verdict on one recipient (a DSN block, or a plain-text bounce).
 
     ``status`` is the report's Status field (with its comment, if any), ``diagnostic`` the
     remote server's words, ``action`` the DSN Action. None when the report says the message
-    was delivered, relayed, expanded or only delayed.
+    was delivered, relayed, expanded or only delayed. ``stage`` is the command the refusal
+    answered when the report says so; by default it is read from the words (Exim's "after
+    MAIL FROM:", Postfix's "in reply to end of DATA command"), else taken to be RCPT.
     """
     action = (action or "").strip().lower()
     if action in ("delivered", "relayed", "expanded", "delayed"):
@@ -330,11 +392,16 @@ def classify_status(
         better = enhanced_status(diagnostic)
         if better is not None and not better.endswith(".0.0") and better[0] == found[0]:
             found = better
-    basic = re.search(r"(?:^|[\s:;(])([45]\d\d)(?:[\s-]|$)", diagnostic or "")
+    words = " ".join(part for part in (status, diagnostic) if part)
+    basic = re.search(r"(?:^|[\s:;(])([45]\d\d)(?:[\s-]|$)", words)
     # Without a reply code of its own a report's bare 5.0.0 is no evidence of a missing mailbox.
     code = int(basic[1]) if basic else None
-    words = " ".join(part for part in (status, diagnostic) if part)
-    verdict = classify_reply(Stage.RCPT, code, words, status=found)
+    stage = stage or stage_named(words) or Stage.RCPT
+    if found is None and code is None:
+        # A failure report with no code at all: the words decide, and nothing else is known.
+        verdict = Verdict(classify_reply(stage, None, words, status="5.0.0").reason, True, None)
+    else:
+        verdict = classify_reply(stage, code, words, status=found)
     if action == "expired" or (action == "failed" and verdict.reason is Reason.TEMPORARY):
         # The relay gave up after retrying a temporary refusal for days.
         return Verdict(Reason.EXPIRED, True, verdict.status)

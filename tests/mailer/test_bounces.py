@@ -15,15 +15,15 @@ import mailer.bounces
 from mailer.bounces import (
     BounceError,
     BounceEvent,
-    BounceKind,
-    kind_of_status,
     parse_report,
     read_messages,
 )
+from mailer.replies import Reason
 from tests.conftest import FIXTURES
 
 BOUNCES = FIXTURES / "bounces"
-HARD, SOFT, COMPLAINT = BounceKind.HARD, BounceKind.SOFT, BounceKind.COMPLAINT
+GONE, FULL, COMPLAINT, EXPIRED = Reason.GONE, Reason.FULL, Reason.COMPLAINT, Reason.EXPIRED
+POLICY, SENDER, UNKNOWN = Reason.POLICY, Reason.SENDER, Reason.UNKNOWN
 
 
 def fixture(name: str) -> bytes:
@@ -76,11 +76,11 @@ class TestFixtures:
     """Each realistic report gives the event a subscriber service needs to act on."""
 
     @pytest.mark.parametrize(
-        ("name", "kind", "recipient", "status", "token", "message_id"),
+        ("name", "reason", "recipient", "status", "token", "message_id"),
         [
             (
                 "postfix-hard.eml",
-                HARD,
+                GONE,
                 "no.such.reader@example.net",
                 "5.1.1",
                 "1234.ab12cd34",
@@ -88,7 +88,7 @@ class TestFixtures:
             ),
             (
                 "exim-dsn.eml",
-                HARD,
+                GONE,
                 "ex.colleague@example.com",
                 "5.1.1",
                 "2001.cd34ef56",
@@ -96,7 +96,7 @@ class TestFixtures:
             ),
             (
                 "gmail-nosuchuser.eml",
-                HARD,
+                GONE,
                 "not.a.reader@example.com",
                 "5.1.1",
                 "3002.9f8e7d6c",
@@ -104,7 +104,7 @@ class TestFixtures:
             ),
             (
                 "exchange-ndr.eml",
-                HARD,
+                GONE,
                 "former.staff@example.com",
                 "5.1.10",
                 "4003.1a2b3c4d",
@@ -112,7 +112,7 @@ class TestFixtures:
             ),
             (
                 "mailbox-full.eml",
-                SOFT,
+                FULL,
                 "busy.reader@example.net",
                 "4.2.2",
                 "5004.5e6f7a8b",
@@ -136,7 +136,7 @@ class TestFixtures:
             ),
             (
                 "qmail.eml",
-                HARD,
+                GONE,
                 "gone.reader@example.com",
                 "5.1.1",
                 "9008.9d0e1f2a",
@@ -144,7 +144,7 @@ class TestFixtures:
             ),
             (
                 "exim-plain.eml",
-                HARD,
+                GONE,
                 "moved.away@example.org",
                 "5.1.1",
                 "1009.0e1f2a3b",
@@ -155,15 +155,15 @@ class TestFixtures:
     def test_report_gives_one_event(
         self,
         name: str,
-        kind: BounceKind,
+        reason: Reason,
         recipient: str,
         status: str | None,
         token: str,
         message_id: str,
     ) -> None:
-        """A bounce or complaint gives one event with its kind, recipient, status, token and id."""
+        """A bounce or complaint gives one event with its reason, recipient, status, token and id."""
         event = only(name)
-        assert (event.kind, event.recipient, event.status) == (kind, recipient, status)
+        assert (event.reason, event.recipient, event.status) == (reason, recipient, status)
         assert (event.verp_token, event.message_id) == (token, message_id)
         assert event.source == name
 
@@ -230,35 +230,7 @@ class TestFixtures:
 
 
 class TestClassification:
-    """The rule table in the module docstring, row by row."""
-
-    @pytest.mark.parametrize(
-        ("status", "kind"),
-        [
-            ("5.1.1", HARD),
-            ("5.1.10", HARD),
-            ("5.0.0", HARD),
-            ("5.2.1", HARD),
-            ("5.4.4", HARD),
-            ("5.5.0", HARD),
-            ("5.2.2", SOFT),
-            ("5.2.3", SOFT),
-            ("5.3.4", SOFT),
-            ("5.4.7", SOFT),
-            ("5.6.0", SOFT),
-            ("5.7.1", SOFT),
-            ("5.7.26", SOFT),
-            ("4.2.2", SOFT),
-            ("4.4.1", SOFT),
-            (" 5.01.1 ", HARD),
-            ("2.0.0", None),
-            ("550", None),
-            ("", None),
-        ],
-    )
-    def test_kind_of_status(self, status: str, kind: BounceKind | None) -> None:
-        """Only address-level 5.x.x codes are HARD; 4.x.x and message/policy 5.x.x are SOFT."""
-        assert kind_of_status(status) is kind
+    """Each DSN recipient block gets the reason `mailer.replies.classify_status` reads in it."""
 
     @pytest.mark.parametrize("action", ["delayed", "delivered", "relayed", "expanded"])
     def test_actions_other_than_failed_give_no_event(self, action: str) -> None:
@@ -275,30 +247,96 @@ class TestClassification:
                 "Final-Recipient: rfc822; c@example.net\nAction: failed\nStatus: 5.7.1",
             )
         )
-        assert [(e.recipient, e.kind) for e in events] == [
-            ("a@example.net", HARD),
-            ("c@example.net", SOFT),
+        assert [(e.recipient, e.reason) for e in events] == [
+            ("a@example.net", GONE),
+            ("c@example.net", POLICY),
         ]
         assert {e.message_id for e in events} == {"<run1.42.abc@news.example.org>"}
 
     @pytest.mark.parametrize(
-        ("fields", "kind", "status"),
+        ("fields", "reason", "status"),
         [
-            ("Status: 5.2.2\nDiagnostic-Code: smtp; 552 5.2.2 Mailbox full", SOFT, "5.2.2"),
-            ("Diagnostic-Code: smtp; 550 5.1.1 User unknown", HARD, "5.1.1"),
-            ("Diagnostic-Code: smtp; 452 Too many recipients", SOFT, None),
-            ("Diagnostic-Code: smtp; 550 No such user", HARD, None),
-            ("Status: 5.0.0\nDiagnostic-Code: smtp; 552 Mailbox is full", SOFT, "5.0.0"),
-            ("Status: 5.0.0\nDiagnostic-Code: smtp; 550 user over quota", SOFT, "5.0.0"),
-            ("Status: 4.0.0\nDiagnostic-Code: smtp; 550 5.1.1 unknown", SOFT, "4.0.0"),
-            ("", HARD, None),
+            ("Status: 5.2.2\nDiagnostic-Code: smtp; 552 5.2.2 Mailbox full", FULL, "5.2.2"),
+            ("Diagnostic-Code: smtp; 550 5.1.1 User unknown", GONE, "5.1.1"),
+            ("Diagnostic-Code: smtp; 452 Too many recipients", EXPIRED, None),
+            ("Diagnostic-Code: smtp; 550 No such user", GONE, None),
+            ("Status: 5.0.0\nDiagnostic-Code: smtp; 552 Mailbox is full", FULL, "5.0.0"),
+            ("Status: 5.0.0\nDiagnostic-Code: smtp; 550 user over quota", FULL, "5.0.0"),
+            ("Status: 4.0.0\nDiagnostic-Code: smtp; 550 5.1.1 unknown", EXPIRED, "4.0.0"),
+            ("Status: 5.0.0\nDiagnostic-Code: smtp; 550 Denied by policy", POLICY, "5.0.0"),
+            ("Status: 5.1.8\nDiagnostic-Code: smtp; 553 Sender address rejected", SENDER, "5.1.8"),
+            ("Status: 5.0.0 (mailbox quota exceeded)", FULL, "5.0.0"),
+            ("Status: 5.0.0", UNKNOWN, "5.0.0"),
+            (
+                "Status: 5.0.0\nDiagnostic-Code: X-Postfix; 550 user unknown (in reply to end of "
+                "DATA command)",
+                UNKNOWN,
+                "5.0.0",
+            ),
+            ("", UNKNOWN, None),
         ],
     )
-    def test_failed_recipient(self, fields: str, kind: BounceKind, status: str | None) -> None:
-        """Without a usable Status the reply decides; quota wording is SOFT whatever the code."""
+    def test_failed_recipient(self, fields: str, reason: Reason, status: str | None) -> None:
+        """Policy, sender, quota and expiry are never gone; a bare 5.0.0 or nothing is unknown."""
         block = f"Final-Recipient: rfc822; reader@example.net\nAction: failed\n{fields}"
         [event] = parse_report(dsn(block))
-        assert (event.kind, event.status) == (kind, status)
+        assert (event.reason, event.status) == (reason, status)
+
+    @pytest.mark.parametrize(
+        ("action", "reason"),
+        [("failure", GONE), ("error", GONE), ("Failed", GONE), ("expired", EXPIRED)],
+    )
+    def test_non_standard_actions(self, action: str, reason: Reason) -> None:
+        """ "failure" and OpenSMTPD's "error" are failed; "expired" is the relay giving up."""
+        block = f"Final-Recipient: rfc822; reader@example.net\nAction: {action}\nStatus: 5.1.1"
+        assert [e.reason for e in parse_report(dsn(block))] == [reason]
+
+    def test_block_without_recipient(self) -> None:
+        """A failed block naming nobody gives an event, with the only X-Failed-Recipients."""
+        block = "Action: failed\nStatus: 5.1.1"
+        [nobody] = parse_report(dsn(block))
+        assert (nobody.recipient, nobody.reason, nobody.verp_token) == (None, GONE, "42.tok")
+        [named] = parse_report(dsn(block, top="X-Failed-Recipients: reader@example.net\n"))
+        assert named.recipient == "reader@example.net"
+
+    def test_quoted_local_part_is_kept(self) -> None:
+        """A quoted local part is reported as written, quotes and space included."""
+        block = 'Final-Recipient: rfc822; "john smith"@example.net\nAction: failed\nStatus: 5.1.1'
+        assert [e.recipient for e in parse_report(dsn(block))] == ['"john smith"@example.net']
+
+    def test_global_delivery_status(self) -> None:
+        """message/global-delivery-status (RFC 6533) is read like delivery-status, UTF-8 and all."""
+        block = "Final-Recipient: utf-8; 读者@example.cn\nAction: failed\nStatus: 5.1.1"
+        data = dsn(block).replace(b"message/delivery-status", b"message/global-delivery-status")
+        assert [(e.recipient, e.reason) for e in parse_report(data)] == [("读者@example.cn", GONE)]
+
+    def test_missing_diagnostic_comes_from_the_text(self) -> None:
+        """Without a Diagnostic-Code, the human-readable line about the recipient is read."""
+        block = "Final-Recipient: rfc822; reader@example.net\nAction: error\nStatus: 5.0.0"
+        data = dsn(block).replace(b"It failed.", b"reader@example.net: 550 Denied by policy")
+        [event] = parse_report(data)
+        assert (event.reason, event.diagnostic) == (
+            POLICY,
+            "reader@example.net: 550 Denied by policy",
+        )
+
+    def test_forwarded_dsn_is_read_inside_its_wrapper(self) -> None:
+        """A DSN forwarded inside message/rfc822 gives the inner report's events."""
+        block = "Final-Recipient: rfc822; reader@example.net\nAction: failed\nStatus: 5.7.1"
+        wrapped = (
+            b"To: bounces+9.fwd@news.example.org\nMessage-ID: <fwd@example.net>\n"
+            b'Content-Type: multipart/mixed; boundary="W"\n\n--W\nContent-Type: text/plain\n\n'
+            b"FYI\n\n--W\nContent-Type: message/rfc822\n\n" + dsn(block) + b"\n--W--\n"
+        )
+        [event] = parse_report(wrapped)
+        assert (event.recipient, event.reason) == ("reader@example.net", POLICY)
+        assert (event.report_id, event.verp_token) == ("<fwd@example.net>", "9.fwd")
+        assert event.message_id == "<run1.42.abc@news.example.org>"
+
+    def test_repeated_blocks_give_one_event_per_recipient(self) -> None:
+        """A relay that repeats a recipient's block gives one event for it."""
+        block = "Final-Recipient: rfc822; reader@example.net\nAction: failed\nStatus: 5.1.1"
+        assert len(parse_report(dsn(block, block))) == 1
 
     def test_failed_with_a_success_status_gives_no_event(self) -> None:
         """A contradictory "Action: failed" with Status 2.0.0 is not a bounce."""
@@ -313,11 +351,6 @@ class TestClassification:
         )
         assert [e.recipient for e in parse_report(dsn(block))] == ["reader@example.net"]
 
-    def test_opensmtpd_action_error_is_failed(self) -> None:
-        """OpenSMTPD's non-standard "Action: error" counts as failed."""
-        block = "Final-Recipient: rfc822; reader@example.net\nAction: error\nStatus: 5.1.1"
-        assert [e.kind for e in parse_report(dsn(block))] == [HARD]
-
     def test_complaint_recipient_prefers_original_rcpt_to(self) -> None:
         """ARF's Original-Rcpt-To names the complainer even when the returned To: is redacted."""
         assert only("aol-arf.eml").recipient == "complainer@example.net"
@@ -327,7 +360,7 @@ class TestClassification:
     def test_feedback_types_that_are_complaints(self, feedback_type: str) -> None:
         """Abuse, fraud, virus and other reports are complaints; the type is given in lower case."""
         [event] = parse_report(arf(f"Feedback-Type: {feedback_type}\nVersion: 1"))
-        assert (event.kind, event.diagnostic) == (COMPLAINT, feedback_type.lower())
+        assert (event.reason, event.diagnostic) == (COMPLAINT, feedback_type.lower())
         assert event.recipient == "reader@example.net"
 
     @pytest.mark.parametrize("feedback_type", ["not-spam", "auth-failure"])
@@ -475,7 +508,7 @@ def check_events(events: list[BounceEvent]) -> None:
     """Every string of every event is one line of valid Unicode and at most 1000 characters."""
     assert isinstance(events, list)
     for event in events:
-        assert isinstance(event.kind, BounceKind)
+        assert isinstance(event.reason, Reason)
         for name in BounceEvent.__slots__:
             value = getattr(event, name)
             if isinstance(value, str) and name != "source":
@@ -561,8 +594,8 @@ class TestReadMessages:
             str(tmp_path / "cur" / "1782889212.M1P2.mx:2,S"),
             str(tmp_path / "new" / "1782983695.M3P4.mx"),
         ]
-        kinds = [event.kind for _, data in messages for event in parse_report(data)]
-        assert kinds == [HARD, COMPLAINT]
+        reasons = [event.reason for _, data in messages for event in parse_report(data)]
+        assert reasons == [GONE, COMPLAINT]
 
     def test_mbox(self, tmp_path: Path) -> None:
         """An mbox gives each message as "path#N", unquoted, and each parses as its fixture does."""
@@ -574,8 +607,8 @@ class TestReadMessages:
         assert b">From the desk" not in messages[0][1]
         assert b"\nFrom the desk: today's brief." in messages[0][1]
         events = [parse_report(data, source=source) for source, data in messages]
-        assert [[(e.kind, e.recipient, e.source) for e in found] for found in events] == [
-            [(HARD, "ex.colleague@example.com", f"{path}#1")],
+        assert [[(e.reason, e.recipient, e.source) for e in found] for found in events] == [
+            [(GONE, "ex.colleague@example.com", f"{path}#1")],
             [],
             [(COMPLAINT, "annoyed.reader@example.com", f"{path}#3")],
         ]
@@ -633,8 +666,7 @@ def test_public_names() -> None:
     assert sorted(mailer.bounces.__all__) == [
         "BounceError",
         "BounceEvent",
-        "BounceKind",
-        "kind_of_status",
+        "MAX_FIELD",
         "parse_report",
         "read_messages",
     ]
