@@ -1,8 +1,9 @@
 """A reader's whole journey in real Chromium against the app served by uvicorn on loopback.
 
 Subscribe with two topics, follow the confirmation link from the e-mail a real SMTP server
-captured, switch to the weekly digest and add a topic, then unsubscribe from the page.
-Screenshots of every step go to test-artifacts/.
+captured and press the page's button, switch to the weekly digest and add a topic, then
+unsubscribe from the page. The browser runs with JavaScript switched off, so every step is
+proven to work without it. Screenshots of every step go to test-artifacts/.
 """
 
 from __future__ import annotations
@@ -74,46 +75,62 @@ def state(app: Briefmail) -> tuple[str, str, tuple[str, ...]]:
         return str(sub.status), str(sub.cadence), sub.topics
 
 
-def test_reader_subscribes_confirms_changes_and_leaves(
-    browser: Any, site: tuple[Briefmail, str], smtp_sink: SmtpSink
-) -> None:
-    """The journey works end to end without JavaScript being required."""
-    app, base = site
-    ARTIFACTS.mkdir(exist_ok=True)
-    page = browser.new_page(viewport={"width": 390, "height": 900})
-    try:
-        page.goto(f"{base}/subscribe")
-        page.fill("#email", "reader@example.net")
-        page.check("input[name=topics][value=chips]")
-        page.check("input[name=topics][value=models]")
-        page.screenshot(path=str(ARTIFACTS / "web-1-subscribe.png"), full_page=True)
-        page.click("button[type=submit]")
-        assert page.locator("h1").inner_text() == "Check your inbox"
-        assert state(app) == ("pending", "daily", ("chips", "models"))
+class TestJourney:
+    def test_reader_subscribes_confirms_changes_and_leaves(
+        self, browser: Any, site: tuple[Briefmail, str], smtp_sink: SmtpSink
+    ) -> None:
+        """The journey, confirmation button included, works end to end without JavaScript."""
+        app, base = site
+        ARTIFACTS.mkdir(exist_ok=True)
+        context = browser.new_context(
+            java_script_enabled=False, viewport={"width": 390, "height": 900}
+        )
+        page = context.new_page()
+        try:
+            page.goto(f"{base}/subscribe")
+            page.fill("#email", "reader@example.net")
+            page.check("input[name=topics][value=chips]")
+            page.check("input[name=topics][value=models]")
+            page.screenshot(path=str(ARTIFACTS / "web-1-subscribe.png"), full_page=True)
+            page.click("button[type=submit]")
+            assert page.locator("h1").inner_text() == "Check your inbox"
+            assert state(app) == ("pending", "daily", ("chips", "models"))
 
-        page.goto(link(smtp_sink, base, "confirm"))
-        assert page.locator("h1").inner_text() == "You are subscribed"
-        page.screenshot(path=str(ARTIFACTS / "web-2-confirmed.png"), full_page=True)
-        assert state(app)[0] == "confirmed"
+            confirm_link = link(smtp_sink, base, "confirm")
+            page.goto(confirm_link)
+            assert page.locator("h1").inner_text() == "Confirm your subscription"
+            page.screenshot(path=str(ARTIFACTS / "web-2-confirm.png"), full_page=True)
+            assert (
+                state(app)[0] == "pending"
+            )  # opening the link (as a scanner does) changes nothing
+            page.click("button[type=submit]")
+            assert page.locator("h1").inner_text() == "You are subscribed"
+            page.screenshot(path=str(ARTIFACTS / "web-2-confirmed.png"), full_page=True)
+            assert state(app)[0] == "confirmed"
 
-        page.goto(link(smtp_sink, base, "preferences"))
-        page.check("input[name=cadence][value=weekly]")
-        page.check("input[name=topics][value=funding]")
-        page.click("button[type=submit]")
-        assert "Saved." in page.locator("[role=status]").inner_text()
-        page.screenshot(path=str(ARTIFACTS / "web-3-preferences.png"), full_page=True)
-        assert state(app) == ("confirmed", "weekly", ("chips", "funding", "models"))
+            page.goto(confirm_link)
+            assert page.locator("h1").inner_text() == "Already confirmed"
+            page.click("text=Change your topics or cadence")
+            assert page.locator("input[name=topics][value=chips]").is_checked()
 
-        page.goto(link(smtp_sink, base, "unsubscribe"))
-        page.click("button[type=submit]")
-        assert page.locator("h1").inner_text() == "You are unsubscribed"
-        page.screenshot(path=str(ARTIFACTS / "web-4-unsubscribed.png"), full_page=True)
-        assert state(app)[0] == SubscriptionStatus.UNSUBSCRIBED
-        subjects = [m.parsed()["Subject"] for m in smtp_sink.messages]
-        assert subjects == [
-            "Confirm your subscription to China AI Brief",
-            "Welcome to China AI Brief",
-            "You have unsubscribed from China AI Brief",
-        ]
-    finally:
-        page.close()
+            page.goto(link(smtp_sink, base, "preferences"))
+            page.check("input[name=cadence][value=weekly]")
+            page.check("input[name=topics][value=funding]")
+            page.click("button[type=submit]")
+            assert "Saved." in page.locator("[role=status]").inner_text()
+            page.screenshot(path=str(ARTIFACTS / "web-3-preferences.png"), full_page=True)
+            assert state(app) == ("confirmed", "weekly", ("chips", "funding", "models"))
+
+            page.goto(link(smtp_sink, base, "unsubscribe"))
+            page.click("button[type=submit]")
+            assert page.locator("h1").inner_text() == "You are unsubscribed"
+            page.screenshot(path=str(ARTIFACTS / "web-4-unsubscribed.png"), full_page=True)
+            assert state(app)[0] == SubscriptionStatus.UNSUBSCRIBED
+            subjects = [m.parsed()["Subject"] for m in smtp_sink.messages]
+            assert subjects == [
+                "Confirm your subscription to China AI Brief",
+                "Welcome to China AI Brief",
+                "You have unsubscribed from China AI Brief",
+            ]
+        finally:
+            context.close()
