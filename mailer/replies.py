@@ -153,8 +153,9 @@ _TEXT_RULES: tuple[tuple[Reason, re.Pattern[str]], ...] = (
     (
         Reason.FULL,
         re.compile(
-            r"(?:mailbox|mail ?folder|inbox) (?:is )?full|over ?quota|quota (?:exceeded|full)|exceeded (?:the |their |"
-            r"its )?(?:storage|quota)|insufficient (?:system )?storage|mailbox size limit|"
+            r"(?:mailbox|mail ?folder|inbox) (?:is )?full|over ?quota|quota (?:exceeded|full)|"
+            r"exceeded (?:the |their |its )?(?:storage|quota)|insufficient (?:system )?storage|"
+            r"mailbox size limit|"
             r"storage (?:allocation|space)|user.{0,20}(?:is )?over.{0,10}quota|\bquota\b",
             re.I,
         ),
@@ -405,4 +406,7 @@ def classify_status(
     if action == "expired" or (action == "failed" and verdict.reason is Reason.TEMPORARY):
         # The relay gave up after retrying a temporary refusal for days.
         return Verdict(Reason.EXPIRED, True, verdict.status)
+    if action == "failed" and not verdict.permanent:
+        # A failed report of a 4xx refusal (4.2.2 full, 4.7.x policy): the relay gave up on it.
+        return Verdict(verdict.reason, True, verdict.status)
     return verdict

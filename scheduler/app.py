@@ -9,13 +9,14 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from functools import cached_property
 from pathlib import Path
+from typing import Any
 
 from fastapi import FastAPI
 from fastapi.responses import PlainTextResponse
 from sqlalchemy import Engine, select
 from sqlalchemy.orm import Session, sessionmaker
 
-from mailer.bounces import parse_report, read_messages
+from mailer.bounces import BounceError, parse_report, read_messages
 from mailer.content import Issue
 from mailer.dkim import DkimError, DkimSigner
 from mailer.ingest import Detection, read_issue
@@ -27,7 +28,13 @@ from mailer.transport.smtp import SmtpConfig, SmtpPool
 from scheduler.archive import build_archive
 from scheduler.dispatch import BOUNCE_PREFIX, Dispatcher, SendReport, newsletter_identity
 from scheduler.editions import Stored, StoredIssue, store_issue, tag_ingested
-from scheduler.feedback import BounceSummary, apply_events
+from scheduler.feedback import (
+    BounceSummary,
+    ReadReport,
+    apply_events,
+    delivery_history,
+    read_events,
+)
 from scheduler.ledger import WHOLE
 from scheduler.metrics import collect, prometheus_text
 from scheduler.migrate import upgrade
@@ -36,6 +43,7 @@ from scheduler.shares import Share
 from subscribers.db import make_engine, make_sessionmaker
 from subscribers.lists import create_list, get_list
 from subscribers.models import NewsletterList
+from subscribers.service import export_person, find_subscriber, suppression_of
 from subscribers.tokens import TokenSigner
 from subscribers.web import WebDeps, build_router
 
@@ -166,24 +174,69 @@ class Briefmail:
         finally:
             await transport.close()
 
-    def process_bounces(self, path: Path) -> BounceSummary:
-        """Read bounces and complaints from a maildir, mbox or .eml files and apply them."""
+    def process_bounces(self, *paths: Path) -> BounceSummary:
+        """Read bounces and complaints from maildirs, mboxes or .eml files and apply them.
+
+        A path that cannot be read is named in the summary's errors; the others still count.
+        """
         signer = TokenSigner(self.settings.secret())
         summary = BounceSummary()
-        for source, data in read_messages(path):
-            events = parse_report(data, source=source, verp_prefix=BOUNCE_PREFIX)
-            summary.reports += 1
-            with self.sessions() as session:
-                apply_events(
-                    session,
-                    events,
-                    signer,
-                    summary,
-                    soft_limit=self.settings.bounces.soft_limit,
-                    soft_window_days=self.settings.bounces.soft_window_days,
-                )
-                session.commit()  # one report, one transaction: a crash loses no applied event
+        for path in paths:
+            try:
+                for source, data in read_messages(path):
+                    events = parse_report(data, source=source, verp_prefix=BOUNCE_PREFIX)
+                    summary.reports += 1
+                    with self.sessions() as session:
+                        apply_events(
+                            session,
+                            events,
+                            signer,
+                            summary,
+                            soft_limit=self.settings.bounces.soft_limit,
+                            soft_window_days=self.settings.bounces.soft_window_days,
+                        )
+                        session.commit()  # one report, one transaction: a crash loses none
+            except BounceError as exc:
+                summary.errors.append(str(exc))
         return summary
+
+    def parse_bounces(self, *paths: Path) -> tuple[list[ReadReport], list[str]]:
+        """What each report in these paths says, matched to deliveries, changing nothing.
+
+        Returns the reports and the errors ("path: reason") of paths that could not be read.
+        """
+        signer = TokenSigner(self.settings.secret())
+        reports: list[ReadReport] = []
+        errors: list[str] = []
+        with self.sessions() as session:
+            for path in paths:
+                try:
+                    for source, data in read_messages(path):
+                        events = parse_report(data, source=source, verp_prefix=BOUNCE_PREFIX)
+                        reports.append(read_events(session, source, events, signer))
+                except BounceError as exc:
+                    errors.append(str(exc))
+        return reports, errors
+
+    def subscriber_profile(self, email: str) -> dict[str, Any]:
+        """A person's subscriptions, consent events, last deliveries and suppression evidence."""
+        with self.sessions() as session:
+            profile = export_person(session, email)
+            subscriber = find_subscriber(session, email)
+            suppression = suppression_of(session, email)
+            assert subscriber is not None  # export_person raised NotSubscribed otherwise
+            profile["suppression"] = (
+                {
+                    "reason": suppression.reason,
+                    "since": suppression.created_at.isoformat(),
+                    "report_id": suppression.report_id,
+                    "diagnostic": suppression.diagnostic,
+                }
+                if suppression is not None
+                else None
+            )
+            profile["deliveries"] = delivery_history(session, subscriber.id)
+            return profile
 
     def ingest(
         self,

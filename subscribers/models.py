@@ -7,7 +7,7 @@ import enum
 import hashlib
 import secrets
 
-from sqlalchemy import ForeignKey, String, UniqueConstraint, func
+from sqlalchemy import ForeignKey, String, Text, UniqueConstraint, func
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from subscribers.db import Base, string_enum
@@ -169,11 +169,19 @@ class ConsentEvent(Base):
 
 
 class Suppression(Base):
-    """An address that must never be mailed (hard bounce, complaint, erasure), kept as a hash."""
+    """An address that must never be mailed (hard bounce, complaint, erasure), kept as a hash.
+
+    A suppression a bounce report caused keeps its evidence: the report's id and what the
+    server said, so an operator can tell a real "no such user" from a misread report.
+    """
 
     __tablename__ = "suppressions"
 
     id: Mapped[int] = mapped_column(primary_key=True)
     address_hash: Mapped[str] = mapped_column(String(64), unique=True)
     reason: Mapped[str] = mapped_column(String(32))
+    #: The report (its Message-ID, or sha256 of its bytes) that caused it, if one did.
+    report_id: Mapped[str | None] = mapped_column(String(200))
+    #: The receiving server's words in that report ("550 5.1.1 user unknown").
+    diagnostic: Mapped[str | None] = mapped_column(Text)
     created_at: Mapped[dt.datetime] = mapped_column(server_default=func.now())

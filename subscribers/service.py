@@ -64,6 +64,7 @@ __all__ = [
     "set_preferences",
     "subscribe",
     "suppress",
+    "suppression_of",
     "unsubscribe",
     "unsubscribe_subscription",
 ]
@@ -348,12 +349,36 @@ def unsubscribe(
     return subscription
 
 
-def suppress(session: Session, email: str, reason: str) -> None:
-    """Never mail this address again (until the person confirms a new subscription)."""
+def suppress(
+    session: Session,
+    email: str,
+    reason: str,
+    *,
+    report_id: str | None = None,
+    diagnostic: str | None = None,
+) -> None:
+    """Never mail this address again (until the person confirms a new subscription).
+
+    ``report_id`` and ``diagnostic`` are the evidence when a bounce report caused it; an
+    address suppressed already keeps its first reason and evidence.
+    """
     digest = address_hash(email)
     if session.scalar(select(Suppression.id).where(Suppression.address_hash == digest)) is None:
-        session.add(Suppression(address_hash=digest, reason=reason))
+        session.add(
+            Suppression(
+                address_hash=digest,
+                reason=reason,
+                report_id=report_id[:200] if report_id else None,
+                diagnostic=diagnostic,
+            )
+        )
         session.flush()
+
+
+def suppression_of(session: Session, email: str) -> Suppression | None:
+    """The suppression of an address (normalised first), with its evidence, or None."""
+    digest = address_hash(normalise_email(email))
+    return session.scalar(select(Suppression).where(Suppression.address_hash == digest))
 
 
 #: Context of changes made by processing bounces and complaints.
@@ -361,12 +386,22 @@ BOUNCES = Context(source=ConsentSource.BOUNCE)
 
 
 def record_bounce(
-    session: Session, subscriber: Subscriber, list_id: int, *, complaint: bool, detail: str
+    session: Session,
+    subscriber: Subscriber,
+    list_id: int,
+    *,
+    complaint: bool,
+    detail: str,
+    reason: str | None = None,
+    report_id: str | None = None,
+    diagnostic: str | None = None,
 ) -> None:
     """Stop mailing an address that bounced for good or complained: suppress it everywhere.
 
     The list's subscription becomes `bounced` or `complained` (with a consent event saying why),
     so the record shows the person did not leave by choice; a fresh confirmation lifts it.
+    ``reason`` names the suppression (default "complaint" or "hard bounce"); ``report_id`` and
+    ``diagnostic`` are its evidence.
     """
     status = S.COMPLAINED if complaint else S.BOUNCED
     action = ConsentAction.COMPLAINT if complaint else ConsentAction.BOUNCE
@@ -381,7 +416,13 @@ def record_bounce(
         and status in TRANSITIONS[subscription.status]
     ):
         _transition(session, subscription, status, action, BOUNCES, detail[:200])
-    suppress(session, subscriber.email, "complaint" if complaint else "hard bounce")
+    suppress(
+        session,
+        subscriber.email,
+        reason or ("complaint" if complaint else "hard bounce"),
+        report_id=report_id,
+        diagnostic=diagnostic,
+    )
 
 
 def erase(session: Session, email: str) -> bool:

@@ -1,4 +1,9 @@
-"""Where reports are kept: an .eml file, a directory of them, a Maildir or an mbox."""
+"""Where reports are kept: an .eml file, a directory of them, a Maildir or an mbox.
+
+`read_messages` yields (source, bytes) per message, reading one message at a time, so a
+mailbox of any size costs one message of memory. A path that cannot be read at all is a
+`BounceError` naming it; a stray file inside a folder is simply a message with no events.
+"""
 
 from __future__ import annotations
 

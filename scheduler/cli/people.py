@@ -1,4 +1,4 @@
-"""Commands for subscribers: add, list, remove, import, export, erase, export-data."""
+"""Commands for subscribers: add, list, show, remove, import, export, erase, export-data."""
 
 from __future__ import annotations
 
@@ -97,6 +97,56 @@ def subscribers_list(as_json: JsonOption = False, list_slug: ListOption = None) 
             ", ".join(r["topics"]) or "(every topic)",
         )
     out.print(table)
+
+
+@subscribers_cli.command("show")
+@handle_errors
+def subscribers_show(
+    email: Annotated[str, typer.Argument(help="E-mail address.")], as_json: JsonOption = False
+) -> None:
+    """Show a person: subscriptions, consent, last deliveries, any suppression and its evidence."""
+    with open_app() as app:
+        profile = app.subscriber_profile(email)
+    if as_json:
+        print_json(profile)
+        return
+    out.print(
+        f"{profile['email']} · {profile['timezone']} · since {profile['created_at']}", markup=False
+    )
+    suppression = profile["suppression"]
+    if suppression is None:
+        out.print("not suppressed", markup=False)
+    else:
+        evidence = suppression["diagnostic"] or "(no diagnostic)"
+        report = f" (report {suppression['report_id']})" if suppression["report_id"] else ""
+        since, reason = suppression["since"], suppression["reason"]
+        out.print(f"suppressed since {since}: {reason} — {evidence}{report}", markup=False)
+    subscriptions = Table("list", "status", "cadence", "topics", "updated")
+    for s in profile["subscriptions"]:
+        subscriptions.add_row(
+            s["list"],
+            s["status"],
+            s["cadence"],
+            ", ".join(s["topics"]) or "(every topic)",
+            s["updated_at"],
+        )
+    out.print(subscriptions)
+    events = Table("at", "action", "source", "detail")
+    for e in profile["consent_events"]:
+        events.add_row(e["at"], e["action"], e["source"], e["detail"] or "")
+    out.print(events)
+    deliveries = Table("delivery", "run", "status", "reason", "last reply", "bounces")
+    for d in profile["deliveries"]:
+        bounces = "; ".join(f"{b['reason']} {b['status'] or ''}".strip() for b in d["bounces"])
+        deliveries.add_row(
+            str(d["delivery_id"]),
+            d["run"],
+            d["status"],
+            d["last_reason"] or "",
+            d["last_text"] or "",
+            bounces,
+        )
+    out.print(deliveries)
 
 
 @subscribers_cli.command("remove")

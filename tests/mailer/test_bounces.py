@@ -161,7 +161,7 @@ class TestFixtures:
         token: str,
         message_id: str,
     ) -> None:
-        """A bounce or complaint gives one event with its reason, recipient, status, token and id."""
+        """A bounce or complaint gives one event: reason, recipient, status, token and id."""
         event = only(name)
         assert (event.reason, event.recipient, event.status) == (reason, recipient, status)
         assert (event.verp_token, event.message_id) == (token, message_id)
@@ -287,7 +287,7 @@ class TestClassification:
         [("failure", GONE), ("error", GONE), ("Failed", GONE), ("expired", EXPIRED)],
     )
     def test_non_standard_actions(self, action: str, reason: Reason) -> None:
-        """ "failure" and OpenSMTPD's "error" are failed; "expired" is the relay giving up."""
+        """Action "failure" and OpenSMTPD's "error" are failed; "expired" is the relay giving up."""
         block = f"Final-Recipient: rfc822; reader@example.net\nAction: {action}\nStatus: 5.1.1"
         assert [e.reason for e in parse_report(dsn(block))] == [reason]
 

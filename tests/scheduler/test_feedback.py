@@ -12,6 +12,7 @@ from pathlib import Path
 
 from sqlalchemy import select
 
+from mailer.replies import Reason
 from mailer.testing import SmtpSink
 from scheduler.app import Briefmail
 from scheduler.feedback import BounceRecord
@@ -114,32 +115,30 @@ async def test_hard_bounce_complaint_and_soft_bounces_are_applied_once(
             "6.eml": (BOUNCES / "out-of-office.eml").read_bytes(),
         },
     )
-    first = app.process_bounces(box).as_json()
-    assert first == {
-        "reports": 6,
-        "hard": 1,
-        "soft": 2,
-        "complaints": 1,
-        "suppressed": 2,
-        "already_seen": 0,
-        "unmatched": 1,
-    }
+    first = app.process_bounces(box)
+    assert (first.reports, first.already_seen, first.unmatched) == (6, 0, 1)
+    assert dict(+first.events) == {Reason.GONE: 1, Reason.FULL: 2, Reason.COMPLAINT: 1}
+    assert [(one.email, one.why) for one in first.suppressed] == [
+        (HARD, "gone"),
+        (SPAM, "complaint"),
+    ]
     assert status_of(app, HARD) == (SubscriptionStatus.BOUNCED, True)
     assert status_of(app, SPAM) == (SubscriptionStatus.COMPLAINED, True)
     assert status_of(app, SOFT) == (SubscriptionStatus.CONFIRMED, False)
     assert status_of(app, FINE) == (SubscriptionStatus.CONFIRMED, False)
 
-    again = app.process_bounces(box).as_json()
-    assert (again["already_seen"], again["suppressed"], again["hard"]) == (5, 0, 0)
+    again = app.process_bounces(box)
+    assert (again.already_seen, again.suppressed, sum(again.events.values())) == (5, [], 0)
 
     third = maildir(
         tmp_path, {"7.eml": readdress("mailbox-full", token(SOFT), sent[SOFT][1], "soft-3@mx")}
     )
-    assert app.process_bounces(third).as_json()["suppressed"] == 1
+    [limit] = app.process_bounces(third).suppressed
+    assert (limit.email, limit.why, limit.report_id) == (SOFT, "soft limit (full)", "<soft-3@mx>")
     assert status_of(app, SOFT) == (SubscriptionStatus.BOUNCED, True)
     with app.sessions() as session:
         records = session.scalars(select(BounceRecord).order_by(BounceRecord.id)).all()
-        assert [r.kind for r in records].count("soft") == 3
+        assert [r.reason for r in records].count(Reason.FULL) == 3
         assert {r.delivery_id for r in records if r.recipient == SOFT} == {sent[SOFT][0]}
 
 
@@ -188,3 +187,92 @@ async def test_serve_polls_the_configured_bounce_mailbox(
     assert status_of(app, HARD) == (SubscriptionStatus.BOUNCED, True)
     with app.sessions() as session:
         assert len(session.scalars(select(BounceRecord)).all()) == 1
+
+
+VENDORS = BOUNCES / "vendors"
+
+
+def report_about(name: str, token: str, message_id: str, report_id: str) -> bytes:
+    """A vendor sample re-addressed to our delivery, as its own report."""
+    data = (VENDORS / f"{name}.eml").read_bytes()
+    data = re.sub(rb"bounces\+\d+\.0a1b2c3d@", f"bounces+{token}@".encode(), data)
+    data = re.sub(rb"<run12\.\d+\.aa00bb11cc22@news\.example\.org>", message_id.encode(), data)
+    return re.sub(rb"^Message-ID: <[^>]+>", f"Message-ID: <{report_id}>".encode(), data, flags=re.M)
+
+
+class TestReasons:
+    """Only gone and complaints suppress; our side's refusals never count against a reader."""
+
+    async def test_policy_sender_and_content_never_suppress_or_count(
+        self, app: Briefmail, smtp_sink: SmtpSink, tmp_path: Path
+    ) -> None:
+        """Blocklist, SPF, refused-sender and bare 5.0.0 reports, thrice each, suppress nobody."""
+        sent = await send_to_everyone(app)
+        signer = app.dispatcher().signer
+        assert signer is not None
+        token = signer.make_bounce_token(sent[FINE][0])
+        names = ["postfix-spamhaus", "postfix-spf", "postfix-sender-rejected", "opensmtpd-bare"]
+        box = maildir(
+            tmp_path,
+            {
+                f"{n}-{name}.eml": report_about(name, token, sent[FINE][1], f"{n}.{name}@mx")
+                for n in range(3)
+                for name in names
+            },
+        )
+        summary = app.process_bounces(box)
+        assert (summary.reports, summary.suppressed, summary.unmatched) == (12, [], 0)
+        assert dict(+summary.events) == {Reason.POLICY: 6, Reason.SENDER: 3, Reason.UNKNOWN: 3}
+        assert status_of(app, FINE) == (SubscriptionStatus.CONFIRMED, False)
+
+    async def test_a_suppression_keeps_its_evidence(
+        self, app: Briefmail, smtp_sink: SmtpSink, tmp_path: Path
+    ) -> None:
+        """A gone report's id and the server's words are stored with the suppression it caused."""
+        sent = await send_to_everyone(app)
+        signer = app.dispatcher().signer
+        assert signer is not None
+        data = report_about(
+            "dsn-failure-action", signer.make_bounce_token(sent[HARD][0]), sent[HARD][1], "r1@mx"
+        )
+        app.process_bounces(maildir(tmp_path, {"1.eml": data}))
+        with app.sessions() as session:
+            row = session.scalar(
+                select(Suppression).where(Suppression.address_hash == address_hash(HARD))
+            )
+        assert row is not None
+        assert (row.reason, row.report_id, row.diagnostic) == (
+            "hard bounce",
+            "<r1@mx>",
+            "550 5.1.1 No such user",
+        )
+
+    async def test_parse_matches_without_applying(
+        self, app: Briefmail, smtp_sink: SmtpSink, tmp_path: Path
+    ) -> None:
+        """Parsing names each recipient's reason and matched delivery, and changes nothing."""
+        sent = await send_to_everyone(app)
+        signer = app.dispatcher().signer
+        assert signer is not None
+        data = readdress("postfix-hard", signer.make_bounce_token(sent[HARD][0]), sent[HARD][1])
+        reports, errors = app.parse_bounces(maildir(tmp_path, {"1.eml": data}))
+        assert errors == []
+        [report] = reports
+        [recipient] = report.as_json()["recipients"]
+        assert (recipient["address"], recipient["reason"], recipient["delivery_id"]) == (
+            HARD,
+            "gone",
+            sent[HARD][0],
+        )
+        assert status_of(app, HARD) == (SubscriptionStatus.CONFIRMED, False)
+        with app.sessions() as session:
+            assert session.scalars(select(BounceRecord)).all() == []
+
+    def test_an_unreadable_path_is_named_and_the_others_still_count(
+        self, app: Briefmail, tmp_path: Path
+    ) -> None:
+        """A path that cannot be read is one error naming it; the other paths are processed."""
+        missing = tmp_path / "missing.eml"
+        summary = app.process_bounces(missing, BOUNCES / "qmail.eml")
+        assert summary.errors == [f"{missing}: No such file or directory"]
+        assert (summary.reports, summary.unmatched) == (1, 1)
