@@ -71,7 +71,7 @@ Notice = Literal["confirm", "welcome", "goodbye"]
 #: No newsletter's HTML may be larger (bytes of UTF-8): Gmail clips at about 102 KB, and a
 #: clipped message hides its footer (unsubscribe, postal address, why you get this).
 HTML_LIMIT = 100_000
-#: What the renderer aims at, below the limit: room for a subject prefix, an unusual link length.
+#: What the renderer aims at, below the limit: margin for links longer than SLOT_URL_LENGTH.
 HTML_BUDGET = 95_000
 #: The length a filled-in per-subscriber link is counted at when measuring (real ones are about
 #: 150 characters: base URL, path and a signed token).
