@@ -19,6 +19,7 @@ from __future__ import annotations
 import asyncio
 import hashlib
 import socket
+import ssl
 import threading
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -83,6 +84,9 @@ class Faults:
     refuse_domains: Mapping[str, tuple[int, str]] = field(default_factory=dict)
     #: The reply after the message's data, when set (a content filter).
     refuse_data: tuple[int, str] | None = None
+    #: A greeting instead of 220 for every connection, which is then closed (a relay that
+    #: turns us away for good: "554 5.7.1 … not allowed").
+    greeting: tuple[int, str] | None = None
 
     @staticmethod
     def picks(address: str, share: float) -> bool:
@@ -190,6 +194,10 @@ class _FaultySMTP(SMTP):
             transport.write(b"421 4.3.2 Too many connections, try again later\r\n")
             transport.close()
             return
+        if greeting := self._sink.faults.greeting:
+            transport.write(f"{greeting[0]} {greeting[1]}\r\n".encode())
+            transport.close()
+            return
         super().connection_made(transport)
 
 
@@ -209,6 +217,7 @@ class SmtpSink:
         faults: Faults | None = None,
         keep_data: bool = True,
         pipelining: bool = True,
+        tls_context: ssl.SSLContext | None = None,
     ) -> None:
         self.host = host
         self.port = port or free_port(host)
@@ -221,8 +230,9 @@ class SmtpSink:
         self._handler.keep_data = keep_data
         self._handler.pipelining = pipelining
         self._running = False
+        # With a TLS context the sink offers STARTTLS (a relay with its own certificate).
         self._controller = _Controller(
-            self._handler, hostname=host, port=self.port, decode_data=False
+            self._handler, hostname=host, port=self.port, decode_data=False, tls_context=tls_context
         )
 
     def start(self) -> Self:

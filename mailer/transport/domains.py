@@ -13,19 +13,45 @@ the other 95% of a list should not wait. So each domain has its own state:
   slot; a domain without limits costs a dictionary lookup.
 
 A limit for ``outlook.com`` also covers its subdomains (``eu.outlook.com``).
+
+Only a refusal that is about *us* rests a domain (`is_throttle`): a 421, a 4.7.x, or words of
+rate and volume. Greylisting and a full or busy mailbox are about one recipient: that one
+delivery is deferred and the domain's other readers go on.
 """
 
 from __future__ import annotations
 
 import asyncio
+import re
 import time
 from collections.abc import AsyncIterator, Mapping
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
 
 from mailer.errors import DeliveryError, TemporaryFailure
+from mailer.replies import Stage, enhanced_status
 
-__all__ = ["DomainLimits", "DomainThrottle", "recipient_domain"]
+__all__ = ["DomainLimits", "DomainThrottle", "is_throttle", "recipient_domain"]
+
+_ONE_RECIPIENT = re.compile(r"gr[ae]ylist", re.I)
+_THROTTLE = re.compile(
+    r"rate|too (?:many|much|fast)|limit|throttl|slow down|reputation|unusual|volume|"
+    r"deferred|temporarily (?:blocked|deferred|rejected)",
+    re.I,
+)
+
+
+def is_throttle(exc: DeliveryError) -> bool:
+    """Whether a 4xx at RCPT asks us to slow down for the whole domain, not one recipient."""
+    if exc.stage is not Stage.RCPT or exc.code is None or not 400 <= exc.code < 500:
+        return False
+    text = exc.text or ""
+    if _ONE_RECIPIENT.search(text):
+        return False
+    status = enhanced_status(text) or ""
+    if status.startswith(("4.1.", "4.2.")):
+        return False  # the address or the mailbox (busy, full): one reader's state
+    return exc.code == 421 or status.startswith("4.7.") or bool(_THROTTLE.search(text))
 
 
 @dataclass(frozen=True, slots=True)

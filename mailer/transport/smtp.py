@@ -9,8 +9,8 @@ What a failure means decides what happens next:
 - a reply code: 4xx is temporary, 5xx permanent (`mailer.errors.classify`); each refusal
   names the command it answered, so the send path can tell a refused reader from a refused
   sender (`mailer.replies`);
-- a 4xx to RCPT TO is one recipient domain asking us to slow down: that domain rests on its
-  own (`mailer.transport.domains`); a 421 anywhere else pauses the whole pool.
+- a 4xx to RCPT TO that asks us to slow down rests that recipient domain on its own
+  (`mailer.transport.domains`); a 421 anywhere else pauses the whole pool.
 
 The relay's certificate is checked against the system's trust store, or against ``ca_file``
 (a PEM bundle, for a relay with a private CA). ``validate_certs=False`` turns checking off; the
@@ -35,7 +35,12 @@ from mailer.errors import ConnectionFailure, DeliveryError, TemporaryFailure, cl
 from mailer.message import OutgoingMessage
 from mailer.replies import Stage
 from mailer.transport import Accepted
-from mailer.transport.domains import DomainLimits, DomainThrottle, recipient_domain
+from mailer.transport.domains import (
+    DomainLimits,
+    DomainThrottle,
+    is_throttle,
+    recipient_domain,
+)
 from mailer.transport.session import SmtpSession
 
 __all__ = ["DomainLimits", "SmtpConfig", "SmtpPool", "SmtpTransport"]
@@ -222,7 +227,7 @@ class SmtpPool:
                     await asyncio.sleep(wait)
                 accepted = await transport.send(message)
             except TemporaryFailure as exc:
-                if exc.stage is Stage.RCPT and exc.code is not None:
+                if is_throttle(exc):
                     self.domains.refused(domain, exc)
                 elif exc.code == 421:
                     self._pause = min(max(self._pause * 2, 1.0), self.max_pause)

@@ -2,6 +2,10 @@
 
 from __future__ import annotations
 
+import ssl
+from dataclasses import replace
+from pathlib import Path
+
 import pytest
 
 from mailer.errors import ConnectionFailure, PermanentFailure, TemporaryFailure
@@ -116,7 +120,7 @@ class TestDomainThrottle:
         refuse_domains={"outlook.example": (451, "4.7.650 The mail server has been rate limited")}
     )
     async def test_a_4xx_at_rcpt_rests_only_that_domain(self, smtp_sink: SmtpSink) -> None:
-        """A domain's 4xx at RCPT defers its next messages at once; other domains go on, unpaused."""
+        """A domain's 4xx at RCPT defers its next messages at once; other domains go on."""
         from mailer.transport.smtp import SmtpPool
 
         pool = SmtpPool(SmtpConfig(host=smtp_sink.host, port=smtp_sink.port, timeout=5))
@@ -156,3 +160,88 @@ class TestDomainThrottle:
         assert slow >= 0.4  # three messages at 5/s: two intervals of 0.2 s
         assert fast < slow
         assert len(smtp_sink.recipients()) == 6
+
+
+def private_ca(tmp_path: Path) -> tuple[Path, ssl.SSLContext]:
+    """A CA of our own, and a server context with a certificate it signed for 127.0.0.1."""
+    import datetime as dt
+    import ipaddress
+
+    from cryptography import x509
+    from cryptography.hazmat.primitives import hashes, serialization
+    from cryptography.hazmat.primitives.asymmetric import ec
+    from cryptography.x509.oid import NameOID
+
+    def name(common: str) -> x509.Name:
+        return x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, common)])
+
+    now = dt.datetime.now(dt.UTC)
+    ca_key, key = ec.generate_private_key(ec.SECP256R1()), ec.generate_private_key(ec.SECP256R1())
+    ca = (
+        x509.CertificateBuilder()
+        .subject_name(name("briefmail test CA"))
+        .issuer_name(name("briefmail test CA"))
+        .public_key(ca_key.public_key())
+        .serial_number(1)
+        .not_valid_before(now - dt.timedelta(minutes=5))
+        .not_valid_after(now + dt.timedelta(days=1))
+        .add_extension(x509.BasicConstraints(ca=True, path_length=None), critical=True)
+        .add_extension(
+            x509.KeyUsage(False, False, False, False, False, True, True, False, False),
+            critical=True,
+        )
+        .add_extension(
+            x509.SubjectKeyIdentifier.from_public_key(ca_key.public_key()), critical=False
+        )
+        .sign(ca_key, hashes.SHA256())
+    )
+    cert = (
+        x509.CertificateBuilder()
+        .subject_name(name("relay.test"))
+        .issuer_name(ca.subject)
+        .public_key(key.public_key())
+        .serial_number(2)
+        .not_valid_before(now - dt.timedelta(minutes=5))
+        .not_valid_after(now + dt.timedelta(days=1))
+        .add_extension(
+            x509.SubjectAlternativeName([x509.IPAddress(ipaddress.ip_address("127.0.0.1"))]),
+            critical=False,
+        )
+        .add_extension(
+            x509.AuthorityKeyIdentifier.from_issuer_public_key(ca_key.public_key()),
+            critical=False,
+        )
+        .sign(ca_key, hashes.SHA256())
+    )
+    ca_file = tmp_path / "ca.pem"
+    ca_file.write_bytes(ca.public_bytes(serialization.Encoding.PEM))
+    chain = tmp_path / "relay.pem"
+    chain.write_bytes(
+        key.private_bytes(
+            serialization.Encoding.PEM,
+            serialization.PrivateFormat.PKCS8,
+            serialization.NoEncryption(),
+        )
+        + cert.public_bytes(serialization.Encoding.PEM)
+    )
+    server = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+    server.load_cert_chain(chain)
+    return ca_file, server
+
+
+class TestRelayTrust:
+    async def test_a_private_ca_is_trusted_through_ca_file(self, tmp_path: Path) -> None:
+        """STARTTLS to a relay whose CA is in ``ca_file`` works; without it, nothing is sent."""
+        ca_file, server = private_ca(tmp_path)
+        with SmtpSink(tls_context=server) as relay:
+            base = SmtpConfig(host=relay.host, port=relay.port, timeout=5, security="starttls")
+            refused = SmtpTransport(replace(base, connect_attempts=1))
+            with pytest.raises(ConnectionFailure, match="CERTIFICATE_VERIFY_FAILED"):
+                await refused.send(message("a@example.net"))
+            trusted = SmtpTransport(replace(base, ca_file=str(ca_file)))
+            await trusted.send(message("b@example.net"))
+            await trusted.close()
+            unverified = SmtpTransport(replace(base, validate_certs=False))
+            await unverified.send(message("c@example.net"))
+            await unverified.close()
+        assert relay.recipients() == ["b@example.net", "c@example.net"]
