@@ -6,6 +6,8 @@ database, relay, taxonomy and templates a running briefmail uses.
 
 from __future__ import annotations
 
+import logging
+from contextlib import nullcontext
 from dataclasses import dataclass, field
 from functools import cached_property
 from pathlib import Path
@@ -24,9 +26,16 @@ from mailer.message import domain_of
 from mailer.render import Newsletter, Renderer
 from mailer.topics import Taxonomy, default_taxonomy, load_taxonomy
 from mailer.transport import Transport
-from mailer.transport.smtp import SmtpConfig, SmtpPool
+from mailer.transport.smtp import DomainLimits, SmtpConfig, SmtpPool
 from scheduler.archive import build_archive
-from scheduler.dispatch import BOUNCE_PREFIX, Dispatcher, SendReport, newsletter_identity
+from scheduler.breaker import BreakerSettings
+from scheduler.dispatch import (
+    BOUNCE_PREFIX,
+    Dispatcher,
+    SendReport,
+    newsletter_identity,
+    stop_on_signals,
+)
 from scheduler.editions import Stored, StoredIssue, store_issue, tag_ingested
 from scheduler.feedback import (
     BounceSummary,
@@ -46,6 +55,12 @@ from subscribers.models import NewsletterList
 from subscribers.service import export_person, find_subscriber, suppression_of
 from subscribers.tokens import TokenSigner
 from subscribers.web import WebDeps, build_router
+
+log = logging.getLogger("briefmail")
+_UNVERIFIED_RELAY = (
+    "smtp.verify is false: the relay's TLS certificate is NOT checked, so anyone on the path "
+    "can read and change every message; trust its CA with smtp.ca_file instead"
+)
 
 __all__ = ["Briefmail", "IngestResult", "build_app"]
 
@@ -104,6 +119,8 @@ class Briefmail:
     def transport(self, connections: int | None = None) -> Transport:
         """A fresh pool of SMTP connections to the configured relay (``connections`` or [smtp])."""
         smtp = self.settings.smtp
+        if not smtp.verify and smtp.security != "none":
+            log.warning(_UNVERIFIED_RELAY)
         return SmtpPool(
             SmtpConfig(
                 host=smtp.host,
@@ -114,8 +131,22 @@ class Briefmail:
                 timeout=smtp.timeout,
                 connections=connections or smtp.connections,
                 rate=smtp.rate,
+                validate_certs=smtp.verify,
+                ca_file=str(self.settings.resolve(smtp.ca_file)) if smtp.ca_file else None,
+                domains={
+                    domain: DomainLimits(rate=limits.rate, connections=limits.connections)
+                    for domain, limits in smtp.domains.items()
+                },
             )
         )
+
+    def warnings(self) -> list[str]:
+        """What an operator must know about this configuration (shown by `briefmail status`)."""
+        found = []
+        smtp = self.settings.smtp
+        if not smtp.verify and smtp.security != "none":
+            found.append(_UNVERIFIED_RELAY)
+        return found
 
     @cached_property
     def dkim(self) -> DkimSigner | None:
@@ -145,6 +176,11 @@ class Briefmail:
             dkim=self.dkim if signed else None,
             batch_size=self.settings.delivery.batch_size,
             lease_seconds=self.settings.delivery.lease_seconds,
+            breaker=BreakerSettings(
+                streak=self.settings.delivery.pause_after,
+                ratio=self.settings.delivery.pause_ratio,
+                window=self.settings.delivery.pause_window,
+            ),
             base_url=self.settings.newsletter.base_url,
             postal_address=self.settings.newsletter.postal_address or None,
             language=self.settings.newsletter.language,
@@ -156,13 +192,19 @@ class Briefmail:
         retry_for: float = 0.0,
         share: Share = WHOLE,
         connections: int | None = None,
+        *,
+        handle_signals: bool = False,
     ) -> SendReport:
-        """Send what a run (or one share of it) still owes through a fresh transport."""
+        """Send what a run (or one share of it) still owes through a fresh transport.
+
+        With ``handle_signals`` (a command in a terminal), Ctrl-C or SIGTERM stops the send
+        cleanly: what is in flight is answered and recorded, and the report says it stopped.
+        """
         transport = self.transport(connections)
+        dispatcher = self.dispatcher()
         try:
-            return await self.dispatcher().resume(
-                run_id, transport, retry_for=retry_for, share=share
-            )
+            with stop_on_signals(dispatcher) if handle_signals else nullcontext():
+                return await dispatcher.resume(run_id, transport, retry_for=retry_for, share=share)
         finally:
             await transport.close()
 

@@ -329,6 +329,7 @@ _RECORD_LEASED = (
         attempts=_DELIVERIES.c.attempts + 1,
         last_code=bindparam("b_code"),
         last_text=bindparam("b_text"),
+        last_reason=bindparam("b_reason"),
         message_id=bindparam("b_message_id"),
         updated_at=bindparam("b_now"),
         lease_until=None,
@@ -340,23 +341,11 @@ def record_leased(session: Session, lease: Lease, outcomes: Sequence[Outcome]) -
     """Write outcomes of deliveries still held under ``lease``; how many were written."""
     if not outcomes:
         return 0
-    now = utcnow()
     written = 0
-    for outcome in outcomes:
+    for params in ledger.outcome_params(outcomes, utcnow()):
         # One statement each: executemany's row count is not reliable across drivers, and the
         # count is what tells a sender it lost a delivery to another.
-        result = session.execute(
-            _RECORD_LEASED,
-            {
-                "b_id": outcome.delivery_id,
-                "b_lease": lease.id,
-                "b_status": outcome.status,
-                "b_code": outcome.code,
-                "b_text": (outcome.text or "")[:1000] or None,
-                "b_message_id": outcome.message_id,
-                "b_now": now,
-            },
-        )
+        result = session.execute(_RECORD_LEASED, {**params, "b_lease": lease.id})
         written += int(getattr(result, "rowcount", 0) or 0)
     return written
 

@@ -9,33 +9,30 @@ from __future__ import annotations
 import asyncio
 import logging
 import random
-import re
-import secrets
+import signal
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass, field, replace
-from urllib.parse import quote
+from dataclasses import dataclass, field
 
 from sqlalchemy import Engine
 from sqlalchemy.orm import Session, sessionmaker
 
-from mailer.content import WHOLE_ISSUE_FORMATS, Issue, Story, select_stories
 from mailer.dkim import DkimSigner
 from mailer.errors import ConnectionFailure, PermanentFailure, TemporaryFailure
 from mailer.message import (
     MessageTemplate,
     OutgoingMessage,
-    display_name,
-    domain_of,
-    make_message_id,
 )
-from mailer.render import Newsletter, Rendered, Renderer, Slot
+from mailer.render import Renderer
+from mailer.replies import Reason, Verdict, classify_reply
 from mailer.transport import Transport
 from scheduler import ledger
+from scheduler.breaker import Breaker, BreakerSettings, pause_line
 from scheduler.claims import Claims, claims_for
 from scheduler.editions import StoredIssue, load_issue
-from scheduler.ledger import Claim, DeliveryStatus, Run
+from scheduler.ledger import Claim, DeliveryStatus, Outcome, Run
+from scheduler.messages import BOUNCE_PREFIX, MessageFactory, newsletter_identity
 from scheduler.planning import (
     ALL_TOPICS,
     Planner,
@@ -45,9 +42,8 @@ from scheduler.planning import (
 )
 from scheduler.shares import Share, release_run_locks
 from subscribers.db import utcnow
-from subscribers.models import NewsletterList
 from subscribers.service import suppress
-from subscribers.tokens import Purpose, TokenSigner
+from subscribers.tokens import TokenSigner
 
 __all__ = [
     "ALL_TOPICS",
@@ -57,22 +53,32 @@ __all__ = [
     "SendInterrupted",
     "SendReport",
     "newsletter_identity",
+    "outcome_of",
     "run_kind",
+    "stop_on_signals",
     "variant_key",
     "variant_topics",
 ]
 
 log = logging.getLogger("briefmail.send")
-#: The local part before "+" of the VERP bounce address (bounces+TOKEN@sending domain).
-BOUNCE_PREFIX = "bounces"
 
 
-def is_hard_bounce(code: int | None, text: str | None) -> bool:
-    """A refusal meaning the mailbox does not exist (5.1.x, or 550/551/553 without detail)."""
-    detail = (text or "").strip()
-    if re.match(r"^5\.1\.\d", detail):
-        return True
-    return code in (550, 551, 553) and not re.match(r"^5\.[2-7]\.\d", detail)
+def outcome_of(delivery_id: int, exc: PermanentFailure | TemporaryFailure, sender: str) -> Outcome:
+    """What a refusal means for its delivery (`mailer.replies` decides whose fault it is).
+
+    A missing mailbox fails the delivery (and suppresses the address); a refusal that can never
+    succeed fails it without suppression; anything else — our side's refusals included — keeps
+    it owed (deferred), so resuming the run after the cause is fixed sends it.
+    """
+    if exc.stage is None:
+        # No server judged it: the message could not even be put on the wire (an address that
+        # cannot be encoded). It fails alone; it says nothing about the reader's mailbox.
+        verdict = Verdict(Reason.UNKNOWN, isinstance(exc, PermanentFailure))
+    else:
+        verdict = classify_reply(exc.stage, exc.code, exc.text, sender=sender)
+    fails = verdict.hard_bounce or verdict.can_never_succeed
+    status = DeliveryStatus.FAILED if fails else DeliveryStatus.DEFERRED
+    return Outcome(delivery_id, status, exc.code, exc.text, reason=verdict.reason.value)
 
 
 class SendInterrupted(Exception):
@@ -105,8 +111,14 @@ class SendReport:
     cancelled: int = 0
     #: Open deliveries waiting for their reader's local send hour (part of ``pending``).
     waiting: int = 0
-    #: Why sending stopped early, if an operator paused or cancelled the run.
+    #: Why sending stopped early: an operator paused or cancelled the run, a signal stopped
+    #: this sender, or our side's refusals paused the run by itself.
     stopped: str | None = None
+    #: True when the stop was not the operator's doing (a signal, the run pausing itself):
+    #: the command that sent ends with exit 1.
+    interrupted: bool = False
+    #: Deliveries still marked in flight after the send (0 after a clean stop).
+    in_flight: int = 0
     seconds: float = 0.0
     #: Of ``seconds``, the time spent planning the run (0 when it was planned before).
     planning_seconds: float = 0.0
@@ -127,6 +139,7 @@ class SendReport:
             "cancelled": self.cancelled,
             "waiting": self.waiting,
             "stopped": self.stopped,
+            "in_flight": self.in_flight,
             "seconds": round(self.seconds, 3),
             "planning_seconds": round(self.planning_seconds, 3),
         }
@@ -147,6 +160,7 @@ class Dispatcher:
         batch_size: int = 500,
         dkim: DkimSigner | None = None,
         lease_seconds: float = 60.0,
+        breaker: BreakerSettings | None = None,
     ) -> None:
         self.sessions = sessions
         self.renderer = renderer
@@ -160,6 +174,11 @@ class Dispatcher:
         self.first_retry = 1.0
         #: How long a claim holds on a server database before another sender may take it over.
         self.lease_seconds = lease_seconds
+        #: When our side's refusals pause a run by themselves.
+        self.breaker = breaker or BreakerSettings()
+        #: Set by `request_stop` (Ctrl-C, SIGTERM): claim nothing more, finish what is in flight.
+        self.stop_reason: str | None = None
+        self._stop: asyncio.Event | None = None
 
     def plan(self, issue_id: int) -> int:
         """Create (or extend) the run of an issue with one delivery per eligible subscriber."""
@@ -203,7 +222,7 @@ class Dispatcher:
                 raise SendInterrupted(run.id, interrupted)
             status = ledger.run_status(session, run.id)
             if status in ledger.STOPPED:
-                report.stopped = f"the run was {status}"
+                report.stopped = report.stopped or f"the run was {status}"
             if ledger.finish_run(session, run) and _engine(session).dialect.name == "sqlite":
                 release_run_locks(_engine(session), run.id)
             session.commit()
@@ -241,12 +260,17 @@ class Dispatcher:
         # A pool sends several messages at once; a plain transport one at a time.
         width = max(1, int(getattr(transport, "concurrency", 1)))
         variants: dict[str, MessageTemplate] = {}
-        sending: dict[asyncio.Task[ledger.Outcome], Claim] = {}
-        finished: list[ledger.Outcome] = []
+        sending: dict[asyncio.Task[Outcome], Claim] = {}
+        finished: list[Outcome] = []
         released: list[int] = []
         interrupted: str | None = None
+        breaker = Breaker(run.id, self.breaker)
+        tripped: str | None = None
         checked = 0.0  # the first turn looks too
         while True:
+            if interrupted is None and self.stop_reason is not None:
+                interrupted = report.stopped = self.stop_reason
+                report.interrupted = True
             if interrupted is None and time.monotonic() - checked > 1.0:
                 # An operator may pause or cancel the run meanwhile: look once a second.
                 checked = time.monotonic()
@@ -254,6 +278,14 @@ class Dispatcher:
                 if status in ledger.STOPPED:
                     interrupted = report.stopped = f"the run was {status}"
             self._record(session, claims, finished, released)
+            if tripped is not None:
+                # Our side's refusals: stop claiming; the run waits for the operator's fix.
+                if ledger.pause_run(session, run.id, tripped):
+                    # Said to the operator by whoever sent: the command, or the send job.
+                    log.info(tripped, extra={"run_id": run.id})
+                interrupted = report.stopped = report.stopped or tripped
+                report.interrupted = True
+                tripped = None
             taken = [] if interrupted else claims.take(session, width - len(sending), utcnow())
             session.commit()  # marked `sending`, durable before the bytes leave
             finished, released = [], []
@@ -274,6 +306,9 @@ class Dispatcher:
             if not sending:
                 wait = None if interrupted else claims.wait_for_others(session, utcnow())
                 session.commit()
+                if wait is None and interrupted is None and (line := breaker.at_end()):
+                    tripped = line  # nothing but our side's refusals: pause, next turn
+                    continue
                 if wait is None:
                     return interrupted
                 # Another sender holds the rest: it finishes them, or its claims lapse and
@@ -284,13 +319,21 @@ class Dispatcher:
             for task in done:
                 claim = sending.pop(task)
                 try:
-                    finished.append(task.result())
+                    outcome = task.result()
                 except ConnectionFailure as exc:
                     # The relay cannot be reached: nothing was sent. The delivery goes back
                     # to pending and the run stops once the messages on the wire are answered
                     # and recorded, to resume later.
                     released.append(claim.delivery_id)
+                    if exc.code is not None and exc.code >= 500 and tripped is None:
+                        # The relay turns us away for good (a 554 greeting, a refused login):
+                        # no retry helps until somebody fixes the settings.
+                        tripped = pause_line(run.id, None, f"{exc.code} {exc.text}")
                     interrupted = interrupted or str(exc)
+                    continue
+                finished.append(outcome)
+                line = breaker.observe(outcome.reason, outcome.code, outcome.text)
+                tripped = tripped or line
 
     async def send(
         self, issue_id: int, transport: Transport, *, retry_for: float = 0.0
@@ -323,7 +366,9 @@ class Dispatcher:
         deadline = time.monotonic() + retry_for
         delay = self.first_retry
         while report.deferred and not report.stopped and time.monotonic() + delay <= deadline:
-            await asyncio.sleep(delay * random.uniform(0.5, 1.0))
+            if await self._stopped_within(delay * random.uniform(0.5, 1.0)):
+                report.stopped, report.interrupted = self.stop_reason, True
+                break
             again = await self.deliver(run_id, transport, share)
             again.variants_rendered += report.variants_rendered
             again.sent_now += report.sent_now
@@ -344,18 +389,40 @@ class Dispatcher:
         )
         return report
 
+    def request_stop(self, reason: str = "interrupted") -> None:
+        """Stop sending soon: claim nothing more, record what is in flight, then return.
+
+        Safe to call from a signal handler on the event loop; the send returns a report whose
+        ``stopped`` says why, and the run resumes later where it stopped.
+        """
+        self.stop_reason = self.stop_reason or reason
+        if self._stop is not None:
+            self._stop.set()
+
+    async def _stopped_within(self, seconds: float) -> bool:
+        """Sleep up to ``seconds``; True if a stop was requested meanwhile."""
+        if self.stop_reason is None:
+            self._stop = self._stop or asyncio.Event()
+            try:
+                await asyncio.wait_for(self._stop.wait(), seconds)
+            except TimeoutError:
+                return False
+        return True
+
     def _record(
         self,
         session: Session,
         claims: Claims,
-        outcomes: list[ledger.Outcome],
+        outcomes: list[Outcome],
         released: list[int],
     ) -> None:
-        """Write a turn's outcomes; a hard bounce also suppresses the address everywhere."""
+        """Write a turn's outcomes; a missing mailbox also suppresses the address everywhere."""
         claims.record(session, outcomes, released)
         for outcome in outcomes:
             if outcome.status != DeliveryStatus.DELIVERED:
-                log.warning(
+                # One reader's outcome is the weather of a large list, kept in the ledger;
+                # what needs the operator (a paused run) is said once, by the caller.
+                log.info(
                     "delivery %s %s: %s %s",
                     outcome.delivery_id,
                     outcome.status,
@@ -363,12 +430,17 @@ class Dispatcher:
                     outcome.text or "",
                     extra={"delivery_id": outcome.delivery_id},
                 )
-            if outcome.status == DeliveryStatus.FAILED and is_hard_bounce(
-                outcome.code, outcome.text
-            ):
+            if outcome.reason == Reason.GONE and outcome.status == DeliveryStatus.FAILED:
+                # The only refusal that says anything about the reader: the mailbox is gone.
                 email = ledger.delivery_address(session, outcome.delivery_id)
                 if email is not None:
-                    suppress(session, email, "hard bounce")
+                    suppress(
+                        session,
+                        email,
+                        "hard bounce",
+                        report_id=f"smtp reply to delivery {outcome.delivery_id}",
+                        diagnostic=f"{outcome.code} {outcome.text or ''}".strip()[:1000],
+                    )
 
     def factory(self, issue_row: StoredIssue, kind: str, run_id: int | None) -> MessageFactory:
         """A MessageFactory for one issue of this dispatcher's list."""
@@ -384,22 +456,19 @@ class Dispatcher:
             kind=kind,
             run_id=run_id,
             dkim=self.dkim,
+            issue_id=issue_row.id,
         )
 
     @staticmethod
-    async def _attempt(
-        transport: Transport, claim: Claim, message: OutgoingMessage
-    ) -> ledger.Outcome:
+    async def _attempt(transport: Transport, claim: Claim, message: OutgoingMessage) -> Outcome:
         """Send one message and say what became of it (ConnectionFailure propagates)."""
         try:
             accepted = await transport.send(message)
         except ConnectionFailure:
             raise
-        except PermanentFailure as exc:
-            return ledger.Outcome(claim.delivery_id, DeliveryStatus.FAILED, exc.code, exc.text)
-        except TemporaryFailure as exc:
-            return ledger.Outcome(claim.delivery_id, DeliveryStatus.DEFERRED, exc.code, exc.text)
-        return ledger.Outcome(
+        except (PermanentFailure, TemporaryFailure) as exc:
+            return outcome_of(claim.delivery_id, exc, message.mail_from)
+        return Outcome(
             claim.delivery_id,
             DeliveryStatus.DELIVERED,
             accepted.code,
@@ -423,120 +492,37 @@ class Dispatcher:
         report.failed = counts[DeliveryStatus.FAILED]
         report.cancelled = counts[DeliveryStatus.CANCELLED]
         report.pending = counts[DeliveryStatus.PENDING] + counts[DeliveryStatus.SENDING]
+        report.in_flight = counts[DeliveryStatus.SENDING]
         report.waiting = ledger.count_waiting(session, run.id)
         report.skipped = dict(run.skipped or {})
+
+
+@contextmanager
+def stop_on_signals(dispatcher: Dispatcher) -> Iterator[None]:
+    """While sending: SIGINT or SIGTERM stops the send cleanly; a second one stops it at once.
+
+    The first signal asks the dispatcher to stop (nothing more is claimed, the messages in
+    flight are answered and recorded, within the SMTP timeout); its handler is then removed,
+    so pressing Ctrl-C again interrupts as Python always does.
+    """
+    loop = asyncio.get_running_loop()
+    signals = (signal.SIGINT, signal.SIGTERM)
+
+    def stop(sig: signal.Signals) -> None:
+        for each in signals:
+            loop.remove_signal_handler(each)
+        dispatcher.request_stop(f"stopped by {sig.name}")
+
+    for sig in signals:
+        loop.add_signal_handler(sig, stop, sig)
+    try:
+        yield
+    finally:
+        for sig in signals:
+            loop.remove_signal_handler(sig)
 
 
 def _engine(session: Session) -> Engine:
     """The engine a session works on (share locks live beside its database)."""
     bind = session.get_bind()
     return bind if isinstance(bind, Engine) else bind.engine
-
-
-def newsletter_identity(
-    row: NewsletterList, postal_address: str | None, language: str = "en"
-) -> Newsletter:
-    """How a list presents itself in its messages."""
-    return Newsletter(
-        name=row.name,
-        sender_name=display_name(row.from_address) or row.name,
-        postal_address=postal_address,
-        language=language,
-    )
-
-
-@dataclass(frozen=True, slots=True)
-class MessageFactory:
-    """Renders the variants of one issue and turns them into per-subscriber messages.
-
-    Used by a run (``run_id`` set, real tokens) and by previews (``run_id`` None, sample links).
-    """
-
-    renderer: Renderer
-    signer: TokenSigner | None
-    base_url: str
-    newsletter_row: NewsletterList
-    newsletter: Newsletter
-    issue: Issue
-    kind: str
-    run_id: int | None = None
-    dkim: DkimSigner | None = None
-    #: Put before every subject ("[TEST] " for test sends).
-    subject_prefix: str = ""
-
-    @property
-    def domain(self) -> str:
-        """The sending domain: Message-IDs and the bounce address live on it."""
-        return domain_of(self.newsletter_row.from_address)
-
-    def render(self, variant: str) -> Rendered:
-        """Render the variant for a topic-set key (once per run per key)."""
-        topics = variant_topics(variant)
-        stories = self.stories_for(topics)
-        cadence = self.kind if self.kind in ("daily", "weekly") else ""
-        return self.renderer.render_issue(
-            self.issue, stories, self.newsletter, topics=sorted(topics), cadence=cadence
-        )
-
-    def stories_for(self, topics: frozenset[str]) -> tuple[Story, ...]:
-        """The stories readers of a topic set receive (all or none for an article)."""
-        whole = self.issue.format in WHOLE_ISSUE_FORMATS
-        return select_stories(self.issue.stories, topics, whole=whole)
-
-    def links(self, subscription_id: int | None, key: str = "") -> dict[Slot, str]:
-        """The per-subscriber URLs of a message (sample URLs for a preview)."""
-        if self.signer is not None and subscription_id is not None:
-            unsubscribe = self.signer.make(Purpose.UNSUBSCRIBE, subscription_id, key)
-            preferences = self.signer.make(Purpose.PREFERENCES, subscription_id, key)
-        else:
-            unsubscribe = preferences = "preview"
-        return {
-            Slot.UNSUBSCRIBE_URL: f"{self.base_url}/unsubscribe/{unsubscribe}",
-            Slot.PREFERENCES_URL: f"{self.base_url}/preferences/{preferences}",
-        }
-
-    def bounce_token(self, delivery_id: int | None) -> str:
-        """The VERP token of a delivery ("0" for previews, which have no delivery)."""
-        if self.signer is None or delivery_id is None:
-            return "0"
-        return self.signer.make_bounce_token(delivery_id)
-
-    def template(self, variant: str) -> MessageTemplate:
-        """Render a variant and build its message template (once per run per variant)."""
-        run = f"run{self.run_id}" if self.run_id is not None else "preview"
-        rendered = self.render(variant)
-        if self.subject_prefix:
-            rendered = replace(rendered, subject=self.subject_prefix + rendered.subject)
-        return MessageTemplate(
-            rendered,
-            sender=self.newsletter_row.from_address,
-            list_id=self.newsletter_row.list_id,
-            feedback_id=f"{run}:{self.newsletter_row.slug}:{self.kind}:briefmail",
-            dkim=self.dkim,
-        )
-
-    def message(
-        self,
-        template: MessageTemplate,
-        to: str,
-        subscription_id: int | None = None,
-        delivery_id: int | None = None,
-        key: str = "",
-    ) -> OutgoingMessage:
-        """One recipient's copy of a variant: their links, headers and VERP bounce address."""
-        links = self.links(subscription_id, key)
-        unsubscribe_url = links[Slot.UNSUBSCRIBE_URL]
-        unsubscribe_token = unsubscribe_url.rsplit("/", 1)[1]
-        domain = self.domain
-        run = f"run{self.run_id}" if self.run_id is not None else "preview"
-        mailto_subject = quote(f"unsubscribe {unsubscribe_token}")
-        return template.fill(
-            to=to,
-            message_id=make_message_id(domain, f"{run}.{delivery_id or 0}.{secrets.token_hex(6)}"),
-            # VERP: the bounce address names the delivery, so a bounce finds its row; the token
-            # carries a MAC, so a forged bounce cannot suppress somebody else.
-            return_path=f"{BOUNCE_PREFIX}+{self.bounce_token(delivery_id)}@{domain}",
-            slots=links,
-            unsubscribe_url=unsubscribe_url,
-            unsubscribe_mailto=f"mailto:unsubscribe@{domain}?subject={mailto_subject}",
-        )

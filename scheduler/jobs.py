@@ -133,6 +133,8 @@ def tick(app: Briefmail, list_slug: str | None = None) -> TickReport:
         except SendInterrupted as exc:
             report.skipped[f"run {run_id}"] = str(exc)
             continue
+        if sent.interrupted and sent.stopped:
+            report.skipped[f"run {run_id}"] = sent.stopped  # it paused itself: say why
         report.delivered += sent.sent_now
     for what, why in report.skipped.items():
         # Said once per process, not every minute: a stale issue stays stale.

@@ -65,6 +65,8 @@ __all__ = [
     "list_runs",
     "mark_in_flight",
     "open_run",
+    "outcome_params",
+    "pause_run",
     "record_outcome",
     "record_outcomes",
     "release",
@@ -213,6 +215,7 @@ _RECORD = (
         attempts=_DELIVERIES.c.attempts + 1,
         last_code=bindparam("b_code"),
         last_text=bindparam("b_text"),
+        last_reason=bindparam("b_reason"),
         message_id=bindparam("b_message_id"),
         updated_at=bindparam("b_now"),
     )
@@ -319,6 +322,7 @@ def record_outcome(
     code: int | None,
     text: str | None,
     message_id: str | None = None,
+    reason: str | None = None,
 ) -> bool:
     """Move an open delivery to ``status``; False if it was no longer open (left unchanged)."""
     if status not in _FINAL_OR_RETRY:
@@ -331,6 +335,7 @@ def record_outcome(
             attempts=Delivery.attempts + 1,
             last_code=code,
             last_text=(text or "")[:1000] or None,
+            last_reason=reason,
             message_id=message_id,
             updated_at=utcnow(),
         )
@@ -347,6 +352,24 @@ class Outcome:
     code: int | None
     text: str | None
     message_id: str | None = None
+    #: Whose fault a refusal was (`mailer.replies.Reason`), None when delivered.
+    reason: str | None = None
+
+
+def outcome_params(outcomes: Sequence[Outcome], now: dt.datetime) -> list[dict[str, object]]:
+    """The bind parameters of the record statements (shared with leased records)."""
+    return [
+        {
+            "b_id": o.delivery_id,
+            "b_status": o.status,
+            "b_code": o.code,
+            "b_text": (o.text or "")[:1000] or None,
+            "b_reason": o.reason,
+            "b_message_id": o.message_id,
+            "b_now": now,
+        }
+        for o in outcomes
+    ]
 
 
 def record_outcomes(session: Session, outcomes: Sequence[Outcome]) -> None:
@@ -361,21 +384,7 @@ def record_outcomes(session: Session, outcomes: Sequence[Outcome]) -> None:
     for outcome in outcomes:
         if outcome.status not in _FINAL_OR_RETRY:
             raise ValueError(f"an outcome cannot be {outcome.status}")
-    now = utcnow()
-    session.execute(
-        _RECORD,
-        [
-            {
-                "b_id": o.delivery_id,
-                "b_status": o.status,
-                "b_code": o.code,
-                "b_text": (o.text or "")[:1000] or None,
-                "b_message_id": o.message_id,
-                "b_now": now,
-            }
-            for o in outcomes
-        ],
-    )
+    session.execute(_RECORD, outcome_params(outcomes, utcnow()))
 
 
 def delivery_address(session: Session, delivery_id: int) -> str | None:
@@ -511,6 +520,8 @@ def set_run_status(session: Session, run: Run, status: RunStatus) -> None:
     if status not in RUN_TRANSITIONS[run.status]:
         raise RunStateError(f"run {run.id} is {run.status}; it cannot become {status}")
     run.status = status
+    if status != RunStatus.PAUSED:
+        run.pause_reason = None  # resumed or cancelled: the reason it paused is history
     if status == RunStatus.CANCELLED:
         run.finished_at = utcnow()
         session.execute(
@@ -526,6 +537,21 @@ def set_run_status(session: Session, run: Run, status: RunStatus) -> None:
             )
             .execution_options(synchronize_session=False)
         )
+
+
+def pause_run(session: Session, run_id: int, reason: str) -> bool:
+    """A sender pauses a run itself, saying why; False if it was no longer sending.
+
+    One statement, so two senders that trip at once both leave the run paused with one reason,
+    and a run an operator cancelled meanwhile stays cancelled.
+    """
+    result = session.execute(
+        update(Run)
+        .where(Run.id == run_id, Run.status.in_(ACTIVE))
+        .values(status=RunStatus.PAUSED, pause_reason=reason[:1000])
+        .execution_options(synchronize_session=False)
+    )
+    return bool(getattr(result, "rowcount", 0))
 
 
 def run_status(session: Session, run_id: int) -> RunStatus | None:

@@ -68,6 +68,15 @@ class DatabaseSettings(_Section):
     url: str = "sqlite:///briefmail.db"
 
 
+class SmtpDomainSettings(_Section):
+    """[smtp.domains."outlook.com"]: how fast one recipient domain (and its subdomains) is sent."""
+
+    #: Messages per second to the domain at most (0: no limit of its own).
+    rate: float = Field(default=0.0, ge=0)
+    #: Messages in flight to the domain at once (0: no limit of its own).
+    connections: int = Field(default=0, ge=0, le=64)
+
+
 class SmtpSettings(_Section):
     """[smtp]: the relay; the password only from BRIEFMAIL_SMTP__PASSWORD."""
 
@@ -81,6 +90,13 @@ class SmtpSettings(_Section):
     connections: int = Field(default=4, ge=1, le=64)
     #: Messages per second at most (0: as fast as the relay accepts).
     rate: float = Field(default=0.0, ge=0)
+    #: Check the relay's TLS certificate. False only for a test relay: logged loudly, and
+    #: `briefmail status` warns.
+    verify: bool = True
+    #: A PEM bundle of CAs to trust for the relay (a private CA); default: the system's.
+    ca_file: Path | None = None
+    #: Per recipient domain limits, e.g. [smtp.domains."outlook.com"] rate = 50.
+    domains: dict[str, SmtpDomainSettings] = Field(default_factory=dict)
 
 
 class DkimSettings(_Section):
@@ -132,6 +148,12 @@ class DeliverySettings(_Section):
     #: sender renews its claims as it goes; a dead one's lapse after this, and another sender
     #: takes them over.
     lease_seconds: float = Field(default=60.0, ge=1, le=3600)
+    #: Our side's refusals (a refused sender, a blocklist, a content filter) in a row that
+    #: pause a run by itself…
+    pause_after: int = Field(default=20, ge=1, le=100_000)
+    #: …or their share of the last ``pause_window`` outcomes.
+    pause_ratio: float = Field(default=0.02, gt=0, le=1)
+    pause_window: int = Field(default=500, ge=1, le=100_000)
 
 
 class BouncesSettings(_Section):

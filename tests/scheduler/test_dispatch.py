@@ -369,6 +369,175 @@ class TestDeparted:
             assert run is not None and run.status == ledger.RunStatus.DONE
 
 
+SENDER_REFUSED = (
+    550,
+    "5.1.0 <bounces@news.example.org>: Sender address rejected: User unknown in local "
+    "recipient table",
+)
+BLOCKLISTED = (
+    554,
+    "5.7.1 Service unavailable; Client host [127.0.0.1] blocked using zen.spamhaus.org",
+)
+
+
+def suppressions(app: Briefmail) -> int:
+    from sqlalchemy import func, select
+
+    from subscribers.models import Suppression
+
+    with app.sessions() as session:
+        return int(session.scalar(select(func.count()).select_from(Suppression)) or 0)
+
+
+def reasons(app: Briefmail) -> dict[str, tuple[str, str | None]]:
+    from subscribers.models import Subscriber
+
+    with app.sessions() as session:
+        rows = session.query(Delivery, Subscriber.email).join(
+            Subscriber, Subscriber.id == Delivery.subscriber_id
+        )
+        return {email: (str(d.status), d.last_reason) for d, email in rows}
+
+
+class TestWhoseFault:
+    @pytest.mark.parametrize(
+        "faults",
+        [
+            pytest.param({"refuse_senders": {"*": SENDER_REFUSED}}, id="at MAIL FROM"),
+            # Postfix with smtpd_delay_reject refuses the sender only at RCPT TO.
+            pytest.param({"refuse_all": SENDER_REFUSED}, id="at RCPT TO"),
+        ],
+    )
+    async def test_a_refused_sender_suppresses_nobody_and_pauses_the_run(
+        self, app: Briefmail, smtp_sink: SmtpSink, faults: dict[str, object]
+    ) -> None:
+        """A refused sender fails and suppresses nobody and pauses the run; resumed, all get one.
+
+        Resuming once the relay is fixed delivers every reader exactly once.
+        """
+        from mailer.testing import Faults
+
+        readers = [f"r{n:02d}@example.net" for n in range(40)]
+        for email in readers:
+            add(app, email, ["chips"])
+        issue_id = ingest(app)
+        port = smtp_sink.port
+        smtp_sink.stop()  # replaced by a relay with these faults, then by a fixed one
+        with SmtpSink(port=port, faults=Faults(**faults)):  # type: ignore[arg-type]
+            report = await send(app, issue_id)
+        assert report["stopped"] is not None
+        assert str(report["stopped"]).startswith(
+            "the relay refuses the envelope sender: 550 5.1.0 <bounces@news.example.org>"
+        )
+        assert str(report["stopped"]).endswith(
+            f"run {report['run_id']} paused; fix the relay or the sender and "
+            f"`briefmail runs resume {report['run_id']}`"
+        )
+        assert (report["delivered"], report["failed"], suppressions(app)) == (0, 0, 0)
+        with app.sessions() as session:
+            run = ledger.get_run(session, int(str(report["run_id"])))
+            assert (run.status, run.pause_reason) == (RunStatus.PAUSED, report["stopped"])
+        attempted = [why for status, why in reasons(app).values() if status == "deferred"]
+        assert attempted and set(attempted) == {"sender"}
+        with app.sessions() as session:
+            ledger.set_run_status(session, ledger.get_run(session, run.id), RunStatus.SENDING)
+            session.commit()
+        with SmtpSink(port=port) as fixed:
+            resumed = await app.resume_run(run.id)
+        assert sorted(fixed.recipients()) == readers
+        assert (resumed.delivered, resumed.stopped, suppressions(app)) == (40, None, 0)
+
+    @pytest.mark.smtp_faults(refuse_all=BLOCKLISTED)
+    async def test_a_blocklisted_ip_suppresses_nobody_and_pauses_the_run(
+        self, app: Briefmail, smtp_sink: SmtpSink
+    ) -> None:
+        """Every RCPT refused with a blocklist 554 5.7.1: zero suppressions, a paused run."""
+        for n in range(40):
+            add(app, f"r{n:02d}@example.net", ["chips"])
+        report = await app.send_issue(ingest(app))
+        assert report.interrupted
+        assert report.stopped is not None
+        assert report.stopped.startswith(
+            "receiving servers refuse us on policy (blocklist, reputation or authentication): "
+            "554 5.7.1 Service unavailable; Client host [127.0.0.1] blocked using zen.spamhaus"
+        )
+        assert (report.failed, suppressions(app)) == (0, 0)
+        assert report.delivered + report.deferred + report.pending == 40
+
+    @pytest.mark.smtp_faults(
+        refuse={
+            "gone@example.net": (550, "5.1.1 <gone@example.net>: Recipient address rejected"),
+            "full@example.net": (552, "5.2.2 Mailbox full"),
+            "policy@example.net": (550, "5.7.1 Message refused by local policy"),
+            "plain@example.net": (550, "Requested action not taken: mailbox unavailable"),
+        }
+    )
+    async def test_only_a_missing_mailbox_suppresses(
+        self, app: Briefmail, smtp_sink: SmtpSink
+    ) -> None:
+        """5.1.1 and a bare 550 fail and suppress; a full mailbox fails alone; policy is owed."""
+        for email in ("ok", "gone", "full", "policy", "plain"):
+            add(app, f"{email}@example.net", ["chips"])
+        report = await send(app, ingest(app))
+        assert report["stopped"] is None  # one refusal of ours is no reason to pause
+        assert reasons(app) == {
+            "ok@example.net": ("delivered", None),
+            "gone@example.net": ("failed", "gone"),
+            "full@example.net": ("failed", "full"),
+            "policy@example.net": ("deferred", "policy"),
+            "plain@example.net": ("failed", "gone"),
+        }
+        assert suppressions(app) == 2
+
+    @pytest.mark.smtp_faults(refuse_data=(554, "Message rejected as spam"))
+    async def test_a_content_filter_pauses_the_run_after_ten_refusals(
+        self, app: Briefmail, smtp_sink: SmtpSink
+    ) -> None:
+        """Refusals after the data count as ours: ten of them pause the run, nobody is lost."""
+        for n in range(60):
+            add(app, f"r{n:02d}@example.net", ["chips"])
+        report = await app.send_issue(ingest(app))
+        assert report.stopped is not None
+        assert report.stopped.startswith("receiving servers refuse the message's content")
+        counts = reasons(app)
+        assert {why for _, why in counts.values()} <= {"content", None}
+        assert 10 <= sum(1 for _, why in counts.values() if why == "content") < 60
+        assert (report.failed, suppressions(app)) == (0, 0)
+
+    @pytest.mark.smtp_faults(greeting=(554, "5.7.1 mx.example.org: not allowed to relay"))
+    async def test_a_relay_that_turns_us_away_pauses_the_run(
+        self, app: Briefmail, smtp_sink: SmtpSink
+    ) -> None:
+        """A 554 greeting is the connection's fault: the run pauses with the relay's words."""
+        for n in range(5):
+            add(app, f"r{n}@example.net", ["chips"])
+        report = await app.send_issue(ingest(app))
+        assert report.stopped is not None
+        assert report.stopped.startswith("the relay refuses the connection: 554 ")
+        assert "not allowed to relay" in report.stopped
+        assert (report.delivered, report.failed, report.pending, suppressions(app)) == (0, 0, 5, 0)
+
+    @pytest.mark.smtp_faults(
+        refuse_domains={
+            "outlook.example": (451, "4.7.650 The mail server has been temporarily rate limited")
+        }
+    )
+    async def test_a_throttling_domain_defers_only_its_readers(
+        self, app: Briefmail, smtp_sink: SmtpSink
+    ) -> None:
+        """A rate-limiting provider's readers are deferred; everyone else is delivered."""
+        for n in range(20):
+            add(app, f"r{n:02d}@outlook.example", ["chips"])
+        for n in range(20):
+            add(app, f"r{n:02d}@example.net", ["chips"])
+        report = await send(app, ingest(app))
+        assert (report["delivered"], report["deferred"], report["stopped"]) == (20, 20, None)
+        assert all(r.endswith("@example.net") for r in smtp_sink.recipients())
+        # The domain rested after its first refusals: most of its readers never reached it.
+        assert len(smtp_sink.refusals) <= app.settings.smtp.connections
+        assert suppressions(app) == 0
+
+
 class TestOperatorControl:
     async def test_a_paused_run_sends_nothing_until_resumed(
         self, app: Briefmail, smtp_sink: SmtpSink
