@@ -29,6 +29,8 @@ class RunProgress:
     period: str
     status: str
     counts: dict[str, int]
+    #: Why the run paused itself (our side's refusals), if it did.
+    pause_reason: str | None = None
 
     @property
     def done(self) -> int:
@@ -63,6 +65,7 @@ class Figures:
                     "done": r.done,
                     "total": sum(r.counts.values()),
                     "counts": r.counts,
+                    "pause_reason": r.pause_reason,
                 }
                 for r in self.unfinished
             ],
@@ -84,7 +87,14 @@ def collect(session: Session, now: dt.datetime | None = None) -> Figures:
     for run_status, n in session.execute(select(Run.status, func.count()).group_by(Run.status)):
         runs[str(run_status)] = n
     unfinished = [
-        RunProgress(run.id, run.kind, run.period, str(run.status), count_by_status(session, run.id))
+        RunProgress(
+            run.id,
+            run.kind,
+            run.period,
+            str(run.status),
+            count_by_status(session, run.id),
+            run.pause_reason if run.status == RunStatus.PAUSED else None,
+        )
         for run in session.scalars(
             select(Run).where(Run.status != RunStatus.DONE, Run.status != RunStatus.CANCELLED)
         )
@@ -136,4 +146,15 @@ def prometheus_text(figures: Figures) -> str:
     gauge("queue_depth", "Open deliveries of runs not paused or cancelled.", figures.queue)
     gauge("send_rate", "Outcomes recorded per second over the last minute.", figures.rate)
     gauge("suppressions", "Suppressed addresses by reason.", dict(figures.suppressions), "reason")
+    paused = {str(r.id): 1.0 for r in figures.unfinished if r.pause_reason}
+    gauge(
+        "run_paused_by_refusals",
+        "Runs that paused themselves (our side's refusals).",
+        paused,
+        "run",
+    )
+    for run in figures.unfinished:
+        if run.pause_reason:
+            # A comment, which scrapers ignore and people reading /metrics see.
+            lines.append(f"# run {run.id}: {' '.join(run.pause_reason.split())}")
     return "\n".join(lines) + "\n"

@@ -15,7 +15,15 @@ from dataclasses import dataclass
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
-from scheduler.ledger import FINAL, Delivery, DeliveryStatus, Run, count_by_status, get_run
+from scheduler.ledger import (
+    FINAL,
+    Delivery,
+    DeliveryStatus,
+    Run,
+    RunStatus,
+    count_by_status,
+    get_run,
+)
 
 __all__ = ["RunReport", "RunSummary", "build_report", "render_html", "summarize"]
 
@@ -31,6 +39,8 @@ class RunSummary:
     status: str
     counts: dict[str, int]
     skipped: dict[str, int]
+    #: Why the run paused itself (our side's refusals), while it is paused.
+    pause_reason: str | None = None
 
     def as_json(self) -> dict[str, object]:
         """The `briefmail runs list/show --json` shape."""
@@ -42,6 +52,7 @@ class RunSummary:
             "status": self.status,
             "counts": self.counts,
             "skipped": self.skipped,
+            "pause_reason": self.pause_reason,
         }
 
 
@@ -55,6 +66,7 @@ def summarize(session: Session, run: Run) -> RunSummary:
         status=str(run.status),
         counts=count_by_status(session, run.id),
         skipped=dict(run.skipped or {}),
+        pause_reason=run.pause_reason if run.status == RunStatus.PAUSED else None,
     )
 
 
@@ -71,6 +83,8 @@ class RunReport:
     per_minute: list[tuple[dt.datetime, int]]
     #: (code, server text, deliveries) of failed and deferred deliveries, most frequent first.
     problems: list[tuple[int | None, str, int]]
+    #: Refusals by whose fault they were (`mailer.replies.Reason`: gone, policy, …).
+    by_reason: dict[str, int]
 
     def as_json(self) -> dict[str, object]:
         """The `briefmail runs show --json` shape."""
@@ -82,6 +96,7 @@ class RunReport:
             "problems": [
                 {"code": code, "text": text, "deliveries": n} for code, text, n in self.problems
             ],
+            "by_reason": self.by_reason,
         }
 
 
@@ -124,12 +139,22 @@ def build_report(session: Session, run_id: int, problems: int = 20) -> RunReport
         .order_by(func.count().desc())
         .limit(problems)
     ).all()
+    by_reason = {
+        str(reason): n
+        for reason, n in session.execute(
+            select(Delivery.last_reason, func.count())
+            .where(Delivery.run_id == run_id, Delivery.last_reason.is_not(None))
+            .group_by(Delivery.last_reason)
+            .order_by(func.count().desc())
+        )
+    }
     return RunReport(
         summarize(session, run),
         dict(sorted(by_variant.items())),
         by_reply,
         sorted(minutes.items()),
         [(code, text or "", n) for code, text, n in failing],
+        by_reason,
     )
 
 

@@ -21,11 +21,12 @@ from rich.console import Console
 
 from mailer.bounces import BounceError
 from mailer.dkim import DkimError
+from mailer.errors import DeliveryError
 from mailer.ingest import IngestError
 from mailer.topics import TaxonomyError, UnknownTopic
 from scheduler import ledger
 from scheduler.app import Briefmail, build_app
-from scheduler.dispatch import SendInterrupted
+from scheduler.dispatch import SendInterrupted, SendReport
 from scheduler.editions import (
     DigestError,
     IssueAlreadySent,
@@ -77,6 +78,8 @@ ERRORS: tuple[tuple[type[Exception], int], ...] = (
     (SendInterrupted, 1),
     (DkimError, 2),
     (ImportFailed, 2),
+    # An SMTP refusal or an unreachable relay outside a run (a test copy): one line, exit 1.
+    (DeliveryError, 1),
     (OSError, 1),
 )
 
@@ -135,6 +138,21 @@ def handle_errors(func: Callable[P, R]) -> Callable[P, R]:
             raise typer.Exit(code) from None
 
     return wrapper
+
+
+def end_if_interrupted(report: SendReport, resume: str) -> None:
+    """A send a signal stopped, or that paused itself, ends with one line and exit 1."""
+    if not report.interrupted:
+        return
+    if report.stopped and "paused;" in report.stopped:
+        err.print(f"Error: {report.stopped}", markup=False)
+    else:
+        err.print(
+            f"stopped: {report.delivered:,} delivered, {report.in_flight} in flight; "
+            f"resume with `{resume}`",
+            markup=False,
+        )
+    raise typer.Exit(1)
 
 
 @contextmanager

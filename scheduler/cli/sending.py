@@ -22,6 +22,7 @@ from scheduler.cli.base import (
     RetryOption,
     chosen_list,
     cli,
+    end_if_interrupted,
     err,
     handle_errors,
     open_app,
@@ -108,8 +109,9 @@ def send(
     report.seconds = time.perf_counter() - started
     if as_json:
         print_json(report.as_json())
-        return
-    _print_report(report)
+    else:
+        _print_report(report)
+    end_if_interrupted(report, f"briefmail send {issue_id}")
 
 
 def _print_dry_run(plan: DryRun, as_json: bool) -> None:
@@ -135,7 +137,7 @@ def _send_run(
     """Send a planned run in this process or in N worker processes, with a progress bar."""
     with _progress(app, run_id, show and err.is_terminal):
         if workers == 1:
-            return asyncio.run(app.resume_run(run_id, retry_for))
+            return asyncio.run(app.resume_run(run_id, retry_for, handle_signals=True))
         return run_workers(app, run_id, retry_for, workers)
 
 
@@ -242,12 +244,13 @@ def runs_resume(
             if run.status == ledger.RunStatus.PAUSED:
                 ledger.set_run_status(session, run, ledger.RunStatus.SENDING)
                 session.commit()
-        report = asyncio.run(app.resume_run(run_id, retry_for, chosen))
+        report = asyncio.run(app.resume_run(run_id, retry_for, chosen, handle_signals=True))
     report.seconds = time.perf_counter() - started
     if as_json:
         print_json({**report.as_json(), "sent_now": report.sent_now})
-        return
-    _print_report(report)
+    else:
+        _print_report(report)
+    end_if_interrupted(report, f"briefmail runs resume {run_id}")
 
 
 @runs_cli.command("list")
@@ -289,12 +292,17 @@ def runs_show(
         return
     run = report.summary
     out.print(f"Run {run.id}: {run.kind} {run.period} · issue {run.issue_id} · {run.status}")
+    if run.pause_reason:
+        out.print(f"  paused itself: {run.pause_reason}", markup=False)
     for status, n in run.counts.items():
         out.print(f"  {status}: {n}")
     for reason, n in run.skipped.items():
         out.print(f"  skipped ({reason}): {n}", markup=False)
     replies = ", ".join(f"{code} {n}" for code, n in report.by_reply.items())
     out.print(f"  SMTP replies: {replies or 'none yet'}", markup=False)
+    if report.by_reason:
+        reasons = ", ".join(f"{why} {n}" for why, n in report.by_reason.items())
+        out.print(f"  refusals by whose fault: {reasons}", markup=False)
     if report.per_minute:
         peak = max(n for _, n in report.per_minute)
         out.print(f"  peak {peak} outcomes in a minute, over {len(report.per_minute)} minutes")
@@ -313,10 +321,13 @@ def status(as_json: JsonOption = False) -> None:
         with app.sessions() as session:
             figures = collect(session)
         jobs = describe_jobs(build_scheduler(app, blocking=False))
-    data = figures.as_json() | {"jobs": [job.as_json() for job in jobs]}
+        warnings = app.warnings()
+    data = figures.as_json() | {"jobs": [job.as_json() for job in jobs], "warnings": warnings}
     if as_json:
         print_json(data)
         return
+    for warning in warnings:
+        err.print(f"warning: {warning}", markup=False)
     for job in jobs:
         out.print(f"job {job.id}: {job.trigger}", markup=False)
     table = Table("run", "kind", "period", "status", "done", "open")
@@ -334,6 +345,9 @@ def status(as_json: JsonOption = False) -> None:
         out.print(table)
     else:
         out.print("no unfinished runs")
+    for run in figures.unfinished:
+        if run.pause_reason:
+            out.print(f"run {run.id} paused itself: {run.pause_reason}", markup=False)
     out.print(
         f"send rate {figures.rate:.1f}/s over the last minute; queue {figures.queue}", markup=False
     )

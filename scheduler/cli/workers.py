@@ -24,6 +24,7 @@ from scheduler.cli.base import (
     JsonOption,
     RetryOption,
     cli,
+    end_if_interrupted,
     err,
     handle_errors,
     open_app,
@@ -53,12 +54,16 @@ def work(
     reports = []
     for chosen_id in chosen:
         try:
-            reports.append(
-                asyncio.run(app.resume_run(chosen_id, retry_for, connections=connections))
+            report = asyncio.run(
+                app.resume_run(chosen_id, retry_for, connections=connections, handle_signals=True)
             )
         except ShareBusy as busy:
             # SQLite: another process is sending this run; it finishes it.
             err.print(f"run {chosen_id}: {busy}", markup=False)
+            continue
+        reports.append(report)
+        if report.interrupted:
+            break  # stopped by a signal, or the run paused itself: the other runs wait too
     return reports
 
 
@@ -91,10 +96,9 @@ def worker(
     }
     if as_json:
         print_json(summary)
-        return
-    if not reports:
+    elif not reports:
         out.print("no run is sending: nothing to do", markup=False)
-    for report in reports:
+    for report in reports if not as_json else ():
         out.print(
             f"run {report.run_id}: sent {report.sent_now} (delivered {report.delivered}, "
             f"deferred {report.deferred}, failed {report.failed}, pending {report.pending})"
@@ -102,6 +106,8 @@ def worker(
             + (f"; lost to another worker {report.lost}" if report.lost else ""),
             markup=False,
         )
+    if reports and reports[-1].interrupted:
+        end_if_interrupted(reports[-1], f"briefmail worker --run {reports[-1].run_id}")
 
 
 def _command(*args: str) -> list[str]:

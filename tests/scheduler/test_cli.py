@@ -486,6 +486,7 @@ class TestSendAndRuns:
                     "cancelled": 0,
                 },
                 "skipped": {"cadence weekly": 1},
+                "pause_reason": None,
             }
         ]
         shown = json.loads(run("runs", "show", "1", "--json")[1])
@@ -507,6 +508,131 @@ class TestSendAndRuns:
         assert err.endswith("run 1 is kept and resumes with the same command\n")
         assert err.count("\n") == 1
         assert json.loads(run("runs", "show", "1", "--json")[1])["counts"]["pending"] == 1
+
+    @pytest.mark.parametrize(
+        "server",
+        ["refused port", "5xx at RCPT", "5xx greeting"],
+    )
+    def test_every_sending_command_ends_a_refusal_in_one_line(
+        self, home: Path, monkeypatch: pytest.MonkeyPatch, server: str
+    ) -> None:
+        """send --test-to, send, runs resume and worker end with one line and exit 1."""
+        from mailer.testing import Faults
+
+        run("ingest", str(FIXTURES / "brief-mixed.txt"))
+        run("subscribers", "add", "a@example.net", "--confirmed")
+        faults = {
+            "refused port": None,
+            "5xx at RCPT": Faults(refuse_all=(554, "5.7.1 Relay access denied")),
+            "5xx greeting": Faults(greeting=(554, "5.7.1 go away")),
+        }[server]
+        commands = [
+            ("send", "1", "--test-to", "ed@example.org"),
+            ("send", "1"),
+            ("runs", "resume", "1"),
+        ]
+        if faults is None:
+            # An unreachable relay leaves the run sending (a worker tries it too); a refusing
+            # one pauses it, and workers leave paused runs alone.
+            commands.append(("worker", "--run", "1"))
+        sink = SmtpSink(faults=faults) if faults else None
+        port = sink.start().port if sink else free_port()
+        monkeypatch.setenv("BRIEFMAIL_SMTP__PORT", str(port))
+        try:
+            for command in commands:
+                code, out, err = run(*command)
+                assert code == 1, (command, out, err)
+                assert err.count("\n") == 1 and "Traceback" not in err, (command, err)
+                assert err.startswith("Error: "), (command, err)
+        finally:
+            if sink:
+                sink.stop()
+        assert json.loads(run("runs", "show", "1", "--json")[1])["counts"]["failed"] == 0
+
+    def test_a_send_that_pauses_itself_says_why_and_how_to_resume(
+        self, home: Path, monkeypatch: pytest.MonkeyPatch
+    ) -> None:
+        """A relay refusing our sender: send exits 1 with the reason; runs show and status tell."""
+        from mailer.testing import Faults
+
+        run("ingest", str(FIXTURES / "brief-mixed.txt"))
+        for n in range(30):
+            run("subscribers", "add", f"r{n:02d}@example.net", "--confirmed")
+        refusal = (550, "5.1.0 Sender address rejected: User unknown in local recipient table")
+        with SmtpSink(faults=Faults(refuse_senders={"*": refusal})) as sink:
+            monkeypatch.setenv("BRIEFMAIL_SMTP__PORT", str(sink.port))
+            code, out, err = run("send", "1")
+        assert code == 1
+        assert err == (
+            "Error: the relay refuses the envelope sender: 550 5.1.0 Sender address rejected: "
+            "User unknown in local recipient table; run 1 paused; fix the relay or the sender "
+            "and `briefmail runs resume 1`\n"
+        )
+        shown = run("runs", "show", "1")[1]
+        assert "paused itself: the relay refuses the envelope sender" in shown
+        assert "refusals by whose fault: sender" in shown
+        status = json.loads(run("status", "--json")[1])
+        assert status["unfinished"][0]["pause_reason"] == err.removeprefix("Error: ").strip()
+        assert status["suppressions"] == {}
+        with SmtpSink() as fixed:
+            monkeypatch.setenv("BRIEFMAIL_SMTP__PORT", str(fixed.port))
+            code, out, err = run("runs", "resume", "1", "--json")
+        assert code == 0, err
+        assert json.loads(out)["delivered"] == 30
+        assert len(fixed.recipients()) == 30
+
+    def test_ctrl_c_stops_a_send_cleanly(self, home: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+        """SIGINT mid-send: in-flight messages are recorded, one line says how to resume."""
+        from mailer.testing import Faults
+
+        run("ingest", str(FIXTURES / "brief-mixed.txt"))
+        for n in range(200):
+            run("subscribers", "add", f"r{n:03d}@example.net", "--confirmed")
+        with SmtpSink(faults=Faults(delay=0.05)) as sink:
+            env = {"BRIEFMAIL_SMTP__PORT": str(sink.port), "BRIEFMAIL_SECRET_KEY": "k" * 32}
+            if url := os.environ.get("BRIEFMAIL_DATABASE__URL"):
+                env["BRIEFMAIL_DATABASE__URL"] = url
+            process = subprocess.Popen(
+                [sys.executable, "-c", "from scheduler.cli import main; main()", "send", "1"],
+                cwd=home,
+                env={**os.environ, **env},
+                stdout=subprocess.PIPE,
+                stderr=subprocess.PIPE,
+                text=True,
+            )
+            deadline = time.monotonic() + 30
+            while sink.count() < 10:
+                assert process.poll() is None and time.monotonic() < deadline
+                time.sleep(0.02)
+            process.send_signal(signal.SIGINT)
+            _, err = process.communicate(timeout=30)
+            received = sink.recipients()
+        assert process.returncode == 1
+        line = err.strip().splitlines()[-1]
+        assert re.fullmatch(
+            r"stopped: \d+ delivered, 0 in flight; resume with `briefmail send 1`", line
+        ), err
+        counts = json.loads(run("runs", "show", "1", "--json")[1])["counts"]
+        assert counts["sending"] == 0
+        assert counts["delivered"] == len(received) < 200
+        assert f"stopped: {len(received)} delivered" in line
+        with SmtpSink() as rest:
+            monkeypatch.setenv("BRIEFMAIL_SMTP__PORT", str(rest.port))
+            assert run("send", "1")[0] == 0
+            assert sorted(received + rest.recipients()) == [
+                f"r{n:03d}@example.net" for n in range(200)
+            ]
+
+    def test_status_warns_when_the_relay_certificate_is_not_checked(
+        self, home: Path, monkeypatch: pytest.MonkeyPatch
+    ) -> None:
+        """smtp.verify = false with TLS: `status` says so on stderr and in its JSON."""
+        monkeypatch.setenv("BRIEFMAIL_SMTP__SECURITY", "starttls")
+        monkeypatch.setenv("BRIEFMAIL_SMTP__VERIFY", "false")
+        code, _, err = run("status")
+        assert code == 0
+        assert err.startswith("warning: smtp.verify is false: the relay's TLS certificate is NOT")
+        assert json.loads(run("status", "--json")[1])["warnings"] == [err[9:].strip()]
 
     def test_preview_writes_html_and_eml(self, home: Path) -> None:
         """`preview` writes one variant's HTML and full message for the chosen topics."""

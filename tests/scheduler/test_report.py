@@ -75,6 +75,7 @@ def sample_report() -> RunReport:
         by_reply={"250": 9000, "550": 40},
         per_minute=[(start + dt.timedelta(minutes=m), 300 + 10 * m) for m in range(30)],
         problems=[(550, "5.1.1 <x@example.net>: No such user", 40)],
+        by_reason={"gone": 40, "temporary": 2},
     )
 
 
