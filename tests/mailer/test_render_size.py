@@ -15,6 +15,7 @@ from pathlib import Path
 import pytest
 
 from mailer.content import Format, Issue, Role
+from mailer.message import _quoted_printable
 from mailer.render import (
     HTML_BUDGET,
     HTML_LIMIT,
@@ -84,12 +85,13 @@ def overflow(renderer: Renderer) -> Rendered:
 
 
 def size(rendered: Rendered) -> int:
-    return len(rendered.html.encode("utf-8"))
+    """Bytes of a filled message's HTML part exactly as `mailer.message` sends it."""
+    return len(_quoted_printable(rendered.html))
 
 
 def footer_end(rendered: Rendered) -> int:
-    """The byte offset just past the footer's last part (postal address, links, reason)."""
-    html = rendered.html.encode("utf-8")
+    """The offset in the sent HTML part just past the footer's last piece (address, links, why)."""
+    html = rendered.html
     parts = [
         NEWSLETTER.postal_address or "",
         LONG_LINKS[next(iter(LONG_LINKS))],
@@ -97,10 +99,10 @@ def footer_end(rendered: Rendered) -> int:
     ]
     ends = []
     for part in parts:
-        found = html.rfind(part.encode("utf-8"))
+        found = html.rfind(part)
         assert found >= 0, f"footer part missing: {part}"
-        ends.append(found + len(part.encode("utf-8")))
-    return max(ends)
+        ends.append(found + len(part))
+    return len(_quoted_printable(html[: max(ends)]))
 
 
 class _Text(HTMLParser):
@@ -247,7 +249,7 @@ class TestCompact:
             issue, issue.stories, NEWSLETTER, topics=[], cadence="", archive_url=ARCHIVE_URL
         )
         filled = raw.fill(LONG_LINKS)
-        assert (filled.compact, filled.omitted) == (raw.compact, raw.omitted) == (True, 60)
+        assert (filled.compact, filled.omitted) == (raw.compact, raw.omitted) == (True, 72)
 
 
 class TestFewerStories:
@@ -330,11 +332,11 @@ class TestEveryFormat:
 
 class TestMeasuring:
     def test_a_slot_counts_as_a_full_length_link(self) -> None:
-        """html_size counts each placeholder as a link of SLOT_URL_LENGTH characters."""
+        """html_size is the quoted-printable size as sent, each slot a SLOT_URL_LENGTH link."""
         html = '<a href="briefmail-slot-unsubscribe-url">x</a> 中'
-        assert html_size(html) == len(html.encode()) + SLOT_URL_LENGTH - len(
-            "briefmail-slot-unsubscribe-url"
-        )
+        sent = len(_quoted_printable(html))
+        assert sent == len(html.encode()) + 2 + 6  # "=" as =3D, each of 中's three bytes as =XX
+        assert html_size(html) == sent + SLOT_URL_LENGTH - len("briefmail-slot-unsubscribe-url")
 
     def test_the_estimate_covers_real_links(self, rendered: dict[str, Rendered]) -> None:
         """Filled with ~150-character links, a message is no larger than its estimate said."""
