@@ -46,6 +46,13 @@ system-deps:
 	  fi; \
 	fi
 
+# Postfix's own smtp-sink (Debian's postfix package, downloaded and unpacked, not installed): the
+# benchmarks' sink, and the real MTA the send path's refusal tests talk to.
+SMTP_SINK := bench/.cache/postfix/root/usr/sbin/smtp-sink
+FETCH_SINK := $(PY) -c "import sys; sys.path.insert(0, '.'); from bench.smtp_sink import locate; locate()"
+$(SMTP_SINK): | $(VENV)/bin/python system-deps
+	$(FETCH_SINK) 2>/dev/null || { apt-get update -qq && $(FETCH_SINK); }
+
 $(NODE_STAMP): package.json package-lock.json | system-deps
 	npm ci --no-audit --no-fund --loglevel=error
 	touch $@
@@ -57,7 +64,7 @@ lint: $(DEV_STAMP)
 	$(VENV)/bin/lint-imports
 
 # The suite on SQLite, then every test that touches a database again on PostgreSQL.
-test: $(DEV_STAMP) $(NODE_STAMP) system-deps
+test: $(DEV_STAMP) $(NODE_STAMP) $(SMTP_SINK) system-deps
 	$(PY) -m pytest $(PYTEST_ARGS)
 	$(PY) -m pytest --db=postgresql $(PYTEST_ARGS)
 

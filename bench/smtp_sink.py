@@ -165,8 +165,12 @@ class SmtpSink:
         port: int | None = None,
         backlog: int = 1024,
         max_connections: int = 256,
+        hard_reject: tuple[str, ...] = (),
     ) -> None:
         self.binary = binary
+        #: SMTP commands smtp-sink refuses with a 5xx (its ``-f``), e.g. ("mail",): a real MTA
+        #: refusing our envelope sender, for the tests of whose fault a refusal is.
+        self.hard_reject = hard_reject
         self.host = host
         self.port = port or free_port(host)
         self.backlog = backlog
@@ -181,10 +185,12 @@ class SmtpSink:
         # -u is required (and only allowed) when started as root: it drops to that user after
         # binding the socket.
         user = ["-u", "nobody"] if os.geteuid() == 0 else []
+        reject = ["-f", ",".join(self.hard_reject)] if self.hard_reject else []
         return [
             str(self.binary.path),
             "-c",
             *user,
+            *reject,
             "-m",
             str(self.max_connections),
             f"{self.host}:{self.port}",

@@ -587,3 +587,50 @@ class TestOperatorControl:
             assert run.status == RunStatus.CANCELLED
             with pytest.raises(ledger.RunStateError, match="cancelled; it cannot become paused"):
                 ledger.set_run_status(session, run, RunStatus.PAUSED)
+
+
+@pytest.fixture(scope="module")
+def postfix_sink() -> object:
+    """Postfix's own smtp-sink (Debian's postfix package, unpacked as the benchmarks do)."""
+    from bench.smtp_sink import SinkError, locate
+    from tests.conftest import require
+
+    try:
+        return locate()
+    except SinkError as missing:
+        require(False, f"Postfix's smtp-sink: {missing}")
+        raise
+
+
+class TestAgainstPostfix:
+    async def test_postfix_refusing_our_sender_suppresses_nobody(
+        self, app: Briefmail, smtp_sink: SmtpSink, postfix_sink: object, tmp_path: Path
+    ) -> None:
+        """Postfix refusing MAIL FROM suppresses nobody and pauses the run; resumed, all get one.
+
+        The server is Postfix's own smtp-sink with ``-f mail``; once it accepts again, the
+        resumed run delivers each of the thirty readers once.
+        """
+        from bench.smtp_sink import SinkBinary
+        from bench.smtp_sink import SmtpSink as PostfixSink
+
+        assert isinstance(postfix_sink, SinkBinary)
+        for n in range(30):
+            add(app, f"r{n:02d}@example.net", ["chips"])
+        issue_id = ingest(app)
+        port = smtp_sink.port
+        smtp_sink.stop()
+        with PostfixSink(postfix_sink, tmp_path, port=port, hard_reject=("mail",)):
+            report = await app.send_issue(issue_id)
+        assert report.stopped is not None and report.interrupted
+        assert report.stopped.startswith(
+            "the relay refuses the envelope sender: 500 5.3.0 Error: command failed; run 1 paused"
+        )
+        assert (report.delivered, report.failed, suppressions(app)) == (0, 0, 0)
+        with app.sessions() as session:
+            ledger.set_run_status(session, ledger.get_run(session, 1), RunStatus.SENDING)
+            session.commit()
+        with PostfixSink(postfix_sink, tmp_path, port=port) as accepting:
+            resumed = await app.resume_run(1)
+            assert accepting.wait_for(30) == 30
+        assert (resumed.delivered, resumed.failed, resumed.stopped) == (30, 0, None)

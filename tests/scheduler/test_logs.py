@@ -29,7 +29,7 @@ def stream() -> Iterator[io.StringIO]:
 async def test_a_send_logs_json_lines_with_run_and_delivery_ids(
     app: Briefmail, smtp_sink: SmtpSink, stream: io.StringIO
 ) -> None:
-    """Not a terminal: each record is one JSON object; a refusal names its delivery."""
+    """Not a terminal: each record is one JSON object; a refusal (at INFO) names its delivery."""
     configure_logging(logging.INFO, stream)
     subscribe_readers(app, ["a@example.net", "gone@example.net"])
     stored = app.ingest(FIXTURES / "brief-mixed.txt", "brief").stored
@@ -37,7 +37,7 @@ async def test_a_send_logs_json_lines_with_run_and_delivery_ids(
     await app.send_issue(stored.id)
     records = [json.loads(line) for line in stream.getvalue().splitlines()]
     refusal = next(r for r in records if r.get("delivery_id"))
-    assert refusal["level"] == "warning" and "550 5.1.1 No such user" in refusal["message"]
+    assert refusal["level"] == "info" and "550 5.1.1 No such user" in refusal["message"]
     finished = next(r for r in records if r.get("run_id"))
     assert finished["message"].startswith("run 1: sent 2 (delivered 1, deferred 0, failed 1")
     assert {"time", "level", "logger", "message"} <= set(finished)
