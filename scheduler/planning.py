@@ -37,9 +37,9 @@ from sqlalchemy.orm import Session, sessionmaker
 from mailer.content import WHOLE_ISSUE_FORMATS, Format, Issue, select_stories
 from scheduler.editions import StoredIssue, week_label
 from scheduler.timing import local_send_time
+from subscribers.audience import audience_census, audience_ids, audience_select
 from subscribers.db import utcnow
 from subscribers.models import Cadence, Subscription
-from subscribers.service import audience_census, audience_ids, audience_select
 
 __all__ = [
     "ALL_TOPICS",

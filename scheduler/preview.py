@@ -22,8 +22,9 @@ from mailer.render import Rendered
 from scheduler.app import Briefmail
 from scheduler.editions import load_issue
 from scheduler.planning import Planner, run_kind, variant_key, variant_topics
+from subscribers.audience import iter_audience
 from subscribers.lists import get_list
-from subscribers.service import iter_audience, normalise_email
+from subscribers.service import normalise_email
 
 __all__ = [
     "DryRun",
