@@ -220,6 +220,26 @@ def chinese_brief(count: int = 30) -> Issue:
     return Issue("测试简报 — 2026-07-01", dt.date(2026, 7, 1), stories)
 
 
+#: The newsletter cases `issues` builds, by name (every format, long and hostile ones).
+NEWSLETTER_CASES = (
+    "brief",
+    "digest",
+    "bulletin",
+    "article",
+    "brief-ten",
+    "digest-week",
+    "brief-thirty",
+    "brief-chinese",
+    "brief-overflow",
+    "brief-hostile",
+    "digest-hostile",
+    "bulletin-hostile",
+    "article-hostile",
+)
+#: The notices every rendering test covers besides the newsletters.
+NOTICE_CASES = ("confirm", "welcome", "goodbye")
+
+
 def issues(taxonomy: Taxonomy) -> dict[str, Issue]:
     """One issue per format from fixtures, plus hostile variants of each."""
     brief, _ = read_issue(FIXTURES / "brief-mixed.txt")

@@ -18,6 +18,8 @@ from tests.mailer.cases import (
     ARCHIVE_URL,
     LONG_LINKS,
     NEWSLETTER,
+    NEWSLETTER_CASES,
+    NOTICE_CASES,
     issues,
     mjml_all,
     render_all,
@@ -82,45 +84,14 @@ def sources() -> dict[str, str]:
 
 
 CASES = [
-    "brief",
-    "digest",
-    "bulletin",
-    "article",
-    "brief-ten",
-    "digest-week",
-    "brief-thirty",
-    "brief-chinese",
-    "brief-overflow",
-    "brief-hostile",
-    "digest-hostile",
-    "bulletin-hostile",
-    "article-hostile",
-    "confirm",
-    "welcome",
-    "goodbye",
+    *NEWSLETTER_CASES,
+    *NOTICE_CASES,
     "confirm-topics",
     "welcome-topics",
     "goodbye-topics",
     "confirm-hostile",
 ]
-MJML = [
-    "brief",
-    "digest",
-    "bulletin",
-    "article",
-    "brief-ten",
-    "digest-week",
-    "brief-thirty",
-    "brief-chinese",
-    "brief-overflow",
-    "brief-hostile",
-    "digest-hostile",
-    "bulletin-hostile",
-    "article-hostile",
-    "confirm",
-    "welcome",
-    "goodbye",
-]
+MJML = [*NEWSLETTER_CASES, *NOTICE_CASES]
 
 
 def validate_strictly(mjml: str, path: Path) -> subprocess.CompletedProcess[str]:

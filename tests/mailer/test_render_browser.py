@@ -14,26 +14,10 @@ from mailer.content import Role
 from mailer.render import Rendered, Renderer
 from mailer.topics import Taxonomy, default_taxonomy
 from tests.conftest import ARTIFACTS
-from tests.mailer.cases import issues, render_all
+from tests.mailer.cases import NEWSLETTER_CASES, NOTICE_CASES, issues, render_all
 
 WIDTHS = (375, 600)
-CASES = (
-    "brief",
-    "digest",
-    "bulletin",
-    "article",
-    "brief-ten",
-    "digest-week",
-    "brief-thirty",
-    "brief-chinese",
-    "brief-overflow",
-    "brief-hostile",
-    "digest-hostile",
-    "article-hostile",
-    "confirm",
-    "welcome",
-    "goodbye",
-)
+CASES = (*NEWSLETTER_CASES, *NOTICE_CASES)
 
 
 @pytest.fixture(scope="module")

@@ -32,6 +32,7 @@ from tests.mailer.cases import (
     ARCHIVE_URL,
     LONG_LINKS,
     NEWSLETTER,
+    NEWSLETTER_CASES,
     chinese_brief,
     issues,
     long_brief,
@@ -134,21 +135,7 @@ def blocks(html: str) -> list[tuple[str, str]]:
     return parser.blocks
 
 
-NEWSLETTERS = [
-    "brief",
-    "digest",
-    "bulletin",
-    "article",
-    "brief-ten",
-    "digest-week",
-    "brief-thirty",
-    "brief-chinese",
-    "brief-overflow",
-    "brief-hostile",
-    "digest-hostile",
-    "bulletin-hostile",
-    "article-hostile",
-]
+NEWSLETTERS = NEWSLETTER_CASES
 
 
 class TestBudget:
