@@ -95,6 +95,10 @@ class SmtpSettings(_Section):
     verify: bool = True
     #: A PEM bundle of CAs to trust for the relay (a private CA); default: the system's.
     ca_file: Path | None = None
+    #: The relay takes SMTPUTF8 (RFC 6531): only then are addresses whose local part is not
+    #: ASCII ("jürgen@example.de") accepted at subscribe and import, and sent. IDN domains need
+    #: no such thing: they go out as A-labels (xn--…) whatever this says.
+    smtputf8: bool = False
     #: Per recipient domain limits, e.g. [smtp.domains."outlook.com"] rate = 50.
     domains: dict[str, SmtpDomainSettings] = Field(default_factory=dict)
 
