@@ -17,7 +17,15 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError, field_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    IPvAnyNetwork,
+    SecretStr,
+    ValidationError,
+    field_validator,
+)
 from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
 from sqlalchemy.engine import make_url
 
@@ -184,6 +192,13 @@ class SecuritySettings(_Section):
     secret_key_file: Path = Path("briefmail.secret")
 
 
+class WebSettings(_Section):
+    """[web]: the public pages behind a reverse proxy."""
+
+    #: Proxies (IPs or CIDRs) whose X-Forwarded-For is believed; default none: the peer's IP.
+    trusted_proxies: list[IPvAnyNetwork] = Field(default_factory=list)
+
+
 class Settings(BaseSettings):
     """Every setting briefmail reads, validated once at start."""
 
@@ -200,6 +215,7 @@ class Settings(BaseSettings):
     bounces: BouncesSettings = BouncesSettings()
     topics: TopicsSettings = TopicsSettings()
     security: SecuritySettings = SecuritySettings()
+    web: WebSettings = WebSettings()
     secret_key: SecretStr | None = None
     #: The file these settings came from (None: defaults only). Not a config key.
     config_file: Path | None = Field(default=None, exclude=True)
