@@ -329,22 +329,23 @@ def build_web(app: Briefmail) -> FastAPI:
             )
             return row.to_issue() if row is not None else None
 
-    web.include_router(
-        build_router(
-            WebDeps(
-                sessions=app.sessions,
-                taxonomy=app.taxonomy,
-                renderer=app.renderer,
-                signer=TokenSigner(app.settings.secret()),
-                transport=app.transport,
-                identity=identity,
-                latest_issue=latest_issue,
-                base_url=settings.base_url,
-                default_list=settings.slug,
-                dkim=app.dkim,
-            )
-        )
+    deps = WebDeps(
+        sessions=app.sessions,
+        taxonomy=app.taxonomy,
+        renderer=app.renderer,
+        signer=TokenSigner(app.settings.secret()),
+        transport=app.transport,
+        identity=identity,
+        latest_issue=latest_issue,
+        base_url=settings.base_url,
+        default_list=settings.slug,
+        dkim=app.dkim,
+        smtputf8=app.settings.smtp.smtputf8,
+        trusted_proxies=app.settings.web.trusted_proxies,
     )
+    # The subscribe requests carried out after their answer (tests wait for them here).
+    web.state.signups = deps.signups
+    web.include_router(build_router(deps))
     web.include_router(
         build_archive(app.sessions, app.renderer, identity, settings.base_url, settings.slug)
     )

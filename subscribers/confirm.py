@@ -19,7 +19,7 @@ from sqlalchemy.orm import Session, selectinload, sessionmaker
 
 from subscribers.models import Subscription, SubscriptionStatus
 from subscribers.notices import Notices
-from subscribers.pages import FormText, Pages, Refused, consent_context
+from subscribers.pages import FormText, Pages, Refused, TrustedProxies, consent_context
 from subscribers.service import confirm
 from subscribers.tokens import CONFIRM_MAX_AGE, InvalidToken, Purpose, TokenClaims, TokenSigner
 
@@ -33,6 +33,7 @@ def confirm_router(
     notices: Notices,
     pages: Pages,
     base_url: str,
+    proxies: TrustedProxies = (),
 ) -> APIRouter:
     """GET /confirm/TOKEN (the button) and POST /confirm/TOKEN (confirm and welcome)."""
     router = APIRouter()
@@ -101,7 +102,7 @@ def confirm_router(
                 return pages.refused(exc)
             except InvalidToken as exc:
                 return pages.retry(exc)
-            context = consent_context(request)
+            context = consent_context(request, proxies)
             confirmed = [s for s in subscriptions if confirm(session, s, context)]
             session.commit()
             if not confirmed:  # a second press, or another tab: nobody is welcomed twice

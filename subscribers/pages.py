@@ -5,15 +5,25 @@ template that names an unknown value fails instead of rendering blank. A route t
 request raises `Refused` (a status and one sentence for the reader), which `Pages.refused`
 turns into the error page; a form whose CSRF token does not fit gets `Pages.retry`. The
 public forms are guarded by `RateLimiter`s, in memory (one web process answers them).
+
+Who is asking: `client_ip` is the peer's address, unless the peer is one of the configured
+trusted proxies (`web.trusted_proxies`), in which case X-Forwarded-For is read from the right,
+skipping trusted hops; anyone else's X-Forwarded-For is ignored, because any client can send
+one. Where from: `same_origin` checks a form POST's Sec-Fetch-Site, Origin or Referer against
+the site, and `FormCookie` holds the short-lived random value the subscribe form's CSRF
+token is bound to.
 """
 
 from __future__ import annotations
 
+import ipaddress
+import secrets
 import time
 from collections import defaultdict, deque
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from importlib import resources
 from typing import Annotated, Any
+from urllib.parse import urlsplit
 
 import jinja2
 from fastapi import Form, Request
@@ -25,13 +35,17 @@ from subscribers.tokens import InvalidToken
 
 __all__ = [
     "WORDING",
+    "FormCookie",
     "FormInt",
     "FormList",
     "FormText",
     "Pages",
     "RateLimiter",
     "Refused",
+    "TrustedProxies",
+    "client_ip",
     "consent_context",
+    "same_origin",
 ]
 
 #: The version of the form wording, stored with every consent given through these pages.
@@ -80,14 +94,102 @@ class Pages:
         return self.page("message.html", 400, title="Please try again", message=f"{exc}.")
 
 
-def consent_context(request: Request) -> Context:
+#: The networks whose X-Forwarded-For is believed (``web.trusted_proxies``).
+TrustedProxies = Sequence[ipaddress.IPv4Network | ipaddress.IPv6Network]
+
+
+def _trusted(address: str, proxies: TrustedProxies) -> bool:
+    try:
+        ip = ipaddress.ip_address(address.strip())
+    except ValueError:
+        return False
+    return any(ip in network for network in proxies)
+
+
+def client_ip(request: Request, proxies: TrustedProxies = ()) -> str:
+    """The visitor's IP: the peer, or the nearest untrusted hop a trusted proxy forwarded for."""
+    peer = request.client.host if request.client else "unknown"
+    if not proxies or not _trusted(peer, proxies):
+        return peer
+    # Each proxy appends the address it received from, so the rightmost hop that is not one
+    # of ours is the client; anything to its left the client may have written itself.
+    hops = [h.strip() for v in request.headers.getlist("x-forwarded-for") for h in v.split(",")]
+    for hop in reversed(hops):
+        if not _trusted(hop, proxies):
+            try:
+                return str(ipaddress.ip_address(hop))
+            except ValueError:
+                return peer  # garbage from a proxy we trust: fall back to what we can see
+    return hops[0] if hops else peer
+
+
+def consent_context(request: Request, proxies: TrustedProxies = ()) -> Context:
     """Where a consent given through these pages came from, as the consent log records it."""
     return Context(
         source=ConsentSource.WEB,
-        ip=request.client.host if request.client else None,
+        ip=client_ip(request, proxies),
         user_agent=request.headers.get("user-agent"),
         wording=WORDING,
     )
+
+
+def _origin(url: str) -> str | None:
+    parts = urlsplit(url)
+    if not parts.scheme or not parts.netloc:
+        return None
+    return f"{parts.scheme}://{parts.netloc}".lower()
+
+
+def same_origin(request: Request, base_url: str) -> bool:
+    """Whether a POST comes from one of our own pages (OWASP: Fetch Metadata, Origin, Referer).
+
+    A browser says where a request comes from in Sec-Fetch-Site (all current ones), Origin
+    (with every form POST, "null" under some referrer policies) and Referer (our pages send it
+    to our own origin only). A request that says none of these is refused: it cannot be told
+    apart from a forged one.
+    """
+    site = request.headers.get("sec-fetch-site")
+    if site is not None:
+        return site == "same-origin"
+    ours = {_origin(base_url), _origin(str(request.base_url))} - {None}
+    origin = request.headers.get("origin")
+    if origin and origin != "null":
+        return origin.lower() in ours
+    referer = request.headers.get("referer")
+    return referer is not None and _origin(referer) in ours
+
+
+class FormCookie:
+    """The short-lived random cookie the subscribe form's CSRF token is bound to."""
+
+    def __init__(self, base_url: str, max_age: int = 2 * 3600) -> None:
+        self.secure = base_url.startswith("https://")
+        # __Host-: only this host may set it, over HTTPS, for every path (no cookie tossing).
+        self.name = "__Host-briefmail-form" if self.secure else "briefmail-form"
+        self.max_age = max_age
+
+    def read(self, request: Request) -> str:
+        """The visitor's form cookie, or "" when there is none."""
+        value = request.cookies.get(self.name, "")
+        return value if 16 <= len(value) <= 64 else ""
+
+    def value_for(self, request: Request) -> tuple[str, bool]:
+        """The visitor's cookie value, or a new one; and whether it must be set."""
+        value = self.read(request)
+        return (value, False) if value else (secrets.token_urlsafe(24), True)
+
+    def set(self, response: HTMLResponse, value: str) -> HTMLResponse:
+        """Set the cookie on a response (HttpOnly, SameSite=Lax, Secure on HTTPS)."""
+        response.set_cookie(
+            self.name,
+            value,
+            max_age=self.max_age,
+            path="/",
+            secure=self.secure,
+            httponly=True,
+            samesite="lax",
+        )
+        return response
 
 
 class RateLimiter:

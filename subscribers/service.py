@@ -1,14 +1,20 @@
 """People and consent: every change of a subscription happens here, and is recorded.
 
 The rules hold whichever front end asked (CLI, web, import): addresses are normalised and
-validated, topics must exist, time zones must be IANA names, and every status change goes
-through `_transition`, which refuses moves the table below does not allow and writes a
-ConsentEvent (when, what, from where, and the form wording agreed to).
+validated (a local part that is not ASCII only when the relay takes SMTPUTF8; an IDN domain
+always, as it is sent as A-labels), topics must exist, time zones must be IANA names, and
+every status change goes through `_transition`, which refuses moves the table below does not
+allow and writes a ConsentEvent (when, what, from where, and the form wording agreed to).
 
     pending ──confirm──▶ confirmed ──unsubscribe──▶ unsubscribed
        │                    │  └──bounce/complaint──▶ bounced / complained
        └──unsubscribe──▶ unsubscribed
     any state ──subscribe again──▶ pending (or confirmed, when an operator holds the consent)
+
+A subscribe request that is not the operator's (`confirmed=False`: the web form, `subscribers
+add` without --confirmed) never changes a confirmed subscription, nor the time zone of a person
+who has one: whoever typed the address may not be its owner. Only a confirmation posted by the
+person makes a pending subscription count.
 
 Suppressions (hard bounces, complaints, erasures) are global, kept as address hashes, and every
 audience query excludes them; a fresh confirmation by the person lifts one.
@@ -48,6 +54,7 @@ __all__ = [
     "InvalidAddress",
     "InvalidTimezone",
     "NotSubscribed",
+    "check_deliverable",
     "confirm",
     "erase",
     "export_person",
@@ -111,13 +118,36 @@ class Context:
 CLI = Context()
 
 
-def normalise_email(address: str) -> str:
-    """The canonical form of an address (domain lowercased, IDN encoded); InvalidAddress if bad."""
+def normalise_email(address: str, *, quoted_local: bool = False) -> str:
+    """The canonical form of an address (domain lowercased, IDN encoded); InvalidAddress if bad.
+
+    ``quoted_local`` also takes a quoted local part (``"=1+1"@example.org``), unquoted when the
+    quotes are not needed.
+    """
     try:
-        result = email_validator.validate_email(address.strip(), check_deliverability=False)
+        result = email_validator.validate_email(
+            address.strip(), check_deliverability=False, allow_quoted_local=quoted_local
+        )
     except email_validator.EmailNotValidError as exc:
         raise InvalidAddress(address, str(exc)) from exc
     return str(result.normalized)
+
+
+def check_deliverable(address: str, *, smtputf8: bool) -> str:
+    """The (normalised) address unless its local part needs SMTPUTF8 the relay lacks.
+
+    A relay without SMTPUTF8 (RFC 6531) refuses "jürgen@example.de" for the whole message, so
+    such an address is refused when it is given, never stored to fail later. The domain needs
+    nothing: IDN domains are sent as A-labels (xn--…).
+    """
+    local = address.rpartition("@")[0]
+    if not smtputf8 and not local.isascii():
+        raise InvalidAddress(
+            address,
+            "the part before the @ has letters outside ASCII, which our mail server cannot "
+            "deliver to",
+        )
+    return address
 
 
 def check_timezone(zone: str) -> str:
@@ -194,9 +224,14 @@ def subscribe(
     name: str | None = None,
     confirmed: bool = False,
     context: Context = CLI,
+    smtputf8: bool = False,
 ) -> Subscription:
-    """Create or renew a subscription; checks everything before writing anything."""
-    address = normalise_email(email)
+    """Create or renew a subscription; checks everything before writing anything.
+
+    Unless ``confirmed`` (the operator holds the consent), a confirmed subscription is returned
+    unchanged and a person with any confirmed subscription keeps their time zone.
+    """
+    address = check_deliverable(normalise_email(email), smtputf8=smtputf8)
     chosen = taxonomy.validate(topics)
     zone = check_timezone(timezone)
     _check_hour(send_hour)
@@ -210,13 +245,16 @@ def subscribe(
         session.add(subscriber)
         session.flush()
     else:
-        subscriber.timezone = zone
+        if confirmed or not _has_confirmed(session, subscriber):
+            subscriber.timezone = zone
         subscriber.name = name or subscriber.name
     subscription = session.scalar(
         select(Subscription).where(
             Subscription.subscriber_id == subscriber.id, Subscription.list_id == newsletter.id
         )
     )
+    if subscription is not None and subscription.status == S.CONFIRMED and not confirmed:
+        return subscription  # the request may not be its owner's: nothing changes, nothing tells
     status = S.CONFIRMED if confirmed else S.PENDING
     if subscription is None:
         subscription = Subscription(
@@ -244,13 +282,20 @@ def subscribe(
     else:
         subscription.cadence = cadence
         subscription.send_hour = send_hour
-        if subscription.status != status and not (
-            subscription.status == S.CONFIRMED and not confirmed
-        ):
+        if subscription.status != status:
             _transition(session, subscription, status, ConsentAction.SUBSCRIBE, context)
     subscription.topic_choices = [TopicChoice(topic=topic) for topic in chosen]
     session.flush()
     return subscription
+
+
+def _has_confirmed(session: Session, subscriber: Subscriber) -> bool:
+    found = session.scalar(
+        select(Subscription.id)
+        .where(Subscription.subscriber_id == subscriber.id, Subscription.status == S.CONFIRMED)
+        .limit(1)
+    )
+    return found is not None
 
 
 def confirm(session: Session, subscription: Subscription, context: Context) -> bool:

@@ -5,6 +5,10 @@ current token key. A token made for "preferences" is refused as an "unsubscribe"
 whose key no longer matches (the subscriber was erased, the key rotated) is refused by the caller
 that checks it against the database. Unsubscribe and preferences links must keep working for
 months, so they do not expire by default; confirmation links do.
+
+Form (CSRF) tokens name the page they belong to and, for the public subscribe form, the random
+value of the visitor's short-lived form cookie: a token copied out of one browser is refused in
+another.
 """
 
 from __future__ import annotations
@@ -95,15 +99,20 @@ class TokenSigner:
         message = f"briefmail.bounce:{delivery_id}".encode()
         return hmac.new(self._secret, message, hashlib.sha256).hexdigest()[:12]
 
-    def make_csrf(self, scope: str) -> str:
-        """A form token for one page (``scope``: the page's capability token or form name)."""
-        return str(self._serializers[Purpose.CSRF].dumps(scope))
+    def make_csrf(self, scope: str, binding: str = "") -> str:
+        """A form token for one page (``scope``), bound to the visitor's form cookie if given."""
+        return str(self._serializers[Purpose.CSRF].dumps([scope, binding]))
 
-    def check_csrf(self, token: str, scope: str, max_age: int = 4 * 3600) -> None:
-        """Raise InvalidToken unless ``token`` was made for ``scope`` in the last hours."""
+    def check_csrf(
+        self, token: str, scope: str, binding: str = "", max_age: int = 4 * 3600
+    ) -> None:
+        """Raise InvalidToken unless ``token`` was made for ``scope`` and ``binding`` lately."""
         try:
             value = self._serializers[Purpose.CSRF].loads(token, max_age=max_age)
         except (BadSignature, SignatureExpired) as exc:
             raise InvalidToken("the form has expired; please reload the page") from exc
-        if value != scope:
+        if not isinstance(value, list) or len(value) != 2 or value[0] != scope:
             raise InvalidToken("the form does not belong to this page")
+        # compare_digest: the binding is the visitor's cookie, a secret of theirs.
+        if not isinstance(value[1], str) or not hmac.compare_digest(value[1], binding):
+            raise InvalidToken("the form was opened in another browser; please reload the page")

@@ -3,12 +3,14 @@
 Server-rendered Jinja pages that work without JavaScript. No GET changes anything: link scanners
 (Safe Links and the like) fetch every link in a message before the reader sees it, so the
 confirmation link opens a page with one button (`subscribers.confirm`), and only its POST
-confirms and welcomes. Nothing here reveals whether an address is subscribed: the subscribe form
-answers the same page either way. Links in messages carry signed, purpose-bound tokens whose key
-is the subscriber's current token key, so a link can only act on its own subscription and dies
-when the subscriber is erased. Forms carry a CSRF token scoped to their page; the one-click
-unsubscribe POST (which mail providers send without cookies or forms) is the one exception, as
-RFC 8058 requires.
+confirms and welcomes. Nothing here reveals whether an address is subscribed: the subscribe
+form answers the same page after the same work either way, and what depends on the address
+happens in the background afterwards (`subscribers.signup`). Links in messages carry signed,
+purpose-bound tokens whose key is the subscriber's current token key, so a link can only act
+on its own subscription and dies when the subscriber is erased. Forms carry a CSRF token
+scoped to their page; the subscribe form's is also bound to a short-lived cookie, and its POST
+must come from our own origin. The one-click unsubscribe POST (which mail providers send
+without cookies or forms) is the one exception, as RFC 8058 requires.
 
 Higher layers pass in what these pages need but this layer must not import: the latest issue of
 a list (for the preferences preview), the identity a list presents in its notices and the DKIM
@@ -17,6 +19,7 @@ signer they are signed with (`subscribers.notices` builds them as newsletters ar
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Protocol
@@ -33,32 +36,34 @@ from mailer.topics import Taxonomy, UnknownTopic
 from mailer.transport import Transport
 from subscribers.confirm import confirm_router
 from subscribers.lists import all_lists
-from subscribers.models import (
-    Cadence,
-    NewsletterList,
-    Subscriber,
-    Subscription,
-    SubscriptionStatus,
-    address_hash,
-)
+from subscribers.models import Cadence, NewsletterList, Subscription
 from subscribers.notices import Notices
 from subscribers.pages import (
+    FormCookie,
     FormInt,
     FormList,
     FormText,
     Pages,
     RateLimiter,
     Refused,
+    TrustedProxies,
+    client_ip,
     consent_context,
+    same_origin,
 )
 from subscribers.service import (
     InvalidAddress,
     InvalidSendHour,
     InvalidTimezone,
-    normalise_email,
     set_preferences,
-    subscribe,
     unsubscribe_subscription,
+)
+from subscribers.signup import (
+    Background,
+    SignupRequest,
+    check_request,
+    person_key,
+    request_subscriptions,
 )
 from subscribers.tokens import CONFIRM_MAX_AGE, InvalidToken, Purpose, TokenSigner
 
@@ -88,8 +93,16 @@ class WebDeps:
     default_list: str
     #: Signs every notice, as the newsletters are signed (None: no key configured).
     dkim: DkimSigner | None = None
+    #: The relay takes SMTPUTF8: only then may a local part be other than ASCII.
+    smtputf8: bool = False
+    #: Proxies whose X-Forwarded-For names the client (`web.trusted_proxies`).
+    trusted_proxies: TrustedProxies = ()
+    #: Subscribe requests per client IP (the visitor's own limit, answered with 429).
     per_ip: RateLimiter = field(default_factory=lambda: RateLimiter(20, 3600))
-    per_address: RateLimiter = field(default_factory=lambda: RateLimiter(5, 3600))
+    #: Confirmation e-mails per person (`person_key`): one an hour, however it is spelt.
+    per_person: RateLimiter = field(default_factory=lambda: RateLimiter(1, 3600))
+    #: Where the half of a request that depends on the address runs, after the answer.
+    signups: Background = field(default_factory=Background)
 
 
 def build_router(deps: WebDeps) -> APIRouter:
@@ -97,6 +110,7 @@ def build_router(deps: WebDeps) -> APIRouter:
     router = APIRouter()
     pages = Pages()
     page, refused, context_of = pages.page, pages.refused, consent_context
+    cookie = FormCookie(deps.base_url)
     notices = Notices(deps.renderer, deps.identity, deps.transport, deps.dkim)
     router.include_router(
         confirm_router(
@@ -105,6 +119,7 @@ def build_router(deps: WebDeps) -> APIRouter:
             notices=notices,
             pages=pages,
             base_url=deps.base_url,
+            proxies=deps.trusted_proxies,
         )
     )
 
@@ -122,12 +137,14 @@ def build_router(deps: WebDeps) -> APIRouter:
             raise Refused(400, "This link is no longer valid.")
         return subscription
 
-    def form_context(lists: Sequence[NewsletterList], scope: str, **extra: Any) -> dict[str, Any]:
+    def form_context(
+        lists: Sequence[NewsletterList], scope: str, binding: str = "", **extra: Any
+    ) -> dict[str, Any]:
         return {
             "lists": lists,
             "topics": deps.taxonomy.topics,
             "cadences": [c.value for c in Cadence],
-            "csrf": deps.signer.make_csrf(scope),
+            "csrf": deps.signer.make_csrf(scope, binding),
             "hours": range(24),
             **extra,
         }
@@ -147,17 +164,47 @@ def build_router(deps: WebDeps) -> APIRouter:
             lists = lists_for(slug)
         except Refused as exc:
             return refused(exc)
-        return page(
+        binding, _ = cookie.value_for(request)
+        response = page(
             "subscribe.html",
             **form_context(
                 lists,
                 "subscribe",
+                binding,
                 chosen_lists=[lists[0].slug] if lists else [],
                 error=None,
                 values={},
                 action=str(request.url.path),
             ),
         )
+        return cookie.set(response, binding)  # set again each time: its life starts anew
+
+    async def carry_out(wish: SignupRequest) -> None:
+        """The half of a request that depends on who the address is: after the answer."""
+        if not deps.per_person.allow(person_key(wish.address)):
+            return  # one confirmation per person per hour, however the address is spelt
+        found = await asyncio.to_thread(store, wish)
+        if found is not None:
+            newsletter, address, token = found
+            await notices.send(
+                newsletter,
+                address,
+                "confirm",
+                action_url=f"{deps.base_url}/confirm/{token}",
+                topics=wish.topics,
+                cadence=str(wish.cadence),
+                valid_days=CONFIRM_MAX_AGE // 86400,
+            )
+
+    def store(wish: SignupRequest) -> tuple[NewsletterList, str, str] | None:
+        with deps.sessions() as session:
+            pending = request_subscriptions(session, wish, deps.taxonomy)
+            session.commit()
+            if not pending:
+                return None
+            subscriber = pending[0].subscriber
+            token = deps.signer.make(Purpose.CONFIRM, [s.id for s in pending], subscriber.token_key)
+            return pending[0].newsletter, subscriber.email, token
 
     async def subscribe_post(
         request: Request,
@@ -173,98 +220,60 @@ def build_router(deps: WebDeps) -> APIRouter:
     ) -> HTMLResponse:
         try:
             available = lists_for(slug)
-            deps.signer.check_csrf(csrf, "subscribe")
         except Refused as exc:
             return refused(exc)
+        binding = cookie.read(request)
+        try:
+            if not same_origin(request, deps.base_url):
+                raise InvalidToken("the form was sent from another site; please reload the page")
+            deps.signer.check_csrf(csrf, "subscribe", binding, max_age=cookie.max_age)
         except InvalidToken as exc:
             return pages.retry(exc)
-        values = {
-            "email": email,
-            "topics": topics,
-            "cadence": cadence,
-            "timezone": timezone,
-            "send_hour": send_hour,
-        }
-        chosen = [n for n in available if n.slug in lists] or (available[:1] if slug else [])
-
-        def form_error(message: str) -> HTMLResponse:
-            """The form again, with what was typed and why it was refused."""
-            return page(
-                "subscribe.html",
-                400,
-                **form_context(
-                    available,
-                    "subscribe",
-                    chosen_lists=lists,
-                    error=message,
-                    values=values,
-                    action=str(request.url.path),
-                ),
-            )
-
-        ip = request.client.host if request.client else "unknown"
         if website:  # the honeypot: people leave it empty, form-filling robots do not
             return page("check_inbox.html")
-        try:
-            address = normalise_email(email)
-            if not chosen:
-                raise ValueError("choose at least one newsletter")
-            if cadence not in {c.value for c in Cadence}:
-                raise ValueError(f"unknown cadence {cadence!r}")
-            deps.taxonomy.validate(topics)
-        except (InvalidAddress, UnknownTopic, ValueError) as exc:
-            return form_error(str(exc))
-        if not deps.per_ip.allow(ip) or not deps.per_address.allow(address):
+        if not deps.per_ip.allow(client_ip(request, deps.trusted_proxies)):
             return page(
                 "message.html",
                 429,
                 title="Too many requests",
                 message="Too many subscription requests. Please try again later.",
             )
-        pending: list[Subscription] = []
+        chosen = [n for n in available if n.slug in lists] or (available[:1] if slug else [])
         try:
-            with deps.sessions() as session:
-                for newsletter in chosen:
-                    existing = session.scalar(
-                        select(Subscription)
-                        .join(Subscriber)
-                        .where(
-                            Subscriber.email_hash == address_hash(address),
-                            Subscription.list_id == newsletter.id,
-                        )
-                    )
-                    if existing is not None and existing.status == SubscriptionStatus.CONFIRMED:
-                        continue  # already subscribed: nothing changes, and nothing tells
-                    pending.append(
-                        subscribe(
-                            session,
-                            newsletter,
-                            address,
-                            taxonomy=deps.taxonomy,
-                            topics=topics,
-                            cadence=Cadence(cadence),
-                            timezone=timezone,
-                            send_hour=send_hour,
-                            context=context_of(request),
-                        )
-                    )
-                session.commit()
-                if pending:
-                    key = pending[0].subscriber.token_key
-                    token = deps.signer.make(Purpose.CONFIRM, [s.id for s in pending], key)
-                    first = pending[0].newsletter
-        except (InvalidTimezone, InvalidSendHour) as exc:
-            return form_error(str(exc))
-        if pending:
-            await notices.send(
-                first,
-                address,
-                "confirm",
-                action_url=f"{deps.base_url}/confirm/{token}",
+            wish = check_request(
+                email,
+                chosen,
                 topics=topics,
                 cadence=cadence,
-                valid_days=CONFIRM_MAX_AGE // 86400,
+                timezone=timezone,
+                send_hour=send_hour,
+                taxonomy=deps.taxonomy,
+                smtputf8=deps.smtputf8,
+                context=context_of(request, deps.trusted_proxies),
             )
+        except (InvalidAddress, UnknownTopic, InvalidTimezone, InvalidSendHour, ValueError) as exc:
+            # Only what was typed is judged here, never who is subscribed: no lookup yet.
+            values = {
+                "email": email,
+                "topics": topics,
+                "cadence": cadence,
+                "timezone": timezone,
+                "send_hour": send_hour,
+            }
+            return page(
+                "subscribe.html",
+                400,
+                **form_context(
+                    available,
+                    "subscribe",
+                    binding,
+                    chosen_lists=lists,
+                    error=str(exc),
+                    values=values,
+                    action=str(request.url.path),
+                ),
+            )
+        deps.signups.submit(lambda: carry_out(wish))
         return page("check_inbox.html")
 
     @router.get("/subscribe", response_class=HTMLResponse)
@@ -383,7 +392,7 @@ def build_router(deps: WebDeps) -> APIRouter:
                     cadence=Cadence(cadence),
                     timezone=timezone,
                     send_hour=send_hour,
-                    context=context_of(request),
+                    context=context_of(request, deps.trusted_proxies),
                 )
             except (UnknownTopic, InvalidTimezone, InvalidSendHour, ValueError) as exc:
                 session.rollback()
@@ -422,7 +431,7 @@ def build_router(deps: WebDeps) -> APIRouter:
                 return refused(exc)
             except InvalidToken as exc:
                 return pages.retry(exc)
-            context = context_of(request)
+            context = context_of(request, deps.trusted_proxies)
             targets = [subscription]
             if not one_click and form.get("all_lists"):
                 targets = list(subscription.subscriber.subscriptions)

@@ -14,7 +14,6 @@ from email.message import EmailMessage
 from pathlib import Path
 from urllib.parse import urlparse
 
-import httpx
 import pytest
 from pydantic import SecretStr
 
@@ -34,6 +33,7 @@ from subscribers.models import SubscriptionStatus
 from subscribers.notices import Notices
 from tests.mailer.test_dkim import signed_names, verify
 from tests.subscribers.test_web import (
+    Client,
     confirm_by_button,
     csrf_of,
     link_in,
@@ -69,13 +69,12 @@ def signed_app(
 
 
 @pytest.fixture
-async def client(signed_app: Briefmail) -> AsyncIterator[httpx.AsyncClient]:
-    transport = httpx.ASGITransport(app=signed_app.web(), client=("203.0.113.7", 50000))
-    async with httpx.AsyncClient(transport=transport, base_url="https://news.example.org") as c:
+async def client(signed_app: Briefmail) -> AsyncIterator[Client]:
+    async with Client(signed_app) as c:
         yield c
 
 
-async def journey(client: httpx.AsyncClient, sink: SmtpSink) -> list[CapturedMessage]:
+async def journey(client: Client, sink: SmtpSink) -> list[CapturedMessage]:
     """Subscribe, confirm by the button and unsubscribe by the page: the three notices."""
     await subscribe_form(client)
     await confirm_by_button(client, link_in(sink, "confirm"))
@@ -93,7 +92,7 @@ def signer_of(app: Briefmail) -> DkimSigner:
 
 class TestSignedNotices:
     async def test_every_notice_verifies_with_dkimpy_after_smtp(
-        self, signed_app: Briefmail, client: httpx.AsyncClient, smtp_sink: SmtpSink
+        self, signed_app: Briefmail, client: Client, smtp_sink: SmtpSink
     ) -> None:
         """Confirm, welcome and goodbye, as the SMTP server received them, verify with dkimpy."""
         messages = await journey(client, smtp_sink)
@@ -110,7 +109,7 @@ class TestSignedNotices:
             assert signed_names(message.data) == SIGNED_HEADERS + OVERSIGNED_HEADERS
 
     async def test_a_subject_added_in_transit_breaks_a_notice_signature(
-        self, signed_app: Briefmail, client: httpx.AsyncClient, smtp_sink: SmtpSink
+        self, signed_app: Briefmail, client: Client, smtp_sink: SmtpSink
     ) -> None:
         """A second Subject put above a received confirmation (over-signing) fails dkimpy."""
         await subscribe_form(client)
@@ -124,7 +123,7 @@ class TestSignedNotices:
 
 class TestNoticeHeaders:
     async def test_the_confirmation_is_transactional(
-        self, client: httpx.AsyncClient, smtp_sink: SmtpSink
+        self, client: Client, smtp_sink: SmtpSink
     ) -> None:
         """The confirmation names its list and feedback id, offers no unsubscribe, is not bulk."""
         await subscribe_form(client)
@@ -139,7 +138,7 @@ class TestNoticeHeaders:
         assert message.mail_from == "bounces@news.example.org"
 
     async def test_welcome_and_goodbye_carry_one_click_unsubscribe(
-        self, client: httpx.AsyncClient, smtp_sink: SmtpSink
+        self, client: Client, smtp_sink: SmtpSink
     ) -> None:
         """Welcome and goodbye are bulk list messages with https and mailto List-Unsubscribe."""
         _, welcome, goodbye = [m.parsed() for m in await journey(client, smtp_sink)]
@@ -156,7 +155,7 @@ class TestNoticeHeaders:
             self.assert_identity(parsed)
 
     async def test_the_welcome_one_click_header_unsubscribes(
-        self, signed_app: Briefmail, client: httpx.AsyncClient, smtp_sink: SmtpSink
+        self, signed_app: Briefmail, client: Client, smtp_sink: SmtpSink
     ) -> None:
         """RFC 8058: a One-Click POST to the welcome's List-Unsubscribe URL unsubscribes."""
         await subscribe_form(client)

@@ -14,7 +14,6 @@ from __future__ import annotations
 import re
 from collections.abc import AsyncIterator
 
-import httpx
 import pytest
 from fastapi.routing import APIRoute, RouteContext, iter_route_contexts
 from sqlalchemy import MetaData, select
@@ -26,7 +25,7 @@ from subscribers.models import Subscriber, Subscription, SubscriptionStatus
 from subscribers.service import subscribe
 from subscribers.tokens import Purpose, TokenSigner
 from tests.conftest import FIXTURES
-from tests.subscribers.test_web import link_in, subscribe_form, subscription_of
+from tests.subscribers.test_web import Client, link_in, subscribe_form, subscription_of
 
 #: Which token a route's {token} takes, by the route's first path segment.
 TOKEN_PURPOSES = {
@@ -37,9 +36,8 @@ TOKEN_PURPOSES = {
 
 
 @pytest.fixture
-async def client(app: Briefmail) -> AsyncIterator[httpx.AsyncClient]:
-    transport = httpx.ASGITransport(app=app.web(), client=("203.0.113.7", 50000))
-    async with httpx.AsyncClient(transport=transport, base_url="https://news.example.org") as c:
+async def client(app: Briefmail) -> AsyncIterator[Client]:
+    async with Client(app) as c:
         yield c
 
 
@@ -89,7 +87,7 @@ def get_routes(routes: list[RouteContext]) -> list[str]:
 
 class TestNoGetChangesState:
     async def test_every_get_route_leaves_the_database_unchanged(
-        self, app: Briefmail, client: httpx.AsyncClient, smtp_sink: SmtpSink
+        self, app: Briefmail, client: Client, smtp_sink: SmtpSink
     ) -> None:
         """Every GET route, called with valid tokens, writes no row and sends no mail."""
         with app.sessions() as session:
@@ -131,7 +129,7 @@ class TestNoGetChangesState:
         assert [called.count(f"/{kind}/{{token}}") for kind in TOKEN_PURPOSES] == [3, 2, 2]
 
     async def test_the_confirmation_get_is_the_button_page(
-        self, app: Briefmail, client: httpx.AsyncClient, smtp_sink: SmtpSink
+        self, app: Briefmail, client: Client, smtp_sink: SmtpSink
     ) -> None:
         """The confirmation link's GET answers the button page while the reader stays pending."""
         await subscribe_form(client, email="pending@example.net")

@@ -14,7 +14,7 @@ import threading
 import time
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 
 import pytest
 import uvicorn
@@ -25,11 +25,27 @@ from mailer.testing import SmtpSink, free_port
 from scheduler.app import Briefmail
 from scheduler.settings import DatabaseSettings, NewsletterSettings, SmtpSettings, isolated_settings
 from subscribers.models import Subscription, SubscriptionStatus
+from subscribers.signup import Background
 from tests.conftest import ARTIFACTS
 
 
+class Site(NamedTuple):
+    """The served app: its briefmail, its address, and the work it does after answering."""
+
+    app: Briefmail
+    base: str
+    signups: Background
+
+    def settled(self) -> None:
+        """Wait (at most 10 s) until the app has done what it does after answering."""
+        deadline = time.monotonic() + 10
+        while self.signups.busy:
+            assert time.monotonic() < deadline, "the app's background work did not finish"
+            time.sleep(0.01)
+
+
 @pytest.fixture
-def site(tmp_path: Path, smtp_sink: SmtpSink) -> Iterator[tuple[Briefmail, str]]:
+def site(tmp_path: Path, smtp_sink: SmtpSink) -> Iterator[Site]:
     """A migrated briefmail whose web app uvicorn serves on a free loopback port."""
     port = free_port()
     base = f"http://127.0.0.1:{port}"
@@ -43,16 +59,15 @@ def site(tmp_path: Path, smtp_sink: SmtpSink) -> Iterator[tuple[Briefmail, str]]
     )
     app.migrate()
     app.ensure_default_list()
-    server = uvicorn.Server(
-        uvicorn.Config(app.web(), host="127.0.0.1", port=port, log_level="error")
-    )
+    web = app.web()
+    server = uvicorn.Server(uvicorn.Config(web, host="127.0.0.1", port=port, log_level="error"))
     thread = threading.Thread(target=server.run, daemon=True)
     thread.start()
     deadline = time.monotonic() + 15
     while not server.started:
         assert time.monotonic() < deadline, "uvicorn did not start"
         time.sleep(0.02)
-    yield app, base
+    yield Site(app, base, web.state.signups)
     server.should_exit = True
     thread.join(timeout=10)
     app.close()
@@ -77,10 +92,10 @@ def state(app: Briefmail) -> tuple[str, str, tuple[str, ...]]:
 
 class TestJourney:
     def test_reader_subscribes_confirms_changes_and_leaves(
-        self, browser: Any, site: tuple[Briefmail, str], smtp_sink: SmtpSink
+        self, browser: Any, site: Site, smtp_sink: SmtpSink
     ) -> None:
         """The journey, confirmation button included, works end to end without JavaScript."""
-        app, base = site
+        app, base = site.app, site.base
         ARTIFACTS.mkdir(exist_ok=True)
         context = browser.new_context(
             java_script_enabled=False, viewport={"width": 390, "height": 900}
@@ -93,7 +108,8 @@ class TestJourney:
             page.check("input[name=topics][value=models]")
             page.screenshot(path=str(ARTIFACTS / "web-1-subscribe.png"), full_page=True)
             page.click("button[type=submit]")
-            assert page.locator("h1").inner_text() == "Check your inbox"
+            assert page.locator("h1").inner_text() == "Check your inbox", page.content()
+            site.settled()
             assert state(app) == ("pending", "daily", ("chips", "models"))
 
             confirm_link = link(smtp_sink, base, "confirm")
