@@ -85,7 +85,9 @@ class Briefmail:
     sessions: sessionmaker[Session] = field(init=False)
 
     def __post_init__(self) -> None:
-        self.engine = make_engine(self.settings.database_url())
+        self.engine = make_engine(
+            self.settings.database_url(), busy_timeout=self.settings.database.busy_timeout
+        )
         self.sessions = make_sessionmaker(self.engine)
 
     @cached_property
@@ -194,6 +196,7 @@ class Briefmail:
         connections: int | None = None,
         *,
         handle_signals: bool = False,
+        resend_unknown: bool = False,
     ) -> SendReport:
         """Send what a run (or one share of it) still owes through a fresh transport.
 
@@ -204,7 +207,13 @@ class Briefmail:
         dispatcher = self.dispatcher()
         try:
             with stop_on_signals(dispatcher) if handle_signals else nullcontext():
-                return await dispatcher.resume(run_id, transport, retry_for=retry_for, share=share)
+                return await dispatcher.resume(
+                    run_id,
+                    transport,
+                    retry_for=retry_for,
+                    share=share,
+                    resend_unknown=resend_unknown,
+                )
         finally:
             await transport.close()
 

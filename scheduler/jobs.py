@@ -10,6 +10,10 @@ already planned, and a sender holds its run's share lock, so a second one steps 
 
 After downtime the job runs once (coalesced), and only sends issues that are still fresh: an
 issue ingested more than ``[schedule] max_age_hours`` ago is left alone, and the log says so.
+
+A job that meets a fault it cannot fix itself (the database locked, read-only or unreachable, a
+bad key file) logs it once, in one line, and tries again after 1, 2, 4 … ticks (at most 15
+minutes) instead of failing every tick with a traceback; it says so when it works again.
 """
 
 from __future__ import annotations
@@ -19,14 +23,17 @@ import datetime as dt
 import logging
 import signal
 import threading
+import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from types import FrameType
+from typing import TypeVar
 
 from apscheduler.schedulers.background import BackgroundScheduler
 from apscheduler.schedulers.base import BaseScheduler
 from apscheduler.schedulers.blocking import BlockingScheduler
 from apscheduler.triggers.cron import CronTrigger
+from apscheduler.triggers.date import DateTrigger
 from apscheduler.triggers.interval import IntervalTrigger
 from sqlalchemy import select
 
@@ -41,15 +48,19 @@ from scheduler.editions import (
     week_label,
 )
 from scheduler.ledger import ACTIVE, Run
+from scheduler.settings import SettingsError
 from scheduler.shares import ShareBusy
 from scheduler.timing import freshness
-from subscribers.db import utcnow
+from subscribers.db import DatabaseUnavailable, utcnow
 from subscribers.lists import get_list
 
 __all__ = [
     "BOUNCES_JOB_ID",
     "DIGEST_JOB_ID",
+    "DIGEST_RETRY_JOB_ID",
+    "JOB_FAULTS",
     "SEND_JOB_ID",
+    "Backoff",
     "JobInfo",
     "TickReport",
     "build_scheduler",
@@ -63,7 +74,11 @@ __all__ = [
 SEND_JOB_ID = "send-due"
 DIGEST_JOB_ID = "weekly-digest"
 BOUNCES_JOB_ID = "bounce-mailbox"
+DIGEST_RETRY_JOB_ID = "weekly-digest-retry"
 log = logging.getLogger("briefmail.jobs")
+#: Faults a job cannot fix by itself: logged once, then retried after a growing pause.
+JOB_FAULTS: tuple[type[Exception], ...] = (DatabaseUnavailable, SettingsError, OSError)
+R = TypeVar("R")
 #: What this process already told the operator it is not sending (and why).
 _REPORTED: set[tuple[str, str, str]] = set()
 
@@ -93,6 +108,60 @@ class TickReport:
     delivered: int = 0
     #: Runs (or issues) left alone, with the reason.
     skipped: dict[str, str] = field(default_factory=dict)
+
+
+@dataclass
+class Backoff:
+    """One job's faults: each logged once, the job retried after 1, 2, 4 … ``base`` seconds.
+
+    ``clock`` is monotonic seconds; a test passes its own to step through the pauses.
+    """
+
+    job: str
+    base: float
+    cap: float = 15 * 60.0
+    clock: Callable[[], float] = time.monotonic
+    failures: int = 0
+    retry_at: float = 0.0
+    #: The fault last logged (None: the job works).
+    fault: str | None = None
+
+    def resting(self) -> bool:
+        """Whether the job should skip this firing (it failed, and its pause has not ended)."""
+        # Half a base of slack: an interval job fires a few milliseconds either side of it.
+        return self.fault is not None and self.clock() < self.retry_at - self.base / 2
+
+    def delay(self) -> float:
+        """The pause after the failures so far: base, doubled per failure, at most cap."""
+        return min(self.cap, self.base * 2.0 ** max(self.failures - 1, 0))
+
+    def attempt(self, job: Callable[[], R]) -> R | None:
+        """Run ``job`` unless resting; a fault is logged once and starts (or grows) the pause."""
+        if self.resting():
+            return None
+        try:
+            result = job()
+        except JOB_FAULTS as exc:
+            self.failed(exc)
+            return None
+        if self.fault is not None:
+            log.warning("%s job: working again after %d failed attempts", self.job, self.failures)
+        self.failures, self.retry_at, self.fault = 0, 0.0, None
+        return result
+
+    def failed(self, exc: Exception) -> None:
+        """Record a fault: log it if it is new, and pause the job for longer."""
+        message = " ".join(str(exc).split())  # one line, whatever the library wrote
+        self.failures += 1
+        self.retry_at = self.clock() + self.delay()
+        if message != self.fault:
+            log.error(
+                "%s job: %s; retrying in %g s, then less often until it works",
+                self.job,
+                message,
+                self.delay(),
+            )
+        self.fault = message
 
 
 def tick(app: Briefmail, list_slug: str | None = None) -> TickReport:
@@ -191,10 +260,11 @@ def build_scheduler(app: Briefmail, *, blocking: bool) -> BaseScheduler:
     scheduler: BaseScheduler = (BlockingScheduler if blocking else BackgroundScheduler)(
         timezone=schedule.timezone
     )
+    sending = Backoff(SEND_JOB_ID, schedule.tick_seconds)
     scheduler.add_job(
-        tick,
+        sending.attempt,
         IntervalTrigger(seconds=schedule.tick_seconds, timezone=schedule.timezone),
-        args=[app],
+        args=[lambda: tick(app)],
         id=SEND_JOB_ID,
         # After downtime the job runs once, not once per missed minute; freshness decides
         # whether what it finds is still worth sending.
@@ -205,15 +275,28 @@ def build_scheduler(app: Briefmail, *, blocking: bool) -> BaseScheduler:
         next_run_time=dt.datetime.now(dt.UTC),
     )
     clock = dt.time.fromisoformat(schedule.weekly_time)
+    digesting = Backoff(DIGEST_JOB_ID, schedule.tick_seconds)
+
+    def weekly_digest() -> None:
+        # Fired once a week: a fault must not lose the week, so a retry is scheduled.
+        digesting.retry_at = 0.0
+        digesting.attempt(lambda: send_weekly_digest(app))
+        if digesting.fault is not None:
+            scheduler.add_job(
+                weekly_digest,
+                DateTrigger(dt.datetime.now(dt.UTC) + dt.timedelta(seconds=digesting.delay())),
+                id=DIGEST_RETRY_JOB_ID,
+                replace_existing=True,
+            )
+
     scheduler.add_job(
-        send_weekly_digest,
+        weekly_digest,
         CronTrigger(
             day_of_week=schedule.weekly_day,
             hour=clock.hour,
             minute=clock.minute,
             timezone=schedule.timezone,
         ),
-        args=[app],
         id=DIGEST_JOB_ID,
         coalesce=True,
         max_instances=1,
@@ -222,10 +305,11 @@ def build_scheduler(app: Briefmail, *, blocking: bool) -> BaseScheduler:
         replace_existing=True,
     )
     if app.settings.bounces.mailbox is not None:
+        polling = Backoff(BOUNCES_JOB_ID, app.settings.bounces.poll_minutes * 60.0)
         scheduler.add_job(
-            poll_bounces,
+            polling.attempt,
             IntervalTrigger(minutes=app.settings.bounces.poll_minutes),
-            args=[app],
+            args=[lambda: poll_bounces(app)],
             id=BOUNCES_JOB_ID,
             coalesce=True,
             max_instances=1,

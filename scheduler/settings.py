@@ -28,9 +28,11 @@ from pydantic import (
 )
 from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
 from sqlalchemy.engine import make_url
+from sqlalchemy.exc import ArgumentError
 
 __all__ = [
     "CONFIG_FILE",
+    "MIN_SECRET_LENGTH",
     "Settings",
     "SettingsError",
     "isolated_settings",
@@ -41,6 +43,8 @@ __all__ = [
 
 CONFIG_FILE = "briefmail.toml"
 _SECRET_KEYS = {("smtp", "password"), ("secret_key",)}
+#: The shortest token key accepted (subscribers.tokens refuses shorter ones too).
+MIN_SECRET_LENGTH = 16
 
 
 class SettingsError(Exception):
@@ -71,9 +75,23 @@ class NewsletterSettings(_Section):
 
 
 class DatabaseSettings(_Section):
-    """[database]: SQLite by default, PostgreSQL by URL."""
+    """[database]: SQLite by default, PostgreSQL by URL (its password only from the environment)."""
 
     url: str = "sqlite:///briefmail.db"
+    #: SQLite: seconds to wait for another process's lock before the command gives up.
+    busy_timeout: float = Field(default=30.0, gt=0, le=3600)
+
+    @field_validator("url")
+    @classmethod
+    def _parses(cls, value: str) -> str:
+        try:
+            make_url(value)
+        except ArgumentError:
+            raise ValueError(
+                "must be a database URL, e.g. sqlite:///briefmail.db or "
+                "postgresql+psycopg://user@host/briefmail"
+            ) from None
+        return value
 
 
 class SmtpDomainSettings(_Section):
@@ -240,7 +258,13 @@ class Settings(BaseSettings):
     def database_url(self) -> str:
         """The database URL with a relative SQLite path made absolute against base_dir."""
         url = make_url(self.database.url)
-        if url.get_backend_name() == "sqlite" and url.database and url.database != ":memory:":
+        if (
+            url.get_backend_name() == "sqlite"
+            and url.database
+            and url.database != ":memory:"
+            # A "file:" URI (?mode=ro&uri=true) is passed to SQLite as written.
+            and not url.database.startswith("file:")
+        ):
             path = Path(url.database)
             if not path.is_absolute():
                 url = url.set(database=str(self.base_dir / path))
@@ -253,15 +277,37 @@ class Settings(BaseSettings):
     def secret(self) -> str:
         """The token signing key: BRIEFMAIL_SECRET_KEY, else the key file `init` wrote."""
         if self.secret_key is not None:
-            return self.secret_key.get_secret_value()
+            return _long_enough(self.secret_key.get_secret_value(), "BRIEFMAIL_SECRET_KEY")
         key_file = self.resolve(self.security.secret_key_file)
         try:
-            return key_file.read_text(encoding="utf-8").strip()
-        except OSError:
+            with key_file.open(encoding="utf-8") as handle:
+                mode = os.fstat(handle.fileno()).st_mode
+                if mode & 0o077:
+                    # Anyone who reads the key can unsubscribe or re-subscribe every reader.
+                    raise SettingsError(
+                        f"{key_file}: the token key is readable by other users "
+                        f"(mode {mode & 0o777:o}); run `chmod 600 {key_file}`"
+                    )
+                key = handle.read().strip()
+        except FileNotFoundError:
             raise SettingsError(
                 f"no secret key: set BRIEFMAIL_SECRET_KEY or run `briefmail init` "
                 f"(which writes {key_file})"
             ) from None
+        except (OSError, UnicodeDecodeError) as exc:
+            reason = exc.strerror if isinstance(exc, OSError) else "not UTF-8 text"
+            raise SettingsError(f"{key_file}: cannot read the token key: {reason}") from None
+        return _long_enough(key, str(key_file))
+
+
+def _long_enough(key: str, origin: str) -> str:
+    """The key, or SettingsError saying the minimum when it is too short to sign with."""
+    if len(key) < MIN_SECRET_LENGTH:
+        raise SettingsError(
+            f"{origin}: the secret key is too short ({len(key)} characters); it needs at least "
+            f"{MIN_SECRET_LENGTH}: `python -c 'import secrets; print(secrets.token_urlsafe(32))'`"
+        )
+    return key
 
 
 class _IsolatedSettings(Settings):
@@ -308,6 +354,8 @@ def load_settings(config: Path | None = None) -> Settings:
             raise SettingsError(f"{path}: config file not found") from None
         except OSError as exc:
             raise SettingsError(f"{path}: cannot read: {exc.strerror or exc}") from None
+        except UnicodeDecodeError as exc:
+            raise SettingsError(f"{path}: not UTF-8 text (byte {exc.start})") from None
         except tomllib.TOMLDecodeError as exc:
             raise SettingsError(f"{path}: {exc}") from None
         for keys in _SECRET_KEYS:
@@ -317,6 +365,7 @@ def load_settings(config: Path | None = None) -> Settings:
                     f"{path}: {'.'.join(keys)}: secrets are read only from the environment; "
                     f"remove it from the file and set {env}"
                 )
+        _refuse_database_password(path, _dig(data, ("database", "url")))
     try:
         settings = Settings(**data)
     except ValidationError as exc:
@@ -326,6 +375,23 @@ def load_settings(config: Path | None = None) -> Settings:
         raise SettingsError(f"{origin}: {problems}") from None
     settings.config_file = path.resolve() if path is not None else None
     return settings
+
+
+def _refuse_database_password(path: Path, url: Any) -> None:
+    """A password inside database.url in the file is a secret in the file: refused."""
+    if not isinstance(url, str):
+        return  # not a string: validation names the key
+    try:
+        parsed = make_url(url)
+    except ArgumentError:
+        return  # validation names the key
+    # libpq also takes the password as a query parameter (?password=…).
+    if parsed.password or "password" in parsed.query:
+        raise SettingsError(
+            f"{path}: database.url: contains a password; secrets are read only from the "
+            f"environment: remove the URL's password from the file and set the whole URL in "
+            f"BRIEFMAIL_DATABASE__URL"
+        )
 
 
 def _dig(data: Mapping[str, Any], keys: tuple[str, ...]) -> Any:

@@ -1,16 +1,39 @@
-"""The one declarative Base, and engines tuned for SQLite (WAL) or PostgreSQL."""
+"""The one declarative Base, and engines tuned for SQLite (WAL) or PostgreSQL.
+
+An engine made here turns the driver's "cannot use the database" errors (locked, read-only,
+damaged, unreachable) into `DatabaseUnavailable` as they happen, in one place: its message is one
+line built from the driver's own first line, never from SQLAlchemy's text, which carries the
+statement and its parameters (addresses, token keys). A SQLite file it creates is private (0600);
+SQLite gives the -wal and -shm files beside it the same mode.
+"""
 
 from __future__ import annotations
 
 import datetime as dt
 import enum
+import os
+from pathlib import Path
 from typing import Any, ClassVar
 
 from sqlalchemy import DateTime, Engine, Enum, MetaData, create_engine, event
-from sqlalchemy.engine import make_url
+from sqlalchemy import exc as sa_exc
+from sqlalchemy.engine import URL, ExceptionContext, make_url
 from sqlalchemy.orm import DeclarativeBase, Session, sessionmaker
 
-__all__ = ["Base", "make_engine", "make_sessionmaker", "string_enum", "utcnow"]
+__all__ = [
+    "BUSY_TIMEOUT",
+    "Base",
+    "DatabaseUnavailable",
+    "database_fault",
+    "driver_message",
+    "make_engine",
+    "make_sessionmaker",
+    "string_enum",
+    "utcnow",
+]
+
+#: Seconds a SQLite connection waits for another process's lock before giving up.
+BUSY_TIMEOUT = 30.0
 
 # Named constraints make Alembic migrations reproducible across SQLite and PostgreSQL.
 _NAMING = {
@@ -46,8 +69,115 @@ def utcnow() -> dt.datetime:
     return dt.datetime.now(dt.UTC)
 
 
-def make_engine(url: str, **kwargs: Any) -> Engine:
+class DatabaseUnavailable(Exception):
+    """The database cannot be used now: locked, read-only, damaged or unreachable.
+
+    The message is one line naming the database and the cause; it holds no SQL and no values.
+    """
+
+
+#: The driver exceptions that mean "the database cannot be used", not "this statement is wrong":
+#: IntegrityError, ProgrammingError and DataError stay what they are (callers handle some).
+_UNAVAILABLE = (sa_exc.OperationalError, sa_exc.InterfaceError, sa_exc.InternalError)
+
+#: What a SQLite message means for the operator (the driver's words are terse).
+_SQLITE_HINTS = (
+    ("database is locked", "another process holds a lock longer than the busy timeout"),
+    ("database table is locked", "another connection holds a lock on a table"),
+    ("readonly database", "the file, or its folder, is read-only for this process"),
+    ("unable to open database file", "the file, or its -wal/-shm beside it, cannot be opened"),
+    ("disk i/o error", "its -wal or -shm file was removed while in use, or the disk failed"),
+    ("file is not a database", "the file is damaged or is not a SQLite database"),
+    ("malformed", "the file is damaged"),
+    ("no such table", "it has no briefmail schema: run `briefmail init`"),
+    ("database or disk is full", "the disk is full"),
+)
+
+
+def database_fault(
+    error: BaseException, url: URL | str | None = None, busy_timeout: float | None = None
+) -> DatabaseUnavailable | None:
+    """A one-line `DatabaseUnavailable` for a driver error that means the database is unusable."""
+    if not isinstance(error, sa_exc.DBAPIError):
+        return None
+    exact_database_error = type(error) is sa_exc.DatabaseError  # "file is not a database"
+    if not (isinstance(error, _UNAVAILABLE) or exact_database_error):
+        return None
+    reason, kind = _driver_parts(error)
+    hint = next((h for key, h in _SQLITE_HINTS if key in reason.lower()), None)
+    if hint and busy_timeout is not None:
+        hint = hint.replace("the busy timeout", f"the busy timeout of {busy_timeout:g} s")
+    where = _describe(url)
+    return DatabaseUnavailable(
+        f"database {where + ' ' if where else ''}unavailable: {reason}"
+        f"{f' ({hint})' if hint else ''} [{kind}]"
+    )
+
+
+def driver_message(error: sa_exc.SQLAlchemyError) -> str:
+    """The driver's own first line and class, e.g. "database is locked [sqlite3.OperationalError]".
+
+    Never ``str(error)``: SQLAlchemy appends the statement and its parameters to that.
+    """
+    reason, kind = _driver_parts(error)
+    return f"{reason} [{kind}]"
+
+
+def _driver_parts(error: sa_exc.SQLAlchemyError) -> tuple[str, str]:
+    # A StatementError's own text carries the SQL and parameters; its driver error does not.
+    original: BaseException = error
+    if isinstance(error, sa_exc.StatementError) and error.orig is not None:
+        original = error.orig
+    # First line only: psycopg adds DETAIL lines that may quote values ("Key (email)=(…)").
+    lines = str(original).strip().splitlines()
+    reason = lines[0].strip() if lines else "no message"
+    kind = type(original)
+    return reason, f"{kind.__module__.split('.')[0]}.{kind.__name__}"
+
+
+def _describe(url: URL | str | None) -> str:
+    """The database a message names: the SQLite file, or the server URL without its password."""
+    if url is None:
+        return ""
+    parsed = make_url(url)
+    if parsed.get_backend_name() == "sqlite":
+        return parsed.database or ":memory:"
+    return parsed.render_as_string(hide_password=True)
+
+
+def _translate_faults(engine: Engine, busy_timeout: float | None) -> None:
+    """Raise DatabaseUnavailable instead of SQLAlchemy's error (which prints the parameters)."""
+
+    @event.listens_for(engine, "handle_error")
+    def _unavailable(context: ExceptionContext) -> None:
+        error = context.sqlalchemy_exception
+        fault = database_fault(error, engine.url, busy_timeout) if error is not None else None
+        if fault is not None:
+            raise fault from error
+
+
+def _create_private(url: URL) -> None:
+    """Create a missing SQLite file empty with mode 0600 before SQLite does (with 0644)."""
+    if url.query.get("mode") or url.query.get("immutable") or not url.database:
+        return  # a read-only open must not create anything
+    name = url.database
+    if name == ":memory:" or name.startswith("file:"):
+        return
+    try:
+        fd = os.open(Path(name), os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    except (FileExistsError, FileNotFoundError):
+        return  # exists already, or its folder does not: SQLite says so in its own words
+    os.close(fd)
+
+
+def make_engine(url: str, *, busy_timeout: float = BUSY_TIMEOUT, **kwargs: Any) -> Engine:
     """Create an engine; SQLite gets WAL, foreign keys and a busy timeout on every connection."""
+    engine = _make_engine(url, busy_timeout, **kwargs)
+    _translate_faults(engine, busy_timeout if engine.dialect.name == "sqlite" else None)
+    return engine
+
+
+def _make_engine(url: str, busy_timeout: float, **kwargs: Any) -> Engine:
     parsed = make_url(url)
     if parsed.get_backend_name() == "postgresql":
         # psycopg prepares a statement on the server after five runs, and PostgreSQL may then
@@ -59,7 +189,11 @@ def make_engine(url: str, **kwargs: Any) -> Engine:
         return create_engine(url, pool_pre_ping=True, connect_args=connect_args, **kwargs)
     if parsed.get_backend_name() != "sqlite":
         return create_engine(url, pool_pre_ping=True, **kwargs)
-    engine = create_engine(url, connect_args={"timeout": 30}, **kwargs)
+    engine = create_engine(url, connect_args={"timeout": busy_timeout}, **kwargs)
+
+    @event.listens_for(engine, "do_connect")
+    def _private_file(*_args: Any) -> None:
+        _create_private(parsed)
 
     @event.listens_for(engine, "connect")
     def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
@@ -70,7 +204,7 @@ def make_engine(url: str, **kwargs: Any) -> Engine:
             cursor.execute("PRAGMA journal_mode=WAL")
         cursor.execute("PRAGMA synchronous=NORMAL")
         cursor.execute("PRAGMA foreign_keys=ON")
-        cursor.execute("PRAGMA busy_timeout=30000")
+        cursor.execute(f"PRAGMA busy_timeout={int(busy_timeout * 1000)}")
         cursor.close()
 
     return engine

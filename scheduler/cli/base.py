@@ -18,6 +18,7 @@ from typing import Annotated, Any, ParamSpec, TypeVar
 
 import typer
 from rich.console import Console
+from sqlalchemy.exc import SQLAlchemyError
 
 from mailer.bounces import BounceError
 from mailer.dkim import DkimError
@@ -34,6 +35,7 @@ from scheduler.editions import (
 )
 from scheduler.ledger import RunConflict, UnknownRun
 from scheduler.logs import configure_logging
+from scheduler.migrate import MigrationError
 from scheduler.preview import PreviewError
 from scheduler.settings import (
     CONFIG_FILE,
@@ -43,6 +45,7 @@ from scheduler.settings import (
     write_secret_key,
 )
 from scheduler.shares import ShareBusy
+from subscribers.db import DatabaseUnavailable, driver_message
 from subscribers.importer import ImportFailed
 from subscribers.lists import ListError, UnknownList
 from subscribers.service import (
@@ -78,6 +81,9 @@ ERRORS: tuple[tuple[type[Exception], int], ...] = (
     (SendInterrupted, 1),
     (DkimError, 2),
     (ImportFailed, 2),
+    # Locked, read-only, damaged or unreachable: the engine says which in one line.
+    (DatabaseUnavailable, 1),
+    (MigrationError, 1),
     # An SMTP refusal or an unreachable relay outside a run (a test copy): one line, exit 1.
     (DeliveryError, 1),
     (OSError, 1),
@@ -134,10 +140,26 @@ def handle_errors(func: Callable[P, R]) -> Callable[P, R]:
             if state["debug"]:
                 raise
             code = next(code for kind, code in ERRORS if isinstance(exc, kind))
-            err.print(f"Error: {exc}", markup=False, soft_wrap=True)
+            err.print(f"Error: {_one_line(str(exc))}", markup=False, soft_wrap=True)
             raise typer.Exit(code) from None
+        except SQLAlchemyError as exc:
+            # Any other database error: its own text would print the SQL and its parameters
+            # (addresses, token keys), so only the driver's first line is shown.
+            if state["debug"]:
+                raise
+            err.print(
+                f"Error: database error: {driver_message(exc)} (--debug shows the traceback)",
+                markup=False,
+                soft_wrap=True,
+            )
+            raise typer.Exit(1) from None
 
     return wrapper
+
+
+def _one_line(message: str) -> str:
+    """An error message as one line: a library message with line breaks is joined."""
+    return " ".join(part.strip() for part in message.splitlines() if part.strip())
 
 
 def end_if_interrupted(report: SendReport, resume: str) -> None:
