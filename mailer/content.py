@@ -6,6 +6,11 @@ object so a rendered variant can be cached by the exact content that produced it
 
 Text fields are plain text with one inline mark-up: ``**words**`` is emphasis (the article format
 prints it that way). Renderers turn it into <strong>; nothing else in content is ever markup.
+
+Header-safe by construction: the values that reach a message's headers (the issue title is the
+Subject; story titles make the preheader) are made one line when an Issue or Story is built —
+whatever format, digest or stored row it came from — and the title is capped at
+:data:`SUBJECT_LIMIT` characters. Body text (summaries) keeps its line breaks.
 """
 
 from __future__ import annotations
@@ -18,11 +23,14 @@ from dataclasses import dataclass, field, replace
 
 __all__ = [
     "GENERAL",
+    "SUBJECT_LIMIT",
     "WHOLE_ISSUE_FORMATS",
     "Format",
     "Issue",
     "Role",
     "Story",
+    "cap_subject",
+    "header_text",
     "issue_to_json",
     "select_stories",
 ]
@@ -38,6 +46,39 @@ class Format(enum.StrEnum):
     BULLETIN = "bulletin"
     ARTICLE = "article"
     DIGEST = "digest"
+
+
+#: The longest issue title (the Subject) in characters; longer ones end in "…" at a word.
+SUBJECT_LIMIT = 200
+
+# Every character that ends a line somewhere (str.splitlines, email folding, RFC 5322's CR and LF)
+# or is invisible control: Unicode Cc (C0, DEL, C1 with NEL U+0085) and U+2028/U+2029.
+_NOT_IN_HEADER = re.compile(r"[\x00-\x1f\x7f-\x9f\u2028\u2029]+")
+# A lone surrogate (JSON can spell one: "\ud800") cannot be encoded in any header.
+_SURROGATE = re.compile(r"[\ud800-\udfff]")
+_SPACE_RUN = re.compile(r" {2,}")
+# Where a cut subject may end before its ellipsis: not after a dangling separator.
+_CUT_TRAILER = " ,;:·–—-"
+
+
+def header_text(text: str) -> str:
+    """One line of text: line breaks and control characters become spaces, runs collapse."""
+    text = _NOT_IN_HEADER.sub(" ", text)
+    text = _SURROGATE.sub("\ufffd", text)
+    return _SPACE_RUN.sub(" ", text).strip()
+
+
+def cap_subject(text: str, limit: int = SUBJECT_LIMIT) -> str:
+    """``text`` if it fits ``limit`` characters, else cut (at a word when one is near) + "…"."""
+    if len(text) <= limit:
+        return text
+    cut = text[: limit - 1]
+    if text[limit - 1] != " ":
+        # Cut at the last space of the final fifth; text without one there (CJK) is cut anywhere.
+        space = cut.rfind(" ", limit * 4 // 5)
+        if space > 0:
+            cut = cut[:space]
+    return (cut.rstrip(_CUT_TRAILER) or cut) + "…"
 
 
 #: Formats whose stories are parts of one piece: a reader gets all of them or none.
@@ -76,6 +117,10 @@ class Story:
     #: The 1-based line of the source text the story starts at (not part of its identity).
     line: int | None = field(default=None, compare=False)
 
+    def __post_init__(self) -> None:
+        # The title reaches the preheader (a header line in some clients' eyes): one line.
+        object.__setattr__(self, "title", header_text(self.title))
+
     def with_topics(self, topics: Iterable[str]) -> Story:
         """Return a copy carrying exactly these topics (sorted, de-duplicated)."""
         return replace(self, topics=tuple(sorted(set(topics))))
@@ -95,6 +140,10 @@ class Issue:
     period_end: dt.date | None = None
     #: Hashtags the source carried, without '#', as printed.
     tags: tuple[str, ...] = ()
+
+    def __post_init__(self) -> None:
+        # The title is the Subject: one line, capped, so no send or preview can refuse it later.
+        object.__setattr__(self, "title", cap_subject(header_text(self.title)))
 
     @property
     def topics(self) -> frozenset[str]:
