@@ -39,7 +39,9 @@ _CHROME = re.compile(
     r"(?:related|recommended) (?:articles|stories|posts)|advertisement|sponsored)$",
     re.IGNORECASE,
 )
-_FENCE = re.compile(r"^`{3,}\s*|\s*`{3,}$")
+# The closing alternative starts only where a run of spaces or backticks starts, so a long run
+# is scanned once, not once per character (quadratic).
+_FENCE = re.compile(r"^`{3,}\s*|(?<![\s`])\s*`{3,}$")
 _SENTENCE_END = re.compile(r"[.。!！?？;；,，:：…\"”)\]]$")
 _ABBREVIATION_END = re.compile(
     r"\b(?:Co|Corp|Inc|Ltd|Plc|LLC|GmbH|AG|SA|S\.A|N\.V|Bros|Jr|Sr|Dr|St)\.$"

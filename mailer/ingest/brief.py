@@ -20,15 +20,22 @@ from mailer.content import Format, Issue, Story
 from mailer.ingest.base import SourceText
 from mailer.ingest.dates import find_date
 
-__all__ = ["looks_like_brief", "parse_brief", "split_link"]
+__all__ = ["MAX_STORIES", "looks_like_brief", "parse_brief", "split_link"]
 
-_HEADING = re.compile(r"^\s{0,3}(\d{1,3})[.)]\s+(\S.*?)\s*$")
-_BULLET = re.compile(r"^\s*[•●▪◦*-]\s+(.*?)\s*$")
+# Greedy to the end of the line, stripped in code: a lazy group before "\s*$" retries the
+# whitespace at every character, which is quadratic in a long line's runs of spaces.
+_HEADING = re.compile(r"^\s{0,3}(\d{1,3})[.)]\s+(\S.*)")
+_BULLET = re.compile(r"^\s*[•●▪◦*-]\s+(.*)")
+# A heading whose number is too long to be a story's (see MAX_STORIES).
+_LONG_HEADING = re.compile(r"^\s{0,3}([1-9]\d{3,8})[.)]\s+\S")
+#: Story numbers have at most three digits: a brief holds at most this many stories.
+MAX_STORIES = 999
 _FIELD = re.compile(r"^(summary|why it matters|url|link|source)\s*[:：]\s*(.*)$", re.IGNORECASE)
 _POSTED = re.compile(r"^posted on\b", re.IGNORECASE)
 _ADDRESS = re.compile(r"^https?://[^\s<>\"]+$", re.IGNORECASE)
 _MARKDOWN_LINK = re.compile(r"^\[(.+)\]\((https?://[^\s)]+)\)$", re.IGNORECASE)
-_TRAILING_LINK = re.compile(r"^(.+?)\s*[(<](https?://[^\s)>]+)[)>]$", re.IGNORECASE)
+# The text ends in a non-space so "\s*" is tried once per run of spaces, not once per space.
+_TRAILING_LINK = re.compile(r"^(.*?\S)\s*[(<](https?://[^\s)>]+)[)>]$", re.IGNORECASE)
 _SOURCE_SEPARATOR = " · "
 
 _PROSE_FIELDS = {"summary", "why_it_matters"}
@@ -63,21 +70,26 @@ class _Draft:
     number: int
     title: str
     line: int
-    fields: dict[str, str] = field(default_factory=dict)
+    #: Each field's lines; prose that wraps adds lines, joined once at the end (joining them
+    #: line by line would copy the whole field each time: quadratic in its length).
+    fields: dict[str, list[str]] = field(default_factory=dict)
     last: str | None = None
 
     def set(self, source: SourceText, name: str, value: str, line: int) -> None:
         if name in self.fields:
             raise source.error(line, f"story {self.number} has a second '{_label(name)}' line")
-        self.fields[name] = value
+        self.fields[name] = [value]
         self.last = name
 
+    def get(self, name: str) -> str:
+        return " ".join(self.fields.get(name, ()))
+
     def finish(self, source: SourceText) -> Story:
-        summary = self.fields.get("summary", "").strip()
+        summary = self.get("summary").strip()
         if not summary:
             raise source.error(self.line, f"story {self.number} '{self.title}' has no Summary")
-        url, link_text = split_link(self.fields.get("url", ""))
-        source_name, published = _split_source(self.fields.get("source", ""))
+        url, link_text = split_link(self.get("url"))
+        source_name, published = _split_source(self.get("source"))
         return Story(
             line=self.line,
             position=self.number,
@@ -85,7 +97,7 @@ class _Draft:
             summary=summary,
             source=source_name,
             published=published,
-            why_it_matters=self.fields.get("why_it_matters", "").strip() or None,
+            why_it_matters=self.get("why_it_matters").strip() or None,
             url=url,
             link_text=link_text,
         )
@@ -100,6 +112,8 @@ def parse_brief(source: SourceText) -> Issue:
         if not line:
             continue
         heading = _HEADING.match(raw)
+        if heading is None and (long := _LONG_HEADING.match(raw)):
+            _refuse_long_number(source, drafts, int(long.group(1)), number)
         if heading and not _BULLET.match(raw):
             drafts.append(_start_story(source, drafts, heading, number))
         elif not drafts:
@@ -127,10 +141,21 @@ def _start_story(
     if number != expected:
         missing = f"story {expected} is missing" if expected > 1 else "numbering must start at 1"
         raise source.error(line, f"story numbered {number} follows {expected - 1}: {missing}")
-    return _Draft(number=number, title=heading.group(2), line=line)
+    return _Draft(number=number, title=heading.group(2).rstrip(), line=line)
+
+
+def _refuse_long_number(source: SourceText, drafts: list[_Draft], number: int, line: int) -> None:
+    # "1000. Title" right after story 999 is a story we cannot number, not prose to append.
+    if number == len(drafts) + 1:
+        raise source.error(
+            line,
+            f"story {number}: story numbers go up to {MAX_STORIES}; "
+            "split the brief into two issues",
+        )
 
 
 def _read_bullet(source: SourceText, draft: _Draft, text: str, line: int) -> None:
+    text = text.rstrip()
     labelled = _FIELD.match(text)
     if labelled:
         name = labelled.group(1).lower().replace(" ", "_")
@@ -146,8 +171,9 @@ def _continue_field(source: SourceText, draft: _Draft, text: str, line: int) -> 
     # we refuse rather than guess at (it would silently become part of a link or a source).
     last = draft.last
     if last is None or last not in _PROSE_FIELDS:
-        raise source.error(line, f"story {draft.number}: text outside a field: {text[:40]!r}")
-    draft.fields[last] = f"{draft.fields[last]} {text}"
+        hint = f" (story numbers go up to {MAX_STORIES})" if _LONG_HEADING.match(text) else ""
+        raise source.error(line, f"story {draft.number}: text outside a field: {text[:40]!r}{hint}")
+    draft.fields[last].append(text)
 
 
 def _read_header(

@@ -21,7 +21,8 @@ from mailer.ingest.dates import parse_range
 
 __all__ = ["looks_like_bulletin", "parse_bulletin"]
 
-_SOURCE = re.compile(r"\s*\*\*\s*\(([^()*]{1,120})\)\s*\*\*\s*$")
+# "(?<!\s)": a search tries the leading "\s*" once per run of spaces, not once per space.
+_SOURCE = re.compile(r"(?<!\s)\s*\*\*\s*\(([^()*]{1,120})\)\s*\*\*\s*$")
 _SENTENCE_END = re.compile(r"[.。!！;；:：]$")
 _MAX_HEADLINE_WORDS = 30
 _TITLE_BLOCK_LINES = 12
