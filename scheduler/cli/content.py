@@ -19,6 +19,7 @@ from scheduler.cli.base import (
     chosen_list,
     cli,
     dkim_cli,
+    err,
     handle_errors,
     issues_cli,
     lists_cli,
@@ -105,6 +106,9 @@ def ingest(
             path, chosen_list(app, list_slug), format=format, dry_run=dry_run, replace=replace
         )
     issue_id = result.stored.id if result.stored else None
+    # On stderr, so `--json` output stays one JSON document.
+    for warning in result.detection.warnings:
+        err.print(f"Warning: {warning}", markup=False)
     if as_json:
         print_json(issue_to_json(result.issue, issue_id))
         return
