@@ -79,7 +79,8 @@ def _unlock(fd: int) -> None:
 def hold_share(engine: Engine, run_id: int, share: Share) -> Iterator[None]:
     """Hold the lock of one share of a run while sending it; ShareBusy if someone else does."""
     folder = lock_directory(engine)
-    folder.mkdir(exist_ok=True)
+    # Private like the database beside it: the lock files name the runs being sent.
+    folder.mkdir(mode=0o700, exist_ok=True)
     run_lock = folder / f"run{run_id}.lock"
     fd = os.open(run_lock, os.O_RDWR | os.O_CREAT, 0o600)
     try:
