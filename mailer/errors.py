@@ -2,7 +2,8 @@
 
     DeliveryError                  something kept a message from being accepted
     ├── TemporaryFailure           try again later (4xx, timeouts, dropped connections)
-    │   └── ConnectionFailure      the server cannot be reached at all: stop the run, resume later
+    │   ├── ConnectionFailure      the server cannot be reached at all: stop the run, resume later
+    │   └── UncertainDelivery      the message went out, no final reply came: it may have arrived
     └── PermanentFailure           the server refused this recipient or message for good (5xx)
 
 Third-party exceptions never leave a transport: `classify` maps each aiosmtplib exception to one
@@ -23,6 +24,7 @@ __all__ = [
     "DeliveryError",
     "PermanentFailure",
     "TemporaryFailure",
+    "UncertainDelivery",
     "classify",
 ]
 
@@ -44,6 +46,14 @@ class TemporaryFailure(DeliveryError):
 
 class ConnectionFailure(TemporaryFailure):
     """The server could not be reached or dropped us; no recipient was judged."""
+
+
+class UncertainDelivery(TemporaryFailure):
+    """The whole message was written but its final reply never came (lost, or too late).
+
+    The server may have accepted it: sending it again may give the reader two copies, so it is
+    never retried on its own.
+    """
 
 
 class PermanentFailure(DeliveryError):

@@ -10,6 +10,12 @@ delay, and a confirmation that arrives late or in the wrong folder breaks double
 
 Header values go through the stdlib's `email.policy.SMTP`, which refuses CR/LF inside a value and
 encodes non-ASCII (RFC 2047), so a subject or name from content can never inject a header.
+
+Recipients' addresses go out as the wire needs them (`wire_address`): an internationalised
+domain as its A-label (``bücher.de`` → ``xn--bcher-kva.de``), which every relay takes; a local
+part that is not ASCII only over SMTPUTF8 (RFC 6531), which the message then asks for and a
+relay that does not offer it refuses before anything is sent. An address that cannot be put on
+the wire at all raises `AddressNotUsable`, and only that recipient's delivery fails.
 """
 
 from __future__ import annotations
@@ -26,10 +32,13 @@ from email.message import EmailMessage
 from email.policy import SMTP
 from email.utils import format_datetime, parseaddr
 
+import idna
+
 from mailer.dkim import DkimSigner, canonical_lines
 from mailer.render import Rendered, Slot
 
 __all__ = [
+    "AddressNotUsable",
     "ListHeaders",
     "MessageTemplate",
     "OutgoingMessage",
@@ -37,6 +46,7 @@ __all__ = [
     "display_name",
     "domain_of",
     "make_message_id",
+    "wire_address",
 ]
 
 
@@ -48,6 +58,31 @@ class OutgoingMessage:
     rcpt_to: str
     data: bytes
     message_id: str
+    #: The recipient's local part is not ASCII: the transaction needs SMTPUTF8 (RFC 6531).
+    smtputf8: bool = False
+
+
+class AddressNotUsable(ValueError):
+    """An address that cannot be written in SMTP or a header (its delivery fails alone)."""
+
+
+def wire_address(address: str) -> tuple[str, bool]:
+    """The address as SMTP and the To header carry it, and whether it needs SMTPUTF8.
+
+    The domain becomes its A-label (IDNA 2008 with UTS #46 mapping); the local part is kept
+    as it is, so a non-ASCII one needs SMTPUTF8. Line breaks and controls are never usable.
+    """
+    local, at, domain = address.rpartition("@")
+    if not at or not local or not domain:
+        raise AddressNotUsable(f"not an address: {address!r}")
+    if any(ord(c) < 32 or ord(c) == 127 or c in "<>\u2028\u2029\u0085" for c in address):
+        raise AddressNotUsable(f"an address may not contain line breaks or controls: {address!r}")
+    if not domain.isascii():
+        try:
+            domain = idna.encode(domain, uts46=True).decode("ascii")
+        except idna.IDNAError as exc:
+            raise AddressNotUsable(f"the domain of {address!r} is not a valid IDN: {exc}") from None
+    return f"{local}@{domain}", not local.isascii()
 
 
 @dataclass(frozen=True, slots=True)
@@ -167,7 +202,11 @@ class MessageTemplate:
         unsubscribe_mailto: str | None = None,
         date: dt.datetime | None = None,
     ) -> OutgoingMessage:
-        """One recipient's message: their headers and links filled in, DKIM-signed if set up."""
+        """One recipient's message: their headers and links filled in, DKIM-signed if set up.
+
+        AddressNotUsable when ``to`` cannot be written on the wire (see `wire_address`).
+        """
+        to, smtputf8 = wire_address(to)
         lines = [
             ("To", to),
             ("Date", format_datetime(date or dt.datetime.now(dt.UTC))),
@@ -184,9 +223,10 @@ class MessageTemplate:
             lines.append(("List-Unsubscribe", value))
         for name, value in lines:
             # Built by us from checked values, but checked again: no value can start a header.
-            if "\r" in value or "\n" in value or not value.isascii():
-                raise ValueError(f"{name}: header values may not contain linefeed or non-ASCII")
-        head = "".join(f"{name}: {value}\r\n" for name, value in lines).encode("ascii")
+            # Only an SMTPUTF8 recipient may stand in a header as UTF-8 (RFC 6532).
+            if "\r" in value or "\n" in value or not (value.isascii() or name == "To"):
+                raise AddressNotUsable(f"{name}: a header value may not contain a line break")
+        head = "".join(f"{name}: {value}\r\n" for name, value in lines).encode("utf-8")
         head += self._head
         filled = slots or {}
         body = [p if isinstance(p, bytes) else p.encode(filled) for p in self._pieces]
@@ -196,7 +236,13 @@ class MessageTemplate:
             for piece, canonical in zip(body[self._first_personal :], self._canonical, strict=True):
                 body_hash.update(canonical if canonical is not None else canonical_lines(piece))
             data = self.dkim.signature(head, body_hash.digest()) + data
-        return OutgoingMessage(mail_from=return_path, rcpt_to=to, data=data, message_id=message_id)
+        return OutgoingMessage(
+            mail_from=return_path,
+            rcpt_to=to,
+            data=data,
+            message_id=message_id,
+            smtputf8=smtputf8,
+        )
 
 
 @dataclass(frozen=True, slots=True)

@@ -74,6 +74,9 @@ class Faults:
     reject_connections: int = 0
     #: Share of recipients whose first DATA loses the connection before any reply.
     drop_during_data: float = 0.0
+    #: Share of recipients whose first message is stored, then the connection is lost before
+    #: the final reply (the client cannot know it arrived).
+    lose_reply: float = 0.0
     #: Seconds to wait before every RCPT and DATA reply (a slow server).
     delay: float = 0.0
     #: Replies to MAIL FROM by envelope sender, "*" for every sender (a relay refusing ours).
@@ -176,6 +179,9 @@ class _SinkHandler:
         )
         with self.lock:
             self.messages.append(message)
+        if any(self.faults.picks(k, self.faults.lose_reply) for k in first):
+            server.transport.close()  # stored, but the client never hears so
+            return "421 4.4.2 Connection dropped"
         return "250 Message accepted for delivery"
 
 
@@ -218,6 +224,7 @@ class SmtpSink:
         keep_data: bool = True,
         pipelining: bool = True,
         tls_context: ssl.SSLContext | None = None,
+        smtputf8: bool = False,
     ) -> None:
         self.host = host
         self.port = port or free_port(host)
@@ -232,7 +239,13 @@ class SmtpSink:
         self._running = False
         # With a TLS context the sink offers STARTTLS (a relay with its own certificate).
         self._controller = _Controller(
-            self._handler, hostname=host, port=self.port, decode_data=False, tls_context=tls_context
+            self._handler,
+            hostname=host,
+            port=self.port,
+            decode_data=False,
+            tls_context=tls_context,
+            # Offers SMTPUTF8 (RFC 6531) when asked: addresses with non-ASCII local parts.
+            enable_SMTPUTF8=smtputf8,
         )
 
     def start(self) -> Self:

@@ -19,8 +19,14 @@ from sqlalchemy import Engine
 from sqlalchemy.orm import Session, sessionmaker
 
 from mailer.dkim import DkimSigner
-from mailer.errors import ConnectionFailure, PermanentFailure, TemporaryFailure
+from mailer.errors import (
+    ConnectionFailure,
+    PermanentFailure,
+    TemporaryFailure,
+    UncertainDelivery,
+)
 from mailer.message import (
+    AddressNotUsable,
     MessageTemplate,
     OutgoingMessage,
 )
@@ -104,6 +110,11 @@ class SendReport:
     sent_now: int = 0
     #: Deliveries found in flight from an earlier sender that died (possible duplicates).
     uncertain: int = 0
+    #: Deliveries whose outcome is unknown (no final reply after their data), left for the
+    #: operator: `briefmail runs resume` sends them again.
+    outcome_unknown: int = 0
+    #: Of those, how many this send put back to be sent again (an operator's resume).
+    resent_unknown: int = 0
     #: Outcomes this sender did not record: its claim had lapsed and another sender took the
     #: delivery over (PostgreSQL; the other sender's record stands).
     lost: int = 0
@@ -135,6 +146,8 @@ class SendReport:
             "skipped": sum(self.skipped.values()),
             "variants_rendered": self.variants_rendered,
             "uncertain": self.uncertain,
+            "outcome_unknown": self.outcome_unknown,
+            "resent_unknown": self.resent_unknown,
             "lost": self.lost,
             "cancelled": self.cancelled,
             "waiting": self.waiting,
@@ -293,16 +306,23 @@ class Dispatcher:
                 if claim.variant not in variants:
                     variants[claim.variant] = factory.template(claim.variant)
                     report.variants_rendered += 1
-                message = factory.message(
-                    variants[claim.variant],
-                    claim.email,
-                    claim.subscription_id,
-                    claim.delivery_id,
-                    claim.token_key,
-                )
+                try:
+                    message = factory.message(
+                        variants[claim.variant],
+                        claim.email,
+                        claim.subscription_id,
+                        claim.delivery_id,
+                        claim.token_key,
+                    )
+                except AddressNotUsable as exc:
+                    # A poisoned delivery fails alone, recorded next turn; the run goes on.
+                    finished.append(_not_sent(claim.delivery_id, str(exc)))
+                    continue
                 task = asyncio.create_task(self._attempt(transport, claim, message))
                 sending[task] = claim
             report.sent_now += len(taken)
+            if not sending and finished:
+                continue  # only poisoned ones this turn: record them before anything else
             if not sending:
                 wait = None if interrupted else claims.wait_for_others(session, utcnow())
                 session.commit()
@@ -354,14 +374,21 @@ class Dispatcher:
         *,
         retry_for: float = 0.0,
         share: Share = ledger.WHOLE,
+        resend_unknown: bool = False,
     ) -> SendReport:
         """Send what a run (or a share of it) still owes, retrying deferred deliveries.
 
         Deferred deliveries (4xx, lost connections) are retried with exponential backoff and
         jitter for up to ``retry_for`` seconds; what is still deferred then waits for the next
-        send of the issue.
+        send of the issue. ``resend_unknown`` (an operator's `runs resume`) first puts the
+        deliveries whose outcome is unknown back to be sent again; the report counts them.
         """
         started = time.perf_counter()
+        resent = 0
+        if resend_unknown:
+            with self.sessions() as session:
+                resent = ledger.requeue_uncertain(session, run_id)
+                session.commit()
         report = await self.deliver(run_id, transport, share)
         deadline = time.monotonic() + retry_for
         delay = self.first_retry
@@ -376,6 +403,7 @@ class Dispatcher:
             again.lost += report.lost
             report = again
             delay = min(delay * 2, 300.0)
+        report.resent_unknown = resent
         report.seconds = time.perf_counter() - started
         log.info(
             "run %s: sent %d (delivered %d, deferred %d, failed %d, waiting %d)",
@@ -466,8 +494,16 @@ class Dispatcher:
             accepted = await transport.send(message)
         except ConnectionFailure:
             raise
+        except UncertainDelivery as exc:
+            # The server may have it: recorded as such, never retried as if it had not.
+            return Outcome(claim.delivery_id, DeliveryStatus.UNCERTAIN, None, exc.text)
         except (PermanentFailure, TemporaryFailure) as exc:
             return outcome_of(claim.delivery_id, exc, message.mail_from)
+        except Exception as exc:
+            # Whatever else one message trips over (a transport's bug, a reply nothing could
+            # parse) is that message's problem: it fails alone, loudly, and the run goes on.
+            log.exception("delivery %s: not sent", claim.delivery_id)
+            return _not_sent(claim.delivery_id, f"{type(exc).__name__}: {exc}")
         return Outcome(
             claim.delivery_id,
             DeliveryStatus.DELIVERED,
@@ -493,8 +529,16 @@ class Dispatcher:
         report.cancelled = counts[DeliveryStatus.CANCELLED]
         report.pending = counts[DeliveryStatus.PENDING] + counts[DeliveryStatus.SENDING]
         report.in_flight = counts[DeliveryStatus.SENDING]
+        report.outcome_unknown = counts[DeliveryStatus.UNCERTAIN]
         report.waiting = ledger.count_waiting(session, run.id)
         report.skipped = dict(run.skipped or {})
+
+
+def _not_sent(delivery_id: int, why: str) -> Outcome:
+    """A delivery that failed before any server judged it: never about the reader's mailbox."""
+    return Outcome(
+        delivery_id, DeliveryStatus.FAILED, None, f"not sent: {why}", reason=Reason.UNKNOWN.value
+    )
 
 
 @contextmanager

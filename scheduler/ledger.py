@@ -70,6 +70,7 @@ __all__ = [
     "record_outcome",
     "record_outcomes",
     "release",
+    "requeue_uncertain",
     "run_status",
     "set_run_status",
 ]
@@ -124,6 +125,10 @@ class DeliveryStatus(enum.StrEnum):
     PENDING = "pending"
     DEFERRED = "deferred"
     SENDING = "sending"
+    #: The message went out but no final reply came (the connection was lost after its data,
+    #: or the reply was too late): the server may have it. Not sent again by itself; `briefmail
+    #: runs resume` sends it again and says how many (`requeue_uncertain`).
+    UNCERTAIN = "uncertain"
     DELIVERED = "delivered"
     FAILED = "failed"
     #: Not sent: the person unsubscribed, was suppressed or erased after the run was planned.
@@ -134,7 +139,12 @@ class DeliveryStatus(enum.StrEnum):
 OPEN = (DeliveryStatus.PENDING, DeliveryStatus.DEFERRED, DeliveryStatus.SENDING)
 #: Statuses with a server's answer (or a decision) recorded.
 FINAL = (DeliveryStatus.DELIVERED, DeliveryStatus.FAILED, DeliveryStatus.DEFERRED)
-_FINAL_OR_RETRY = (DeliveryStatus.DELIVERED, DeliveryStatus.DEFERRED, DeliveryStatus.FAILED)
+_FINAL_OR_RETRY = (
+    DeliveryStatus.DELIVERED,
+    DeliveryStatus.DEFERRED,
+    DeliveryStatus.FAILED,
+    DeliveryStatus.UNCERTAIN,
+)
 
 
 class RunConflict(Exception):
@@ -437,6 +447,20 @@ def mark_in_flight(session: Session, delivery_ids: Sequence[int]) -> set[int]:
         return set()
     rows = session.execute(_MARK, {"b_ids": list(delivery_ids), "b_now": utcnow()})
     return {row[0] for row in rows}
+
+
+def requeue_uncertain(session: Session, run_id: int) -> int:
+    """Make a run's uncertain deliveries pending again (an operator's resume); how many.
+
+    Their readers may get a second copy: the caller says so with the count.
+    """
+    result = session.execute(
+        update(Delivery)
+        .where(Delivery.run_id == run_id, Delivery.status == DeliveryStatus.UNCERTAIN)
+        .values(status=DeliveryStatus.PENDING, updated_at=utcnow())
+        .execution_options(synchronize_session=False)
+    )
+    return int(getattr(result, "rowcount", 0) or 0)
 
 
 def release(session: Session, delivery_ids: Sequence[int]) -> None:

@@ -43,8 +43,17 @@ def dot_stuff(data: bytes) -> bytes:
 class SmtpSession(asyncio.Protocol):
     """Sends mail transactions over a connection someone else opened and greeted."""
 
-    def __init__(self, transport: asyncio.BaseTransport, *, pipelining: bool, timeout: float):
+    def __init__(
+        self,
+        transport: asyncio.BaseTransport,
+        *,
+        pipelining: bool,
+        timeout: float,
+        smtputf8: bool = False,
+    ):
         self.pipelining = pipelining
+        #: The server offers SMTPUTF8 (RFC 6531): non-ASCII addresses may be sent.
+        self.smtputf8 = smtputf8
         self.timeout = timeout
         self._transport = transport
         self._buffer = bytearray()
@@ -115,19 +124,31 @@ class SmtpSession(asyncio.Protocol):
         self._transport.write(data)  # type: ignore[attr-defined]
 
     async def command(self, line: str) -> Reply:
-        """Send one command and wait for its reply."""
-        self._write(line.encode("ascii") + b"\r\n")
+        """Send one command and wait for its reply (UTF-8 only where SMTPUTF8 allowed it)."""
+        self._write(line.encode("utf-8") + b"\r\n")
         return await self._reply()
 
-    async def send(self, mail_from: str, rcpt_to: str, data: bytes) -> Reply:
-        """One transaction; the final 2xx reply, or a DeliveryError (the session is reset)."""
+    async def send(
+        self, mail_from: str, rcpt_to: str, data: bytes, *, smtputf8: bool = False
+    ) -> Reply:
+        """One transaction; the final 2xx reply, or a DeliveryError (the session is reset).
+
+        ``smtputf8``: the envelope or headers hold non-ASCII addresses; without the server's
+        SMTPUTF8 the message is refused here, before anything is written (stage None: no
+        server judged it, so it says nothing about the reader's mailbox).
+        """
         self.body_sent = False
-        envelope = (f"MAIL FROM:<{mail_from}>", f"RCPT TO:<{rcpt_to}>", "DATA")
+        if smtputf8 and not self.smtputf8:
+            raise PermanentFailure(
+                f"not sent: {rcpt_to!r} needs SMTPUTF8 (RFC 6531), which the relay does not offer"
+            )
+        utf8 = " SMTPUTF8" if smtputf8 else ""
+        envelope = (f"MAIL FROM:<{mail_from}>{utf8}", f"RCPT TO:<{rcpt_to}>", "DATA")
         for part in envelope:
-            if not part.isascii() or "\r" in part or "\n" in part:
+            if not (part.isascii() or smtputf8) or "\r" in part or "\n" in part:
                 raise PermanentFailure(f"address not usable in SMTP: {part!r}")
         if self.pipelining:
-            self._write("".join(f"{part}\r\n" for part in envelope).encode("ascii"))
+            self._write("".join(f"{part}\r\n" for part in envelope).encode("utf-8"))
             replies = [await self._reply() for _ in envelope]
         else:
             replies = []

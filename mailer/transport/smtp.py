@@ -4,8 +4,10 @@ What a failure means decides what happens next:
 
 - the relay cannot be reached (after a few tries with backoff, 421 at the greeting included):
   `ConnectionFailure` — the dispatcher stops the run, which resumes later;
-- the connection is lost *inside* a transaction: the outcome of that one message is unknown, so
-  it is a `TemporaryFailure` of that message (retried later), and the next message reconnects;
+- the connection is lost *inside* a transaction: before the message's data, nothing was taken
+  (a `TemporaryFailure`, retried later); after the data, or no final reply within the timeout,
+  the message may have been delivered (`UncertainDelivery`, never retried on its own); the next
+  message reconnects;
 - a reply code: 4xx is temporary, 5xx permanent (`mailer.errors.classify`); each refusal
   names the command it answered, so the send path can tell a refused reader from a refused
   sender (`mailer.replies`);
@@ -31,7 +33,13 @@ from typing import Literal
 
 import aiosmtplib
 
-from mailer.errors import ConnectionFailure, DeliveryError, TemporaryFailure, classify
+from mailer.errors import (
+    ConnectionFailure,
+    DeliveryError,
+    TemporaryFailure,
+    UncertainDelivery,
+    classify,
+)
 from mailer.message import OutgoingMessage
 from mailer.replies import Stage
 from mailer.transport import Accepted
@@ -94,7 +102,9 @@ class SmtpTransport:
         for attempt in (1, 2):
             session = await self._connected()
             try:
-                code, text = await session.send(message.mail_from, message.rcpt_to, message.data)
+                code, text = await session.send(
+                    message.mail_from, message.rcpt_to, message.data, smtputf8=message.smtputf8
+                )
             except ConnectionFailure as exc:
                 await self._drop()
                 if not session.body_sent and attempt == 1:
@@ -102,7 +112,13 @@ class SmtpTransport:
                     # connection): nothing can have been accepted, so one try on a fresh
                     # connection cannot duplicate anything.
                     continue
-                # Lost after the message went out: its fate is unknown, the relay's is not.
+                if session.body_sent:
+                    # The whole message went out and no final reply came: it may have been
+                    # delivered. Never retried as if it had not.
+                    raise UncertainDelivery(
+                        f"no final reply after the message's data: {exc.text}"
+                    ) from exc
+                # Lost during the envelope, on a second try: nothing can have been accepted.
                 raise TemporaryFailure(
                     f"connection lost during the transaction: {exc.text}"
                 ) from exc
@@ -174,7 +190,10 @@ class SmtpTransport:
         transport = client.transport
         assert transport is not None, "aiosmtplib reported a connection without a transport"
         return SmtpSession(
-            transport, pipelining=client.supports_extension("pipelining"), timeout=cfg.timeout
+            transport,
+            pipelining=client.supports_extension("pipelining"),
+            timeout=cfg.timeout,
+            smtputf8=client.supports_extension("smtputf8"),
         )
 
     async def _drop(self) -> None:

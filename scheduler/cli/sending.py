@@ -244,7 +244,17 @@ def runs_resume(
             if run.status == ledger.RunStatus.PAUSED:
                 ledger.set_run_status(session, run, ledger.RunStatus.SENDING)
                 session.commit()
-        report = asyncio.run(app.resume_run(run_id, retry_for, chosen, handle_signals=True))
+        report = asyncio.run(
+            app.resume_run(
+                run_id,
+                retry_for,
+                chosen,
+                handle_signals=True,
+                # The operator's resume sends the unknown outcomes again (once per run: the
+                # first share's process does it, before the others claim).
+                resend_unknown=chosen.part == 0,
+            )
+        )
     report.seconds = time.perf_counter() - started
     if as_json:
         print_json({**report.as_json(), "sent_now": report.sent_now})
@@ -447,5 +457,15 @@ def _print_report(report: SendReport, subscribers: int | None = None) -> None:
         table.add_row("stopped", report.stopped)
     if report.uncertain:
         table.add_row("uncertain", f"{report.uncertain} (in flight when a sender died; sent again)")
+    if report.resent_unknown:
+        table.add_row(
+            "sent again", f"{report.resent_unknown} whose outcome was unknown (may be duplicates)"
+        )
+    if report.outcome_unknown:
+        table.add_row(
+            "outcome unknown",
+            f"{report.outcome_unknown} (no final reply after their data; "
+            f"`briefmail runs resume {report.run_id}` sends them again)",
+        )
     table.add_row("seconds", f"{report.seconds:.2f}")
     out.print(table)

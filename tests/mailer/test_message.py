@@ -13,12 +13,14 @@ from hypothesis import strategies as st
 
 from mailer.dkim import DkimSigner, canonical_body, generate_key
 from mailer.message import (
+    AddressNotUsable,
     ListHeaders,
     MessageTemplate,
     _quoted_printable,
     build_message,
     display_name,
     domain_of,
+    wire_address,
 )
 from mailer.render import Rendered, Slot
 
@@ -85,8 +87,33 @@ class TestBuildMessage:
         evil = "x\r\nBcc: victim@example.org"
         rendered = Rendered(evil, "", "<p>x</p>", "x") if field == "subject" else RENDERED
         to = evil if field == "to" else "reader@example.net"
-        with pytest.raises(ValueError, match="linefeed|carriage|newline|invalid"):
+        with pytest.raises(ValueError, match="linefeed|carriage|newline|invalid|line break"):
             build(rendered, to=to)
+
+
+class TestWireAddress:
+    def test_an_idn_domain_goes_out_as_its_a_label(self) -> None:
+        """bücher.de is written xn--bcher-kva.de in the envelope and in To; no SMTPUTF8."""
+        assert wire_address("user@bücher.de") == ("user@xn--bcher-kva.de", False)
+        assert wire_address("user@xn--bcher-kva.de") == ("user@xn--bcher-kva.de", False)
+        data = build(to="user@bücher.de")
+        assert b"\r\nTo: user@xn--bcher-kva.de\r\n" in b"\r\n" + data
+
+    def test_a_non_ascii_local_part_needs_smtputf8(self) -> None:
+        """ü@example.org stays as it is and asks for SMTPUTF8; its To header is UTF-8."""
+        assert wire_address("ü@bücher.de") == ("ü@xn--bcher-kva.de", True)
+        template = MessageTemplate(RENDERED, sender="Brief <b@news.example.org>")
+        message = template.fill(to="ü@example.org", message_id="<1@x>", return_path="b@x.org")
+        assert message.smtputf8 and message.rcpt_to == "ü@example.org"
+        assert "To: ü@example.org\r\n".encode() in message.data
+
+    @pytest.mark.parametrize(
+        "address", ["no-at-sign", "user@☃.example", "a\u2028b@example.org", "a@exa\rmple.org"]
+    )
+    def test_an_address_that_cannot_go_on_the_wire_is_refused(self, address: str) -> None:
+        """No @, a domain that is no valid IDN, a line break or control: AddressNotUsable."""
+        with pytest.raises(AddressNotUsable):
+            wire_address(address)
 
 
 class TestTransactional:

@@ -481,6 +481,7 @@ class TestSendAndRuns:
                     "pending": 0,
                     "deferred": 0,
                     "sending": 0,
+                    "uncertain": 0,
                     "delivered": 2,
                     "failed": 0,
                     "cancelled": 0,

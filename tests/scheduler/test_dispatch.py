@@ -294,7 +294,11 @@ class TestHostileServer:
     async def test_every_delivery_ends_exactly_once_against_every_fault(
         self, app: Briefmail, smtp_sink: SmtpSink
     ) -> None:
-        """2,000 readers, every fault on: each ends delivered once, or failed with the 550."""
+        """2,000 readers, every fault on: each ends delivered once or failed with the 550.
+
+        A message whose connection dropped after its data has an unknown outcome: it is left
+        uncertain by the send, and the operator's resume sends it again.
+        """
         from sqlalchemy import func, select
 
         from subscribers.models import Suppression
@@ -316,9 +320,13 @@ class TestHostileServer:
         dispatcher.first_retry = 0.05
         transport = app.transport()
         try:
-            report = await dispatcher.send(issue_id, transport, retry_for=30)
+            first = await dispatcher.send(issue_id, transport, retry_for=30)
+            assert first.outcome_unknown > 20  # the dropped DATA (3%), never deferred
+            assert first.delivered + first.failed + first.outcome_unknown == 2000
+            report = await dispatcher.resume(first.run_id, transport, resend_unknown=True)
         finally:
             await transport.close()
+        assert (report.resent_unknown, report.outcome_unknown) == (first.outcome_unknown, 0)
         refused = set(FAULTS["refuse"])  # type: ignore[arg-type]
         delivered = smtp_sink.recipients()
         assert len(delivered) == len(set(delivered)), "somebody got two copies"
@@ -536,6 +544,114 @@ class TestWhoseFault:
         # The domain rested after its first refusals: most of its readers never reached it.
         assert len(smtp_sink.refusals) <= app.settings.smtp.connections
         assert suppressions(app) == 0
+
+
+class TestOneReaderFailsAlone:
+    async def test_a_poisoned_address_fails_alone_among_a_thousand(
+        self, app: Briefmail, smtp_sink: SmtpSink
+    ) -> None:
+        """One address that cannot go on the wire fails with its reason; 999 are delivered."""
+        from sqlalchemy import update
+
+        from subscribers.models import Subscriber
+
+        readers = [f"r{n:04d}@example.net" for n in range(1000)]
+        for email in readers:
+            add(app, email, ["chips"])
+        with app.sessions() as session:
+            # A row no form lets in today, as an older version or a hand-edited import left it.
+            session.execute(
+                update(Subscriber)
+                .where(Subscriber.email == "r0500@example.net")
+                .values(email="r0500@☃.example")
+            )
+            session.commit()
+        report = await send(app, ingest(app))
+        assert (report["delivered"], report["failed"], report["stopped"]) == (999, 1, None)
+        assert len(smtp_sink.recipients()) == 999
+        poisoned = reasons(app)["r0500@☃.example"]
+        assert poisoned == ("failed", "unknown")
+        with app.sessions() as session:
+            text = session.query(Delivery.last_text).filter(Delivery.status == "failed").scalar()
+        assert text is not None and text.startswith("not sent: the domain of")
+        assert suppressions(app) == 0
+
+    async def test_idn_domains_go_out_as_a_labels(
+        self, app: Briefmail, smtp_sink: SmtpSink
+    ) -> None:
+        """A reader at bücher.de is sent to xn--bcher-kva.de, in the envelope and in To."""
+        add(app, "user@bücher.de", ["chips"])
+        report = await send(app, ingest(app))
+        assert report["delivered"] == 1
+        (message,) = smtp_sink.messages
+        assert message.rcpt_to == ("user@xn--bcher-kva.de",)
+        assert message.parsed()["To"] == "user@xn--bcher-kva.de"
+
+    async def test_a_non_ascii_local_part_needs_a_relay_with_smtputf8(
+        self, app: Briefmail, smtp_sink: SmtpSink
+    ) -> None:
+        """Without SMTPUTF8 that reader fails alone, unsent; a relay offering it delivers."""
+        with app.sessions() as session:
+            # Accepted because smtp.smtputf8 says the relay takes it; this relay does not.
+            subscribe(
+                session,
+                get_list(session, "brief"),
+                "jürgen@example.de",
+                taxonomy=app.taxonomy,
+                topics=["chips"],
+                confirmed=True,
+                smtputf8=True,
+            )
+            session.commit()
+        add(app, "ok@example.net", ["chips"])
+        issue_id = ingest(app)
+        report = await send(app, issue_id)
+        assert (report["delivered"], report["failed"]) == (1, 1)
+        assert smtp_sink.recipients() == ["ok@example.net"]
+        assert reasons(app)["jürgen@example.de"] == ("failed", "unknown")
+        with app.sessions() as session:
+            run = ledger.get_run(session, 1)
+            failed = session.query(Delivery).filter(Delivery.status == "failed").one()
+            assert failed.last_text is not None and "SMTPUTF8" in failed.last_text
+            failed.status = DeliveryStatus.PENDING  # the operator moved to a relay that has it
+            session.commit()
+        port = smtp_sink.port
+        smtp_sink.stop()
+        with SmtpSink(port=port, smtputf8=True) as utf8:
+            again = await app.resume_run(run.id)
+        assert again.delivered == 2
+        assert utf8.recipients() == ["jürgen@example.de"]
+        assert utf8.messages[0].parsed()["To"] == "jürgen@example.de"
+
+
+class TestOutcomesToldTruthfully:
+    @pytest.mark.smtp_faults(lose_reply=0.1)
+    async def test_a_lost_final_reply_is_uncertain_and_never_sent_again_by_itself(
+        self, app: Briefmail, smtp_sink: SmtpSink
+    ) -> None:
+        """Stored but unanswered: uncertain, not deferred; only the operator's resume resends."""
+        readers = [f"r{n:03d}@example.net" for n in range(200)]
+        for email in readers:
+            add(app, email, ["chips"])
+        issue_id = ingest(app)
+        dispatcher = app.dispatcher()
+        dispatcher.first_retry = 0.05
+        transport = app.transport()
+        try:
+            first = await dispatcher.send(issue_id, transport, retry_for=5)
+            lost = first.outcome_unknown
+            assert lost > 5 and first.deferred == 0
+            assert first.delivered + lost == 200
+            # The server has every one of them already, once.
+            assert sorted(smtp_sink.recipients()) == readers
+            again = await dispatcher.send(issue_id, transport, retry_for=5)
+            assert (again.sent_now, again.outcome_unknown) == (0, lost)  # no silent copies
+            resumed = await dispatcher.resume(first.run_id, transport, resend_unknown=True)
+        finally:
+            await transport.close()
+        assert (resumed.resent_unknown, resumed.outcome_unknown) == (lost, 0)
+        assert resumed.delivered == 200
+        assert len(smtp_sink.recipients()) == 200 + lost  # the copies the operator chose
 
 
 class TestOperatorControl:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from mailer.errors import ConnectionFailure, PermanentFailure, TemporaryFailure
+from mailer.errors import PermanentFailure, TemporaryFailure
 from mailer.message import OutgoingMessage
 from mailer.testing import Faults, SmtpSink
 from mailer.transport.session import dot_stuff
@@ -48,15 +48,16 @@ async def test_transactions_deliver_exact_bytes_and_classify_refusals(pipelining
 
 
 @pytest.mark.smtp_faults(drop_during_data=1.0)
-async def test_a_connection_lost_after_the_message_is_a_temporary_failure(
+async def test_a_connection_lost_after_the_message_is_an_uncertain_delivery(
     smtp_sink: SmtpSink,
 ) -> None:
-    """Dropped after the data went out: the outcome is unknown, so the message is deferred."""
+    """Dropped after the data went out: the outcome is unknown, never a plain deferral."""
+    from mailer.errors import UncertainDelivery
+
     transport = SmtpTransport(SmtpConfig(host=smtp_sink.host, port=smtp_sink.port, timeout=5))
-    with pytest.raises(TemporaryFailure) as lost:
+    with pytest.raises(UncertainDelivery) as lost:
         await transport.send(message("r@example.net"))
-    assert not isinstance(lost.value, ConnectionFailure)
-    assert "connection lost" in lost.value.text
+    assert "no final reply after the message's data" in lost.value.text
     await transport.send(message("r@example.net"))  # reconnects; this time it stays up
     await transport.close()
     assert smtp_sink.recipients() == ["r@example.net"]
