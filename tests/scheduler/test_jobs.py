@@ -6,8 +6,10 @@ The clock is moved with time-machine; the SMTP server, the database and the send
 from __future__ import annotations
 
 import datetime as dt
+import logging
 from pathlib import Path
 
+import pytest
 import time_machine
 from apscheduler.triggers.interval import IntervalTrigger
 
@@ -17,6 +19,7 @@ from scheduler.app import Briefmail
 from scheduler.jobs import (
     DIGEST_JOB_ID,
     SEND_JOB_ID,
+    TickReport,
     build_scheduler,
     describe_jobs,
     send_weekly_digest,
@@ -243,3 +246,94 @@ def test_two_serve_processes_on_one_database_send_each_reader_once(
     assert sorted(smtp_sink.recipients()) == [f"r{n:02d}@example.net" for n in range(60)]
     with app.sessions() as session:
         assert [(run.id, run.status) for run in list_runs(session)] == [(1, "done")]
+
+
+def unreachable_app(app: Briefmail) -> Briefmail:
+    """The test app's settings with its database moved to a closed PostgreSQL port."""
+    from mailer.testing import free_port
+    from scheduler.settings import DatabaseSettings
+
+    url = f"postgresql+psycopg://briefmail:hunter2@127.0.0.1:{free_port()}/briefmail"
+    return Briefmail(app.settings.model_copy(update={"database": DatabaseSettings(url=url)}))
+
+
+class TestFaults:
+    def test_a_fault_is_logged_once_and_retried_with_a_growing_pause(
+        self, app: Briefmail, caplog: pytest.LogCaptureFixture
+    ) -> None:
+        """An unreachable database is logged once, retried after 1, 2, 4 ticks, then recovers."""
+        from scheduler.jobs import Backoff
+
+        now = [0.0]
+        backoff = Backoff(SEND_JOB_ID, base=60, clock=lambda: now[0])
+        broken = unreachable_app(app)
+        job = [lambda: tick(broken)]
+        attempts: list[float] = []
+
+        def send() -> TickReport:
+            attempts.append(now[0])
+            return job[0]()
+
+        caplog.set_level(logging.INFO, logger="briefmail.jobs")
+        try:
+            for minute in range(8):  # a tick a minute, the database down throughout
+                now[0] = minute * 60.0
+                assert backoff.attempt(send) is None
+        finally:
+            broken.close()
+        assert attempts == [0.0, 60.0, 180.0, 420.0]  # retried after 1, 2, then 4 ticks
+        errors = [r for r in caplog.records if r.levelno == logging.ERROR]
+        assert len(errors) == 1
+        [message] = [r.getMessage() for r in errors]
+        assert "unavailable: connection failed" in message and "hunter2" not in message
+        assert "\n" not in message
+        job[0] = lambda: tick(app)  # the database is back
+        now[0] = 420.0 + 8 * 60
+        assert isinstance(backoff.attempt(send), TickReport)
+        assert "working again after 4 failed attempts" in caplog.records[-1].getMessage()
+        assert (backoff.fault, backoff.failures) == (None, 0)
+
+    def test_the_pause_stops_growing_at_its_cap(self) -> None:
+        """A long outage is retried at most every cap seconds (15 minutes by default)."""
+        from scheduler.jobs import Backoff
+
+        backoff = Backoff(SEND_JOB_ID, base=60)
+        delays = []
+        for _ in range(8):
+            backoff.failures += 1
+            delays.append(backoff.delay())
+        assert delays == [60, 120, 240, 480, 900, 900, 900, 900]
+
+    def test_serve_logs_an_unreachable_database_once_without_a_traceback(
+        self, tmp_path: Path
+    ) -> None:
+        """`briefmail serve` on an unreachable database logs one line, not a traceback a tick."""
+        import os
+        import signal
+        import subprocess
+        import sys
+        import time
+
+        from mailer.testing import free_port
+
+        url = f"postgresql+psycopg://briefmail:hunter2@127.0.0.1:{free_port()}/briefmail"
+        (tmp_path / "briefmail.toml").write_text("[schedule]\ntick_seconds = 5\n", encoding="utf-8")
+        server = subprocess.Popen(
+            [sys.executable, "-c", "from scheduler.cli import main; main()", "serve", "--no-web"],
+            cwd=tmp_path,
+            env={**os.environ, "BRIEFMAIL_SECRET_KEY": "k" * 32, "BRIEFMAIL_DATABASE__URL": url},
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
+        try:
+            time.sleep(13)  # ticks at 0, 5 and 10 s: two attempts, one rest
+            assert server.poll() is None, "serve exited"
+        finally:
+            server.send_signal(signal.SIGTERM)
+            _, stderr = server.communicate(timeout=60)
+        assert server.returncode == 0, stderr
+        assert "Traceback" not in stderr and "hunter2" not in stderr
+        faults = [line for line in stderr.splitlines() if "unavailable" in line]
+        assert len(faults) == 1, stderr
+        assert '"level": "error"' in faults[0] and "Connection refused" in faults[0]
