@@ -258,16 +258,13 @@ class Settings(BaseSettings):
     def database_url(self) -> str:
         """The database URL with a relative SQLite path made absolute against base_dir."""
         url = make_url(self.database.url)
-        if (
-            url.get_backend_name() == "sqlite"
-            and url.database
-            and url.database != ":memory:"
-            # A "file:" URI (?mode=ro&uri=true) is passed to SQLite as written.
-            and not url.database.startswith("file:")
-        ):
-            path = Path(url.database)
-            if not path.is_absolute():
-                url = url.set(database=str(self.base_dir / path))
+        if url.get_backend_name() != "sqlite" or url.database in (None, "", ":memory:"):
+            return url.render_as_string(hide_password=False)
+        if url.database.startswith("file:"):
+            return self.database.url  # a SQLite URI (?mode=ro&uri=true): as written
+        path = Path(url.database)
+        if not path.is_absolute():
+            url = url.set(database=str(self.base_dir / path))
         return url.render_as_string(hide_password=False)
 
     def resolve(self, path: Path) -> Path:
