@@ -635,6 +635,16 @@ class TestSendAndRuns:
         assert err.startswith("warning: smtp.verify is false: the relay's TLS certificate is NOT")
         assert json.loads(run("status", "--json")[1])["warnings"] == [err[9:].strip()]
 
+    def test_ingest_warns_when_a_file_looks_cut_short(self, home: Path) -> None:
+        """A brief whose last field stops mid-word, with no final newline, ingests with a warning."""
+        text = (FIXTURES / "brief-mixed.txt").read_text(encoding="utf-8")
+        cut = text[: text.rindex("Why It Matters: Readers know when") + len("Why It Matters: Read")]
+        (home / "cut.txt").write_text(cut, encoding="utf-8")
+        code, _, err = run("ingest", "cut.txt")
+        assert code == 0, err
+        assert err.startswith("Warning: cut.txt:")
+        assert "ends mid-sentence" in err and "was it cut short?" in err
+
     def test_preview_writes_html_and_eml(self, home: Path) -> None:
         """`preview` writes one variant's HTML and full message for the chosen topics."""
         run("ingest", str(FIXTURES / "brief-mixed.txt"))
