@@ -203,11 +203,19 @@ class RateLimiter:
 
     def allow(self, key: str) -> bool:
         """Record an attempt for ``key``; False once the limit is reached."""
-        now = self._clock()
-        events = self._events[key]
-        while events and events[0] <= now - self.window:
-            events.popleft()
-        if len(events) >= self.limit:
+        if not self.allows(key):
             return False
-        events.append(now)
+        self._events[key].append(self._clock())
         return True
+
+    def allows(self, key: str) -> bool:
+        """Whether an attempt for ``key`` would be allowed now (nothing is recorded)."""
+        events = self._events.get(key)
+        if events is None:
+            return True
+        cutoff = self._clock() - self.window
+        while events and events[0] <= cutoff:
+            events.popleft()
+        if not events:
+            del self._events[key]  # keys of the past must not pile up in memory
+        return len(events) < self.limit

@@ -28,6 +28,7 @@ from fastapi import APIRouter, Request
 from fastapi.responses import HTMLResponse, PlainTextResponse
 from sqlalchemy import select
 from sqlalchemy.orm import Session, selectinload, sessionmaker
+from starlette.background import BackgroundTask
 
 from mailer.content import Issue, select_stories
 from mailer.dkim import DkimSigner
@@ -181,10 +182,12 @@ def build_router(deps: WebDeps) -> APIRouter:
 
     async def carry_out(wish: SignupRequest) -> None:
         """The half of a request that depends on who the address is: after the answer."""
-        if not deps.per_person.allow(person_key(wish.address)):
+        person = person_key(wish.address)
+        if not deps.per_person.allows(person):
             return  # one confirmation per person per hour, however the address is spelt
         found = await asyncio.to_thread(store, wish)
         if found is not None:
+            deps.per_person.allow(person)  # counted when sent: jobs run one at a time
             newsletter, address, token = found
             await notices.send(
                 newsletter,
@@ -273,8 +276,14 @@ def build_router(deps: WebDeps) -> APIRouter:
                     action=str(request.url.path),
                 ),
             )
-        deps.signups.submit(lambda: carry_out(wish))
-        return page("check_inbox.html")
+
+        async def queue() -> None:
+            deps.signups.submit(lambda: carry_out(wish))
+
+        # Queued once the answer has gone out, so not even the start of the work overlaps it.
+        answer = page("check_inbox.html")
+        answer.background = BackgroundTask(queue)
+        return answer
 
     @router.get("/subscribe", response_class=HTMLResponse)
     def subscribe_page(request: Request) -> HTMLResponse:

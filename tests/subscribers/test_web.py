@@ -15,6 +15,7 @@ from urllib.parse import urlparse
 
 import httpx
 import pytest
+from fastapi import FastAPI
 from sqlalchemy import select
 
 from mailer.testing import SmtpSink
@@ -32,8 +33,8 @@ SITE = "https://news.example.org"
 class Client(httpx.AsyncClient):
     """A browser-like client of the app: keeps cookies, sends Origin, can wait for the app."""
 
-    def __init__(self, app: Briefmail, ip: str = "203.0.113.7") -> None:
-        web = app.web()
+    def __init__(self, app: Briefmail | FastAPI, ip: str = "203.0.113.7") -> None:
+        web = app.web() if isinstance(app, Briefmail) else app  # one app, many visitors
         self.signups: Background = web.state.signups
         transport = httpx.ASGITransport(app=web, client=(ip, 50000))
         super().__init__(transport=transport, base_url=SITE, headers={"Origin": SITE})
