@@ -636,7 +636,7 @@ class TestSendAndRuns:
         assert json.loads(run("status", "--json")[1])["warnings"] == [err[9:].strip()]
 
     def test_ingest_warns_when_a_file_looks_cut_short(self, home: Path) -> None:
-        """A brief whose last field stops mid-word, with no final newline, ingests with a warning."""
+        """A brief whose last field stops mid-word, no final newline: stored, with a warning."""
         text = (FIXTURES / "brief-mixed.txt").read_text(encoding="utf-8")
         cut = text[: text.rindex("Why It Matters: Readers know when") + len("Why It Matters: Read")]
         (home / "cut.txt").write_text(cut, encoding="utf-8")
