@@ -8,14 +8,17 @@ proven to work without it. Screenshots of every step go to test-artifacts/.
 
 from __future__ import annotations
 
+import functools
 import re
 import secrets
 import threading
 import time
 from collections.abc import Iterator
+from http.server import SimpleHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any, NamedTuple
 
+import httpx
 import pytest
 import uvicorn
 from pydantic import SecretStr
@@ -27,6 +30,7 @@ from scheduler.settings import DatabaseSettings, NewsletterSettings, SmtpSetting
 from subscribers.models import Subscription, SubscriptionStatus
 from subscribers.signup import Background
 from tests.conftest import ARTIFACTS
+from tests.subscribers.test_web import csrf_of
 
 
 class Site(NamedTuple):
@@ -150,3 +154,35 @@ class TestJourney:
             ]
         finally:
             context.close()
+
+
+class TestForgery:
+    def test_a_form_on_another_site_cannot_subscribe_a_visitor(
+        self, browser: Any, site: Site, smtp_sink: SmtpSink, tmp_path: Path
+    ) -> None:
+        """A page elsewhere that posts our form with a harvested token gets "Please try again"."""
+        token = csrf_of(httpx.get(f"{site.base}/subscribe").text)  # the attacker's own token
+        (tmp_path / "evil.html").write_text(
+            f'<form method="post" action="{site.base}/subscribe">'
+            f'<input type="hidden" name="csrf" value="{token}">'
+            '<input type="hidden" name="email" value="victim@example.net">'
+            '<input type="hidden" name="lists" value="brief">'
+            '<button type="submit">Win a prize</button></form>',
+            encoding="utf-8",
+        )
+        handler = functools.partial(SimpleHTTPRequestHandler, directory=str(tmp_path))
+        evil = ThreadingHTTPServer(("127.0.0.1", free_port()), handler)
+        threading.Thread(target=evil.serve_forever, daemon=True).start()
+        context = browser.new_context(java_script_enabled=False)
+        page = context.new_page()
+        try:
+            page.goto(f"{site.base}/subscribe")  # the visitor has our form cookie too
+            page.goto(f"http://127.0.0.1:{evil.server_address[1]}/evil.html")
+            page.click("button[type=submit]")
+            assert page.locator("h1").inner_text() == "Please try again"
+            site.settled()
+            assert smtp_sink.messages == []
+        finally:
+            context.close()
+            evil.shutdown()
+            evil.server_close()
