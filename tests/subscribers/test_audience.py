@@ -2,22 +2,12 @@
 
 from __future__ import annotations
 
-import pytest
 from sqlalchemy.orm import Session, sessionmaker
 
 from mailer.topics import Taxonomy
 from subscribers.audience import audience_census, iter_audience
-from subscribers.lists import create_list
 from subscribers.models import Cadence, NewsletterList
 from subscribers.service import subscribe
-
-
-@pytest.fixture
-def newsletter(sessions: sessionmaker[Session]) -> NewsletterList:
-    with sessions() as session:
-        created = create_list(session, "brief", "Test Brief", "Brief <b@news.example.org>")
-        session.commit()
-        return created
 
 
 class TestAudience:

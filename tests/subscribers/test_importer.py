@@ -48,15 +48,6 @@ HEADER = ",".join(COLUMNS)
 Stored = tuple[str, str | None, str, str, str, int, tuple[str, ...]]
 
 
-@pytest.fixture
-def newsletter(sessions: sessionmaker[Session]) -> NewsletterList:
-    """A committed list to import into."""
-    with sessions() as session:
-        created = create_list(session, "brief", "Test Brief", "Brief <b@news.example.org>")
-        session.commit()
-        return created
-
-
 def write(tmp_path: Path, text: str, name: str = "people.csv") -> Path:
     """A CSV file with exactly this text, as UTF-8 (line endings untouched)."""
     path = tmp_path / name

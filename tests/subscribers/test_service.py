@@ -6,7 +6,6 @@ import pytest
 from sqlalchemy.orm import Session, sessionmaker
 
 from mailer.topics import Taxonomy, UnknownTopic
-from subscribers.lists import create_list
 from subscribers.models import Cadence, NewsletterList, SubscriptionStatus
 from subscribers.service import (
     InvalidAddress,
@@ -17,14 +16,6 @@ from subscribers.service import (
     subscribe,
     unsubscribe,
 )
-
-
-@pytest.fixture
-def newsletter(sessions: sessionmaker[Session]) -> NewsletterList:
-    with sessions() as session:
-        created = create_list(session, "brief", "Test Brief", "Brief <b@news.example.org>")
-        session.commit()
-        return created
 
 
 class TestSubscribe:
