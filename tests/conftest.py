@@ -36,7 +36,10 @@ settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "default"))
 
 ROOT = Path(__file__).resolve().parent.parent
 FIXTURES = Path(__file__).resolve().parent / "fixtures"
-SEEDS = ROOT.parent / "shared" / "seeds"
+#: The issues as published, outside the repository: BRIEFMAIL_SEEDS, else ../shared/seeds. The
+#: suite's own samples (tests/fixtures, tests/data) stand in for them; the checks against the
+#: published issues run when the folder exists and are deselected, with a notice, when not.
+SEEDS = Path(os.environ.get("BRIEFMAIL_SEEDS") or ROOT.parent / "shared" / "seeds")
 IN_CI = os.environ.get("CI", "").lower() == "true"
 
 
@@ -91,8 +94,8 @@ def browser() -> Iterator[Any]:
 
 @pytest.fixture
 def seeds() -> Path:
-    """The real published issues in ../shared/seeds."""
-    require(SEEDS.is_dir(), f"seed issues not found at {SEEDS}")
+    """The real published issues (tests that use them are deselected when they are absent)."""
+    assert SEEDS.is_dir(), f"seed issues not found at {SEEDS}"
     return SEEDS
 
 
@@ -118,11 +121,21 @@ def pytest_configure(config: pytest.Config) -> None:
     config.addinivalue_line(
         "markers", "postgresql_only: pins what only a server database does (SKIP LOCKED, workers)"
     )
+    config.addinivalue_line(
+        "markers", "seeds: reads the published issues (BRIEFMAIL_SEEDS or ../shared/seeds)"
+    )
 
 
 def pytest_report_header(config: pytest.Config) -> str:
-    """Say which database the run uses."""
-    return f"database: {config.getoption('--db')}"
+    """Say which database the run uses, and whether the published issues are there."""
+    seeds = str(SEEDS) if SEEDS.is_dir() else f"none at {SEEDS} (their checks are deselected)"
+    return f"database: {config.getoption('--db')}; published issues: {seeds}"
+
+
+def _uses_seeds(item: pytest.Item) -> bool:
+    return (
+        "seeds" in getattr(item, "fixturenames", ()) or item.get_closest_marker("seeds") is not None
+    )
 
 
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
@@ -134,9 +147,13 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
     all, the summary line says how many, and the other pass runs them.
     """
     on_postgresql = config.getoption("--db") == "postgresql"
+    have_seeds = SEEDS.is_dir()
     chosen, dropped = [], []
     for item in items:
-        if on_postgresql:
+        if not have_seeds and _uses_seeds(item):
+            keep = False  # a clone elsewhere has no ../shared: said in the header and summary
+            _WITHOUT_SEEDS.append(item.nodeid)
+        elif on_postgresql:
             keep = "database_url" in getattr(item, "fixturenames", ()) and (
                 item.get_closest_marker("sqlite_only") is None
             )
@@ -146,6 +163,19 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
     if dropped:
         config.hook.pytest_deselected(items=dropped)
         items[:] = chosen
+
+
+_WITHOUT_SEEDS: list[str] = []
+
+
+def pytest_terminal_summary(terminalreporter: Any) -> None:
+    """Name the checks of the published issues that did not run, and why, never silently."""
+    if _WITHOUT_SEEDS:
+        terminalreporter.write_line(
+            f"{len(_WITHOUT_SEEDS)} checks against the published issues deselected: no folder "
+            f"at {SEEDS} (set BRIEFMAIL_SEEDS=DIR to run them)",
+            yellow=True,
+        )
 
 
 @pytest.fixture(scope="session")
