@@ -16,7 +16,7 @@ from scheduler.ledger import Delivery, DeliveryStatus, RunStatus
 from subscribers.lists import get_list
 from subscribers.models import Cadence
 from subscribers.service import subscribe
-from tests.conftest import FIXTURES
+from tests.conftest import FIXTURES, subscribe_readers
 
 CHIPS = "Foundry Starts Volume Output of a New Accelerator Chip"
 MODELS = "Open-Weight Reasoning Model Released Under a Permissive Licence"
@@ -591,18 +591,8 @@ class TestOneReaderFailsAlone:
         self, app: Briefmail, smtp_sink: SmtpSink
     ) -> None:
         """Without SMTPUTF8 that reader fails alone, unsent; a relay offering it delivers."""
-        with app.sessions() as session:
-            # Accepted because smtp.smtputf8 says the relay takes it; this relay does not.
-            subscribe(
-                session,
-                get_list(session, "brief"),
-                "jürgen@example.de",
-                taxonomy=app.taxonomy,
-                topics=["chips"],
-                confirmed=True,
-                smtputf8=True,
-            )
-            session.commit()
+        # Accepted because smtp.smtputf8 says the relay takes it; this relay does not.
+        subscribe_readers(app, ["jürgen@example.de"], topics=["chips"], smtputf8=True)
         add(app, "ok@example.net", ["chips"])
         issue_id = ingest(app)
         report = await send(app, issue_id)

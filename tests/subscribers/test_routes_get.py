@@ -20,11 +20,9 @@ from sqlalchemy import MetaData, select
 
 from mailer.testing import SmtpSink
 from scheduler.app import Briefmail
-from subscribers.lists import get_list
 from subscribers.models import Subscriber, Subscription, SubscriptionStatus
-from subscribers.service import subscribe
 from subscribers.tokens import Purpose, TokenSigner
-from tests.conftest import FIXTURES
+from tests.conftest import FIXTURES, subscribe_readers
 from tests.subscribers.test_web import Client, link_in, subscribe_form, subscription_of
 
 #: Which token a route's {token} takes, by the route's first path segment.
@@ -90,16 +88,7 @@ class TestNoGetChangesState:
         self, app: Briefmail, client: Client, smtp_sink: SmtpSink
     ) -> None:
         """Every GET route, called with valid tokens, writes no row and sends no mail."""
-        with app.sessions() as session:
-            subscribe(
-                session,
-                get_list(session, "brief"),
-                "confirmed@example.net",
-                taxonomy=app.taxonomy,
-                topics=["chips"],
-                confirmed=True,
-            )
-            session.commit()
+        subscribe_readers(app, ["confirmed@example.net"], topics=["chips"])
         stored = app.ingest(FIXTURES / "brief-mixed.txt", "brief").stored
         assert stored is not None
         await app.send_issue(stored.id)

@@ -25,7 +25,7 @@ from subscribers.models import ConsentEvent, Subscriber, Subscription, Subscript
 from subscribers.service import erase, subscribe, unsubscribe
 from subscribers.signup import Background
 from subscribers.tokens import Purpose, TokenSigner
-from tests.conftest import FIXTURES
+from tests.conftest import FIXTURES, subscribe_readers
 
 SITE = "https://news.example.org"
 
@@ -334,16 +334,7 @@ class TestUnsubscribe:
         self, app: Briefmail, client: Client, smtp_sink: SmtpSink
     ) -> None:
         """RFC 8058: POSTing One-Click to the List-Unsubscribe URL unsubscribes, 200, no cookie."""
-        with app.sessions() as session:
-            subscribe(
-                session,
-                get_list(session, "brief"),
-                "a@example.net",
-                taxonomy=app.taxonomy,
-                topics=["chips"],
-                confirmed=True,
-            )
-            session.commit()
+        subscribe_readers(app, ["a@example.net"], topics=["chips"])
         stored = app.ingest(FIXTURES / "brief-mixed.txt", "brief").stored
         assert stored is not None
         await app.send_issue(stored.id)
