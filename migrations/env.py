@@ -36,7 +36,7 @@ def run_migrations_online() -> None:
         _run(connection)
         return
     if not config.get_main_option("sqlalchemy.url"):
-        from scheduler.settings import load_settings
+        from briefmail.settings import load_settings
 
         config.set_main_option("sqlalchemy.url", load_settings().database_url())
     engine = engine_from_config(
@@ -46,7 +46,7 @@ def run_migrations_online() -> None:
     )
     with engine.connect() as connection:
         if connection.dialect.name == "sqlite":
-            # As in scheduler/migrate.py: table copies must not cascade-delete referring rows.
+            # As in briefmail/migrate.py: table copies must not cascade-delete referring rows.
             connection.exec_driver_sql("PRAGMA foreign_keys=OFF")
             connection.commit()
         _run(connection)

@@ -21,12 +21,9 @@ from __future__ import annotations
 import asyncio
 import datetime as dt
 import logging
-import signal
-import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from types import FrameType
 from typing import TypeVar
 
 from apscheduler.schedulers.background import BackgroundScheduler
@@ -37,8 +34,9 @@ from apscheduler.triggers.date import DateTrigger
 from apscheduler.triggers.interval import IntervalTrigger
 from sqlalchemy import select
 
+from briefmail.app import Briefmail
+from briefmail.settings import SettingsError
 from mailer.bounces import BounceError
-from scheduler.app import Briefmail
 from scheduler.dispatch import SendInterrupted
 from scheduler.editions import (
     DigestError,
@@ -48,7 +46,6 @@ from scheduler.editions import (
     week_label,
 )
 from scheduler.ledger import ACTIVE, Run
-from scheduler.settings import SettingsError
 from scheduler.shares import ShareBusy
 from scheduler.timing import freshness
 from subscribers.db import DatabaseUnavailable, utcnow
@@ -67,7 +64,6 @@ __all__ = [
     "describe_jobs",
     "poll_bounces",
     "send_weekly_digest",
-    "serve",
     "tick",
 ]
 
@@ -330,46 +326,3 @@ def describe_jobs(scheduler: BaseScheduler) -> list[JobInfo]:
         )
         for job in scheduler.get_jobs()
     ]
-
-
-def serve(
-    app: Briefmail,
-    *,
-    host: str,
-    port: int,
-    web: bool = True,
-    jobs: bool = True,
-    announce: Callable[[JobInfo], None] = lambda job: None,
-) -> None:
-    """Run the web app and/or the scheduler until SIGTERM or SIGINT, then stop cleanly.
-
-    A clean stop means: the web server drains its requests, and a send started by a job runs to
-    its end (every outcome recorded) before the process exits 0.
-    """
-    import uvicorn
-
-    if not (web or jobs):
-        raise ValueError("nothing to run: enable the web app, the scheduler, or both")
-    stop = threading.Event()
-
-    def request_stop(signum: int, frame: FrameType | None) -> None:
-        # uvicorn restores this handler and re-raises the signal once it has shut down; taking
-        # it here (instead of the default "terminate now") lets the scheduler finish below.
-        stop.set()
-
-    previous = {sig: signal.signal(sig, request_stop) for sig in (signal.SIGTERM, signal.SIGINT)}
-    scheduler = build_scheduler(app, blocking=False) if jobs else None
-    try:
-        if scheduler is not None:
-            for job in describe_jobs(scheduler):
-                announce(job)
-            scheduler.start()
-        if web:
-            uvicorn.run(app.web(), host=host, port=port, log_level="info")
-        else:
-            stop.wait()
-    finally:
-        if scheduler is not None:
-            scheduler.shutdown(wait=True)
-        for sig, handler in previous.items():
-            signal.signal(sig, handler)

@@ -17,17 +17,19 @@ from pydantic import SecretStr
 from sqlalchemy import Engine
 from sqlalchemy.orm import Session, sessionmaker
 
-from mailer.testing import Faults, SmtpSink
-from mailer.topics import Taxonomy, default_taxonomy
-from scheduler.app import Briefmail
-from scheduler.migrate import upgrade
-from scheduler.settings import (
+from briefmail.app import Briefmail
+from briefmail.migrate import upgrade
+from briefmail.settings import (
     DatabaseSettings,
     NewsletterSettings,
     SmtpSettings,
     isolated_settings,
 )
+from mailer.testing import Faults, SmtpSink
+from mailer.topics import Taxonomy, default_taxonomy
 from subscribers.db import make_engine, make_sessionmaker
+from subscribers.lists import create_list
+from subscribers.models import NewsletterList
 
 # The normal suite runs a few hundred examples per property; bench/fuzz_ingest.py selects "long".
 settings.register_profile("default", max_examples=150)
@@ -265,7 +267,7 @@ def start_briefmail(home: Path, *args: str, own_group: bool = False) -> subproce
     ``own_group``: in its own process group, so one killpg takes its worker processes too.
     """
     return subprocess.Popen(
-        [sys.executable, "-c", "from scheduler.cli import main; main()", *args],
+        [sys.executable, "-c", "from briefmail.cli import main; main()", *args],
         cwd=home,
         env={**os.environ, "BRIEFMAIL_SECRET_KEY": "k" * 32},
         stdout=subprocess.PIPE,
@@ -273,3 +275,12 @@ def start_briefmail(home: Path, *args: str, own_group: bool = False) -> subproce
         text=True,
         start_new_session=own_group,
     )
+
+
+@pytest.fixture
+def newsletter(sessions: sessionmaker[Session]) -> NewsletterList:
+    """A committed list ("brief") on the test database."""
+    with sessions() as session:
+        created = create_list(session, "brief", "Test Brief", "Brief <b@news.example.org>")
+        session.commit()
+        return created

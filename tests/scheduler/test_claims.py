@@ -7,8 +7,8 @@ import datetime as dt
 import pytest
 from sqlalchemy import select, text
 
+from briefmail.app import Briefmail
 from scheduler import ledger
-from scheduler.app import Briefmail
 from scheduler.claims import (
     Lease,
     LeaseClaims,

@@ -20,9 +20,9 @@ from pathlib import Path
 
 import pytest
 
+from briefmail.app import Briefmail
+from briefmail.settings import load_settings
 from mailer.testing import Faults, SmtpSink
-from scheduler.app import Briefmail
-from scheduler.settings import load_settings
 from subscribers.lists import get_list
 from subscribers.service import subscribe
 from tests.conftest import FIXTURES, start_briefmail

@@ -8,9 +8,9 @@ from pathlib import Path
 
 import pytest
 
+from briefmail.app import Briefmail
 from mailer.testing import MemoryTransport, SmtpSink
 from scheduler import ledger
-from scheduler.app import Briefmail
 from scheduler.dispatch import SendInterrupted, variant_key, variant_topics
 from scheduler.ledger import Delivery, DeliveryStatus, RunStatus
 from subscribers.lists import get_list
@@ -264,8 +264,8 @@ class TestDkim:
         import dkim
         from pydantic import SecretStr
 
+        from briefmail.settings import DkimSettings
         from mailer.dkim import DkimSigner, dns_record, generate_key
-        from scheduler.settings import DkimSettings
 
         key_file = tmp_path / "dkim.key"
         key_file.write_bytes(generate_key("rsa"))

@@ -19,8 +19,8 @@ import psycopg
 import pytest
 from typer.testing import CliRunner
 
+from briefmail.cli import cli
 from mailer.testing import free_port
-from scheduler.cli import cli
 from scheduler.shares import Share, hold_share, lock_directory
 from subscribers.db import make_engine
 from tests.conftest import require_tool
@@ -55,7 +55,7 @@ def briefmail(
     override file modes (setpriv drops CAP_DAC_OVERRIDE, CAP_DAC_READ_SEARCH and CAP_FOWNER
     from its bounding set), so the kernel refuses it what a normal user is refused.
     """
-    command = [sys.executable, "-c", "from scheduler.cli import main; main()", *args]
+    command = [sys.executable, "-c", "from briefmail.cli import main; main()", *args]
     if unprivileged and os.geteuid() == 0:
         drop = "-dac_override,-dac_read_search,-fowner"
         command = [require_tool("setpriv"), "--bounding-set", drop, "--", *command]

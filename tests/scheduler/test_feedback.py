@@ -12,9 +12,9 @@ from pathlib import Path
 
 from sqlalchemy import select
 
+from briefmail.app import Briefmail
 from mailer.replies import Reason
 from mailer.testing import SmtpSink
-from scheduler.app import Briefmail
 from scheduler.feedback import BounceRecord
 from scheduler.ledger import Delivery
 from subscribers.lists import get_list
@@ -160,8 +160,8 @@ async def test_serve_polls_the_configured_bounce_mailbox(
     app: Briefmail, smtp_sink: SmtpSink, tmp_path: Path
 ) -> None:
     """With [bounces] mailbox set, the scheduler has a polling job that applies what arrives."""
+    from briefmail.settings import BouncesSettings
     from scheduler.jobs import BOUNCES_JOB_ID, build_scheduler, poll_bounces
-    from scheduler.settings import BouncesSettings
 
     sent = await send_to_everyone(app)
     signer = app.dispatcher().signer

@@ -17,8 +17,8 @@ from pathlib import Path
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from briefmail.app import Briefmail
 from mailer.testing import SmtpSink
-from scheduler.app import Briefmail
 from subscribers.lists import create_list
 from subscribers.service import InvalidAddress, subscribe
 

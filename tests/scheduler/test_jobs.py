@@ -13,9 +13,9 @@ import pytest
 import time_machine
 from apscheduler.triggers.interval import IntervalTrigger
 
+from briefmail.app import Briefmail
 from mailer.testing import SmtpSink
 from scheduler import ledger
-from scheduler.app import Briefmail
 from scheduler.jobs import (
     DIGEST_JOB_ID,
     SEND_JOB_ID,
@@ -222,7 +222,7 @@ def test_two_serve_processes_on_one_database_send_each_reader_once(
     env = {**os.environ, "BRIEFMAIL_SECRET_KEY": app.settings.secret()}
     servers = [
         subprocess.Popen(
-            [sys.executable, "-c", "from scheduler.cli import main; main()", "serve", "--no-web"],
+            [sys.executable, "-c", "from briefmail.cli import main; main()", "serve", "--no-web"],
             cwd=tmp_path,
             env=env,
             stdout=subprocess.DEVNULL,
@@ -250,8 +250,8 @@ def test_two_serve_processes_on_one_database_send_each_reader_once(
 
 def unreachable_app(app: Briefmail) -> Briefmail:
     """The test app's settings with its database moved to a closed PostgreSQL port."""
+    from briefmail.settings import DatabaseSettings
     from mailer.testing import free_port
-    from scheduler.settings import DatabaseSettings
 
     url = f"postgresql+psycopg://briefmail:hunter2@127.0.0.1:{free_port()}/briefmail"
     return Briefmail(app.settings.model_copy(update={"database": DatabaseSettings(url=url)}))
@@ -319,7 +319,7 @@ class TestFaults:
         url = f"postgresql+psycopg://briefmail:hunter2@127.0.0.1:{free_port()}/briefmail"
         (tmp_path / "briefmail.toml").write_text("[schedule]\ntick_seconds = 5\n", encoding="utf-8")
         server = subprocess.Popen(
-            [sys.executable, "-c", "from scheduler.cli import main; main()", "serve", "--no-web"],
+            [sys.executable, "-c", "from briefmail.cli import main; main()", "serve", "--no-web"],
             cwd=tmp_path,
             env={**os.environ, "BRIEFMAIL_SECRET_KEY": "k" * 32, "BRIEFMAIL_DATABASE__URL": url},
             stdout=subprocess.DEVNULL,

@@ -8,8 +8,8 @@ import threading
 import pytest
 from sqlalchemy import select
 
+from briefmail.app import Briefmail
 from scheduler import ledger, planning
-from scheduler.app import Briefmail
 from scheduler.editions import load_issue
 from scheduler.ledger import Delivery
 from scheduler.planning import NO_MATCH, Planner, variant_key

@@ -16,23 +16,7 @@ from urllib.parse import urlparse
 
 import pytest
 from pydantic import SecretStr
-
-from mailer.dkim import OVERSIGNED_HEADERS, SIGNED_HEADERS, DkimSigner, generate_key
-from mailer.render import Newsletter, Notice, Renderer
-from mailer.testing import CapturedMessage, MemoryTransport, SmtpSink
-from scheduler.app import Briefmail
-from scheduler.settings import (
-    DatabaseSettings,
-    DkimSettings,
-    NewsletterSettings,
-    SmtpSettings,
-    isolated_settings,
-)
-from subscribers.lists import get_list
-from subscribers.models import SubscriptionStatus
-from subscribers.notices import Notices
-from tests.mailer.test_dkim import signed_names, verify
-from tests.subscribers.test_web import (
+from tests.briefmail.web.test_public import (
     Client,
     confirm_by_button,
     csrf_of,
@@ -40,6 +24,22 @@ from tests.subscribers.test_web import (
     subscribe_form,
     subscription_of,
 )
+
+from briefmail.app import Briefmail
+from briefmail.settings import (
+    DatabaseSettings,
+    DkimSettings,
+    NewsletterSettings,
+    SmtpSettings,
+    isolated_settings,
+)
+from mailer.dkim import OVERSIGNED_HEADERS, SIGNED_HEADERS, DkimSigner, generate_key
+from mailer.render import Newsletter, Notice, Renderer
+from mailer.testing import CapturedMessage, MemoryTransport, SmtpSink
+from subscribers.lists import get_list
+from subscribers.models import SubscriptionStatus
+from subscribers.notices import Notices
+from tests.mailer.test_dkim import signed_names, verify
 
 
 @pytest.fixture(params=["rsa", "ed25519"])

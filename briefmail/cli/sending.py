@@ -1,0 +1,471 @@
+"""Commands that send and watch: send, runs, status, schedule, serve, demo."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import threading
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from rich.table import Table
+
+from briefmail.app import Briefmail
+from briefmail.cli.base import (
+    JsonOption,
+    ListOption,
+    RetryOption,
+    chosen_list,
+    cli,
+    end_if_interrupted,
+    err,
+    handle_errors,
+    open_app,
+    out,
+    print_json,
+    runs_cli,
+    schedule_cli,
+    split_topics,
+    state,
+)
+from briefmail.cli.workers import run_workers
+from briefmail.ops.logs import configure_logging
+from briefmail.ops.preview import DryRun, send_test_copy
+from briefmail.ops.preview import dry_run as count_audience
+from briefmail.ops.report import summarize
+from scheduler import ledger
+from scheduler.dispatch import SendReport
+from scheduler.editions import (
+    load_issue,
+)
+from scheduler.shares import Share
+from subscribers.lists import get_list
+
+# -- send and runs -----------------------------------------------------------------------------
+
+
+@cli.command()
+@handle_errors
+def send(
+    issue_id: Annotated[int, typer.Argument(help="Issue id.")],
+    retry_for: RetryOption = 0.0,
+    workers: Annotated[
+        int,
+        typer.Option("--workers", min=1, max=64, help="Sender processes sharing the run."),
+    ] = 1,
+    dry_run: Annotated[
+        bool,
+        typer.Option(
+            "--dry-run", help="Show who would get which variant; send and record nothing."
+        ),
+    ] = False,
+    test_to: Annotated[
+        str | None,
+        typer.Option("--test-to", help="Mail one [TEST] copy to this address; record nothing."),
+    ] = None,
+    topics: Annotated[
+        str | None, typer.Option("--topics", help="With --test-to: the variant's topics (a,b).")
+    ] = None,
+    as_json: JsonOption = False,
+    list_slug: ListOption = None,
+) -> None:
+    """Send an issue to every matching subscriber. Repeating it sends nothing twice."""
+    if topics is not None and test_to is None:
+        raise typer.BadParameter("--topics goes with --test-to")
+    if dry_run and test_to is not None:
+        raise typer.BadParameter("--dry-run and --test-to are two different things; pick one")
+    started = time.perf_counter()
+    with open_app() as app:
+        slug = chosen_list(app, list_slug)
+        with app.sessions() as session:
+            load_issue(session, issue_id, get_list(session, slug))
+        if dry_run:
+            _print_dry_run(count_audience(app, issue_id, slug), as_json)
+            return
+        if test_to is not None:
+            copy = asyncio.run(send_test_copy(app, issue_id, slug, test_to, split_topics(topics)))
+            what = {
+                "to": copy.message.rcpt_to,
+                "topics": list(copy.topics),
+                "stories": copy.stories,
+            }
+            if as_json:
+                print_json({**what, "message_id": copy.message.message_id})
+            else:
+                out.print(
+                    f"sent a [TEST] copy ({copy.label}, {copy.stories} stories) to "
+                    f"{copy.message.rcpt_to}; nothing recorded",
+                    markup=False,
+                )
+            return
+        run_id = app.dispatcher().plan(issue_id)
+        planned_at = time.perf_counter()
+        report = _send_run(app, run_id, retry_for, workers, show=not as_json)
+        report.planning_seconds = planned_at - started
+    report.seconds = time.perf_counter() - started
+    if as_json:
+        print_json(report.as_json())
+    else:
+        _print_report(report)
+    end_if_interrupted(report, f"briefmail send {issue_id}")
+
+
+def _print_dry_run(plan: DryRun, as_json: bool) -> None:
+    """A dry run as JSON, or as a table of variants with the skip reasons under it."""
+    if as_json:
+        print_json(plan.as_json())
+        return
+    table = Table("variant (topics)", "subscribers", "stories")
+    for topics, n, stories in plan.variants:
+        table.add_row(", ".join(topics) or "every topic", str(n), str(stories))
+    out.print(table)
+    out.print(f"eligible {plan.eligible}; nothing sent, nothing recorded", markup=False)
+    for reason, n in plan.skipped.items():
+        out.print(f"  skipped ({reason}): {n}", markup=False)
+    for at, n in plan.schedule:
+        when = f"{at:%Y-%m-%d %H:%M} UTC" if at else "at once"
+        out.print(f"  {when}: {n} (their local send hour)" if at else f"  {when}: {n}")
+
+
+def _send_run(
+    app: Briefmail, run_id: int, retry_for: float, workers: int, show: bool
+) -> SendReport:
+    """Send a planned run in this process or in N worker processes, with a progress bar."""
+    with _progress(app, run_id, show and err.is_terminal):
+        if workers == 1:
+            return asyncio.run(app.resume_run(run_id, retry_for, handle_signals=True))
+        return run_workers(app, run_id, retry_for, workers)
+
+
+@contextmanager
+def _progress(app: Briefmail, run_id: int, show: bool) -> Iterator[None]:
+    """A live bar (sent, deferred, failed, rate, ETA) read from the ledger twice a second."""
+    if not show:
+        yield
+        return
+    from rich.progress import (
+        BarColumn,
+        MofNCompleteColumn,
+        Progress,
+        TextColumn,
+        TimeRemainingColumn,
+    )
+
+    columns = (
+        TextColumn("run {task.fields[run]}"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TextColumn("delivered {task.fields[delivered]} · deferred {task.fields[deferred]}"),
+        TextColumn("· failed {task.fields[failed]} · {task.fields[rate]}/s"),
+        TimeRemainingColumn(),
+    )
+    stop = threading.Event()
+    with Progress(*columns, console=err, transient=True) as bar:
+        task = bar.add_task(
+            "send", total=None, run=run_id, delivered=0, deferred=0, failed=0, rate=0
+        )
+
+        def watch() -> None:
+            started, first = time.monotonic(), None
+            while not stop.wait(0.5):
+                with app.sessions() as session:
+                    counts = ledger.count_by_status(session, run_id)
+                done = sum(counts.values()) - counts["pending"] - counts["sending"]
+                first = done if first is None else first
+                rate = (done - first) / max(time.monotonic() - started, 1e-9)
+                bar.update(
+                    task,
+                    total=sum(counts.values()),
+                    completed=done,
+                    delivered=counts["delivered"],
+                    deferred=counts["deferred"],
+                    failed=counts["failed"],
+                    rate=f"{rate:.0f}",
+                )
+
+        watcher = threading.Thread(target=watch, daemon=True)
+        watcher.start()
+        try:
+            yield
+        finally:
+            stop.set()
+            watcher.join()
+
+
+@runs_cli.command("pause")
+@handle_errors
+def runs_pause(run_id: Annotated[int, typer.Argument(help="Run id.")]) -> None:
+    """Pause a run: its senders stop after the messages in flight; `runs resume` goes on."""
+    _set_run_status(run_id, ledger.RunStatus.PAUSED)
+
+
+@runs_cli.command("cancel")
+@handle_errors
+def runs_cancel(run_id: Annotated[int, typer.Argument(help="Run id.")]) -> None:
+    """Cancel a run: nothing more of it is sent (its open deliveries are cancelled)."""
+    _set_run_status(run_id, ledger.RunStatus.CANCELLED)
+
+
+def _set_run_status(run_id: int, status: ledger.RunStatus) -> None:
+    with open_app() as app, app.sessions() as session:
+        run = ledger.get_run(session, run_id)
+        ledger.set_run_status(session, run, status)
+        session.commit()
+        counts = ledger.count_by_status(session, run_id)
+    done = ", ".join(f"{k} {v}" for k, v in counts.items() if v)
+    out.print(f"run {run_id} is {status} ({done or 'no deliveries'})", markup=False)
+
+
+@runs_cli.command("resume")
+@handle_errors
+def runs_resume(
+    run_id: Annotated[int, typer.Argument(help="Run id.")],
+    retry_for: RetryOption = 0.0,
+    share: Annotated[
+        str,
+        typer.Option("--share", help="Send only share K of N of the run (K/N), as a worker."),
+    ] = "1/1",
+    as_json: JsonOption = False,
+) -> None:
+    """Send what a run still owes (after a crash, a pause, or deferrals); nothing twice."""
+    part, _, parts = share.partition("/")
+    try:
+        chosen = Share(int(part) - 1, int(parts))
+    except ValueError as exc:
+        raise typer.BadParameter(f"--share {share}: expected K/N with 1 <= K <= N") from exc
+    started = time.perf_counter()
+    with open_app() as app:
+        with app.sessions() as session:
+            run = ledger.get_run(session, run_id)
+            if run.status == ledger.RunStatus.PAUSED:
+                ledger.set_run_status(session, run, ledger.RunStatus.SENDING)
+                session.commit()
+        report = asyncio.run(
+            app.resume_run(
+                run_id,
+                retry_for,
+                chosen,
+                handle_signals=True,
+                # The operator's resume sends the unknown outcomes again (once per run: the
+                # first share's process does it, before the others claim).
+                resend_unknown=chosen.part == 0,
+            )
+        )
+    report.seconds = time.perf_counter() - started
+    if as_json:
+        print_json({**report.as_json(), "sent_now": report.sent_now})
+    else:
+        _print_report(report)
+    end_if_interrupted(report, f"briefmail runs resume {run_id}")
+
+
+@runs_cli.command("list")
+@handle_errors
+def runs_list(as_json: JsonOption = False) -> None:
+    """Show runs, newest first, with delivery counts by status."""
+    with open_app() as app, app.sessions() as session:
+        runs = [summarize(session, r) for r in ledger.list_runs(session)]
+    if as_json:
+        print_json([r.as_json() for r in runs])
+        return
+    table = Table("run", "kind", "period", "issue", "status", "counts")
+    for r in runs:
+        counts = ", ".join(f"{k} {v}" for k, v in r.counts.items() if v)
+        table.add_row(str(r.id), r.kind, r.period, str(r.issue_id), r.status, counts)
+    out.print(table)
+
+
+@runs_cli.command("show")
+@handle_errors
+def runs_show(
+    run_id: Annotated[int, typer.Argument(help="Run id.")],
+    as_json: JsonOption = False,
+    html_file: Annotated[
+        Path | None,
+        typer.Option("--html", help="Also write a self-contained report page with a chart."),
+    ] = None,
+) -> None:
+    """Show one run: counts by status, variant and SMTP reply, failures, outcomes per minute."""
+    from briefmail.ops.report import build_report, render_html
+
+    with open_app() as app, app.sessions() as session:
+        report = build_report(session, run_id)
+    if html_file is not None:
+        html_file.write_text(render_html(report), encoding="utf-8")
+        err.print(f"wrote {html_file}", markup=False)
+    if as_json:
+        print_json(report.as_json())
+        return
+    run = report.summary
+    out.print(f"Run {run.id}: {run.kind} {run.period} · issue {run.issue_id} · {run.status}")
+    if run.pause_reason:
+        out.print(f"  paused itself: {run.pause_reason}", markup=False)
+    for status, n in run.counts.items():
+        out.print(f"  {status}: {n}")
+    for reason, n in run.skipped.items():
+        out.print(f"  skipped ({reason}): {n}", markup=False)
+    replies = ", ".join(f"{code} {n}" for code, n in report.by_reply.items())
+    out.print(f"  SMTP replies: {replies or 'none yet'}", markup=False)
+    if report.by_reason:
+        reasons = ", ".join(f"{why} {n}" for why, n in report.by_reason.items())
+        out.print(f"  refusals by whose fault: {reasons}", markup=False)
+    if report.per_minute:
+        peak = max(n for _, n in report.per_minute)
+        out.print(f"  peak {peak} outcomes in a minute, over {len(report.per_minute)} minutes")
+    for code, text, n in report.problems[:5]:
+        out.print(f"  {n} × {code or ''} {text}", markup=False)
+
+
+@cli.command()
+@handle_errors
+def status(as_json: JsonOption = False) -> None:
+    """Where sending stands: unfinished runs, rate, queue, suppressions, the scheduler's job."""
+    from briefmail.ops.metrics import collect
+    from scheduler.jobs import build_scheduler, describe_jobs
+
+    with open_app() as app:
+        with app.sessions() as session:
+            figures = collect(session)
+        jobs = describe_jobs(build_scheduler(app, blocking=False))
+        warnings = app.warnings()
+    data = figures.as_json() | {"jobs": [job.as_json() for job in jobs], "warnings": warnings}
+    if as_json:
+        print_json(data)
+        return
+    for warning in warnings:
+        err.print(f"warning: {warning}", markup=False)
+    for job in jobs:
+        out.print(f"job {job.id}: {job.trigger}", markup=False)
+    table = Table("run", "kind", "period", "status", "done", "open")
+    for run in figures.unfinished:
+        total = sum(run.counts.values())
+        table.add_row(
+            str(run.id),
+            run.kind,
+            run.period,
+            run.status,
+            f"{run.done}/{total}",
+            str(total - run.done),
+        )
+    if figures.unfinished:
+        out.print(table)
+    else:
+        out.print("no unfinished runs")
+    for run in figures.unfinished:
+        if run.pause_reason:
+            out.print(f"run {run.id} paused itself: {run.pause_reason}", markup=False)
+    out.print(
+        f"send rate {figures.rate:.1f}/s over the last minute; queue {figures.queue}", markup=False
+    )
+    reasons = ", ".join(f"{k} {v}" for k, v in figures.suppressions.items()) or "none"
+    out.print(f"suppressed addresses: {reasons}", markup=False)
+
+
+# -- schedule ----------------------------------------------------------------------------------
+
+
+@schedule_cli.command("list")
+@handle_errors
+def schedule_list(as_json: JsonOption = False) -> None:
+    """The scheduler's jobs (from [schedule]) and when each fires next."""
+    from scheduler.jobs import build_scheduler, describe_jobs
+
+    with open_app() as app:
+        jobs = describe_jobs(build_scheduler(app, blocking=False))
+    rows = [job.as_json() for job in jobs]
+    if as_json:
+        print_json(rows)
+        return
+    table = Table("job", "trigger", "next run")
+    for row in rows:
+        table.add_row(str(row["id"]), str(row["trigger"]), str(row["next_run"] or "-"))
+    out.print(table)
+
+
+# -- serve and demo ----------------------------------------------------------------------------
+
+
+@cli.command()
+@handle_errors
+def serve(
+    host: Annotated[str, typer.Option("--host", help="Address to listen on.")] = "127.0.0.1",
+    port: Annotated[int, typer.Option("--port", help="Port to listen on.")] = 8000,
+    no_web: Annotated[bool, typer.Option("--no-web", help="Run only the scheduler.")] = False,
+    no_scheduler: Annotated[
+        bool, typer.Option("--no-scheduler", help="Run only the web app.")
+    ] = False,
+) -> None:
+    """Run the web app and the scheduler (each reader's brief at their local send hour)."""
+    from briefmail.ops.serve import serve as run
+
+    configure_logging(logging.DEBUG if state["debug"] else logging.INFO)
+
+    if no_web and no_scheduler:
+        raise typer.BadParameter("--no-web and --no-scheduler together leave nothing to run")
+    with open_app() as app:
+        run(
+            app,
+            host=host,
+            port=port,
+            web=not no_web,
+            jobs=not no_scheduler,
+            announce=lambda job: err.print(f"job {job.id}: {job.trigger}", markup=False),
+        )
+
+
+@cli.command()
+@handle_errors
+def demo(
+    subscribers: Annotated[
+        int, typer.Option("--subscribers", "-n", help="How many subscribers.", min=1)
+    ] = 50,
+    out_dir: Annotated[
+        Path, typer.Option("--out", help="Where to write the captured messages.")
+    ] = Path("demo-out"),
+) -> None:
+    """Send the sample issue to N made-up subscribers through an embedded SMTP server."""
+    from briefmail.ops.demo import run_demo
+
+    result = run_demo(out_dir, subscribers)
+    report = result.report
+    out.print(f"[bold]{result.issue_title}[/bold] · {result.stories_in_issue} stories")
+    _print_report(report, subscribers=result.subscribers)
+    out.print(f"Wrote {len(result.rows)} messages (.eml and .html) and index.html to {out_dir}/")
+
+
+def _print_report(report: SendReport, subscribers: int | None = None) -> None:
+    """A send's figures as a two-column table that fits any terminal width."""
+    table = Table("", "", show_header=False, box=None, padding=(0, 2))
+    if subscribers is not None:
+        table.add_row("subscribers", str(subscribers))
+    table.add_row("run", str(report.run_id))
+    table.add_row("planned", str(report.planned))
+    table.add_row("delivered", str(report.delivered))
+    table.add_row("deferred", str(report.deferred))
+    table.add_row("failed", str(report.failed))
+    if report.waiting:
+        table.add_row("waiting", f"{report.waiting} (for their local send hour)")
+    skipped = sum(report.skipped.values())
+    reasons = ", ".join(f"{k} {v}" for k, v in report.skipped.items())
+    table.add_row("skipped", f"{skipped} ({reasons})" if reasons else str(skipped))
+    table.add_row("variants rendered", str(report.variants_rendered))
+    if report.stopped:
+        table.add_row("stopped", report.stopped)
+    if report.uncertain:
+        table.add_row("uncertain", f"{report.uncertain} (in flight when a sender died; sent again)")
+    if report.resent_unknown:
+        table.add_row(
+            "sent again", f"{report.resent_unknown} whose outcome was unknown (may be duplicates)"
+        )
+    if report.outcome_unknown:
+        table.add_row(
+            "outcome unknown",
+            f"{report.outcome_unknown} (no final reply after their data; "
+            f"`briefmail runs resume {report.run_id}` sends them again)",
+        )
+    table.add_row("seconds", f"{report.seconds:.2f}")
+    out.print(table)

@@ -1,0 +1,54 @@
+"""The composition root: web app health, ingest all-or-nothing, preview."""
+
+from __future__ import annotations
+
+import threading
+import time
+
+import httpx
+import pytest
+import uvicorn
+
+from briefmail.app import Briefmail
+from briefmail.web import create_web
+from mailer.ingest import IngestError
+from mailer.testing import free_port
+from scheduler.editions import Stored, list_issues
+from subscribers.lists import get_list
+from tests.conftest import FIXTURES
+
+
+def test_healthz_checks_the_database(app: Briefmail) -> None:
+    """/healthz of the real web app, served by uvicorn, answers ok after querying the database."""
+    port = free_port()
+    server = uvicorn.Server(
+        uvicorn.Config(create_web(app), host="127.0.0.1", port=port, log_level="error")
+    )
+    thread = threading.Thread(target=server.run, daemon=True)
+    thread.start()
+    try:
+        deadline = time.monotonic() + 10
+        while not server.started and time.monotonic() < deadline:
+            time.sleep(0.02)
+        response = httpx.get(f"http://127.0.0.1:{port}/healthz", timeout=5)
+    finally:
+        server.should_exit = True
+        thread.join(timeout=10)
+    assert response.status_code == 200
+    assert response.json() == {"status": "ok"}
+
+
+def test_ingest_is_all_or_nothing_and_deduplicated(app: Briefmail, tmp_path) -> None:  # type: ignore[no-untyped-def]
+    """A bad file stores nothing; the same content ingested twice is stored once."""
+    bad = tmp_path / "bad.txt"
+    bad.write_text("Brief — 2026-07-01\n1. T\n  • Summary: x\n3. U\n  • Summary: y\n")
+    with pytest.raises(IngestError):
+        app.ingest(bad, "brief")
+    first = app.ingest(FIXTURES / "brief-mixed.txt", "brief")
+    second = app.ingest(FIXTURES / "brief-mixed.txt", "brief")
+    assert (first.outcome, second.outcome) == (Stored.CREATED, Stored.UNCHANGED)
+    assert first.stored is not None
+    assert second.stored is not None
+    assert first.stored.id == second.stored.id
+    with app.sessions() as session:
+        assert len(list_issues(session, get_list(session, "brief"))) == 1
