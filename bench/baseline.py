@@ -36,10 +36,10 @@ class Prebuilt:
 
 def prebuilt_message(config: Path, issue_id: int) -> Prebuilt:
     """The every-topic variant of the issue, signed and filled for one subscriber by the library."""
-    from scheduler.app import build_app
+    from briefmail.app import build_app
+    from briefmail.settings import load_settings
     from scheduler.dispatch import ALL_TOPICS
     from scheduler.editions import load_issue
-    from scheduler.settings import load_settings
 
     app = build_app(load_settings(config))
     try:

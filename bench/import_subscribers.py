@@ -23,8 +23,8 @@ from population import DOMAINS as BENCH_DOMAINS
 from population import FIRST, LAST, ZONES
 from sqlalchemy.orm import Session, sessionmaker
 
+from briefmail.migrate import upgrade
 from mailer.topics import default_taxonomy
-from scheduler.migrate import upgrade
 from subscribers.db import make_engine, make_sessionmaker
 from subscribers.importer import COLUMNS, ImportReport, export_csv, import_csv
 from subscribers.lists import create_list

@@ -27,8 +27,8 @@ from population import create_subscribers, people
 from send import ISSUE
 from sqlalchemy import select
 
-from scheduler.app import Briefmail
-from scheduler.settings import DatabaseSettings, NewsletterSettings, isolated_settings
+from briefmail.app import Briefmail
+from briefmail.settings import DatabaseSettings, NewsletterSettings, isolated_settings
 from subscribers.models import NewsletterList
 
 

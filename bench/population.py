@@ -285,7 +285,7 @@ def check_setup(folder: Path, count: int, seed: int, sender: str) -> None:
     """SystemExit unless bulk setup writes what `import_csv` writes for the same people."""
     import csv
 
-    from scheduler.migrate import upgrade
+    from briefmail.migrate import upgrade
     from subscribers.importer import COLUMNS, import_csv
     from subscribers.lists import create_list
 
