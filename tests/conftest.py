@@ -150,7 +150,8 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
     """
     on_postgresql = config.getoption("--db") == "postgresql"
     have_seeds = SEEDS.is_dir()
-    chosen, dropped = [], []
+    chosen: list[pytest.Item] = []
+    dropped: list[pytest.Item] = []
     for item in items:
         if not have_seeds and _uses_seeds(item):
             keep = False  # a clone elsewhere has no ../shared: said in the header and summary

@@ -13,7 +13,7 @@ from dataclasses import replace
 
 from mailer.content import Format, Issue, Role, Story
 from mailer.ingest import read_issue
-from mailer.render import Newsletter, Rendered, Renderer, Slot
+from mailer.render import Newsletter, Notice, Rendered, Renderer, Slot
 from mailer.topics import Taxonomy
 from scheduler.editions import assemble_digest
 from tests.conftest import FIXTURES
@@ -30,7 +30,7 @@ LINKS = {
     Slot.UNSUBSCRIBE_URL: "https://news.example.org/unsubscribe/t0k3n",
     Slot.PREFERENCES_URL: "https://news.example.org/preferences/t0k3n",
 }
-NOTICES = ("confirm", "welcome", "goodbye")
+NOTICES: tuple[Notice, ...] = ("confirm", "welcome", "goodbye")
 
 
 def hostile_stories() -> tuple[Story, ...]:

@@ -34,7 +34,12 @@ def test_email_fits_the_screen_shows_every_title_and_runs_no_script(
     """At phone and desktop width nothing scrolls sideways, titles are visible, no script runs."""
     page = browser.new_page(viewport={"width": width, "height": 900}, java_script_enabled=True)
     dialogs: list[str] = []
-    page.on("dialog", lambda dialog: (dialogs.append(dialog.message), dialog.dismiss()))
+
+    def refuse(dialog: Any) -> None:
+        dialogs.append(dialog.message)
+        dialog.dismiss()
+
+    page.on("dialog", refuse)
     try:
         page.set_content(rendered[case].html, wait_until="load")
         overflow = page.evaluate("() => [document.documentElement.scrollWidth, window.innerWidth]")

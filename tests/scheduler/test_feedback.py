@@ -18,8 +18,14 @@ from mailer.testing import SmtpSink
 from scheduler.feedback import BounceRecord
 from scheduler.ledger import Delivery
 from subscribers.lists import get_list
-from subscribers.models import Subscriber, Subscription, SubscriptionStatus, Suppression
-from subscribers.service import address_hash, subscribe
+from subscribers.models import (
+    Subscriber,
+    Subscription,
+    SubscriptionStatus,
+    Suppression,
+    address_hash,
+)
+from subscribers.service import subscribe
 from tests.conftest import FIXTURES
 
 BOUNCES = FIXTURES / "bounces"
@@ -48,7 +54,11 @@ async def send_to_everyone(app: Briefmail) -> dict[str, tuple[int, str]]:
                 Delivery, Delivery.subscriber_id == Subscriber.id
             )
         ).all()
-    return {email: (delivery_id, message_id) for email, delivery_id, message_id in rows}
+    sent = {}
+    for email, delivery_id, message_id in rows:
+        assert message_id is not None, f"{email} was sent without a recorded Message-ID"
+        sent[email] = (delivery_id, message_id)
+    return sent
 
 
 def readdress(name: str, token: str, message_id: str, report_id: str = "") -> bytes:
