@@ -89,42 +89,10 @@ def parse_article(source: SourceText) -> Issue:
     title_line, title = content[0]
     if _HASHTAGS.match(title):
         raise source.error(title_line, "the first line must be the title, not hashtags")
-    tags: list[str] = []
-    sections: list[_Section] = []
-    role = Role.SECTION
-    posted: str | None = None
-    date: dt.date | None = None
-    pending_heading: tuple[int, str] | None = None
-    background_title = (title_line, "About the organisations mentioned")
+    body = _Body(source, title, background_title=(title_line, "About the organisations mentioned"))
     for number, text in content[1:]:
-        if _HASHTAGS.match(text):
-            tags.extend(tag.lstrip("#") for tag in text.split())
-            continue
-        if date is None and len(text) <= 80 and (found := _date_line(source, number, text)):
-            date, posted = found, text
-            continue
-        if _BACKGROUND.match(text):
-            role, pending_heading, background_title = Role.BACKGROUND, None, (number, text)
-            continue
-        if _is_heading(text):
-            if pending_heading is not None:
-                # Two headings in a row: the first heads a part; keep it in the next title.
-                number, text = pending_heading[0], f"{pending_heading[1]}: {text}"
-            pending_heading = (number, text)
-            continue
-        if pending_heading is not None:
-            sections.append(_Section(pending_heading[1], pending_heading[0], role))
-            pending_heading = None
-        elif not sections:
-            sections.append(_Section(title, number, role))
-        elif sections[-1].role != role:
-            # Background text with no organisation heading: it must not join the last section.
-            sections.append(_Section(background_title[1], background_title[0], role))
-        sections[-1].paragraphs.append(clean_text(text))
-    if pending_heading is not None:
-        raise source.error(pending_heading[0], f"heading {pending_heading[1][:50]!r} has no text")
-    if not sections:
-        raise source.error(title_line, "the article has no paragraphs")
+        body.take(number, text)
+    sections = body.sections_or_raise(title_line)
     stories = tuple(
         Story(
             position=n,
@@ -137,12 +105,75 @@ def parse_article(source: SourceText) -> Issue:
     )
     return Issue(
         title=clean_text(title),
-        date=date or source.received,
+        date=body.date or source.received,
         stories=stories,
         format=Format.ARTICLE,
-        posted=posted,
-        tags=tuple(dict.fromkeys(tags)),
+        posted=body.posted,
+        tags=tuple(dict.fromkeys(body.tags)),
     )
+
+
+@dataclass
+class _Body:
+    """What the lines after the title have said so far: one line at a time, in order.
+
+    A heading is held back (``pending_heading``) until the next line shows whether it heads a
+    section or, followed by another heading, a part whose name joins the next title.
+    """
+
+    source: SourceText
+    title: str
+    tags: list[str] = field(default_factory=list)
+    sections: list[_Section] = field(default_factory=list)
+    role: Role = Role.SECTION
+    posted: str | None = None
+    date: dt.date | None = None
+    pending_heading: tuple[int, str] | None = None
+    #: Where background text with no organisation heading of its own is said to start.
+    background_title: tuple[int, str] = (1, "About the organisations mentioned")
+
+    def take(self, number: int, text: str) -> None:
+        """Read one content line: hashtags, the date line, a heading or a paragraph."""
+        if _HASHTAGS.match(text):
+            self.tags.extend(tag.lstrip("#") for tag in text.split())
+            return
+        if self.date is None and len(text) <= 80:
+            found = _date_line(self.source, number, text)
+            if found:
+                self.date, self.posted = found, text
+                return
+        if _BACKGROUND.match(text):
+            self.role, self.pending_heading = Role.BACKGROUND, None
+            self.background_title = (number, text)
+            return
+        if _is_heading(text):
+            if self.pending_heading is not None:
+                # Two headings in a row: the first heads a part; keep it in the next title.
+                number, text = self.pending_heading[0], f"{self.pending_heading[1]}: {text}"
+            self.pending_heading = (number, text)
+            return
+        self._paragraph(number, text)
+
+    def _paragraph(self, number: int, text: str) -> None:
+        sections = self.sections
+        if self.pending_heading is not None:
+            sections.append(_Section(self.pending_heading[1], self.pending_heading[0], self.role))
+            self.pending_heading = None
+        elif not sections:
+            sections.append(_Section(self.title, number, self.role))
+        elif sections[-1].role != self.role:
+            # Background text with no organisation heading: it must not join the last section.
+            sections.append(_Section(self.background_title[1], self.background_title[0], self.role))
+        sections[-1].paragraphs.append(clean_text(text))
+
+    def sections_or_raise(self, title_line: int) -> list[_Section]:
+        """The sections read, once the last line has been taken; an error if none or unfinished."""
+        if self.pending_heading is not None:
+            number, heading = self.pending_heading
+            raise self.source.error(number, f"heading {heading[:50]!r} has no text")
+        if not self.sections:
+            raise self.source.error(title_line, "the article has no paragraphs")
+        return self.sections
 
 
 def _is_heading(text: str) -> bool:
