@@ -175,59 +175,74 @@ def apply_events(
     """Match and apply one report's events (the caller commits them as one transaction)."""
     for event in events:
         recipient = (event.recipient or "").lower()[:320]
-        seen = session.scalar(
-            select(BounceRecord.id).where(
-                BounceRecord.report_id == event.report_id[:200],
-                BounceRecord.recipient == recipient,
-            )
-        )
-        if seen is not None:
+        if _seen(session, event, recipient):
             summary.already_seen += 1
             continue
         delivery = match_delivery(session, event, signer)
         subscriber = session.get(Subscriber, delivery.subscriber_id) if delivery else None
-        session.add(
-            BounceRecord(
-                report_id=event.report_id[:200],
-                recipient=recipient,
-                reason=event.reason,
-                status=(event.status or "")[:16] or None,
-                diagnostic=event.diagnostic,
-                delivery_id=delivery.id if delivery else None,
-                subscriber_id=subscriber.id if subscriber else None,
-                source=event.source[:500],
-            )
-        )
-        session.flush()
+        _store(session, event, recipient, delivery, subscriber)
         if delivery is None or subscriber is None:
             summary.unmatched += 1
             continue
         summary.events[event.reason] += 1
         why = _suppression(session, event.reason, subscriber.id, soft_limit, soft_window_days)
-        if why is None:
-            continue
-        run = session.get(Run, delivery.run_id)
-        assert run is not None  # a delivery belongs to a run (cascade)
-        record_bounce(
-            session,
-            subscriber,
-            run.list_id,
-            complaint=event.reason is Reason.COMPLAINT,
-            detail=f"{why}: {event.status or ''} {event.diagnostic or ''}".strip(),
-            reason=None if event.reason.suppresses else "soft bounces",
-            report_id=event.report_id,
+        if why is not None:
+            summary.suppressed.append(_suppress(session, event, delivery, subscriber, why))
+
+
+def _seen(session: Session, event: BounceEvent, recipient: str) -> bool:
+    """Whether this report's event for this recipient is stored already (a mailbox read twice)."""
+    stored = session.scalar(
+        select(BounceRecord.id).where(
+            BounceRecord.report_id == event.report_id[:200],
+            BounceRecord.recipient == recipient,
+        )
+    )
+    return stored is not None
+
+
+def _store(
+    session: Session,
+    event: BounceEvent,
+    recipient: str,
+    delivery: Delivery | None,
+    subscriber: Subscriber | None,
+) -> None:
+    """Keep the event as received, matched or not; flushed so the soft count below sees it."""
+    session.add(
+        BounceRecord(
+            report_id=event.report_id[:200],
+            recipient=recipient,
+            reason=event.reason,
+            status=(event.status or "")[:16] or None,
             diagnostic=event.diagnostic,
+            delivery_id=delivery.id if delivery else None,
+            subscriber_id=subscriber.id if subscriber else None,
+            source=event.source[:500],
         )
-        summary.suppressed.append(
-            Suppressed(
-                subscriber.email,
-                why,
-                event.report_id,
-                event.status,
-                event.diagnostic,
-                event.source,
-            )
-        )
+    )
+    session.flush()
+
+
+def _suppress(
+    session: Session, event: BounceEvent, delivery: Delivery, subscriber: Subscriber, why: str
+) -> Suppressed:
+    """Suppress the reader on the delivery's list, keeping the report as evidence."""
+    run = session.get(Run, delivery.run_id)
+    assert run is not None  # a delivery belongs to a run (cascade)
+    record_bounce(
+        session,
+        subscriber,
+        run.list_id,
+        complaint=event.reason is Reason.COMPLAINT,
+        detail=f"{why}: {event.status or ''} {event.diagnostic or ''}".strip(),
+        reason=None if event.reason.suppresses else "soft bounces",
+        report_id=event.report_id,
+        diagnostic=event.diagnostic,
+    )
+    return Suppressed(
+        subscriber.email, why, event.report_id, event.status, event.diagnostic, event.source
+    )
 
 
 def _suppression(
