@@ -24,6 +24,7 @@ from subscribers.models import (
     Suppression,
     TopicChoice,
 )
+from subscribers.rules import DEFAULT_SEND_HOUR, DEFAULT_TIMEZONE
 
 __all__ = ["AudienceMember", "audience_census", "audience_ids", "audience_select", "iter_audience"]
 
@@ -37,8 +38,8 @@ class AudienceMember:
     email: str
     topics: frozenset[str]
     #: Their IANA time zone and the local hour they want the daily issue at.
-    timezone: str = "UTC"
-    send_hour: int = 7
+    timezone: str = DEFAULT_TIMEZONE
+    send_hour: int = DEFAULT_SEND_HOUR
 
 
 def _not_suppressed() -> Any:

@@ -11,6 +11,7 @@ from sqlalchemy import ForeignKey, String, Text, UniqueConstraint, func
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from subscribers.db import Base, string_enum
+from subscribers.rules import DEFAULT_SEND_HOUR, Cadence
 
 __all__ = [
     "Cadence",
@@ -36,13 +37,6 @@ class SubscriptionStatus(enum.StrEnum):
     UNSUBSCRIBED = "unsubscribed"
     BOUNCED = "bounced"
     COMPLAINED = "complained"
-
-
-class Cadence(enum.StrEnum):
-    """How often a subscriber wants the list: every daily issue, or the weekly digest."""
-
-    DAILY = "daily"
-    WEEKLY = "weekly"
 
 
 class NewsletterList(Base):
@@ -100,7 +94,7 @@ class Subscription(Base):
     status: Mapped[SubscriptionStatus] = mapped_column(string_enum(SubscriptionStatus))
     cadence: Mapped[Cadence] = mapped_column(string_enum(Cadence))
     #: Preferred local hour (0-23) for daily sends, in the subscriber's time zone.
-    send_hour: Mapped[int] = mapped_column(default=7)
+    send_hour: Mapped[int] = mapped_column(default=DEFAULT_SEND_HOUR)
     created_at: Mapped[dt.datetime] = mapped_column(server_default=func.now())
     updated_at: Mapped[dt.datetime] = mapped_column(server_default=func.now())
 

@@ -16,18 +16,19 @@ add` without --confirmed) never changes a confirmed subscription, nor the time z
 who has one: whoever typed the address may not be its owner. Only a confirmation posted by the
 person makes a pending subscription count.
 
+What counts as a valid address, zone, hour, cadence or topic is `subscribers.rules`; the names
+of its exceptions and checks are kept here too (InvalidAddress, normalise_email, ...).
+
 Suppressions (hard bounces, complaints, erasures) are global, kept as address hashes, and every
 audience query excludes them; a fresh confirmation by the person lifts one.
 """
 
 from __future__ import annotations
 
-import zoneinfo
 from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any
 
-import email_validator
 from sqlalchemy import delete, select
 from sqlalchemy.orm import Session, selectinload
 
@@ -47,14 +48,29 @@ from subscribers.models import (
     address_hash,
     new_token_key,
 )
+from subscribers.rules import (
+    DEFAULT_CADENCE,
+    DEFAULT_SEND_HOUR,
+    DEFAULT_TIMEZONE,
+    InvalidAddress,
+    InvalidSendHour,
+    InvalidTimezone,
+    check_deliverable,
+    check_timezone,
+    normalise_email,
+    parse_send_hour,
+    parse_topics,
+)
 
 __all__ = [
     "TRANSITIONS",
     "Context",
     "InvalidAddress",
+    "InvalidSendHour",
     "InvalidTimezone",
     "NotSubscribed",
     "check_deliverable",
+    "check_timezone",
     "confirm",
     "erase",
     "export_person",
@@ -81,25 +97,6 @@ TRANSITIONS = {
 }
 
 
-class InvalidAddress(ValueError):
-    """An e-mail address that is not valid; the message names it and says why."""
-
-    def __init__(self, address: str, reason: str) -> None:
-        self.address = address
-        super().__init__(f"invalid e-mail address {address!r}: {reason}")
-
-
-class InvalidTimezone(ValueError):
-    """A time zone that is not an IANA zone name."""
-
-    def __init__(self, zone: str) -> None:
-        super().__init__(f"unknown time zone {zone!r} (use an IANA name such as Europe/Berlin)")
-
-
-class InvalidSendHour(ValueError):
-    """A preferred send hour outside 0–23."""
-
-
 class NotSubscribed(LookupError):
     """The address has no subscription on this list."""
 
@@ -116,54 +113,6 @@ class Context:
 
 
 CLI = Context()
-
-
-def normalise_email(address: str, *, quoted_local: bool = False) -> str:
-    """The canonical form of an address (domain lowercased, IDN encoded); InvalidAddress if bad.
-
-    ``quoted_local`` also takes a quoted local part (``"=1+1"@example.org``), unquoted when the
-    quotes are not needed.
-    """
-    try:
-        result = email_validator.validate_email(
-            address.strip(), check_deliverability=False, allow_quoted_local=quoted_local
-        )
-    except email_validator.EmailNotValidError as exc:
-        raise InvalidAddress(address, str(exc)) from exc
-    return str(result.normalized)
-
-
-def check_deliverable(address: str, *, smtputf8: bool) -> str:
-    """The (normalised) address unless its local part needs SMTPUTF8 the relay lacks.
-
-    A relay without SMTPUTF8 (RFC 6531) refuses "jürgen@example.de" for the whole message, so
-    such an address is refused when it is given, never stored to fail later. The domain needs
-    nothing: IDN domains are sent as A-labels (xn--…).
-    """
-    local = address.rpartition("@")[0]
-    if not smtputf8 and not local.isascii():
-        raise InvalidAddress(
-            address,
-            "the part before the @ has letters outside ASCII, which our mail server cannot "
-            "deliver to",
-        )
-    return address
-
-
-def check_timezone(zone: str) -> str:
-    """The zone if it is an IANA name; InvalidTimezone otherwise."""
-    try:
-        zoneinfo.ZoneInfo(zone)
-    except (zoneinfo.ZoneInfoNotFoundError, ValueError, OSError):
-        # OSError: "Europe" names a folder of zone files, and over-long names fail to open.
-        raise InvalidTimezone(zone) from None
-    return zone
-
-
-def _check_hour(hour: int) -> int:
-    if not 0 <= hour <= 23:
-        raise InvalidSendHour(f"send hour {hour} is not between 0 and 23")
-    return hour
 
 
 def _record(
@@ -218,9 +167,9 @@ def subscribe(
     *,
     taxonomy: Taxonomy,
     topics: Iterable[str] = (),
-    cadence: Cadence = Cadence.DAILY,
-    timezone: str = "UTC",
-    send_hour: int = 7,
+    cadence: Cadence = DEFAULT_CADENCE,
+    timezone: str = DEFAULT_TIMEZONE,
+    send_hour: int = DEFAULT_SEND_HOUR,
     name: str | None = None,
     confirmed: bool = False,
     context: Context = CLI,
@@ -232,22 +181,10 @@ def subscribe(
     unchanged and a person with any confirmed subscription keeps their time zone.
     """
     address = check_deliverable(normalise_email(email), smtputf8=smtputf8)
-    chosen = taxonomy.validate(topics)
+    chosen = parse_topics(topics, taxonomy)
     zone = check_timezone(timezone)
-    _check_hour(send_hour)
-    subscriber = session.scalar(
-        select(Subscriber).where(Subscriber.email_hash == address_hash(address))
-    )
-    if subscriber is None:
-        subscriber = Subscriber(
-            email=address, email_hash=address_hash(address), timezone=zone, name=name
-        )
-        session.add(subscriber)
-        session.flush()
-    else:
-        if confirmed or not _has_confirmed(session, subscriber):
-            subscriber.timezone = zone
-        subscriber.name = name or subscriber.name
+    parse_send_hour(send_hour)
+    subscriber = _person(session, address, zone, name, confirmed=confirmed)
     subscription = session.scalar(
         select(Subscription).where(
             Subscription.subscriber_id == subscriber.id, Subscription.list_id == newsletter.id
@@ -269,16 +206,10 @@ def subscribe(
         action = (
             ConsentAction.IMPORT
             if context.source == ConsentSource.IMPORT
-            else (ConsentAction.SUBSCRIBE)
+            else ConsentAction.SUBSCRIBE
         )
-        _record(
-            session,
-            subscriber,
-            action,
-            context,
-            newsletter.id,
-            "confirmed by the operator" if confirmed else None,
-        )
+        detail = "confirmed by the operator" if confirmed else None
+        _record(session, subscriber, action, context, newsletter.id, detail)
     else:
         subscription.cadence = cadence
         subscription.send_hour = send_hour
@@ -287,6 +218,28 @@ def subscribe(
     subscription.topic_choices = [TopicChoice(topic=topic) for topic in chosen]
     session.flush()
     return subscription
+
+
+def _person(
+    session: Session, address: str, zone: str, name: str | None, *, confirmed: bool
+) -> Subscriber:
+    """The subscriber of a checked address, created or updated as a subscribe request may."""
+    subscriber = session.scalar(
+        select(Subscriber).where(Subscriber.email_hash == address_hash(address))
+    )
+    if subscriber is None:
+        subscriber = Subscriber(
+            email=address, email_hash=address_hash(address), timezone=zone, name=name
+        )
+        session.add(subscriber)
+        session.flush()
+        return subscriber
+    # Whoever typed the address may not own it: only the operator, or a person with nothing
+    # confirmed yet, moves the time zone every list's sends are timed by.
+    if confirmed or not _has_confirmed(session, subscriber):
+        subscriber.timezone = zone
+    subscriber.name = name or subscriber.name
+    return subscriber
 
 
 def _has_confirmed(session: Session, subscriber: Subscriber) -> bool:
@@ -325,9 +278,9 @@ def set_preferences(
     context: Context,
 ) -> Subscription:
     """Change topics, cadence, time zone and send hour together, recorded as one event."""
-    chosen = taxonomy.validate(topics)
+    chosen = parse_topics(topics, taxonomy)
     zone = check_timezone(timezone)
-    _check_hour(send_hour)
+    parse_send_hour(send_hour)
     subscription.topic_choices = [TopicChoice(topic=topic) for topic in chosen]
     subscription.cadence = cadence
     subscription.send_hour = send_hour
@@ -470,7 +423,7 @@ def erase(session: Session, email: str) -> bool:
     subscriber.email = f"erased-{subscriber.id}@erased.invalid"
     subscriber.email_hash = address_hash(subscriber.email)
     subscriber.name = None
-    subscriber.timezone = "UTC"
+    subscriber.timezone = DEFAULT_TIMEZONE
     subscriber.token_key = new_token_key()
     session.flush()
     return True

@@ -31,14 +31,15 @@ from sqlalchemy.orm import Session
 from mailer.topics import Taxonomy
 from subscribers.models import Cadence, NewsletterList, Subscription, SubscriptionStatus
 from subscribers.models import address_hash as _hash
-from subscribers.service import (
-    Context,
-    InvalidSendHour,
+from subscribers.rules import (
     check_deliverable,
     check_timezone,
     normalise_email,
-    subscribe,
+    parse_cadence,
+    parse_send_hour,
+    parse_topics,
 )
+from subscribers.service import Context, subscribe
 
 __all__ = ["Background", "SignupRequest", "check_request", "person_key", "request_subscriptions"]
 
@@ -87,23 +88,21 @@ def check_request(
     smtputf8: bool,
     context: Context,
 ) -> SignupRequest:
-    """Check every field without looking anyone up; the first problem is raised (ValueError)."""
+    """Check every field without looking anyone up; the first problem is raised (ValueError).
+
+    Field problems are `subscribers.rules.RuleError`s naming the field; no list is a ValueError.
+    """
     address = check_deliverable(normalise_email(email), smtputf8=smtputf8)
     if not lists:
         raise ValueError("choose at least one newsletter")
-    if cadence not in {c.value for c in Cadence}:
-        raise ValueError(f"unknown cadence {cadence!r}")
-    chosen = taxonomy.validate(topics)
-    zone = check_timezone(timezone)
-    if not 0 <= send_hour <= 23:
-        raise InvalidSendHour(f"send hour {send_hour} is not between 0 and 23")
+    chosen_cadence = parse_cadence(cadence)  # before the topics: the first problem is raised
     return SignupRequest(
         address,
         tuple(n.id for n in lists),
-        tuple(chosen),
-        Cadence(cadence),
-        zone,
-        send_hour,
+        parse_topics(topics, taxonomy),
+        chosen_cadence,
+        check_timezone(timezone),
+        parse_send_hour(send_hour),
         context,
         smtputf8,
     )
