@@ -2,11 +2,17 @@
 
 from __future__ import annotations
 
+import datetime as dt
+import ipaddress
 import ssl
 from dataclasses import replace
 from pathlib import Path
 
 import pytest
+from cryptography import x509
+from cryptography.hazmat.primitives import hashes, serialization
+from cryptography.hazmat.primitives.asymmetric import ec
+from cryptography.x509.oid import NameOID
 
 from mailer.errors import ConnectionFailure, PermanentFailure, TemporaryFailure
 from mailer.message import OutgoingMessage
@@ -164,55 +170,9 @@ class TestDomainThrottle:
 
 def private_ca(tmp_path: Path) -> tuple[Path, ssl.SSLContext]:
     """A CA of our own, and a server context with a certificate it signed for 127.0.0.1."""
-    import datetime as dt
-    import ipaddress
-
-    from cryptography import x509
-    from cryptography.hazmat.primitives import hashes, serialization
-    from cryptography.hazmat.primitives.asymmetric import ec
-    from cryptography.x509.oid import NameOID
-
-    def name(common: str) -> x509.Name:
-        return x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, common)])
-
-    now = dt.datetime.now(dt.UTC)
     ca_key, key = ec.generate_private_key(ec.SECP256R1()), ec.generate_private_key(ec.SECP256R1())
-    ca = (
-        x509.CertificateBuilder()
-        .subject_name(name("briefmail test CA"))
-        .issuer_name(name("briefmail test CA"))
-        .public_key(ca_key.public_key())
-        .serial_number(1)
-        .not_valid_before(now - dt.timedelta(minutes=5))
-        .not_valid_after(now + dt.timedelta(days=1))
-        .add_extension(x509.BasicConstraints(ca=True, path_length=None), critical=True)
-        .add_extension(
-            x509.KeyUsage(False, False, False, False, False, True, True, False, False),
-            critical=True,
-        )
-        .add_extension(
-            x509.SubjectKeyIdentifier.from_public_key(ca_key.public_key()), critical=False
-        )
-        .sign(ca_key, hashes.SHA256())
-    )
-    cert = (
-        x509.CertificateBuilder()
-        .subject_name(name("relay.test"))
-        .issuer_name(ca.subject)
-        .public_key(key.public_key())
-        .serial_number(2)
-        .not_valid_before(now - dt.timedelta(minutes=5))
-        .not_valid_after(now + dt.timedelta(days=1))
-        .add_extension(
-            x509.SubjectAlternativeName([x509.IPAddress(ipaddress.ip_address("127.0.0.1"))]),
-            critical=False,
-        )
-        .add_extension(
-            x509.AuthorityKeyIdentifier.from_issuer_public_key(ca_key.public_key()),
-            critical=False,
-        )
-        .sign(ca_key, hashes.SHA256())
-    )
+    ca = _ca_certificate(ca_key)
+    cert = _relay_certificate(ca_key, ca, key)
     ca_file = tmp_path / "ca.pem"
     ca_file.write_bytes(ca.public_bytes(serialization.Encoding.PEM))
     chain = tmp_path / "relay.pem"
@@ -227,6 +187,60 @@ def private_ca(tmp_path: Path) -> tuple[Path, ssl.SSLContext]:
     server = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
     server.load_cert_chain(chain)
     return ca_file, server
+
+
+def _name(common: str) -> x509.Name:
+    return x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, common)])
+
+
+def _valid_for_a_day(builder: x509.CertificateBuilder) -> x509.CertificateBuilder:
+    # From five minutes ago, so a clock a little behind the test's still accepts it.
+    now = dt.datetime.now(dt.UTC)
+    return builder.not_valid_before(now - dt.timedelta(minutes=5)).not_valid_after(
+        now + dt.timedelta(days=1)
+    )
+
+
+def _ca_certificate(ca_key: ec.EllipticCurvePrivateKey) -> x509.Certificate:
+    """A self-signed CA certificate that may sign certificates (keyCertSign, cRLSign)."""
+    builder = (
+        x509.CertificateBuilder()
+        .subject_name(_name("briefmail test CA"))
+        .issuer_name(_name("briefmail test CA"))
+        .public_key(ca_key.public_key())
+        .serial_number(1)
+        .add_extension(x509.BasicConstraints(ca=True, path_length=None), critical=True)
+        .add_extension(
+            x509.KeyUsage(False, False, False, False, False, True, True, False, False),
+            critical=True,
+        )
+        .add_extension(
+            x509.SubjectKeyIdentifier.from_public_key(ca_key.public_key()), critical=False
+        )
+    )
+    return _valid_for_a_day(builder).sign(ca_key, hashes.SHA256())
+
+
+def _relay_certificate(
+    ca_key: ec.EllipticCurvePrivateKey, ca: x509.Certificate, key: ec.EllipticCurvePrivateKey
+) -> x509.Certificate:
+    """The relay's certificate for 127.0.0.1, signed by the CA."""
+    builder = (
+        x509.CertificateBuilder()
+        .subject_name(_name("relay.test"))
+        .issuer_name(ca.subject)
+        .public_key(key.public_key())
+        .serial_number(2)
+        .add_extension(
+            x509.SubjectAlternativeName([x509.IPAddress(ipaddress.ip_address("127.0.0.1"))]),
+            critical=False,
+        )
+        .add_extension(
+            x509.AuthorityKeyIdentifier.from_issuer_public_key(ca_key.public_key()),
+            critical=False,
+        )
+    )
+    return _valid_for_a_day(builder).sign(ca_key, hashes.SHA256())
 
 
 class TestRelayTrust:
