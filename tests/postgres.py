@@ -120,69 +120,12 @@ def _watch(pid: int, stop: list[str], folder: Path) -> subprocess.Popen[bytes]:
 def running_cluster() -> Iterator[PostgresCluster]:
     """initdb + pg_ctl start in a temporary folder; stopped and removed at the end."""
     binaries = server_binaries()
-    owner: str | None = None
-    if os.geteuid() == 0:
-        for candidate in ("postgres", "nobody"):
-            try:
-                pwd.getpwnam(candidate)
-            except KeyError:
-                continue
-            owner = candidate
-            break
-        else:
-            raise PostgresMissing("running as root and no 'postgres' user to run the server")
-    folder = Path(tempfile.mkdtemp(prefix="briefmail-pg-"))
-    data, sockets = folder / "data", folder / "sockets"
-    sockets.mkdir()
-    if owner:
-        entry = pwd.getpwnam(owner)
-        os.chown(folder, entry.pw_uid, entry.pw_gid)
-        os.chown(sockets, entry.pw_uid, entry.pw_gid)
-    user = "briefmail"
-    port = _free_port()
+    owner = _server_owner()
+    folder = _cluster_folder(owner)
+    data, user, port = folder / "data", "briefmail", _free_port()
     try:
-        subprocess.run(
-            _as_owner(
-                [
-                    str(binaries / "initdb"),
-                    "-D",
-                    str(data),
-                    "-U",
-                    user,
-                    "--auth=trust",
-                    "--encoding=UTF8",
-                    "--locale=C",
-                    "--no-sync",
-                ],
-                owner,
-            ),
-            check=True,
-            capture_output=True,
-            text=True,
-        )
-        options = (
-            f"-p {port} -k {sockets} -c listen_addresses=127.0.0.1 -c fsync=off "
-            "-c synchronous_commit=off -c full_page_writes=off -c max_connections=200"
-        )
-        subprocess.run(
-            _as_owner(
-                [
-                    str(binaries / "pg_ctl"),
-                    "-D",
-                    str(data),
-                    "-o",
-                    options,
-                    "-l",
-                    str(folder / "server.log"),
-                    "-w",
-                    "start",
-                ],
-                owner,
-            ),
-            check=True,
-            capture_output=True,
-            text=True,
-        )
+        _initdb(binaries, owner, data, user)
+        _start(binaries, owner, folder, port)
     except subprocess.CalledProcessError as error:
         log = folder / "server.log"
         detail = log.read_text(errors="replace")[-2000:] if log.exists() else ""
@@ -199,3 +142,64 @@ def running_cluster() -> Iterator[PostgresCluster]:
         shutil.rmtree(folder, ignore_errors=True)
         watchdog.kill()
         watchdog.wait()
+
+
+def _server_owner() -> str | None:
+    """The system user to run the server as when we are root (it refuses root), else None."""
+    if os.geteuid() != 0:
+        return None
+    for candidate in ("postgres", "nobody"):
+        try:
+            pwd.getpwnam(candidate)
+        except KeyError:
+            continue
+        return candidate
+    raise PostgresMissing("running as root and no 'postgres' user to run the server")
+
+
+def _cluster_folder(owner: str | None) -> Path:
+    """A new temporary folder with a sockets/ folder, both the server's owner's."""
+    folder = Path(tempfile.mkdtemp(prefix="briefmail-pg-"))
+    sockets = folder / "sockets"
+    sockets.mkdir()
+    if owner:
+        entry = pwd.getpwnam(owner)
+        os.chown(folder, entry.pw_uid, entry.pw_gid)
+        os.chown(sockets, entry.pw_uid, entry.pw_gid)
+    return folder
+
+
+def _initdb(binaries: Path, owner: str | None, data: Path, user: str) -> None:
+    """A new cluster in ``data`` with ``user`` as its superuser, trusted on loopback."""
+    command = [
+        str(binaries / "initdb"),
+        "-D",
+        str(data),
+        "-U",
+        user,
+        "--auth=trust",
+        "--encoding=UTF8",
+        "--locale=C",
+        "--no-sync",
+    ]
+    subprocess.run(_as_owner(command, owner), check=True, capture_output=True, text=True)
+
+
+def _start(binaries: Path, owner: str | None, folder: Path, port: int) -> None:
+    """Start the server on loopback ``port``, durability off, and wait until it accepts."""
+    options = (
+        f"-p {port} -k {folder / 'sockets'} -c listen_addresses=127.0.0.1 -c fsync=off "
+        "-c synchronous_commit=off -c full_page_writes=off -c max_connections=200"
+    )
+    command = [
+        str(binaries / "pg_ctl"),
+        "-D",
+        str(folder / "data"),
+        "-o",
+        options,
+        "-l",
+        str(folder / "server.log"),
+        "-w",
+        "start",
+    ]
+    subprocess.run(_as_owner(command, owner), check=True, capture_output=True, text=True)
