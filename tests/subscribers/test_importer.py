@@ -19,12 +19,12 @@ from subscribers.importer import (
     ImportFailed,
     ImportReport,
     RowError,
-    _Addresses,  # the per-domain shortcut, held equal to normalise_email below
     export_csv,
     import_csv,
     neutralise,
     restore,
 )
+from subscribers.importer.rows import Addresses  # the per-domain shortcut, held equal below
 from subscribers.lists import create_list
 from subscribers.models import (
     Cadence,
@@ -610,7 +610,7 @@ class TestAddressNormalisation:
     ) -> None:
         """Any address normalises, or fails with the same message, as normalise_email does."""
         address = f"{local}@{domain}"
-        assert outcome(_Addresses().normalise, address) == outcome(normalise_email, address)
+        assert outcome(Addresses().normalise, address) == outcome(normalise_email, address)
 
 
 class TestSuppressions:
