@@ -12,6 +12,7 @@ from __future__ import annotations
 import datetime as dt
 import html
 from collections.abc import Callable
+from dataclasses import dataclass
 
 from fastapi import APIRouter
 from fastapi.responses import HTMLResponse, Response
@@ -25,7 +26,7 @@ from scheduler.ledger import Run
 from subscribers.lists import get_list
 from subscribers.models import NewsletterList
 
-__all__ = ["build_archive", "sent_issue", "sent_issues"]
+__all__ = ["Archive", "archive_router", "sent_issue", "sent_issues"]
 
 
 def sent_issues(
@@ -58,22 +59,25 @@ def sent_issue(session: Session, issue_id: int) -> StoredIssue | None:
     )
 
 
-def build_archive(
-    sessions: sessionmaker[Session],
-    renderer: Renderer,
-    identity: Callable[[NewsletterList], Newsletter],
-    base_url: str,
-    default_list: str,
-) -> APIRouter:
-    """Routes for the archive pages and the Atom feed of the default list."""
-    router = APIRouter()
-    subscribe_url = f"{base_url}/subscribe"
+@dataclass(frozen=True, slots=True)
+class Archive:
+    """The archive's pages and feed, each a plain method answering a response."""
 
-    @router.get("/archive", response_class=HTMLResponse)
-    def archive_index() -> HTMLResponse:
-        """Every sent issue of the default list, newest first."""
-        with sessions() as session:
-            newsletter = get_list(session, default_list)
+    sessions: sessionmaker[Session]
+    renderer: Renderer
+    identity: Callable[[NewsletterList], Newsletter]
+    base_url: str
+
+    @property
+    def subscribe_url(self) -> str:
+        """Where the archive sends readers who want the e-mails."""
+        return f"{self.base_url}/subscribe"
+
+    def index(self, slug: str) -> HTMLResponse:
+        """Every sent issue of the list, newest first."""
+        base_url = self.base_url
+        with self.sessions() as session:
+            newsletter = get_list(session, slug)
             rows = [(i.id, i.title, i.date) for i in sent_issues(session, newsletter)]
             name = newsletter.name
         items = (
@@ -92,38 +96,36 @@ def build_archive(
             "<style>body{font:16px/1.5 system-ui,sans-serif;max-width:40rem;margin:2rem auto;"
             "padding:0 1rem}</style></head>"
             f"<body><h1>{html.escape(name)}: archive</h1><ul>{items}</ul>"
-            f'<p><a href="{subscribe_url}">Subscribe</a></p></body></html>'
+            f'<p><a href="{self.subscribe_url}">Subscribe</a></p></body></html>'
         )
 
-    @router.get("/archive/{issue_id}", response_class=HTMLResponse)
-    def archive_issue(issue_id: int) -> HTMLResponse:
+    def issue(self, issue_id: int) -> HTMLResponse:
         """The web version of one sent issue, every story included."""
-        with sessions() as session:
+        with self.sessions() as session:
             row = sent_issue(session, issue_id)
             if row is None:
                 return HTMLResponse("<h1>Not found</h1>", status_code=404)
-            issue, who = row.to_issue(), identity(row.newsletter)
+            issue, who = row.to_issue(), self.identity(row.newsletter)
         # The page is its own archive URL, so its contents list links stay on the page; and it
         # is never shortened (budget None): it is where the compact e-mails send readers.
-        rendered = renderer.render_issue(
+        rendered = self.renderer.render_issue(
             issue,
             issue.stories,
             who,
             topics=[],
             cadence="",
-            archive_url=f"{base_url}/archive/{issue_id}",
+            archive_url=f"{self.base_url}/archive/{issue_id}",
             budget=None,
         )
-        filled = rendered.fill(
-            {Slot.UNSUBSCRIBE_URL: subscribe_url, Slot.PREFERENCES_URL: subscribe_url}
-        )
+        subscribe = self.subscribe_url
+        filled = rendered.fill({Slot.UNSUBSCRIBE_URL: subscribe, Slot.PREFERENCES_URL: subscribe})
         return HTMLResponse(filled.html)
 
-    @router.get("/feed.xml")
-    def feed() -> Response:
-        """An Atom feed of the sent issues."""
-        with sessions() as session:
-            newsletter = get_list(session, default_list)
+    def feed(self, slug: str) -> Response:
+        """An Atom feed of the list's sent issues."""
+        base_url = self.base_url
+        with self.sessions() as session:
+            newsletter = get_list(session, slug)
             rows = sent_issues(session, newsletter, 50)
             generator = FeedGenerator()
             generator.id(f"{base_url}/archive")
@@ -142,5 +144,25 @@ def build_archive(
                 entry.summary(" · ".join(s.title for s in row.stories))
             body = generator.atom_str(pretty=True)
         return Response(body, media_type="application/atom+xml")
+
+
+def archive_router(archive: Archive, default_list: str) -> APIRouter:
+    """Routes for the archive pages and the Atom feed of the default list."""
+    router = APIRouter()
+
+    @router.get("/archive", response_class=HTMLResponse)
+    def archive_index() -> HTMLResponse:
+        """Every sent issue of the default list, newest first."""
+        return archive.index(default_list)
+
+    @router.get("/archive/{issue_id}", response_class=HTMLResponse)
+    def archive_issue(issue_id: int) -> HTMLResponse:
+        """The web version of one sent issue, every story included."""
+        return archive.issue(issue_id)
+
+    @router.get("/feed.xml")
+    def feed() -> Response:
+        """An Atom feed of the sent issues."""
+        return archive.feed(default_list)
 
     return router

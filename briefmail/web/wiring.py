@@ -1,0 +1,65 @@
+"""What the web face builds from the application: the page handlers and the lists' identity."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+from sqlalchemy import select
+
+from briefmail.app import Briefmail
+from briefmail.web.forms import PageAdapter
+from mailer.content import Issue
+from mailer.render import Newsletter
+from scheduler.dispatch import newsletter_identity
+from scheduler.editions import StoredIssue
+from subscribers.models import NewsletterList
+from subscribers.notices import Notices
+from subscribers.pages import LatestIssue, PublicPages
+from subscribers.tokens import TokenSigner
+
+__all__ = ["list_identity", "page_adapter", "public_pages"]
+
+
+def list_identity(app: Briefmail) -> Callable[[NewsletterList], Newsletter]:
+    """How a list presents itself in notices and on archive pages, as in its newsletters."""
+    settings = app.settings.newsletter
+
+    def identity(row: NewsletterList) -> Newsletter:
+        return newsletter_identity(row, settings.postal_address or None, settings.language)
+
+    return identity
+
+
+def latest_issue(app: Briefmail) -> LatestIssue:
+    """The newest stored issue of a list (the preferences page previews it)."""
+
+    def latest(list_id: int) -> Issue | None:
+        with app.sessions() as session:
+            row = session.scalar(
+                select(StoredIssue)
+                .where(StoredIssue.list_id == list_id)
+                .order_by(StoredIssue.date.desc(), StoredIssue.id.desc())
+                .limit(1)
+            )
+            return row.to_issue() if row is not None else None
+
+    return latest
+
+
+def public_pages(app: Briefmail) -> PublicPages:
+    """The public page handlers, with notices signed and sent as the newsletters are."""
+    notices = Notices(app.renderer, list_identity(app), app.transport, app.dkim)
+    return PublicPages(
+        sessions=app.sessions,
+        taxonomy=app.taxonomy,
+        signer=TokenSigner(app.settings.secret()),
+        notices=notices,
+        latest_issue=latest_issue(app),
+        base_url=app.settings.newsletter.base_url,
+        smtputf8=app.settings.smtp.smtputf8,
+    )
+
+
+def page_adapter(app: Briefmail) -> PageAdapter:
+    """How the public pages read requests on this site (its address, its trusted proxies)."""
+    return PageAdapter(app.settings.newsletter.base_url, app.settings.web.trusted_proxies)
