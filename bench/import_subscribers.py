@@ -1,6 +1,6 @@
 """Subscriber CSV import and export speed on a throwaway SQLite database.
 
-    python bench/import_subscribers.py [--rows 100000] [--seed 7]
+    python -m bench.import_subscribers [--rows 100000] [--seed 7]
 
 Writes a CSV of realistic rows (mixed domains, topics, cadences and time zones), then times a
 plain stdlib csv read of it (the baseline), a first import (all created, with the commit), a
@@ -19,10 +19,10 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import TypeVar
 
-from population import DOMAINS as BENCH_DOMAINS
-from population import FIRST, LAST, ZONES
 from sqlalchemy.orm import Session, sessionmaker
 
+from bench.population import DOMAINS as BENCH_DOMAINS
+from bench.population import FIRST, LAST, ZONES
 from briefmail.migrate import upgrade
 from mailer.topics import default_taxonomy
 from subscribers.db import make_engine, make_sessionmaker

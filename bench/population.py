@@ -2,38 +2,28 @@
 
 30% of readers take every topic, the rest one to three topics of skewed popularity; 80% read
 daily; nine time zones, a handful of send hours. `people` draws them (the same ones for the same
-seed); `create_subscribers` writes them with plain SQL, row for row what `briefmail subscribers
-import` writes, and `check_setup` proves that on a sample. Used by bench/send.py and
-bench/plan.py.
+seed); `create_subscribers` writes them with the importer's bulk writer, row for row what
+`briefmail subscribers import` writes, and `check_setup` proves that on a sample. Used by
+bench/send.py, bench/plan.py and bench/import_subscribers.py.
 """
 
 from __future__ import annotations
 
+import datetime as dt
 import functools
 import itertools
-import json
 import random
 from collections.abc import Iterable, Iterator
 from pathlib import Path
-from typing import NamedTuple, cast
+from typing import NamedTuple
 
-from sqlalchemy import Engine, Table, func, select, text
+from sqlalchemy import Engine, text
 from sqlalchemy.orm import Session
 
 from mailer.topics import Taxonomy, default_taxonomy
-from subscribers.db import Base, make_engine
-from subscribers.models import (
-    Cadence,
-    ConsentAction,
-    ConsentEvent,
-    ConsentSource,
-    Subscriber,
-    Subscription,
-    SubscriptionStatus,
-    TopicChoice,
-    address_hash,
-    new_token_key,
-)
+from subscribers.db import make_engine
+from subscribers.importer.write import NewSubscription, consent_detail, create_subscriptions
+from subscribers.models import Cadence, SubscriptionStatus, address_hash
 
 FIRST = ["li", "wei", "anna", "james", "maria", "yuki", "omar", "sofia", "chen", "lena", "raj"]
 LAST = ["wang", "smith", "müller", "garcia", "tanaka", "zhang", "okafor", "rossi", "kim", "ng"]
@@ -162,35 +152,25 @@ def people(count: int, seed: int, chunk: int = 10_000) -> Iterator[Person]:
             )
 
 
-def _insert_sql(model: type[Base], columns: tuple[str, ...], mark: str = "?") -> str:
-    """INSERT INTO table (columns) VALUES (?, ...) for an executemany of plain tuples."""
-    table = cast(Table, model.__table__)
-    unknown = set(columns) - set(table.c.keys())
-    if unknown:
-        raise SystemExit(f"bench/population.py is stale: {table.name} has no {sorted(unknown)}")
-    marks = ", ".join([mark] * len(columns))
-    return f"INSERT INTO {table.name} ({', '.join(columns)}) VALUES ({marks})"
-
-
-_COLUMNS: tuple[tuple[type[Base], tuple[str, ...]], ...] = (
-    (Subscriber, ("id", "email", "email_hash", "name", "timezone", "token_key")),
-    (Subscription, ("id", "subscriber_id", "list_id", "status", "cadence", "send_hour")),
-    (TopicChoice, ("subscription_id", "topic")),
-    (ConsentEvent, ("subscriber_id", "list_id", "action", "source", "detail")),
-)
-
-
-@functools.cache
-def _inserts(mark: str) -> tuple[str, ...]:
-    """The four INSERT statements with the driver's placeholder."""
-    return tuple(_insert_sql(model, columns, mark) for model, columns in _COLUMNS)
-
-
 @functools.cache
 def _consent_detail(source: str, at: str | None) -> str:
-    """The ConsentEvent detail the importer records for a row (see importer._RowChecker)."""
-    when = f'"{at}"' if at else "null"
-    return f'{{"consent_source": {json.dumps(source, ensure_ascii=False)}, "consent_at": {when}}}'
+    """The ConsentEvent detail the importer records for a row with these consent cells."""
+    return consent_detail(source, dt.datetime.fromisoformat(at) if at else None)
+
+
+def _subscription(person: Person) -> NewSubscription:
+    """The confirmed subscription `import_csv` plans for this person as a new address."""
+    return NewSubscription(
+        key=address_hash(person.email),
+        email=person.email,
+        subscriber_id=None,
+        person=(person.name, person.timezone),
+        status=SubscriptionStatus.CONFIRMED,
+        cadence=person.cadence,
+        send_hour=person.send_hour,
+        topics=person.topics,
+        detail=_consent_detail(person.consent_source, person.consent_at),
+    )
 
 
 def _batches(items: Iterable[Person], size: int) -> Iterator[list[Person]]:
@@ -207,91 +187,51 @@ def _batches(items: Iterable[Person], size: int) -> Iterator[list[Person]]:
 def create_subscribers(
     engine: Engine, list_id: int, population: Iterable[Person], batch_size: int = 20_000
 ) -> int:
-    """Write confirmed subscriptions as `import_csv` does for new addresses, in bulk; the count.
+    """Write confirmed subscriptions through the importer's bulk writer; the count written.
 
-    Per person: a subscriber (fresh token key), a confirmed subscription, one TopicChoice per
-    chosen topic and an ``import`` ConsentEvent whose detail holds consent_source and
-    consent_at; created_at and updated_at are the database's defaults, as for the importer.
-    Plain SQL with tuples through the engine's connection (SQLite): the Core statements the
-    importer uses spend more time building parameters than SQLite spends writing. Ids are the
-    next free ones, given explicitly, so nothing is read back; each batch is a transaction,
-    so memory stays O(batch). `check_setup` holds the rows equal to the importer's.
+    Per person: a subscriber, a confirmed subscription, one TopicChoice per chosen topic and an
+    ``import`` ConsentEvent, by `subscribers.importer.write.create_subscriptions`, the
+    statements `import_csv` writes new addresses with (its row checks and database comparison
+    skipped: the people are generated valid and new). Each batch is a transaction, so memory
+    stays O(batch); `check_setup` holds the rows equal to the importer's.
     """
-    status, action, source = (
-        SubscriptionStatus.CONFIRMED.value,
-        ConsentAction.IMPORT.value,
-        ConsentSource.IMPORT.value,
-    )
     written = 0
-    on_sqlite = engine.dialect.name == "sqlite"
-    insert_subscriber, insert_subscription, insert_choice, insert_event = _inserts(
-        "?" if on_sqlite else "%s"
-    )
     with engine.connect() as connection:
-        if on_sqlite:
+        if engine.dialect.name == "sqlite":
             # For this connection only: random-order inserts into the unique email and
             # email_hash indexes at 1M rows want more than SQLite's default 2 MB page cache
             # (the bench's memory, not the send's), and throwaway rows need no fsync at each
             # WAL checkpoint.
             connection.exec_driver_sql("PRAGMA cache_size=-131072")
             connection.exec_driver_sql("PRAGMA synchronous=OFF")
-        subscriber_id = connection.scalar(select(func.coalesce(func.max(Subscriber.id), 0))) or 0
-        subscription_id = (
-            connection.scalar(select(func.coalesce(func.max(Subscription.id), 0))) or 0
-        )
-        connection.commit()
+            connection.commit()
         for batch in _batches(population, batch_size):
-            subscribers: list[tuple[object, ...]] = []
-            subscriptions: list[tuple[object, ...]] = []
-            choices: list[tuple[object, ...]] = []
-            events: list[tuple[object, ...]] = []
-            for person in batch:
-                subscriber_id += 1
-                subscription_id += 1
-                subscribers.append(
-                    (
-                        subscriber_id,
-                        person.email,
-                        address_hash(person.email),
-                        person.name,
-                        person.timezone,
-                        new_token_key(),
-                    )
-                )
-                subscriptions.append(
-                    (
-                        subscription_id,
-                        subscriber_id,
-                        list_id,
-                        status,
-                        person.cadence.value,
-                        person.send_hour,
-                    )
-                )
-                choices.extend((subscription_id, topic) for topic in person.topics)
-                detail = _consent_detail(person.consent_source, person.consent_at)
-                events.append((subscriber_id, list_id, action, source, detail))
             with connection.begin():
-                connection.exec_driver_sql(insert_subscriber, subscribers)
-                connection.exec_driver_sql(insert_subscription, subscriptions)
-                if choices:
-                    connection.exec_driver_sql(insert_choice, choices)
-                connection.exec_driver_sql(insert_event, events)
+                create_subscriptions(connection, list_id, [_subscription(p) for p in batch])
             written += len(batch)
     return written
 
 
-def check_setup(folder: Path, count: int, seed: int, sender: str) -> None:
-    """SystemExit unless bulk setup writes what `import_csv` writes for the same people."""
+#: What check_setup compares: every column of the four tables but the timestamps' values.
+_DUMPS = (
+    "SELECT id, email, email_hash, name, timezone, length(token_key), "
+    "created_at IS NOT NULL FROM subscribers ORDER BY id",
+    "SELECT id, subscriber_id, list_id, status, cadence, send_hour, "
+    "created_at IS NOT NULL, updated_at IS NOT NULL "
+    "FROM subscriptions ORDER BY id",
+    "SELECT subscription_id, topic FROM topic_choices ORDER BY 1, 2",
+    "SELECT id, subscriber_id, list_id, action, source, ip, user_agent, "
+    "wording, detail, created_at IS NOT NULL FROM consent_events ORDER BY id",
+)
+
+
+def write_csv(path: Path, count: int, seed: int) -> None:
+    """The people of ``people(count, seed)`` as an import file, every one confirmed."""
     import csv
 
-    from briefmail.migrate import upgrade
-    from subscribers.importer import COLUMNS, import_csv
-    from subscribers.lists import create_list
+    from subscribers.importer import COLUMNS
 
-    folder.mkdir(parents=True, exist_ok=True)
-    source = folder / "people.csv"
-    with source.open("w", encoding="utf-8", newline="") as stream:
+    with path.open("w", encoding="utf-8", newline="") as stream:
         writer = csv.writer(stream)
         writer.writerow(COLUMNS)
         for p in people(count, seed):
@@ -308,37 +248,38 @@ def check_setup(folder: Path, count: int, seed: int, sender: str) -> None:
                     p.consent_at or "",
                 )
             )
-    dumps = []
-    for how in ("importer", "bulk"):
-        engine = make_engine(f"sqlite:///{folder / how}.db")
-        upgrade(engine)
-        with Session(engine) as session:
-            newsletter = create_list(session, "bench", "Bench Brief", sender)
+
+
+def _setup_rows(
+    folder: Path, how: str, count: int, seed: int, sender: str
+) -> dict[str, list[tuple[object, ...]]]:
+    """The four tables after writing the people ``how``: "importer" (the CSV) or "bulk"."""
+    from briefmail.migrate import upgrade
+    from subscribers.importer import import_csv
+    from subscribers.lists import create_list
+
+    engine = make_engine(f"sqlite:///{folder / how}.db")
+    upgrade(engine)
+    with Session(engine) as session:
+        newsletter = create_list(session, "bench", "Bench Brief", sender)
+        session.commit()
+        if how == "importer":
+            import_csv(session, newsletter, folder / "people.csv", taxonomy=default_taxonomy())
             session.commit()
-            if how == "importer":
-                import_csv(session, newsletter, source, taxonomy=default_taxonomy())
-                session.commit()
-            list_id = newsletter.id
-        if how == "bulk":
-            create_subscribers(engine, list_id, people(count, seed), batch_size=97)
-        with engine.connect() as connection:
-            dumps.append(
-                {
-                    query: [tuple(row) for row in connection.execute(text(query))]
-                    for query in (
-                        "SELECT id, email, email_hash, name, timezone, length(token_key), "
-                        "created_at IS NOT NULL FROM subscribers ORDER BY id",
-                        "SELECT id, subscriber_id, list_id, status, cadence, send_hour, "
-                        "created_at IS NOT NULL, updated_at IS NOT NULL "
-                        "FROM subscriptions ORDER BY id",
-                        "SELECT subscription_id, topic FROM topic_choices ORDER BY 1, 2",
-                        "SELECT id, subscriber_id, list_id, action, source, ip, user_agent, "
-                        "wording, detail, created_at IS NOT NULL FROM consent_events ORDER BY id",
-                    )
-                }
-            )
-        engine.dispose()
-    importer, bulk = dumps
+        list_id = newsletter.id
+    if how == "bulk":
+        create_subscribers(engine, list_id, people(count, seed), batch_size=97)
+    with engine.connect() as connection:
+        dump = {query: [tuple(row) for row in connection.execute(text(query))] for query in _DUMPS}
+    engine.dispose()
+    return dump
+
+
+def check_setup(folder: Path, count: int, seed: int, sender: str) -> None:
+    """SystemExit unless bulk setup writes what `import_csv` writes for the same people."""
+    folder.mkdir(parents=True, exist_ok=True)
+    write_csv(folder / "people.csv", count, seed)
+    importer, bulk = (_setup_rows(folder, how, count, seed, sender) for how in ("importer", "bulk"))
     for query, rows in importer.items():
         if rows != bulk[query]:
             differ = next(
