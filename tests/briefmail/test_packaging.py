@@ -33,20 +33,19 @@ def build_wheel(tmp_path: Path) -> Path:
     return wheel
 
 
-def test_wheel_ships_every_runtime_file_and_the_demo_runs_from_it(tmp_path: Path) -> None:
-    """`briefmail demo` works from the wheel alone, outside the source tree."""
-    wheel = build_wheel(tmp_path)
-    names = set(zipfile.ZipFile(wheel).namelist())
-    for required in (
-        "mailer/templates/email/brief.mjml.j2",
-        "mailer/templates/email/partials/story.mjml.j2",
-        "mailer/data/topics.toml",
-        "briefmail/migrations/env.py",
-        "briefmail/migrations/versions/0001_initial_schema.py",
-        "briefmail/ops/samples/sample-brief.txt",
-    ):
-        assert required in names, required
-    site = tmp_path / "site"
+#: Files read at run time that are not Python modules of the packages, or live elsewhere.
+RUNTIME_FILES = (
+    "mailer/templates/email/brief.mjml.j2",
+    "mailer/templates/email/partials/story.mjml.j2",
+    "mailer/data/topics.toml",
+    "briefmail/migrations/env.py",
+    "briefmail/migrations/versions/0001_initial_schema.py",
+    "briefmail/ops/samples/sample-brief.txt",
+)
+
+
+def install_wheel(wheel: Path, site: Path) -> dict[str, str]:
+    """Install the wheel alone into ``site``; the environment that imports from it first."""
     subprocess.run(
         [
             sys.executable,
@@ -64,7 +63,17 @@ def test_wheel_ships_every_runtime_file_and_the_demo_runs_from_it(tmp_path: Path
         timeout=300,
     )
     # PYTHONPATH puts the installed copy ahead of the editable checkout; cwd is away from it.
-    env = {**os.environ, "PYTHONPATH": str(site)}
+    return {**os.environ, "PYTHONPATH": str(site)}
+
+
+def test_wheel_ships_every_runtime_file_and_the_demo_runs_from_it(tmp_path: Path) -> None:
+    """`briefmail demo` works from the wheel alone, outside the source tree."""
+    wheel = build_wheel(tmp_path)
+    names = set(zipfile.ZipFile(wheel).namelist())
+    for required in RUNTIME_FILES:
+        assert required in names, required
+    site = tmp_path / "site"
+    env = install_wheel(wheel, site)
     probe = subprocess.run(
         [sys.executable, "-c", "import mailer, scheduler; print(mailer.__file__)"],
         cwd=tmp_path,
