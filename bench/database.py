@@ -8,7 +8,6 @@ away, and the SQLite side does not fsync each commit either (WAL, synchronous=NO
 
 from __future__ import annotations
 
-import sys
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -65,7 +64,7 @@ def bench_database(kind: str, folder: Path) -> Iterator[BenchDatabase]:
     if kind == "sqlite":
         yield BenchDatabase(kind, f"sqlite:///{folder / 'bench.db'}", folder)
         return
-    sys.path.insert(0, str(ROOT))
+    # tests/ is importable from the repository root, where benches run (python -m bench.NAME).
     from tests.postgres import PostgresMissing, running_cluster
 
     try:

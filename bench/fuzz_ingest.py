@@ -1,9 +1,10 @@
 """Long fuzz run of the ingest properties: 10,000 examples per property (outside `make test`).
 
-    python bench/fuzz_ingest.py
+    python -m bench.fuzz_ingest
 
 Runs tests/mailer/ingest/test_properties.py under the Hypothesis profile "long" and prints
-Hypothesis' statistics (examples run per property, time spent), then a one-line JSON summary.
+Hypothesis' statistics (examples run per property, time spent), then a one-line JSON summary,
+also recorded in bench/results/fuzz_ingest.json.
 """
 
 from __future__ import annotations
@@ -15,6 +16,8 @@ import subprocess
 import sys
 import time
 from pathlib import Path
+
+from bench.record import record
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -43,16 +46,14 @@ def main() -> None:
     examples = [
         int(n) for n in re.findall(r"generate phase.*?\n.*?\n\s*- (\d+) passing", result.stdout)
     ]
-    print(
-        json.dumps(
-            {
-                "properties": len(examples),
-                "examples": sum(examples),
-                "failed": result.returncode != 0,
-                "seconds": round(time.perf_counter() - started, 1),
-            }
-        )
-    )
+    figures = {
+        "properties": len(examples),
+        "examples": sum(examples),
+        "failed": result.returncode != 0,
+        "seconds": round(time.perf_counter() - started, 1),
+    }
+    print(json.dumps(figures))
+    record("fuzz_ingest", figures)
     sys.exit(result.returncode)
 
 

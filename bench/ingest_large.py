@@ -1,6 +1,6 @@
 """How ingest time grows with the size of a brief: 100 KB, 1 MB and 10 MB.
 
-    python -m bench.ingest_large            (or: python bench/ingest_large.py)
+    python -m bench.ingest_large
     python -m bench.ingest_large --sizes 100000,1000000 --stories 50 --wrap 80
 
 Generates a daily brief in the published format (header, numbered stories with source, summary,
@@ -9,7 +9,7 @@ why-it-matters and URL bullets) out of made-up words, writes it to a temporary f
 longer summaries — where superlinear parsing shows. ``--wrap`` breaks summaries into lines of
 that many columns, as some exports do (0: one line per field, as published). Prints one row per
 size with the seconds per MB (flat when ingest is linear), the ratio to the smallest size's
-seconds per MB, then one JSON line.
+seconds per MB, then one JSON line; the run is recorded in bench/results/ingest_large.json.
 """
 
 from __future__ import annotations
@@ -17,17 +17,13 @@ from __future__ import annotations
 import argparse
 import json
 import random
-import sys
 import tempfile
 import textwrap
 import time
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parent.parent
-if str(ROOT) not in sys.path:
-    sys.path.insert(0, str(ROOT))
-
-from mailer.ingest import read_issue  # noqa: E402
+from bench.record import record
+from mailer.ingest import read_issue
 
 __all__ = ["generate_brief", "main", "measure"]
 
@@ -103,8 +99,8 @@ def measure(size: int, stories: int = 100, wrap: int = 0, repeat: int = 3) -> di
 SHAPES = ((100, 0), (1, 80))
 
 
-def main(argv: list[str] | None = None) -> None:
-    """Measure each shape at each size and print the table and the JSON line."""
+def main(argv: list[str] | None = None) -> list[dict[str, object]]:
+    """Measure each shape at each size, print the table and the JSON line; the report."""
     parser = argparse.ArgumentParser(description=(__doc__ or "").split("\n", 1)[0])
     parser.add_argument(
         "--sizes", default="100000,1000000,10000000", help="Characters, comma-separated."
@@ -135,7 +131,9 @@ def main(argv: list[str] | None = None) -> None:
             )
         report.append({"stories": stories, "wrap": wrap, "results": results})
     print(json.dumps(report))
+    return report
 
 
 if __name__ == "__main__":
-    main()
+    # Recorded only when run as a program: a test calling main() leaves bench/results alone.
+    record("ingest_large", {"shapes": main()})

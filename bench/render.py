@@ -1,12 +1,12 @@
 """Rendering cost and size: per-variant render time, HTML size of every template.
 
-    python bench/render.py [--repeat 30]
+    python -m bench.render [--repeat 30]
 
 Measures, in one run and on the same MJML: briefmail's full per-variant render (Jinja → mjml-python
 → css-inline), mjml-python alone, the official npm `mjml` compiling in-process (node, after
 warm-up) and as a CLI call per render, and — when premailer is installed — premailer against
 css-inline on the same HTML. Needs `make test` to have installed node_modules. Prints a table,
-then one JSON line.
+then one JSON line, and records the run in bench/results/render.json.
 """
 
 from __future__ import annotations
@@ -15,18 +15,21 @@ import argparse
 import json
 import statistics
 import subprocess
-import sys
 import tempfile
 import time
 from collections.abc import Callable
 from pathlib import Path
+from typing import Any
+
+from bench.record import record
+from mailer.content import Issue
+from mailer.render import Renderer, compile_mjml
+from mailer.topics import Taxonomy, default_taxonomy
+from tests.mailer.cases import NEWSLETTER, issues, render_all
 
 ROOT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(ROOT))
-
-from mailer.render import Renderer, compile_mjml  # noqa: E402
-from mailer.topics import default_taxonomy  # noqa: E402
-from tests.mailer.cases import NEWSLETTER, issues, render_all  # noqa: E402
+#: Median milliseconds per call of each way to render or inline (None: not installed here).
+Figures = dict[str, float | None]
 
 NODE_LOOP = """
 const mjml2html = require('mjml');
@@ -52,8 +55,8 @@ def per_call_ms(fn: Callable[[], object], repeat: int) -> float:
 
 
 def main() -> None:
-    """Print render times and template sizes."""
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    """Print render times and template sizes, and record them."""
+    parser = argparse.ArgumentParser(description=(__doc__ or "").splitlines()[0])
     parser.add_argument("--repeat", type=int, default=30)
     args = parser.parse_args()
     taxonomy = default_taxonomy()
@@ -62,85 +65,105 @@ def main() -> None:
     source = renderer.render_mjml(
         issue, issue.stories, NEWSLETTER, topics=["chips"], cadence="daily"
     )
-
-    def full_render() -> object:
-        compile_mjml.cache_clear()  # measure a variant rendered for the first time
-        return renderer.render_issue(
-            issue, issue.stories, NEWSLETTER, topics=["chips"], cadence="daily"
-        )
-
     from mjml import mjml_to_html
 
-    figures: dict[str, float | None] = {
-        "briefmail_variant_ms": per_call_ms(full_render, args.repeat),
+    figures: Figures = {
+        "briefmail_variant_ms": per_call_ms(lambda: full_render(renderer, issue), args.repeat),
         "mjml_python_ms": per_call_ms(lambda: mjml_to_html(source), args.repeat),
+        **npm_mjml(source, args.repeat),
+        **inliners(mjml_to_html(source).html, args.repeat),
     }
+    sizes = template_sizes(renderer, taxonomy)
+    print_figures(figures, sizes)
+    print(json.dumps({"ms": figures, "sizes": sizes}))
+    record("render", {**figures, "sizes": sizes})
+
+
+def full_render(renderer: Renderer, issue: Issue) -> object:
+    """One variant rendered for the first time: the MJML cache is cleared before it."""
+    compile_mjml.cache_clear()
+    return renderer.render_issue(
+        issue, issue.stories, NEWSLETTER, topics=["chips"], cadence="daily"
+    )
+
+
+def npm_mjml(source: str, repeat: int) -> Figures:
+    """The official npm mjml on the same MJML: in process (after warm-up), and as a CLI call."""
     node_mjml = ROOT / "node_modules" / "mjml"
+    if not node_mjml.exists():
+        return {"npm_mjml_in_process_ms": None, "npm_mjml_cli_ms": None}
     with tempfile.TemporaryDirectory() as tmp:
         path = Path(tmp) / "brief.mjml"
         path.write_text(source, encoding="utf-8")
-        if node_mjml.exists():
-            loop = subprocess.run(
-                ["node", "-e", NODE_LOOP, str(path), str(args.repeat)],
-                cwd=ROOT,
-                capture_output=True,
-                text=True,
-                check=True,
-            )
-            figures["npm_mjml_in_process_ms"] = float(loop.stdout.strip())
-            cli = ROOT / "node_modules" / ".bin" / "mjml"
-            figures["npm_mjml_cli_ms"] = per_call_ms(
-                lambda: subprocess.run(
-                    [str(cli), str(path), "-s"], capture_output=True, check=True
-                ),
-                max(3, args.repeat // 6),
-            )
-        else:
-            figures["npm_mjml_in_process_ms"] = figures["npm_mjml_cli_ms"] = None
-    html = mjml_to_html(source).html
+        loop = subprocess.run(
+            ["node", "-e", NODE_LOOP, str(path), str(repeat)],
+            cwd=ROOT,
+            capture_output=True,
+            text=True,
+            check=True,
+        )
+        cli = ROOT / "node_modules" / ".bin" / "mjml"
+        # Each CLI call starts node (a second or more here): a sixth of the repeats will do.
+        cli_ms = per_call_ms(
+            lambda: subprocess.run([str(cli), str(path), "-s"], capture_output=True, check=True),
+            max(3, repeat // 6),
+        )
+    return {"npm_mjml_in_process_ms": float(loop.stdout.strip()), "npm_mjml_cli_ms": cli_ms}
+
+
+def inliners(html: str, repeat: int) -> Figures:
+    """css-inline, as briefmail uses it, and premailer when installed, on the same HTML."""
     import css_inline
 
     inliner = css_inline.CSSInliner(keep_style_tags=True, load_remote_stylesheets=False)
-    figures["css_inline_ms"] = per_call_ms(lambda: inliner.inline(html), args.repeat)
+    figures: Figures = {"css_inline_ms": per_call_ms(lambda: inliner.inline(html), repeat)}
     try:
         import logging
 
-        import premailer
-
-        figures["premailer_ms"] = per_call_ms(
-            lambda: premailer.Premailer(
-                html,
-                keep_style_tags=True,
-                strip_important=False,
-                disable_validation=True,
-                allow_network=False,
-                cssutils_logging_level=logging.CRITICAL,
-            ).transform(),
-            args.repeat,
-        )
+        import premailer  # type: ignore[import-not-found, unused-ignore]
     except ImportError:
         figures["premailer_ms"] = None
-    sizes = {
+        return figures
+    figures["premailer_ms"] = per_call_ms(
+        lambda: premailer.Premailer(
+            html,
+            keep_style_tags=True,
+            strip_important=False,
+            disable_validation=True,
+            allow_network=False,
+            cssutils_logging_level=logging.CRITICAL,
+        ).transform(),
+        repeat,
+    )
+    return figures
+
+
+def template_sizes(renderer: Renderer, taxonomy: Taxonomy) -> dict[str, dict[str, int]]:
+    """HTML and text bytes of every test template (not the hostile or per-topic ones)."""
+    return {
         name: {"html_bytes": len(r.html.encode()), "text_bytes": len(r.text.encode())}
         for name, r in render_all(renderer, taxonomy).items()
         if "hostile" not in name and not name.endswith("-topics")
     }
+
+
+def print_figures(figures: Figures, sizes: dict[str, dict[str, Any]]) -> None:
+    """The readable table: times, ratios to briefmail's render, then sizes."""
     print("per-variant render of the 10-story brief (median ms)")
     for key, value in figures.items():
         print(f"  {key:<26}{'n/a' if value is None else f'{value:8.2f}'}")
     base = figures["briefmail_variant_ms"] or 1.0
     for key in ("npm_mjml_in_process_ms", "npm_mjml_cli_ms"):
-        if figures[key]:
-            print(f"  {key[:-3]} / briefmail variant = {figures[key] / base:.2f}x")
-    if figures["premailer_ms"]:
-        print(
-            f"  css-inline is {figures['premailer_ms'] / figures['css_inline_ms']:.1f}x "
-            "faster than premailer on the same HTML"
-        )
+        value = figures[key]
+        if value:
+            print(f"  {key[:-3]} / briefmail variant = {value / base:.2f}x")
+    premailer_ms, css_inline_ms = figures["premailer_ms"], figures["css_inline_ms"]
+    if premailer_ms and css_inline_ms:
+        times = premailer_ms / css_inline_ms
+        print(f"  css-inline is {times:.1f}x faster than premailer on the same HTML")
     print("\nHTML and text size per template (bytes)")
     for name, size in sizes.items():
         print(f"  {name:<14}{size['html_bytes']:>9,}{size['text_bytes']:>9,}")
-    print(json.dumps({"ms": figures, "sizes": sizes}))
 
 
 if __name__ == "__main__":

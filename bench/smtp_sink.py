@@ -1,6 +1,6 @@
 """Postfix's smtp-sink on loopback: a C SMTP server that accepts and discards mail, fast.
 
-    python bench/smtp_sink.py [--port 2525]      # fetch if needed, run until Ctrl-C
+    python -m bench.smtp_sink [--port 2525]      # fetch if needed, run until Ctrl-C
 
 Benchmarks need a sink much faster than the sender they measure (aiosmtpd tops out near 350
 messages per second and would measure itself). smtp-sink comes from Debian's ``postfix``

@@ -1,8 +1,9 @@
 """Topic tagging quality: precision and recall per topic on the hand-labelled story set.
 
-    python bench/tagging.py [--taxonomy FILE] [--labelled FILE] [--misses]
+    python -m bench.tagging [--taxonomy FILE] [--labelled FILE] [--misses]
 
-Prints a table, then one JSON line with the per-topic figures and the micro-averaged totals.
+Prints a table, then one JSON line with the per-topic figures and the micro-averaged totals,
+which are recorded in bench/results/tagging.json too.
 """
 
 from __future__ import annotations
@@ -12,6 +13,7 @@ import json
 import tomllib
 from pathlib import Path
 
+from bench.record import record
 from mailer.content import Story
 from mailer.topics import default_taxonomy, evaluate, load_taxonomy
 
@@ -32,7 +34,7 @@ def load_labelled(path: Path) -> list[tuple[Story, frozenset[str]]]:
 
 def main() -> None:
     """Print per-topic precision and recall."""
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser = argparse.ArgumentParser(description=(__doc__ or "").splitlines()[0])
     parser.add_argument("--taxonomy", type=Path)
     parser.add_argument("--labelled", type=Path, default=ROOT / "tests/data/labelled-stories.toml")
     parser.add_argument("--misses", action="store_true", help="list every wrong tag")
@@ -59,18 +61,16 @@ def main() -> None:
                 print(f"\n{story.title}\n  expected {sorted(expected)} got {sorted(got)}")
                 for e in taxonomy.explain(story):
                     print(f"    {e.describe()}")
-    print(
-        json.dumps(
-            {
-                "stories": len(labelled),
-                "topics": {
-                    s.topic: {"precision": round(s.precision, 3), "recall": round(s.recall, 3)}
-                    for s in scores
-                },
-                "micro": {"precision": round(micro_p, 3), "recall": round(micro_r, 3)},
-            }
-        )
-    )
+    figures = {
+        "stories": len(labelled),
+        "topics": {
+            s.topic: {"precision": round(s.precision, 3), "recall": round(s.recall, 3)}
+            for s in scores
+        },
+        "micro": {"precision": round(micro_p, 3), "recall": round(micro_r, 3)},
+    }
+    print(json.dumps(figures))
+    record("tagging", figures)
 
 
 if __name__ == "__main__":
