@@ -16,14 +16,6 @@ from urllib.parse import urlparse
 
 import pytest
 from pydantic import SecretStr
-from tests.briefmail.web.test_public import (
-    Client,
-    confirm_by_button,
-    csrf_of,
-    link_in,
-    subscribe_form,
-    subscription_of,
-)
 
 from briefmail.app import Briefmail
 from briefmail.settings import (
@@ -39,6 +31,14 @@ from mailer.testing import CapturedMessage, MemoryTransport, SmtpSink
 from subscribers.lists import get_list
 from subscribers.models import SubscriptionStatus
 from subscribers.notices import Notices
+from tests.briefmail.web.test_public import (
+    Client,
+    confirm_by_button,
+    csrf_of,
+    link_in,
+    subscribe_form,
+    subscription_of,
+)
 from tests.mailer.test_dkim import signed_names, verify
 
 

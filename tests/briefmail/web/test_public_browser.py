@@ -23,7 +23,6 @@ import pytest
 import uvicorn
 from pydantic import SecretStr
 from sqlalchemy import select
-from tests.briefmail.web.test_public import csrf_of
 
 from briefmail.app import Briefmail
 from briefmail.settings import DatabaseSettings, NewsletterSettings, SmtpSettings, isolated_settings
@@ -31,6 +30,7 @@ from briefmail.web import create_web
 from mailer.testing import SmtpSink, free_port
 from subscribers.models import Subscription, SubscriptionStatus
 from subscribers.signup import Background
+from tests.briefmail.web.test_public import csrf_of
 from tests.conftest import ARTIFACTS
 
 

@@ -23,15 +23,6 @@ import httpx
 import pytest
 from pydantic import SecretStr
 from sqlalchemy import func, select
-from tests.briefmail.web.test_public import (
-    SITE,
-    Client,
-    confirm_by_button,
-    csrf_of,
-    link_in,
-    subscribe_form,
-    subscription_of,
-)
 
 from briefmail.app import Briefmail
 from briefmail.settings import (
@@ -47,6 +38,15 @@ from subscribers.lists import create_list, get_list
 from subscribers.models import ConsentEvent, Subscriber, Subscription, SubscriptionStatus
 from subscribers.service import erase, subscribe, suppression_of
 from subscribers.signup import person_key
+from tests.briefmail.web.test_public import (
+    SITE,
+    Client,
+    confirm_by_button,
+    csrf_of,
+    link_in,
+    subscribe_form,
+    subscription_of,
+)
 from tests.conftest import subscribe_readers
 
 MakeApp = Callable[..., Briefmail]

@@ -17,13 +17,13 @@ from collections.abc import AsyncIterator
 import pytest
 from fastapi.routing import APIRoute, RouteContext, iter_route_contexts
 from sqlalchemy import MetaData, select
-from tests.briefmail.web.test_public import Client, link_in, subscribe_form, subscription_of
 
 from briefmail.app import Briefmail
 from briefmail.web import create_web
 from mailer.testing import SmtpSink
 from subscribers.models import Subscriber, Subscription, SubscriptionStatus
 from subscribers.tokens import Purpose, TokenSigner
+from tests.briefmail.web.test_public import Client, link_in, subscribe_form, subscription_of
 from tests.conftest import FIXTURES, subscribe_readers
 
 #: Which token a route's {token} takes, by the route's first path segment.
