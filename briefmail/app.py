@@ -11,44 +11,26 @@ from contextlib import nullcontext
 from dataclasses import dataclass, field
 from functools import cached_property
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from sqlalchemy import Engine
-from sqlalchemy.orm import Session, sessionmaker
+# The heavy libraries (SQLAlchemy, the renderer, SMTP) are imported where they are first used, so
+# a command that needs none of them (`briefmail --help`) starts fast; see bench/cli_start.py.
+if TYPE_CHECKING:
+    from sqlalchemy import Engine
+    from sqlalchemy.orm import Session, sessionmaker
 
-from briefmail.migrate import upgrade
-from briefmail.settings import Settings, SettingsError
-from mailer.bounces import BounceError, parse_report, read_messages
-from mailer.content import Issue
-from mailer.dkim import DkimError, DkimSigner
-from mailer.ingest import Detection, read_issue
-from mailer.message import domain_of
-from mailer.render import Renderer
-from mailer.topics import Taxonomy, default_taxonomy, load_taxonomy
-from mailer.transport import Transport
-from mailer.transport.smtp import DomainLimits, SmtpConfig, SmtpPool
-from scheduler.breaker import BreakerSettings
-from scheduler.dispatch import (
-    BOUNCE_PREFIX,
-    Dispatcher,
-    SendReport,
-    stop_on_signals,
-)
-from scheduler.editions import Stored, StoredIssue, store_issue, tag_ingested
-from scheduler.feedback import (
-    BounceSummary,
-    ReadReport,
-    apply_events,
-    delivery_history,
-    read_events,
-)
-from scheduler.ledger import WHOLE
-from scheduler.shares import Share
-from subscribers.db import make_engine, make_sessionmaker
-from subscribers.lists import create_list, get_list
-from subscribers.models import NewsletterList
-from subscribers.service import export_person, find_subscriber, suppression_of
-from subscribers.tokens import TokenSigner
+    from briefmail.services.content import ContentService, IngestResult
+    from briefmail.services.feedback import FeedbackService
+    from briefmail.services.people import PeopleService
+    from briefmail.settings import Settings
+    from mailer.dkim import DkimSigner
+    from mailer.render import Renderer
+    from mailer.topics import Taxonomy
+    from mailer.transport import Transport
+    from scheduler.dispatch import Dispatcher, SendReport
+    from scheduler.feedback import BounceSummary, ReadReport
+    from scheduler.shares import Share
+    from subscribers.models import NewsletterList
 
 log = logging.getLogger("briefmail")
 _UNVERIFIED_RELAY = (
@@ -56,18 +38,7 @@ _UNVERIFIED_RELAY = (
     "can read and change every message; trust its CA with smtp.ca_file instead"
 )
 
-__all__ = ["Briefmail", "IngestResult", "build_app"]
-
-
-@dataclass(frozen=True, slots=True)
-class IngestResult:
-    """An ingested issue: the parsed content, how its format was chosen, and the stored row."""
-
-    issue: Issue
-    detection: Detection
-    stored: StoredIssue | None
-    #: What storing did; None for a dry run.
-    outcome: Stored | None
+__all__ = ["Briefmail", "build_app"]
 
 
 @dataclass
@@ -79,6 +50,8 @@ class Briefmail:
     sessions: sessionmaker[Session] = field(init=False)
 
     def __post_init__(self) -> None:
+        from subscribers.db import make_engine, make_sessionmaker
+
         self.engine = make_engine(
             self.settings.database_url(), busy_timeout=self.settings.database.busy_timeout
         )
@@ -87,6 +60,8 @@ class Briefmail:
     @cached_property
     def taxonomy(self) -> Taxonomy:
         """The configured taxonomy, or the built-in one."""
+        from mailer.topics import default_taxonomy, load_taxonomy
+
         configured = self.settings.topics.file
         return (
             load_taxonomy(self.settings.resolve(configured)) if configured else default_taxonomy()
@@ -95,14 +70,20 @@ class Briefmail:
     @cached_property
     def renderer(self) -> Renderer:
         """The e-mail renderer (templates compiled once per process)."""
+        from mailer.render import Renderer
+
         return Renderer(self.taxonomy)
 
     def migrate(self) -> None:
         """Bring the database to the newest schema."""
+        from briefmail.migrate import upgrade
+
         upgrade(self.engine)
 
     def ensure_default_list(self) -> tuple[NewsletterList, bool]:
         """Create the list described by [newsletter] unless it exists; (list, created)."""
+        from subscribers.lists import create_list, get_list
+
         cfg = self.settings.newsletter
         with self.sessions() as session:
             try:
@@ -114,6 +95,8 @@ class Briefmail:
 
     def transport(self, connections: int | None = None) -> Transport:
         """A fresh pool of SMTP connections to the configured relay (``connections`` or [smtp])."""
+        from mailer.transport.smtp import DomainLimits, SmtpConfig, SmtpPool
+
         smtp = self.settings.smtp
         if not smtp.verify and smtp.security != "none":
             log.warning(_UNVERIFIED_RELAY)
@@ -147,6 +130,10 @@ class Briefmail:
     @cached_property
     def dkim(self) -> DkimSigner | None:
         """The DKIM signer [dkim] configures, or None; its domain must align with the sender."""
+        from briefmail.settings import SettingsError
+        from mailer.dkim import DkimError, DkimSigner
+        from mailer.message import domain_of
+
         cfg = self.settings.dkim
         if not (cfg.domain and cfg.selector and cfg.key_file):
             return None
@@ -165,6 +152,10 @@ class Briefmail:
 
     def dispatcher(self, *, signed: bool = True) -> Dispatcher:
         """The send path, wired to this database and renderer (unsigned: previews only)."""
+        from scheduler.breaker import BreakerSettings
+        from scheduler.dispatch import Dispatcher
+        from subscribers.tokens import TokenSigner
+
         return Dispatcher(
             self.sessions,
             self.renderer,
@@ -186,7 +177,7 @@ class Briefmail:
         self,
         run_id: int,
         retry_for: float = 0.0,
-        share: Share = WHOLE,
+        share: Share | None = None,
         connections: int | None = None,
         *,
         handle_signals: bool = False,
@@ -197,6 +188,9 @@ class Briefmail:
         With ``handle_signals`` (a command in a terminal), Ctrl-C or SIGTERM stops the send
         cleanly: what is in flight is answered and recorded, and the report says it stopped.
         """
+        from scheduler.dispatch import stop_on_signals
+        from scheduler.ledger import WHOLE
+
         transport = self.transport(connections)
         dispatcher = self.dispatcher()
         try:
@@ -205,7 +199,7 @@ class Briefmail:
                     run_id,
                     transport,
                     retry_for=retry_for,
-                    share=share,
+                    share=share if share is not None else WHOLE,
                     resend_unknown=resend_unknown,
                 )
         finally:
@@ -219,69 +213,28 @@ class Briefmail:
         finally:
             await transport.close()
 
-    def process_bounces(self, *paths: Path) -> BounceSummary:
-        """Read bounces and complaints from maildirs, mboxes or .eml files and apply them.
+    @cached_property
+    def content(self) -> ContentService:
+        """Lists, issues, digests, previews and topics."""
+        from briefmail.services.content import ContentService
 
-        A path that cannot be read is named in the summary's errors; the others still count.
-        """
-        signer = TokenSigner(self.settings.secret())
-        summary = BounceSummary()
-        for path in paths:
-            try:
-                for source, data in read_messages(path):
-                    events = parse_report(data, source=source, verp_prefix=BOUNCE_PREFIX)
-                    summary.reports += 1
-                    with self.sessions() as session:
-                        apply_events(
-                            session,
-                            events,
-                            signer,
-                            summary,
-                            soft_limit=self.settings.bounces.soft_limit,
-                            soft_window_days=self.settings.bounces.soft_window_days,
-                        )
-                        session.commit()  # one report, one transaction: a crash loses none
-            except BounceError as exc:
-                summary.errors.append(str(exc))
-        return summary
+        return ContentService(self)
 
-    def parse_bounces(self, *paths: Path) -> tuple[list[ReadReport], list[str]]:
-        """What each report in these paths says, matched to deliveries, changing nothing.
+    @cached_property
+    def people(self) -> PeopleService:
+        """Subscribers, consent, import/export and what is held about a person."""
+        from briefmail.services.people import PeopleService
 
-        Returns the reports and the errors ("path: reason") of paths that could not be read.
-        """
-        signer = TokenSigner(self.settings.secret())
-        reports: list[ReadReport] = []
-        errors: list[str] = []
-        with self.sessions() as session:
-            for path in paths:
-                try:
-                    for source, data in read_messages(path):
-                        events = parse_report(data, source=source, verp_prefix=BOUNCE_PREFIX)
-                        reports.append(read_events(session, source, events, signer))
-                except BounceError as exc:
-                    errors.append(str(exc))
-        return reports, errors
+        return PeopleService(self)
 
-    def subscriber_profile(self, email: str) -> dict[str, Any]:
-        """A person's subscriptions, consent events, last deliveries and suppression evidence."""
-        with self.sessions() as session:
-            profile = export_person(session, email)
-            subscriber = find_subscriber(session, email)
-            suppression = suppression_of(session, email)
-            assert subscriber is not None  # export_person raised NotSubscribed otherwise
-            profile["suppression"] = (
-                {
-                    "reason": suppression.reason,
-                    "since": suppression.created_at.isoformat(),
-                    "report_id": suppression.report_id,
-                    "diagnostic": suppression.diagnostic,
-                }
-                if suppression is not None
-                else None
-            )
-            profile["deliveries"] = delivery_history(session, subscriber.id)
-            return profile
+    @cached_property
+    def feedback(self) -> FeedbackService:
+        """Bounces and complaints, read or applied."""
+        from briefmail.services.feedback import FeedbackService
+
+        return FeedbackService(self)
+
+    # Shortcuts the scheduler's jobs and older callers use; the services own the operations.
 
     def ingest(
         self,
@@ -292,18 +245,21 @@ class Briefmail:
         dry_run: bool = False,
         replace: bool = False,
     ) -> IngestResult:
-        """Parse, tag and (unless dry_run) store an issue file on a list, all or nothing."""
-        parsed, detection = read_issue(path, format)
-        issue = tag_ingested(parsed, self.taxonomy, from_json=detection.format == "json", path=path)
-        if dry_run:
-            return IngestResult(issue, detection, None, None)
-        with self.sessions() as session:
-            newsletter = get_list(session, list_slug)
-            stored, outcome = store_issue(
-                session, newsletter, issue, source_name=Path(path).name, replace_sent=replace
-            )
-            session.commit()
-            return IngestResult(issue, detection, stored, outcome)
+        """Parse, tag and (unless dry_run) store an issue file on a list (`content.ingest`)."""
+        return self.content.ingest(path, list_slug, format=format, dry_run=dry_run, replace=replace)
+
+    def process_bounces(self, *paths: Path) -> BounceSummary:
+        """Read bounces and complaints from these paths and apply them (`feedback`)."""
+        return self.feedback.process_bounces(*paths)
+
+    def parse_bounces(self, *paths: Path) -> tuple[list[ReadReport], list[str]]:
+        """What each report says, changing nothing: (reports, unreadable paths' errors)."""
+        parsed = self.feedback.parse_bounces(*paths)
+        return parsed.reports, parsed.errors
+
+    def subscriber_profile(self, email: str) -> dict[str, Any]:
+        """A person's subscriptions, consent, deliveries and suppression (`people.profile`)."""
+        return self.people.profile(email)
 
     def close(self) -> None:
         """Release database connections."""

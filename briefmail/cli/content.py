@@ -2,20 +2,15 @@
 
 from __future__ import annotations
 
-import datetime as dt
 import os
-import threading
-import webbrowser
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
-from rich.table import Table
 
 from briefmail.cli.base import (
     JsonOption,
     ListOption,
-    chosen_list,
     cli,
     dkim_cli,
     err,
@@ -28,16 +23,12 @@ from briefmail.cli.base import (
     split_topics,
     topics_cli,
 )
-from briefmail.ops.preview import PreviewError
-from mailer.content import issue_to_json
-from scheduler.editions import (
-    build_digest,
-    list_issues,
-    load_issue,
-    retag_issue,
-    week_label,
-)
-from subscribers.lists import all_lists, create_list, get_list
+
+if TYPE_CHECKING:
+    from briefmail.ops.preview import Preview
+
+# Each command imports what it prints with (rich.table) and the library through `open_app`, so
+# registering the commands costs nothing when another one runs.
 
 # -- lists -------------------------------------------------------------------------------------
 
@@ -52,29 +43,25 @@ def lists_add(
     ] = None,
 ) -> None:
     """Add a newsletter list."""
-    with open_app() as app, app.sessions() as session:
-        created = create_list(session, slug, name, from_ or app.settings.newsletter.from_)
-        session.commit()
-        out.print(
-            f"Created list {created.slug!r}: {created.name} <{created.list_id}>", markup=False
-        )
+    with open_app() as app:
+        created = app.content.add_list(slug, name, from_)
+    out.print(f"Created list {created.slug!r}: {created.name} <{created.list_id}>", markup=False)
 
 
 @lists_cli.command("list")
 @handle_errors
 def lists_list(as_json: JsonOption = False) -> None:
     """Show every list."""
-    with open_app() as app, app.sessions() as session:
-        rows = [
-            {"slug": n.slug, "name": n.name, "from": n.from_address, "list_id": n.list_id}
-            for n in all_lists(session)
-        ]
+    from rich.table import Table
+
+    with open_app() as app:
+        rows = app.content.lists()
     if as_json:
-        print_json(rows)
+        print_json([row.as_json() for row in rows])
         return
     table = Table("slug", "name", "from", "list-id")
     for row in rows:
-        table.add_row(row["slug"], row["name"], row["from"], row["list_id"])
+        table.add_row(row.slug, row.name, row.from_address, row.list_id)
     out.print(table)
 
 
@@ -102,19 +89,19 @@ def ingest(
 ) -> None:
     """Parse an issue file, tag its stories with topics and store it (all or nothing)."""
     with open_app() as app:
-        result = app.ingest(
-            path, chosen_list(app, list_slug), format=format, dry_run=dry_run, replace=replace
+        result = app.content.ingest(
+            path, list_slug, format=format, dry_run=dry_run, replace=replace
         )
-    issue_id = result.stored.id if result.stored else None
     # On stderr, so `--json` output stays one JSON document.
     for warning in result.detection.warnings:
         err.print(f"Warning: {warning}", markup=False)
     if as_json:
-        print_json(issue_to_json(result.issue, issue_id))
+        print_json(result.as_json())
         return
     if explain:
         out.print(f"format: {result.detection.format} ({result.detection.reason})", markup=False)
     state = result.outcome.value if result.outcome else "parsed (dry run)"
+    issue_id = result.issue_id
     out.print(
         f"Issue {issue_id if issue_id is not None else '-'} {state}: {result.issue.title} · "
         f"{result.issue.date.isoformat()} · {len(result.issue.stories)} stories",
@@ -126,24 +113,16 @@ def ingest(
 @handle_errors
 def issues_list(as_json: JsonOption = False, list_slug: ListOption = None) -> None:
     """Show stored issues, newest first."""
-    with open_app() as app, app.sessions() as session:
-        rows = list_issues(session, get_list(session, chosen_list(app, list_slug)))
-        data = [
-            {
-                "id": r.id,
-                "title": r.title,
-                "date": r.date.isoformat(),
-                "format": r.format,
-                "stories": len(r.stories),
-            }
-            for r in rows
-        ]
+    from rich.table import Table
+
+    with open_app() as app:
+        rows = app.content.issues(list_slug)
     if as_json:
-        print_json(data)
+        print_json([row.as_json() for row in rows])
         return
     table = Table("id", "date", "title", "stories")
-    for item in data:
-        table.add_row(str(item["id"]), str(item["date"]), str(item["title"]), str(item["stories"]))
+    for row in rows:
+        table.add_row(str(row.id), row.date.isoformat(), row.title, str(row.stories))
     out.print(table)
 
 
@@ -155,12 +134,14 @@ def issues_show(
     list_slug: ListOption = None,
 ) -> None:
     """Show one issue with its stories and their topics."""
-    with open_app() as app, app.sessions() as session:
-        row = load_issue(session, issue_id, get_list(session, chosen_list(app, list_slug)))
-        issue = row.to_issue()
+    from rich.table import Table
+
+    with open_app() as app:
+        view = app.content.issue(issue_id, list_slug)
     if as_json:
-        print_json(issue_to_json(issue, issue_id))
+        print_json(view.as_json())
         return
+    issue = view.issue
     out.print(f"[bold]{issue.title}[/bold] · {issue.date.isoformat()} · issue {issue_id}")
     table = Table("#", "title", "source · date", "topics", "link")
     for s in issue.stories:
@@ -193,28 +174,31 @@ def preview(
     list_slug: ListOption = None,
 ) -> None:
     """Render an issue as a subscriber of the given topics would receive it."""
-    from briefmail.ops.preview import Gallery, audience_variants, preview_variant, write_preview
-
     with open_app() as app:
-        slug = chosen_list(app, list_slug)
-        result = preview_variant(app, issue_id, slug, split_topics(topics))
-        paths = write_preview(result, out_file or Path(f"preview-{issue_id}.html"), eml)
+        written = app.content.preview(
+            issue_id, list_slug, split_topics(topics), html_path=out_file, eml_path=eml
+        )
         out.print(
-            f"{result.label}: {result.stories} stories, "
-            f"{len(result.rendered.html.encode()):,} bytes of HTML",
+            f"{written.preview.label}: {written.preview.stories} stories, "
+            f"{written.html_bytes:,} bytes of HTML",
             markup=False,
         )
-        for path in paths:
+        for path in written.paths:
             out.print(f"  wrote {path}", markup=False)
         if not open_page:
             return
-        previews = []
-        for variant in audience_variants(app, issue_id, slug):
-            try:
-                previews.append(preview_variant(app, issue_id, slug, variant))
-            except PreviewError:
-                continue  # a topic set that gets nothing from this issue has nothing to show
-    gallery = Gallery(f"Issue {issue_id}", previews).start(port=port)
+        previews = app.content.variants(issue_id, list_slug)
+    _serve_gallery(f"Issue {issue_id}", previews, port)
+
+
+def _serve_gallery(title: str, previews: list[Preview], port: int) -> None:
+    """Show the variants side by side in the browser until Ctrl-C."""
+    import threading
+    import webbrowser
+
+    from briefmail.ops.preview import Gallery
+
+    gallery = Gallery(title, previews).start(port=port)
     out.print(f"{len(previews)} variants side by side at {gallery.url} (Ctrl-C to stop)")
     webbrowser.open(gallery.url)
     try:
@@ -236,20 +220,15 @@ def digest(
     list_slug: ListOption = None,
 ) -> None:
     """Assemble a week's daily issues into one digest issue (building it again changes nothing)."""
-    with open_app() as app, app.sessions() as session:
-        label = week or week_label(dt.date.today() - dt.timedelta(days=7))
-        row, outcome = build_digest(
-            session, get_list(session, chosen_list(app, list_slug)), label, app.taxonomy
-        )
-        session.commit()
-        issue = row.to_issue()
+    with open_app() as app:
+        result = app.content.digest(week, list_slug)
     if as_json:
-        print_json(issue_to_json(issue, row.id))
+        print_json(result.as_json())
         return
-    groups = dict.fromkeys(s.group for s in issue.stories)
     out.print(
-        f"Digest {row.id} {outcome.value}: {issue.title} · {len(issue.stories)} stories in "
-        f"{len(groups)} groups ({', '.join(str(g) for g in groups)})",
+        f"Digest {result.id} {result.outcome.value}: {result.issue.title} · "
+        f"{len(result.issue.stories)} stories in {len(result.groups)} groups "
+        f"({', '.join(result.groups)})",
         markup=False,
     )
 
@@ -261,23 +240,12 @@ def digest(
 @handle_errors
 def topics_list(as_json: JsonOption = False) -> None:
     """Show the taxonomy: every topic subscribers can choose."""
+    from rich.table import Table
+
     with open_app() as app:
-        topics = app.taxonomy.topics
+        topics = app.content.topics()
     if as_json:
-        print_json(
-            [
-                {
-                    "id": t.id,
-                    "label": t.label,
-                    "description": t.description,
-                    "parent": t.parent,
-                    "keywords": list(t.keywords),
-                    "hints": list(t.hints),
-                    "aliases": list(t.aliases),
-                }
-                for t in topics
-            ]
-        )
+        print_json([topic.as_json() for topic in topics])
         return
     table = Table("id", "label", "description", "keywords", "aliases")
     for t in topics:
@@ -297,16 +265,14 @@ def topics_explain(
     issue_id: Annotated[int, typer.Argument(help="Issue id.")], list_slug: ListOption = None
 ) -> None:
     """Show, per story, which words matched which topic."""
-    with open_app() as app, app.sessions() as session:
-        row = load_issue(session, issue_id, get_list(session, chosen_list(app, list_slug)))
-        issue = row.to_issue()
-        evidence = app.taxonomy.explain_issue(issue)
-    for story, found in zip(issue.stories, evidence, strict=True):
+    with open_app() as app:
+        stories = app.content.explain(issue_id, list_slug)
+    for story in stories:
         out.print(f"{story.position}. {story.title}", markup=False)
         out.print(f"   stored topics: {', '.join(story.topics) or '-'}", markup=False)
-        for item in found or []:
+        for item in story.evidence:
             out.print(f"   {item.describe()}", markup=False)
-        if not found:
+        if not story.evidence:
             out.print("   no topic matches: general", markup=False)
 
 
@@ -320,17 +286,10 @@ def topics_retag(
     """Tag stored issues again with the current taxonomy (only when you ask)."""
     if not issue_ids and not all_issues:
         raise typer.BadParameter("name issue ids or pass --all")
-    with open_app() as app, app.sessions() as session:
-        newsletter = get_list(session, chosen_list(app, list_slug))
-        rows = (
-            list_issues(session, newsletter)
-            if all_issues
-            else [load_issue(session, n, newsletter) for n in issue_ids or []]
-        )
-        for row in rows:
-            changed = retag_issue(session, row, app.taxonomy)
-            out.print(f"Issue {row.id}: {changed} of {len(row.stories)} stories changed topics")
-        session.commit()
+    with open_app() as app:
+        retagged = app.content.retag(None if all_issues else issue_ids or [], list_slug)
+    for one in retagged:
+        out.print(f"Issue {one.id}: {one.changed} of {one.stories} stories changed topics")
 
 
 @dkim_cli.command("keygen")

@@ -36,12 +36,12 @@ def _report_errors(errors: list[str]) -> None:
 def bounces_parse(paths: PathsArgument, as_json: JsonOption = False) -> None:
     """Show what each report says about each recipient, and its delivery; apply nothing."""
     with open_app() as app:
-        reports, errors = app.parse_bounces(*paths)
+        parsed = app.feedback.parse_bounces(*paths)
     if as_json:
-        print_json([report.as_json() for report in reports])
-        _report_errors(errors)
+        print_json([report.as_json() for report in parsed.reports])
+        _report_errors(parsed.errors)
         return
-    for report in reports:
+    for report in parsed.reports:
         shape = report.as_json()
         out.print(f"{shape['source']}: {shape['report_id'] or 'not a bounce report'}", markup=False)
         for one in shape["recipients"]:
@@ -51,7 +51,7 @@ def bounces_parse(paths: PathsArgument, as_json: JsonOption = False) -> None:
                 f"  {'  '.join(fields)}  {delivery}: {one['diagnostic'] or '(no diagnostic)'}",
                 markup=False,
             )
-    _report_errors(errors)
+    _report_errors(parsed.errors)
 
 
 @bounces_cli.command("process")
@@ -59,7 +59,7 @@ def bounces_parse(paths: PathsArgument, as_json: JsonOption = False) -> None:
 def bounces_process(paths: PathsArgument, as_json: JsonOption = False) -> None:
     """Apply bounces and complaints: gone and complaints suppress, full/temporary/expired count."""
     with open_app() as app:
-        summary = app.process_bounces(*paths)
+        summary = app.feedback.process_bounces(*paths)
     if as_json:
         print_json(summary.as_json())
         _report_errors(summary.errors)

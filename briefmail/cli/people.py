@@ -6,12 +6,10 @@ from pathlib import Path
 from typing import Annotated
 
 import typer
-from rich.table import Table
 
 from briefmail.cli.base import (
     JsonOption,
     ListOption,
-    chosen_list,
     err,
     handle_errors,
     open_app,
@@ -20,15 +18,7 @@ from briefmail.cli.base import (
     split_topics,
     subscribers_cli,
 )
-from subscribers.lists import get_list
-from subscribers.models import Cadence
-from subscribers.service import (
-    erase,
-    export_person,
-    list_subscriptions,
-    subscribe,
-    unsubscribe,
-)
+from subscribers.rules import Cadence  # light (no database): Typer needs it for --cadence
 
 # -- subscribers -------------------------------------------------------------------------------
 
@@ -49,53 +39,37 @@ def subscribers_add(
     list_slug: ListOption = None,
 ) -> None:
     """Subscribe an address to a list (pending until confirmed, unless --confirmed)."""
-    with open_app() as app, app.sessions() as session:
-        subscription = subscribe(
-            session,
-            get_list(session, chosen_list(app, list_slug)),
+    with open_app() as app:
+        subscription = app.people.subscribe(
             email,
-            taxonomy=app.taxonomy,
+            list_slug,
             topics=split_topics(topics),
             cadence=cadence,
             timezone=timezone,
             confirmed=confirmed,
-            smtputf8=app.settings.smtp.smtputf8,
         )
-        session.commit()
-        chosen = ", ".join(subscription.topics) or "every topic"
-        out.print(
-            f"{subscription.subscriber.email}: {subscription.status} · "
-            f"{subscription.cadence} · {chosen}",
-            markup=False,
-        )
+    chosen = ", ".join(subscription.topics) or "every topic"
+    out.print(
+        f"{subscription.email}: {subscription.status} · {subscription.cadence} · {chosen}",
+        markup=False,
+    )
 
 
 @subscribers_cli.command("list")
 @handle_errors
 def subscribers_list(as_json: JsonOption = False, list_slug: ListOption = None) -> None:
     """Show the list's subscribers with status, cadence and topics."""
-    with open_app() as app, app.sessions() as session:
-        rows = [
-            {
-                "email": s.subscriber.email,
-                "status": str(s.status),
-                "cadence": str(s.cadence),
-                "timezone": s.subscriber.timezone,
-                "topics": list(s.topics),
-            }
-            for s in list_subscriptions(session, get_list(session, chosen_list(app, list_slug)))
-        ]
+    from rich.table import Table
+
+    with open_app() as app:
+        rows = app.people.subscribers(list_slug)
     if as_json:
-        print_json(rows)
+        print_json([row.as_json() for row in rows])
         return
     table = Table("email", "status", "cadence", "timezone", "topics")
     for r in rows:
         table.add_row(
-            str(r["email"]),
-            str(r["status"]),
-            str(r["cadence"]),
-            str(r["timezone"]),
-            ", ".join(r["topics"]) or "(every topic)",
+            r.email, r.status, r.cadence, r.timezone, ", ".join(r.topics) or "(every topic)"
         )
     out.print(table)
 
@@ -106,8 +80,10 @@ def subscribers_show(
     email: Annotated[str, typer.Argument(help="E-mail address.")], as_json: JsonOption = False
 ) -> None:
     """Show a person: subscriptions, consent, last deliveries, any suppression and its evidence."""
+    from rich.table import Table
+
     with open_app() as app:
-        profile = app.subscriber_profile(email)
+        profile = app.people.profile(email)
     if as_json:
         print_json(profile)
         return
@@ -156,10 +132,9 @@ def subscribers_remove(
     email: Annotated[str, typer.Argument(help="E-mail address.")], list_slug: ListOption = None
 ) -> None:
     """Unsubscribe an address from a list (the consent history is kept)."""
-    with open_app() as app, app.sessions() as session:
-        subscription = unsubscribe(session, get_list(session, chosen_list(app, list_slug)), email)
-        session.commit()
-        out.print(f"{subscription.subscriber.email}: unsubscribed", markup=False)
+    with open_app() as app:
+        subscription = app.people.unsubscribe(email, list_slug)
+    out.print(f"{subscription.email}: unsubscribed", markup=False)
 
 
 @subscribers_cli.command("import")
@@ -174,21 +149,15 @@ def subscribers_import(
     """Import subscribers from CSV: every row or none; bad rows are named with their line."""
     from rich.progress import Progress
 
-    from subscribers.importer import import_csv
-
-    with open_app() as app, app.sessions() as session, Progress(console=err, transient=True) as bar:
+    with open_app() as app, Progress(console=err, transient=True) as bar:
         task = bar.add_task("importing", total=None)
-        report = import_csv(
-            session,
-            get_list(session, chosen_list(app, list_slug)),
+        imported = app.people.import_csv(
             path,
-            taxonomy=app.taxonomy,
+            list_slug,
             dry_run=dry_run,
             progress=lambda done, total: bar.update(task, completed=done, total=total),
-            smtputf8=app.settings.smtp.smtputf8,
         )
-        if not dry_run:
-            session.commit()
+    report = imported.report
     verb = "would import" if dry_run else "imported"
     out.print(
         f"{path}: {verb} {report.rows} rows: {report.created} new, {report.updated} updated, "
@@ -203,11 +172,9 @@ def subscribers_export(
     path: Annotated[Path, typer.Argument(help="CSV file to write.")], list_slug: ListOption = None
 ) -> None:
     """Export the list's subscribers as CSV (it imports back unchanged)."""
-    from subscribers.importer import export_csv
-
-    with open_app() as app, app.sessions() as session:
-        rows = export_csv(session, get_list(session, chosen_list(app, list_slug)), path)
-    out.print(f"Wrote {rows} subscribers to {path}", markup=False)
+    with open_app() as app:
+        exported = app.people.export_csv(path, list_slug)
+    out.print(f"Wrote {exported.rows} subscribers to {path}", markup=False)
 
 
 @subscribers_cli.command("erase")
@@ -219,10 +186,9 @@ def subscribers_erase(
     """Erase everything about a person (GDPR Art. 17); only a suppression hash remains."""
     if not yes:
         typer.confirm(f"Erase every record of {email}? This cannot be undone", abort=True)
-    with open_app() as app, app.sessions() as session:
-        found = erase(session, email)
-        session.commit()
-    state = "erased" if found else "was not known; it is now suppressed"
+    with open_app() as app:
+        erased = app.people.erase(email)
+    state = "erased" if erased.found else "was not known; it is now suppressed"
     out.print(f"{email}: {state}", markup=False)
 
 
@@ -230,6 +196,6 @@ def subscribers_erase(
 @handle_errors
 def subscribers_export_data(email: Annotated[str, typer.Argument(help="E-mail address.")]) -> None:
     """Print everything held about one person as JSON (GDPR Art. 15/20)."""
-    with open_app() as app, app.sessions() as session:
-        data = export_person(session, email)
+    with open_app() as app:
+        data = app.people.export_data(email)
     print_json(data)

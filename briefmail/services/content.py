@@ -1,0 +1,371 @@
+"""What is published: lists, issues (ingest, show, digest, preview) and the topics they carry.
+
+Every face calls these operations with plain arguments and gets plain results back; a list slug
+of None means the configured default list ([newsletter] slug). The heavy parts (the format
+readers, the renderer) are imported by the operation that needs them, so a command that only
+lists issues starts fast.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from mailer.content import Issue, issue_to_json
+from scheduler.editions import (
+    Stored,
+    StoredIssue,
+    list_issues,
+    load_issue,
+    retag_issue,
+    week_label,
+)
+from subscribers.lists import all_lists, create_list, get_list
+
+if TYPE_CHECKING:
+    from briefmail.app import Briefmail
+    from briefmail.ops.preview import Preview
+    from mailer.ingest import Detection
+    from mailer.topics import Evidence
+    from subscribers.models import NewsletterList
+
+__all__ = [
+    "ContentService",
+    "DigestResult",
+    "IngestResult",
+    "IssueSummary",
+    "IssueView",
+    "ListInfo",
+    "Retagged",
+    "StoryEvidence",
+    "TopicInfo",
+    "WrittenPreview",
+]
+
+
+@dataclass(frozen=True, slots=True)
+class ListInfo:
+    """A newsletter list as the faces show it."""
+
+    slug: str
+    name: str
+    from_address: str
+    list_id: str
+
+    @classmethod
+    def of(cls, row: NewsletterList) -> ListInfo:
+        """The plain view of a stored list."""
+        return cls(row.slug, row.name, row.from_address, row.list_id)
+
+    def as_json(self) -> dict[str, str]:
+        """The `briefmail lists list --json` shape."""
+        return {
+            "slug": self.slug,
+            "name": self.name,
+            "from": self.from_address,
+            "list_id": self.list_id,
+        }
+
+
+@dataclass(frozen=True, slots=True)
+class IngestResult:
+    """An ingested issue: the parsed content, how its format was chosen, and the stored row."""
+
+    issue: Issue
+    detection: Detection
+    stored: StoredIssue | None
+    #: What storing did; None for a dry run.
+    outcome: Stored | None
+
+    @property
+    def issue_id(self) -> int | None:
+        """The stored issue's id; None for a dry run."""
+        return self.stored.id if self.stored is not None else None
+
+    def as_json(self) -> dict[str, object]:
+        """The `briefmail ingest --json` shape."""
+        return issue_to_json(self.issue, self.issue_id)
+
+
+@dataclass(frozen=True, slots=True)
+class IssueSummary:
+    """One line of the list of stored issues."""
+
+    id: int
+    title: str
+    date: dt.date
+    format: str
+    stories: int
+
+    def as_json(self) -> dict[str, object]:
+        """The `briefmail issues list --json` shape."""
+        return {
+            "id": self.id,
+            "title": self.title,
+            "date": self.date.isoformat(),
+            "format": self.format,
+            "stories": self.stories,
+        }
+
+
+@dataclass(frozen=True, slots=True)
+class IssueView:
+    """A stored issue with its stories and their topics."""
+
+    id: int
+    issue: Issue
+
+    def as_json(self) -> dict[str, object]:
+        """The `briefmail issues show --json` shape (the ingest shape)."""
+        return issue_to_json(self.issue, self.id)
+
+
+@dataclass(frozen=True, slots=True)
+class DigestResult:
+    """A week's digest issue and whether building it stored, changed or found it."""
+
+    id: int
+    issue: Issue
+    outcome: Stored
+
+    @property
+    def groups(self) -> list[str]:
+        """The digest's story groups in order."""
+        return [str(group) for group in dict.fromkeys(s.group for s in self.issue.stories)]
+
+    def as_json(self) -> dict[str, object]:
+        """The `briefmail digest --json` shape (the ingest shape)."""
+        return issue_to_json(self.issue, self.id)
+
+
+@dataclass(frozen=True, slots=True)
+class WrittenPreview:
+    """One variant rendered for preview, and the files it was written to."""
+
+    preview: Preview
+    paths: list[Path]
+
+    @property
+    def html_bytes(self) -> int:
+        """The size of the HTML part (Gmail clips above ~102 KB)."""
+        return len(self.preview.rendered.html.encode())
+
+    def as_json(self) -> dict[str, object]:
+        """Which variant, how big, and where it was written."""
+        return {
+            "topics": list(self.preview.topics),
+            "stories": self.preview.stories,
+            "html_bytes": self.html_bytes,
+            "paths": [str(path) for path in self.paths],
+        }
+
+
+@dataclass(frozen=True, slots=True)
+class TopicInfo:
+    """One topic of the taxonomy, as subscribers choose it."""
+
+    id: str
+    label: str
+    description: str
+    parent: str | None
+    keywords: tuple[str, ...]
+    hints: tuple[str, ...]
+    aliases: tuple[str, ...]
+
+    def as_json(self) -> dict[str, object]:
+        """The `briefmail topics list --json` shape."""
+        return {
+            "id": self.id,
+            "label": self.label,
+            "description": self.description,
+            "parent": self.parent,
+            "keywords": list(self.keywords),
+            "hints": list(self.hints),
+            "aliases": list(self.aliases),
+        }
+
+
+@dataclass(frozen=True, slots=True)
+class StoryEvidence:
+    """Why one stored story has the topics it has (empty evidence: general)."""
+
+    position: int
+    title: str
+    topics: tuple[str, ...]
+    evidence: tuple[Evidence, ...]
+
+    def as_json(self) -> dict[str, object]:
+        """The story, its stored topics and one line per piece of evidence."""
+        return {
+            "position": self.position,
+            "title": self.title,
+            "topics": list(self.topics),
+            "evidence": [item.describe() for item in self.evidence],
+        }
+
+
+@dataclass(frozen=True, slots=True)
+class Retagged:
+    """An issue tagged again: how many of its stories changed topics."""
+
+    id: int
+    changed: int
+    stories: int
+
+    def as_json(self) -> dict[str, int]:
+        """Issue id, changed stories, stories."""
+        return {"id": self.id, "changed": self.changed, "stories": self.stories}
+
+
+class ContentService:
+    """Lists, issues and topics: the operations behind `ingest`, `issues`, `digest`, `preview`."""
+
+    def __init__(self, app: Briefmail) -> None:
+        self.app = app
+
+    def list_slug(self, slug: str | None) -> str:
+        """The list an operation works on: the one named, else the configured default."""
+        return slug or self.app.settings.newsletter.slug
+
+    def add_list(self, slug: str, name: str, from_address: str | None = None) -> ListInfo:
+        """Create a newsletter list (its sender defaults to [newsletter] from)."""
+        with self.app.sessions() as session:
+            created = create_list(
+                session, slug, name, from_address or self.app.settings.newsletter.from_
+            )
+            session.commit()
+            return ListInfo.of(created)
+
+    def lists(self) -> list[ListInfo]:
+        """Every newsletter list."""
+        with self.app.sessions() as session:
+            return [ListInfo.of(row) for row in all_lists(session)]
+
+    def ingest(
+        self,
+        path: Path,
+        list_slug: str | None = None,
+        *,
+        format: str = "auto",
+        dry_run: bool = False,
+        replace: bool = False,
+    ) -> IngestResult:
+        """Parse, tag and (unless dry_run) store an issue file on a list, all or nothing."""
+        from mailer.ingest import read_issue  # the format readers are heavy: only for ingest
+        from scheduler.editions import store_issue, tag_ingested
+
+        parsed, detection = read_issue(path, format)
+        issue = tag_ingested(
+            parsed, self.app.taxonomy, from_json=detection.format == "json", path=path
+        )
+        if dry_run:
+            return IngestResult(issue, detection, None, None)
+        with self.app.sessions() as session:
+            newsletter = get_list(session, self.list_slug(list_slug))
+            stored, outcome = store_issue(
+                session, newsletter, issue, source_name=Path(path).name, replace_sent=replace
+            )
+            session.commit()
+            return IngestResult(issue, detection, stored, outcome)
+
+    def issues(self, list_slug: str | None = None) -> list[IssueSummary]:
+        """The list's stored issues, newest first."""
+        with self.app.sessions() as session:
+            newsletter = get_list(session, self.list_slug(list_slug))
+            return [
+                IssueSummary(row.id, row.title, row.date, row.format, len(row.stories))
+                for row in list_issues(session, newsletter)
+            ]
+
+    def issue(self, issue_id: int, list_slug: str | None = None) -> IssueView:
+        """One stored issue of the list; UnknownIssue if it is not there."""
+        with self.app.sessions() as session:
+            newsletter = get_list(session, self.list_slug(list_slug))
+            return IssueView(issue_id, load_issue(session, issue_id, newsletter).to_issue())
+
+    def digest(
+        self, week: str | None = None, list_slug: str | None = None, *, today: dt.date | None = None
+    ) -> DigestResult:
+        """Assemble a week's daily issues into one digest (default: last week); idempotent."""
+        from scheduler.editions import build_digest
+
+        label = week or week_label((today or dt.date.today()) - dt.timedelta(days=7))
+        with self.app.sessions() as session:
+            newsletter = get_list(session, self.list_slug(list_slug))
+            row, outcome = build_digest(session, newsletter, label, self.app.taxonomy)
+            session.commit()
+            return DigestResult(row.id, row.to_issue(), outcome)
+
+    def preview(
+        self,
+        issue_id: int,
+        list_slug: str | None = None,
+        topics: Sequence[str] = (),
+        *,
+        html_path: Path | None = None,
+        eml_path: Path | None = None,
+    ) -> WrittenPreview:
+        """Render one variant and write its HTML, text and .eml (default preview-ID.html)."""
+        from briefmail.ops.preview import preview_variant, write_preview
+
+        result = preview_variant(self.app, issue_id, self.list_slug(list_slug), topics)
+        target = html_path or Path(f"preview-{issue_id}.html")
+        return WrittenPreview(result, write_preview(result, target, eml_path))
+
+    def variants(self, issue_id: int, list_slug: str | None = None) -> list[Preview]:
+        """Every variant the issue's audience would get, rendered (empty ones left out)."""
+        from briefmail.ops.preview import PreviewError, audience_variants, preview_variant
+
+        slug = self.list_slug(list_slug)
+        previews = []
+        for variant in audience_variants(self.app, issue_id, slug):
+            try:
+                previews.append(preview_variant(self.app, issue_id, slug, variant))
+            except PreviewError:
+                continue  # a topic set that gets nothing from this issue has nothing to show
+        return previews
+
+    def topics(self) -> list[TopicInfo]:
+        """The taxonomy: every topic subscribers can choose."""
+        return [
+            TopicInfo(
+                t.id,
+                t.label,
+                t.description,
+                t.parent,
+                tuple(t.keywords),
+                tuple(t.hints),
+                tuple(t.aliases),
+            )
+            for t in self.app.taxonomy.topics
+        ]
+
+    def explain(self, issue_id: int, list_slug: str | None = None) -> list[StoryEvidence]:
+        """Per story of a stored issue: its topics and which words matched which topic."""
+        issue = self.issue(issue_id, list_slug).issue
+        evidence = self.app.taxonomy.explain_issue(issue)
+        return [
+            StoryEvidence(story.position, story.title, tuple(story.topics), tuple(found or ()))
+            for story, found in zip(issue.stories, evidence, strict=True)
+        ]
+
+    def retag(
+        self, issue_ids: Sequence[int] | None, list_slug: str | None = None
+    ) -> list[Retagged]:
+        """Tag issues again with the current taxonomy (None: every issue); all or none."""
+        with self.app.sessions() as session:
+            newsletter = get_list(session, self.list_slug(list_slug))
+            rows = (
+                list_issues(session, newsletter)
+                if issue_ids is None
+                else [load_issue(session, n, newsletter) for n in issue_ids]
+            )
+            changed = [
+                Retagged(row.id, retag_issue(session, row, self.app.taxonomy), len(row.stories))
+                for row in rows
+            ]
+            session.commit()
+            return changed

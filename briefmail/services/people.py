@@ -1,0 +1,274 @@
+"""People and consent: subscribe, confirm, unsubscribe, erase, import/export and profiles.
+
+The rules (addresses, topics, zones, which status may follow which) are `subscribers.service`'s;
+this service opens the session, finds the list (None: the configured default), commits, and
+hands back plain results. A person's profile and data export are JSON documents by nature, so
+they come back as dicts.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from subscribers.lists import get_list
+from subscribers.models import Cadence, Subscription
+from subscribers.service import (
+    CLI,
+    Context,
+    NotSubscribed,
+    confirm,
+    erase,
+    export_person,
+    find_subscriber,
+    list_subscriptions,
+    normalise_email,
+    subscribe,
+    suppression_of,
+    unsubscribe,
+)
+
+if TYPE_CHECKING:
+    from sqlalchemy.orm import Session
+
+    from briefmail.app import Briefmail
+    from subscribers.importer import ImportReport
+
+__all__ = ["Erased", "Exported", "Imported", "PeopleService", "SubscriptionView"]
+
+
+@dataclass(frozen=True, slots=True)
+class SubscriptionView:
+    """One person's subscription to a list, as the faces show it."""
+
+    email: str
+    list: str
+    status: str
+    cadence: str
+    timezone: str
+    send_hour: int
+    #: Chosen topic ids; empty means every topic.
+    topics: tuple[str, ...]
+
+    @classmethod
+    def of(cls, subscription: Subscription, list_slug: str) -> SubscriptionView:
+        """The plain view of a stored subscription."""
+        return cls(
+            subscription.subscriber.email,
+            list_slug,
+            str(subscription.status),
+            str(subscription.cadence),
+            subscription.subscriber.timezone,
+            subscription.send_hour,
+            tuple(subscription.topics),
+        )
+
+    def as_json(self) -> dict[str, object]:
+        """The `briefmail subscribers list --json` shape of one subscriber."""
+        return {
+            "email": self.email,
+            "status": self.status,
+            "cadence": self.cadence,
+            "timezone": self.timezone,
+            "topics": list(self.topics),
+        }
+
+
+@dataclass(frozen=True, slots=True)
+class Erased:
+    """An erasure: the address is suppressed either way; ``found`` says it was known."""
+
+    email: str
+    found: bool
+
+    def as_json(self) -> dict[str, object]:
+        """Address and whether anything was held about it."""
+        return {"email": self.email, "found": self.found}
+
+
+@dataclass(frozen=True, slots=True)
+class Imported:
+    """What an import of a CSV file did (or, dry run, would do)."""
+
+    path: Path
+    report: ImportReport
+
+    def as_json(self) -> dict[str, object]:
+        """The counts of the import."""
+        r = self.report
+        return {
+            "path": str(self.path),
+            "dry_run": r.dry_run,
+            "rows": r.rows,
+            "created": r.created,
+            "updated": r.updated,
+            "unchanged": r.unchanged,
+            "skipped_suppressed": r.skipped_suppressed,
+            "suppressed_lines": list(r.suppressed_lines),
+        }
+
+
+@dataclass(frozen=True, slots=True)
+class Exported:
+    """A list written as CSV."""
+
+    path: Path
+    rows: int
+
+    def as_json(self) -> dict[str, object]:
+        """Where, and how many subscribers."""
+        return {"path": str(self.path), "rows": self.rows}
+
+
+class PeopleService:
+    """Subscribers of the lists and what is held about each person."""
+
+    def __init__(self, app: Briefmail) -> None:
+        self.app = app
+
+    def list_slug(self, slug: str | None) -> str:
+        """The list an operation works on: the one named, else the configured default."""
+        return slug or self.app.settings.newsletter.slug
+
+    def subscribe(
+        self,
+        email: str,
+        list_slug: str | None = None,
+        *,
+        topics: Sequence[str] = (),
+        cadence: Cadence = Cadence.DAILY,
+        timezone: str = "UTC",
+        confirmed: bool = False,
+        context: Context = CLI,
+    ) -> SubscriptionView:
+        """Subscribe an address (pending until the person confirms, unless ``confirmed``)."""
+        slug = self.list_slug(list_slug)
+        with self.app.sessions() as session:
+            subscription = subscribe(
+                session,
+                get_list(session, slug),
+                email,
+                taxonomy=self.app.taxonomy,
+                topics=topics,
+                cadence=cadence,
+                timezone=timezone,
+                confirmed=confirmed,
+                context=context,
+                smtputf8=self.app.settings.smtp.smtputf8,
+            )
+            session.commit()
+            return SubscriptionView.of(subscription, slug)
+
+    def confirm(
+        self, email: str, list_slug: str | None = None, *, context: Context
+    ) -> tuple[SubscriptionView, bool]:
+        """Record the person's own confirmation of a pending subscription; (view, changed).
+
+        ``context`` says where the person confirmed (the consent record needs it); a
+        subscription that was not pending is returned unchanged. NotSubscribed if none.
+        """
+        slug = self.list_slug(list_slug)
+        with self.app.sessions() as session:
+            subscription = self._subscription(session, email, slug)
+            changed = confirm(session, subscription, context)
+            session.commit()
+            return SubscriptionView.of(subscription, slug), changed
+
+    def unsubscribe(
+        self, email: str, list_slug: str | None = None, *, context: Context = CLI
+    ) -> SubscriptionView:
+        """Unsubscribe an address from a list (its consent history is kept)."""
+        slug = self.list_slug(list_slug)
+        with self.app.sessions() as session:
+            subscription = unsubscribe(session, get_list(session, slug), email, context)
+            session.commit()
+            return SubscriptionView.of(subscription, slug)
+
+    def erase(self, email: str) -> Erased:
+        """Erase everything about a person (GDPR Art. 17); only a suppression hash remains."""
+        with self.app.sessions() as session:
+            found = erase(session, email)
+            session.commit()
+        return Erased(email, found)
+
+    def subscribers(self, list_slug: str | None = None) -> list[SubscriptionView]:
+        """Every subscription of a list, by address."""
+        slug = self.list_slug(list_slug)
+        with self.app.sessions() as session:
+            return [
+                SubscriptionView.of(s, slug)
+                for s in list_subscriptions(session, get_list(session, slug))
+            ]
+
+    def import_csv(
+        self,
+        path: Path,
+        list_slug: str | None = None,
+        *,
+        dry_run: bool = False,
+        progress: Callable[[int, int], None] | None = None,
+    ) -> Imported:
+        """Import subscribers from CSV: every row or none (ImportFailed names the bad lines)."""
+        from subscribers.importer import import_csv
+
+        with self.app.sessions() as session:
+            report = import_csv(
+                session,
+                get_list(session, self.list_slug(list_slug)),
+                path,
+                taxonomy=self.app.taxonomy,
+                dry_run=dry_run,
+                progress=progress,
+                smtputf8=self.app.settings.smtp.smtputf8,
+            )
+            if not dry_run:
+                session.commit()
+        return Imported(Path(path), report)
+
+    def export_csv(self, path: Path, list_slug: str | None = None) -> Exported:
+        """Write a list's subscribers as CSV (it imports back unchanged)."""
+        from subscribers.importer import export_csv
+
+        with self.app.sessions() as session:
+            rows = export_csv(session, get_list(session, self.list_slug(list_slug)), path)
+        return Exported(Path(path), rows)
+
+    def export_data(self, email: str) -> dict[str, Any]:
+        """Everything held about one person (GDPR Art. 15/20); NotSubscribed if unknown."""
+        with self.app.sessions() as session:
+            return export_person(session, email)
+
+    def profile(self, email: str) -> dict[str, Any]:
+        """A person's data export plus their suppression's evidence and last deliveries."""
+        from scheduler.feedback import delivery_history
+
+        with self.app.sessions() as session:
+            profile = export_person(session, email)
+            subscriber = find_subscriber(session, email)
+            suppression = suppression_of(session, email)
+            assert subscriber is not None  # export_person raised NotSubscribed otherwise
+            profile["suppression"] = (
+                {
+                    "reason": suppression.reason,
+                    "since": suppression.created_at.isoformat(),
+                    "report_id": suppression.report_id,
+                    "diagnostic": suppression.diagnostic,
+                }
+                if suppression is not None
+                else None
+            )
+            profile["deliveries"] = delivery_history(session, subscriber.id)
+            return profile
+
+    @staticmethod
+    def _subscription(session: Session, email: str, slug: str) -> Subscription:
+        """The address's subscription to the list; NotSubscribed if it has none."""
+        newsletter = get_list(session, slug)
+        subscriber = find_subscriber(session, email)
+        mine = subscriber.subscriptions if subscriber is not None else []
+        found = next((s for s in mine if s.list_id == newsletter.id), None)
+        if found is None:
+            raise NotSubscribed(f"{normalise_email(email)} is not subscribed to {slug!r}")
+        return found

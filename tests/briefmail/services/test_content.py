@@ -1,0 +1,131 @@
+"""The content service: lists, ingest, issues, digests, previews and topics, without a terminal."""
+
+from __future__ import annotations
+
+import datetime as dt
+from pathlib import Path
+
+import pytest
+
+from briefmail.app import Briefmail
+from mailer.ingest import IngestError
+from scheduler.editions import DigestError, Stored, UnknownIssue
+from subscribers.lists import UnknownList
+from tests.conftest import FIXTURES
+
+BRIEF = FIXTURES / "brief-mixed.txt"
+
+
+def brief_on(day: dt.date, tmp_path: Path) -> Path:
+    """The sample brief, dated ``day`` (a different issue per day)."""
+    text = BRIEF.read_text(encoding="utf-8").replace("2026-07-01", day.isoformat())
+    text = text.replace("July 1, 2026", f"{day:%B} {day.day}, {day.year}")
+    dated = tmp_path / f"brief-{day.isoformat()}.txt"
+    dated.write_text(text, encoding="utf-8")
+    return dated
+
+
+class TestLists:
+    def test_a_new_list_sends_from_the_configured_address_and_is_listed(
+        self, app: Briefmail
+    ) -> None:
+        """A list added without a sender uses [newsletter] from, and appears in lists()."""
+        created = app.content.add_list("weekly", "Weekly Brief")
+        assert created.from_address == app.settings.newsletter.from_
+        assert [one.slug for one in app.content.lists()] == ["brief", "weekly"]
+        assert created.as_json()["slug"] == "weekly"
+
+
+class TestIngestAndIssues:
+    def test_ingest_stores_on_the_default_list_and_lists_it(self, app: Briefmail) -> None:
+        """Without a list slug an issue goes to [newsletter] slug; issues() and issue() show it."""
+        result = app.content.ingest(BRIEF)
+        assert result.outcome == Stored.CREATED
+        assert result.issue_id is not None
+        [summary] = app.content.issues()
+        assert (summary.id, summary.stories) == (result.issue_id, len(result.issue.stories))
+        assert summary.as_json()["date"] == result.issue.date.isoformat()
+        view = app.content.issue(result.issue_id)
+        assert view.as_json() == result.as_json()
+
+    def test_a_dry_run_stores_nothing(self, app: Briefmail) -> None:
+        """A dry run parses and tags, has no id, and leaves the list empty."""
+        result = app.content.ingest(BRIEF, dry_run=True)
+        assert (result.issue_id, result.outcome) == (None, None)
+        assert result.issue.stories
+        assert app.content.issues() == []
+
+    def test_a_bad_file_stores_nothing(self, app: Briefmail, tmp_path: Path) -> None:
+        """A file that does not parse raises IngestError and stores no issue."""
+        bad = tmp_path / "bad.txt"
+        bad.write_text("Brief — 2026-07-01\n1. T\n  • Summary: x\n3. U\n  • Summary: y\n")
+        with pytest.raises(IngestError):
+            app.content.ingest(bad)
+        assert app.content.issues() == []
+
+    def test_an_issue_of_another_list_is_unknown_here(self, app: Briefmail) -> None:
+        """issue() looks only on the named list; an unknown list is named as such."""
+        stored = app.content.ingest(BRIEF).issue_id
+        assert stored is not None
+        app.content.add_list("other", "Other")
+        with pytest.raises(UnknownIssue):
+            app.content.issue(stored, "other")
+        with pytest.raises(UnknownList):
+            app.content.issues("nowhere")
+
+
+class TestDigest:
+    def test_last_weeks_digest_is_built_once(self, app: Briefmail, tmp_path: Path) -> None:
+        """The default week is last week; building it again finds the stored digest unchanged."""
+        app.content.ingest(brief_on(dt.date(2026, 6, 23), tmp_path))
+        app.content.ingest(brief_on(dt.date(2026, 6, 25), tmp_path))
+        today = dt.date(2026, 7, 1)  # last week is 2026-W26
+        first = app.content.digest(today=today)
+        again = app.content.digest("2026-W26")
+        assert (first.outcome, again.outcome) == (Stored.CREATED, Stored.UNCHANGED)
+        assert first.id == again.id
+        assert first.groups
+        assert "week 2026-W26" in first.issue.title
+
+    def test_a_week_without_dailies_is_refused(self, app: Briefmail) -> None:
+        """A digest of a week with no daily issue raises DigestError naming the week."""
+        with pytest.raises(DigestError, match="2026-W10"):
+            app.content.digest("2026-W10")
+
+
+class TestPreviewAndTopics:
+    def test_preview_writes_the_three_parts_it_reports(
+        self, app: Briefmail, tmp_path: Path
+    ) -> None:
+        """A preview writes HTML, text and .eml, and reports the HTML's size in bytes."""
+        issue_id = app.content.ingest(BRIEF).issue_id
+        assert issue_id is not None
+        written = app.content.preview(issue_id, html_path=tmp_path / "p.html")
+        assert [p.name for p in written.paths] == ["p.html", "p.txt", "p.eml"]
+        assert written.html_bytes == (tmp_path / "p.html").stat().st_size
+        assert written.as_json()["topics"] == []
+
+    def test_variants_cover_the_issues_topics_when_nobody_subscribed(self, app: Briefmail) -> None:
+        """With no audience, the variants are "every topic" and one per topic in the issue."""
+        result = app.content.ingest(BRIEF)
+        assert result.issue_id is not None
+        variants = app.content.variants(result.issue_id)
+        assert variants[0].topics == ()
+        assert {v.topics[0] for v in variants[1:]} <= set(result.issue.topics)
+
+    def test_topics_are_the_taxonomys(self, app: Briefmail) -> None:
+        """topics() lists every topic of the configured taxonomy, in its order."""
+        assert [t.id for t in app.content.topics()] == list(app.taxonomy.ids)
+
+    def test_explain_and_retag_cover_every_story(self, app: Briefmail) -> None:
+        """explain() has one entry per story; retag with the same taxonomy changes none."""
+        result = app.content.ingest(BRIEF)
+        assert result.issue_id is not None
+        explained = app.content.explain(result.issue_id)
+        assert [s.title for s in explained] == [s.title for s in result.issue.stories]
+        [retagged] = app.content.retag(None)
+        assert retagged.as_json() == {
+            "id": result.issue_id,
+            "changed": 0,
+            "stories": len(result.issue.stories),
+        }

@@ -1,0 +1,108 @@
+"""The people service: subscribe, confirm, unsubscribe, erase, import/export and profiles."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from briefmail.app import Briefmail
+from subscribers.importer import ImportFailed
+from subscribers.models import Cadence, ConsentSource
+from subscribers.service import Context, InvalidAddress, NotSubscribed
+
+WEB = Context(source=ConsentSource.WEB)
+
+
+class TestSubscribe:
+    def test_a_new_address_is_pending_with_its_choices(self, app: Briefmail) -> None:
+        """Without the operator's consent a subscription waits, keeping topics, cadence and zone."""
+        view = app.people.subscribe(
+            "Reader@Example.NET",
+            topics=["policy", "chips"],
+            cadence=Cadence.WEEKLY,
+            timezone="Europe/Berlin",
+        )
+        assert view.as_json() == {
+            "email": "Reader@example.net",
+            "status": "pending",
+            "cadence": "weekly",
+            "timezone": "Europe/Berlin",
+            "topics": ["chips", "policy"],
+        }
+        assert view.list == app.settings.newsletter.slug
+        assert app.people.subscribers() == [view]
+
+    def test_the_operators_consent_confirms_at_once(self, app: Briefmail) -> None:
+        """``confirmed`` (the operator holds the consent) makes the subscription count now."""
+        assert app.people.subscribe("a@example.net", confirmed=True).status == "confirmed"
+
+    def test_a_bad_address_is_refused_and_nothing_is_stored(self, app: Briefmail) -> None:
+        """An invalid address raises InvalidAddress naming it; the list stays empty."""
+        with pytest.raises(InvalidAddress, match="nobody.example.net"):
+            app.people.subscribe("nobody.example.net")
+        assert app.people.subscribers() == []
+
+
+class TestConfirmAndLeave:
+    def test_the_persons_confirmation_counts_once(self, app: Briefmail) -> None:
+        """confirm() turns pending into confirmed; a second confirm changes nothing."""
+        app.people.subscribe("a@example.net")
+        view, changed = app.people.confirm("a@example.net", context=WEB)
+        again, changed_again = app.people.confirm("A@example.net", context=WEB)
+        assert (view.status, changed) == ("confirmed", True)
+        assert (again.status, changed_again) == ("confirmed", False)
+        events = app.people.export_data("a@example.net")["consent_events"]
+        assert [(e["action"], e["source"]) for e in events][-1] == ("confirm", "web")
+
+    def test_an_address_without_a_subscription_cannot_confirm(self, app: Briefmail) -> None:
+        """Confirming an unknown address raises NotSubscribed naming it and the list."""
+        with pytest.raises(NotSubscribed, match=r"b@example\.net is not subscribed to 'brief'"):
+            app.people.confirm("b@example.net", context=WEB)
+
+    def test_unsubscribe_keeps_the_subscription_on_record(self, app: Briefmail) -> None:
+        """An unsubscribed reader stays listed as unsubscribed; an unknown one is NotSubscribed."""
+        app.people.subscribe("a@example.net", confirmed=True)
+        assert app.people.unsubscribe("a@example.net").status == "unsubscribed"
+        assert [v.status for v in app.people.subscribers()] == ["unsubscribed"]
+        with pytest.raises(NotSubscribed):
+            app.people.unsubscribe("b@example.net")
+
+
+class TestPersonalData:
+    def test_erase_leaves_nothing_to_show(self, app: Briefmail) -> None:
+        """After erase() the person has no profile; erasing an unknown address says so."""
+        app.people.subscribe("a@example.net", confirmed=True)
+        profile = app.people.profile("a@example.net")
+        assert (profile["suppression"], profile["deliveries"]) == (None, [])
+        assert app.people.erase("a@example.net").found is True
+        with pytest.raises(NotSubscribed):
+            app.people.profile("a@example.net")
+        assert app.people.erase("b@example.net").as_json() == {
+            "email": "b@example.net",
+            "found": False,
+        }
+
+    def test_export_imports_back_unchanged(self, app: Briefmail, tmp_path: Path) -> None:
+        """A list exported as CSV imports into another list with every row new, then unchanged."""
+        app.people.subscribe("a@example.net", topics=["chips"], confirmed=True)
+        app.people.subscribe("b@example.net", cadence=Cadence.WEEKLY, confirmed=True)
+        exported = app.people.export_csv(tmp_path / "out.csv")
+        assert exported.rows == 2
+        app.content.add_list("copy", "Copy")
+        first = app.people.import_csv(exported.path, "copy")
+        again = app.people.import_csv(exported.path, "copy")
+        assert (first.report.created, again.report.unchanged) == (2, 2)
+        original = [v.as_json() for v in app.people.subscribers()]
+        assert [v.as_json() for v in app.people.subscribers("copy")] == original
+
+    def test_an_import_with_a_bad_row_writes_nothing(self, app: Briefmail, tmp_path: Path) -> None:
+        """One bad line refuses the whole file (ImportFailed names it); a dry run writes nothing."""
+        source = tmp_path / "in.csv"
+        source.write_text("email\na@example.net\nnot-an-address\n", encoding="utf-8")
+        with pytest.raises(ImportFailed, match="line 3"):
+            app.people.import_csv(source)
+        source.write_text("email\na@example.net\n", encoding="utf-8")
+        dry = app.people.import_csv(source, dry_run=True)
+        assert (dry.as_json()["dry_run"], dry.report.created) == (True, 1)
+        assert app.people.subscribers() == []
