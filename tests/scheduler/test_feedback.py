@@ -1,6 +1,6 @@
 """Bounces and complaints applied: matched by signed VERP token or Message-ID, applied once.
 
-Real reports (the fixtures of tests/mailer/test_bounces.py, written after Postfix, Exim and
+Real reports (the fixtures of tests/mailer/bounces/, written after Postfix, Exim and
 Yahoo's feedback loop) are re-addressed to deliveries of a real send through an aiosmtpd sink,
 put in a Maildir, and processed the way `briefmail bounces process` does.
 """
@@ -188,10 +188,10 @@ async def test_serve_polls_the_configured_bounce_mailbox(
         app.settings.model_copy(update={"bounces": BouncesSettings(mailbox=box, poll_minutes=5)})
     )
     try:
-        assert build_scheduler(polling, blocking=False).get_job(BOUNCES_JOB_ID) is not None
-        assert build_scheduler(app, blocking=False).get_job(BOUNCES_JOB_ID) is None
-        poll_bounces(polling)
-        poll_bounces(polling)  # again: nothing changes
+        assert build_scheduler(polling.sending, blocking=False).get_job(BOUNCES_JOB_ID)
+        assert build_scheduler(app.sending, blocking=False).get_job(BOUNCES_JOB_ID) is None
+        poll_bounces(polling.sending)
+        poll_bounces(polling.sending)  # again: nothing changes
     finally:
         polling.close()
     assert status_of(app, HARD) == (SubscriptionStatus.BOUNCED, True)

@@ -1,7 +1,7 @@
 """Property: for any input, ingest returns a valid issue or an IngestError with a line number.
 
 Nothing else may escape: not a UnicodeError, an IndexError or a ValueError. The normal suite
-runs a few hundred examples; `python bench/fuzz_ingest.py` runs the same properties with
+runs a few hundred examples; `python -m bench.fuzz_ingest` runs the same properties with
 10,000 examples each (profile "long").
 """
 
