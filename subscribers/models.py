@@ -1,4 +1,8 @@
-"""People, the lists they subscribe to, and what they chose: cadence and topics."""
+"""People, the lists they subscribe to, and what they chose: cadence and topics.
+
+Cadence and the default send hour are domain rules (`subscribers.rules`); Cadence is
+re-exported here, beside the tables that store it.
+"""
 
 from __future__ import annotations
 
