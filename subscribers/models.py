@@ -160,7 +160,7 @@ class ConsentEvent(Base):
     source: Mapped[ConsentSource] = mapped_column(string_enum(ConsentSource))
     ip: Mapped[str | None] = mapped_column(String(64))
     user_agent: Mapped[str | None] = mapped_column(String(400))
-    #: Version of the form wording the person agreed to (see briefmail/web/public.py).
+    #: Version of the form wording the person agreed to (see subscribers/pages.py).
     wording: Mapped[str | None] = mapped_column(String(32))
     detail: Mapped[str | None] = mapped_column(String(400))
     created_at: Mapped[dt.datetime] = mapped_column(server_default=func.now())

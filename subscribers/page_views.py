@@ -19,6 +19,7 @@ from typing import Any, Literal
 
 import jinja2
 
+from subscribers.rules import DEFAULT_CADENCE, DEFAULT_SEND_HOUR, DEFAULT_TIMEZONE
 from subscribers.tokens import InvalidToken
 
 __all__ = ["Answer", "Refused", "Views"]
@@ -57,6 +58,12 @@ class Views:
             undefined=jinja2.StrictUndefined,
             trim_blocks=True,
             lstrip_blocks=True,
+        )
+        # The form's preselected answers are the rules' defaults, not numbers of its own.
+        self.env.globals.update(
+            default_cadence=DEFAULT_CADENCE.value,
+            default_hour=DEFAULT_SEND_HOUR,
+            default_timezone=DEFAULT_TIMEZONE,
         )
 
     def page(self, name: str, status: int = 200, **context: Any) -> Answer:
