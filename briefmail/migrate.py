@@ -5,10 +5,13 @@ from __future__ import annotations
 from collections.abc import Callable
 from importlib import resources
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-from alembic import command
-from alembic.config import Config
-from sqlalchemy import Connection, Engine
+# Alembic is imported by the functions that run it: a command that only names MigrationError
+# (the CLI's error table) or never migrates does not pay for it.
+if TYPE_CHECKING:
+    from alembic.config import Config
+    from sqlalchemy import Connection, Engine
 
 __all__ = ["MigrationError", "alembic_config", "downgrade", "migrations_dir", "upgrade"]
 
@@ -27,6 +30,8 @@ def migrations_dir() -> Path:
 
 def alembic_config(url: str) -> Config:
     """An Alembic Config for ``url`` that needs no alembic.ini."""
+    from alembic.config import Config
+
     config = Config()
     config.set_main_option("script_location", str(migrations_dir()))
     # ConfigParser interpolation would choke on a '%' in a password.
@@ -36,11 +41,15 @@ def alembic_config(url: str) -> Config:
 
 def upgrade(engine: Engine, revision: str = "head") -> None:
     """Migrate the engine's database to ``revision``; running it again changes nothing."""
+    from alembic import command
+
     _migrate(engine, lambda config: command.upgrade(config, revision))
 
 
 def downgrade(engine: Engine, revision: str) -> None:
     """Migrate the engine's database down to ``revision`` ("base" removes every table)."""
+    from alembic import command
+
     _migrate(engine, lambda config: command.downgrade(config, revision))
 
 

@@ -27,8 +27,6 @@ from pydantic import (
     field_validator,
 )
 from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
-from sqlalchemy.engine import make_url
-from sqlalchemy.exc import ArgumentError
 
 __all__ = [
     "CONFIG_FILE",
@@ -84,6 +82,10 @@ class DatabaseSettings(_Section):
     @field_validator("url")
     @classmethod
     def _parses(cls, value: str) -> str:
+        # SQLAlchemy is imported here, not at the top: `briefmail --help` needs no database.
+        from sqlalchemy.engine import make_url
+        from sqlalchemy.exc import ArgumentError
+
         try:
             make_url(value)
         except ArgumentError:
@@ -257,6 +259,8 @@ class Settings(BaseSettings):
 
     def database_url(self) -> str:
         """The database URL with a relative SQLite path made absolute against base_dir."""
+        from sqlalchemy.engine import make_url
+
         url = make_url(self.database.url)
         if url.get_backend_name() != "sqlite" or url.database in (None, "", ":memory:"):
             return url.render_as_string(hide_password=False)
@@ -378,6 +382,9 @@ def _refuse_database_password(path: Path, url: Any) -> None:
     """A password inside database.url in the file is a secret in the file: refused."""
     if not isinstance(url, str):
         return  # not a string: validation names the key
+    from sqlalchemy.engine import make_url
+    from sqlalchemy.exc import ArgumentError
+
     try:
         parsed = make_url(url)
     except ArgumentError:

@@ -1,20 +1,37 @@
 """The `briefmail` command: thin wrappers over the library (Typer + Rich).
 
 `base` holds what every command shares; the commands live by subject in `content`, `feedback`,
-`people`, `sending` and `workers`, each registering itself on the one Typer app when imported here.
+`people`, `sending` and `workers`, each registering itself on the one Typer app when imported.
+`cli` (and `main`) import them all; importing one command module alone does not, so each can be
+checked for what it costs to start.
 """
 
 from __future__ import annotations
 
-from briefmail.cli import content, feedback, people, sending, workers
-from briefmail.cli.base import cli
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    import typer
 
 __all__ = ["cli", "main"]
 
-# Imported for the commands they register on `cli`.
-_COMMANDS = (content, feedback, people, sending, workers)
+
+def _commands() -> typer.Typer:
+    """The Typer app with every command registered on it."""
+    # Imported for the commands they register on `cli`.
+    from briefmail.cli import content, feedback, people, sending, workers  # noqa: F401
+    from briefmail.cli.base import cli
+
+    return cli
+
+
+def __getattr__(name: str) -> typer.Typer:
+    """`briefmail.cli.cli`: the whole command, built on first use."""
+    if name == "cli":
+        return _commands()
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 
 def main() -> None:
     """Entry point of the `briefmail` console script."""
-    cli()
+    _commands()()

@@ -18,7 +18,6 @@ from briefmail.cli.base import (
     split_topics,
     subscribers_cli,
 )
-from subscribers.rules import Cadence  # light (no database): Typer needs it for --cadence
 
 # -- subscribers -------------------------------------------------------------------------------
 
@@ -31,7 +30,9 @@ def subscribers_add(
         str | None,
         typer.Option("--topics", help="Comma-separated topic ids (default: every topic)."),
     ] = None,
-    cadence: Annotated[Cadence, typer.Option("--cadence", help="daily or weekly.")] = Cadence.DAILY,
+    # A string the library's rule parses: importing the Cadence enum would load the rules module
+    # (an address validator) for every command, `--help` too.
+    cadence: Annotated[str, typer.Option("--cadence", help="daily or weekly.")] = "daily",
     timezone: Annotated[str, typer.Option("--timezone", help="IANA time zone.")] = "UTC",
     confirmed: Annotated[
         bool, typer.Option("--confirmed", help="Skip double opt-in (you hold their consent).")

@@ -13,18 +13,17 @@ import html
 import threading
 from collections.abc import Sequence
 from dataclasses import dataclass, field, replace
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
-from typing import Self
+from typing import TYPE_CHECKING, Self
 
-from briefmail.app import Briefmail
-from mailer.message import OutgoingMessage
-from mailer.render import Rendered
-from scheduler.editions import load_issue
-from scheduler.planning import Planner, run_kind, variant_key, variant_topics
-from subscribers.audience import iter_audience
-from subscribers.lists import get_list
-from subscribers.service import normalise_email
+# The send path (renderer, planner, database) is imported by the function that uses it: the
+# `send` command imports this module for its dry run and test copy, and must start fast.
+if TYPE_CHECKING:
+    from http.server import ThreadingHTTPServer
+
+    from briefmail.app import Briefmail
+    from mailer.message import OutgoingMessage
+    from mailer.render import Rendered
 
 __all__ = [
     "DryRun",
@@ -71,6 +70,10 @@ def preview_variant(
     to: str | None = None,
 ) -> Preview:
     """Render one variant of an issue as a subscriber of ``topics`` would receive it."""
+    from scheduler.editions import load_issue
+    from scheduler.planning import run_kind, variant_key, variant_topics
+    from subscribers.lists import get_list
+
     chosen = app.taxonomy.validate(topics)
     with app.sessions() as session:
         row = load_issue(session, issue_id, get_list(session, list_slug))
@@ -120,6 +123,10 @@ class DryRun:
 
 def dry_run(app: Briefmail, issue_id: int, list_slug: str) -> DryRun:
     """Plan an issue's audience in memory: nothing is sent and nothing is written."""
+    from scheduler.editions import load_issue
+    from scheduler.planning import Planner, variant_topics
+    from subscribers.lists import get_list
+
     with app.sessions() as session:
         row = load_issue(session, issue_id, get_list(session, list_slug))
         factory = app.dispatcher(signed=False).factory(row, "dry-run", None)
@@ -141,6 +148,8 @@ async def send_test_copy(
     app: Briefmail, issue_id: int, list_slug: str, to: str, topics: Sequence[str] = ()
 ) -> Preview:
     """Mail one real copy of a variant to ``to``, subject marked [TEST]; nothing is recorded."""
+    from subscribers.service import normalise_email
+
     address = normalise_email(to)
     preview = preview_variant(
         app, issue_id, list_slug, topics, subject_prefix="[TEST] ", dkim=True, to=address
@@ -157,6 +166,11 @@ def audience_variants(
     app: Briefmail, issue_id: int, list_slug: str, limit: int = 12
 ) -> list[tuple[str, ...]]:
     """The topic sets an issue would be rendered for: its audience's, else one per topic."""
+    from scheduler.editions import load_issue
+    from scheduler.planning import run_kind
+    from subscribers.audience import iter_audience
+    from subscribers.lists import get_list
+
     with app.sessions() as session:
         newsletter = get_list(session, list_slug)
         issue = load_issue(session, issue_id, newsletter).to_issue()
@@ -217,6 +231,8 @@ class Gallery:
 
     def start(self, host: str = "127.0.0.1", port: int = 0) -> Self:
         """Serve the pages on host:port (0: any free port) from a background thread."""
+        from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
         pages = self.pages
 
         class Handler(BaseHTTPRequestHandler):

@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING, Any
 
 from subscribers.lists import get_list
 from subscribers.models import Cadence, Subscription
+from subscribers.rules import parse_cadence
 from subscribers.service import (
     CLI,
     Context,
@@ -138,12 +139,15 @@ class PeopleService:
         list_slug: str | None = None,
         *,
         topics: Sequence[str] = (),
-        cadence: Cadence = Cadence.DAILY,
+        cadence: Cadence | str = Cadence.DAILY,
         timezone: str = "UTC",
         confirmed: bool = False,
         context: Context = CLI,
     ) -> SubscriptionView:
-        """Subscribe an address (pending until the person confirms, unless ``confirmed``)."""
+        """Subscribe an address (pending until the person confirms, unless ``confirmed``).
+
+        ``cadence`` may be given as typed ("Weekly"); the shared rule parses it.
+        """
         slug = self.list_slug(list_slug)
         with self.app.sessions() as session:
             subscription = subscribe(
@@ -152,7 +156,7 @@ class PeopleService:
                 email,
                 taxonomy=self.app.taxonomy,
                 topics=topics,
-                cadence=cadence,
+                cadence=parse_cadence(cadence),
                 timezone=timezone,
                 confirmed=confirmed,
                 context=context,

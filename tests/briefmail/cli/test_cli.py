@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import importlib
 import json
 import os
 import re
@@ -19,8 +20,11 @@ import pytest
 import typer.main
 from typer.testing import CliRunner
 
+from briefmail import settings
 from briefmail.cli import cli
+from briefmail.cli.base import CONFIG_FILE, ERRORS, exit_code
 from mailer.testing import SmtpSink, free_port
+from scheduler.editions import UnknownIssue
 from tests.conftest import FIXTURES, ROOT
 
 runner = CliRunner()
@@ -106,6 +110,38 @@ class TestHelpAndDocs:
         assert len(shown) > 10
         for words in shown:
             assert words in names or words.split()[0] in names, words
+
+
+class TestStartUp:
+    def test_every_error_names_a_library_exception(self) -> None:
+        """Each entry of the error table names an exception class its module defines."""
+        for module, name, code in ERRORS:
+            kind = getattr(importlib.import_module(module), name)
+            assert isinstance(kind, type) and issubclass(kind, Exception), (module, name)
+            assert code in (1, 2)
+
+    def test_the_default_config_file_is_the_settings_one(self) -> None:
+        """The help text's default config file is the one settings look for."""
+        assert CONFIG_FILE == settings.CONFIG_FILE
+
+    def test_a_library_error_is_recognised_once_its_module_is_loaded(self) -> None:
+        """exit_code finds a loaded module's exception, and leaves other exceptions alone."""
+        assert exit_code(UnknownIssue(7)) == 2
+        assert exit_code(FileNotFoundError("x")) == 1
+        assert exit_code(KeyError("x")) is None
+
+    def test_the_content_people_and_feedback_commands_load_no_heavy_library(self) -> None:
+        """Registering these commands (and the app they open) imports no database or renderer."""
+        heavy = ("sqlalchemy", "alembic", "mjml", "fastapi", "pydantic", "email_validator")
+        modules = "briefmail.cli.content, briefmail.cli.people, briefmail.cli.feedback"
+        script = (
+            f"import sys, {modules}, briefmail.app, briefmail.ops.preview\n"
+            f"print(' '.join(m for m in {heavy!r} if m in sys.modules))"
+        )
+        loaded = subprocess.run(
+            [sys.executable, "-c", script], capture_output=True, text=True, check=True
+        )
+        assert loaded.stdout.split() == []
 
 
 class TestInit:

@@ -9,6 +9,7 @@ import pytest
 from briefmail.app import Briefmail
 from subscribers.importer import ImportFailed
 from subscribers.models import Cadence, ConsentSource
+from subscribers.rules import InvalidCadence
 from subscribers.service import Context, InvalidAddress, NotSubscribed
 
 WEB = Context(source=ConsentSource.WEB)
@@ -32,6 +33,12 @@ class TestSubscribe:
         }
         assert view.list == app.settings.newsletter.slug
         assert app.people.subscribers() == [view]
+
+    def test_a_cadence_as_typed_is_parsed_by_the_shared_rule(self, app: Briefmail) -> None:
+        """A cadence as typed (" Weekly") is weekly; "monthly" is refused, naming the choices."""
+        assert app.people.subscribe("a@example.net", cadence=" Weekly").cadence == "weekly"
+        with pytest.raises(InvalidCadence, match="use daily or weekly"):
+            app.people.subscribe("b@example.net", cadence="monthly")
 
     def test_the_operators_consent_confirms_at_once(self, app: Briefmail) -> None:
         """``confirmed`` (the operator holds the consent) makes the subscription count now."""
