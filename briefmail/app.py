@@ -7,7 +7,6 @@ database, relay, taxonomy and templates a running briefmail uses.
 from __future__ import annotations
 
 import logging
-from contextlib import nullcontext
 from dataclasses import dataclass, field
 from functools import cached_property
 from pathlib import Path
@@ -22,6 +21,7 @@ if TYPE_CHECKING:
     from briefmail.services.content import ContentService, IngestResult
     from briefmail.services.feedback import FeedbackService
     from briefmail.services.people import PeopleService
+    from briefmail.services.sending import Sending
     from briefmail.settings import Settings
     from mailer.dkim import DkimSigner
     from mailer.render import Renderer
@@ -29,7 +29,6 @@ if TYPE_CHECKING:
     from mailer.transport import Transport
     from scheduler.dispatch import Dispatcher, SendReport
     from scheduler.feedback import BounceSummary, ReadReport
-    from scheduler.shares import Share
     from subscribers.models import NewsletterList
 
 log = logging.getLogger("briefmail")
@@ -177,41 +176,30 @@ class Briefmail:
         self,
         run_id: int,
         retry_for: float = 0.0,
-        share: Share | None = None,
         connections: int | None = None,
         *,
         handle_signals: bool = False,
         resend_unknown: bool = False,
     ) -> SendReport:
-        """Send what a run (or one share of it) still owes through a fresh transport.
-
-        With ``handle_signals`` (a command in a terminal), Ctrl-C or SIGTERM stops the send
-        cleanly: what is in flight is answered and recorded, and the report says it stopped.
-        """
-        from scheduler.dispatch import stop_on_signals
-        from scheduler.ledger import WHOLE
-
-        transport = self.transport(connections)
-        dispatcher = self.dispatcher()
-        try:
-            with stop_on_signals(dispatcher) if handle_signals else nullcontext():
-                return await dispatcher.resume(
-                    run_id,
-                    transport,
-                    retry_for=retry_for,
-                    share=share if share is not None else WHOLE,
-                    resend_unknown=resend_unknown,
-                )
-        finally:
-            await transport.close()
+        """Send what a run still owes through a fresh transport (`sending.send` of a run)."""
+        return await self.sending.send(
+            run_id=run_id,
+            retry_for=retry_for,
+            connections=connections,
+            handle_signals=handle_signals,
+            resend_unknown=resend_unknown,
+        )
 
     async def send_issue(self, issue_id: int, retry_for: float = 0.0) -> SendReport:
-        """Send an issue through a fresh transport to the configured relay, then close it."""
-        transport = self.transport()
-        try:
-            return await self.dispatcher().send(issue_id, transport, retry_for=retry_for)
-        finally:
-            await transport.close()
+        """Plan and send an issue through a fresh transport (`sending.send` of an issue)."""
+        return await self.sending.send(issue_id, retry_for=retry_for)
+
+    @cached_property
+    def sending(self) -> Sending:
+        """Send, plan, test and steer runs; what the scheduler's jobs call."""
+        from briefmail.services.sending import Sending
+
+        return Sending(self)
 
     @cached_property
     def content(self) -> ContentService:

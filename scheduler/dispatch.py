@@ -1,7 +1,14 @@
-"""The send path: plan a run → render each variant once → claim batches → send → record.
+"""The send path, top to bottom: plan → render each variant once → claim → send → record.
 
-Every outcome is committed as soon as the transport answers, so an interrupted send (a crash, an
-unreachable relay) resumes by sending exactly the deliveries that have no recorded outcome.
+`Dispatcher.send` is the one operation every face reaches (through briefmail's `Sending`): it
+plans an issue's run (or takes a planned run), then sends it here or in N sender processes
+(scheduler/pool.py), then reads where the run stands from the ledger. Sending here is passes
+over the run: each pass (`deliver`) claims due deliveries under a lease (scheduler/claims.py),
+marks them `sending` and commits *before* the bytes leave, renders each variant once, sends
+through the transport's connections, and records each outcome as soon as the server answers
+(scheduler/ledger.py). Deferred deliveries get further passes with backoff for ``retry_for``
+seconds. An interrupted send (a crash, an unreachable relay) resumes by sending exactly the
+deliveries that have no recorded outcome.
 """
 
 from __future__ import annotations
@@ -9,7 +16,6 @@ from __future__ import annotations
 import asyncio
 import logging
 import random
-import signal
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -19,34 +25,20 @@ from sqlalchemy import Engine
 from sqlalchemy.orm import Session, sessionmaker
 
 from mailer.dkim import DkimSigner
-from mailer.errors import (
-    ConnectionFailure,
-    PermanentFailure,
-    TemporaryFailure,
-    UncertainDelivery,
-)
-from mailer.message import (
-    AddressNotUsable,
-    MessageTemplate,
-    OutgoingMessage,
-)
+from mailer.errors import ConnectionFailure, PermanentFailure, TemporaryFailure, UncertainDelivery
+from mailer.message import AddressNotUsable, MessageTemplate, OutgoingMessage
 from mailer.render import Renderer
-from mailer.replies import Reason, Verdict, classify_reply
+from mailer.replies import Reason
 from mailer.transport import Transport
-from scheduler import ledger
+from scheduler import ledger, pool
 from scheduler.breaker import Breaker, BreakerSettings, pause_line
-from scheduler.claims import Claims, claims_for
+from scheduler.claims import Lease, LeaseClaims
 from scheduler.editions import StoredIssue, load_issue
 from scheduler.ledger import Claim, DeliveryStatus, Outcome, Run
 from scheduler.messages import BOUNCE_PREFIX, MessageFactory, newsletter_identity
-from scheduler.planning import (
-    ALL_TOPICS,
-    Planner,
-    run_kind,
-    variant_key,
-    variant_topics,
-)
-from scheduler.shares import Share, release_run_locks
+from scheduler.outcomes import OWN_FIGURES, SendInterrupted, SendReport, not_sent, outcome_of
+from scheduler.planning import ALL_TOPICS, Planner, run_kind, variant_key, variant_topics
+from scheduler.pool import Opener, stop_on_signals
 from subscribers.db import utcnow
 from subscribers.service import suppress
 from subscribers.tokens import TokenSigner
@@ -69,93 +61,28 @@ __all__ = [
 log = logging.getLogger("briefmail.send")
 
 
-def outcome_of(delivery_id: int, exc: PermanentFailure | TemporaryFailure, sender: str) -> Outcome:
-    """What a refusal means for its delivery (`mailer.replies` decides whose fault it is).
-
-    A missing mailbox fails the delivery (and suppresses the address); a refusal that can never
-    succeed fails it without suppression; anything else — our side's refusals included — keeps
-    it owed (deferred), so resuming the run after the cause is fixed sends it.
-    """
-    if exc.stage is None:
-        # No server judged it: the message could not even be put on the wire (an address that
-        # cannot be encoded). It fails alone; it says nothing about the reader's mailbox.
-        verdict = Verdict(Reason.UNKNOWN, isinstance(exc, PermanentFailure))
-    else:
-        verdict = classify_reply(exc.stage, exc.code, exc.text, sender=sender)
-    fails = verdict.hard_bounce or verdict.can_never_succeed
-    status = DeliveryStatus.FAILED if fails else DeliveryStatus.DEFERRED
-    return Outcome(delivery_id, status, exc.code, exc.text, reason=verdict.reason.value)
-
-
-class SendInterrupted(Exception):
-    """Sending stopped before the run was complete; the run resumes where it stopped."""
-
-    def __init__(self, run_id: int, reason: str) -> None:
-        self.run_id = run_id
-        super().__init__(f"{reason}; run {run_id} is kept and resumes with the same command")
-
-
 @dataclass
-class SendReport:
-    """What a send did, and where the run stands."""
+class _Pass:
+    """One pass of the send loop over a run: what it holds between turns."""
 
-    run_id: int
-    planned: int = 0
-    delivered: int = 0
-    deferred: int = 0
-    failed: int = 0
-    pending: int = 0
-    skipped: dict[str, int] = field(default_factory=dict)
-    variants_rendered: int = 0
-    sent_now: int = 0
-    #: Deliveries found in flight from an earlier sender that died (possible duplicates).
-    uncertain: int = 0
-    #: Deliveries whose outcome is unknown (no final reply after their data), left for the
-    #: operator: `briefmail runs resume` sends them again.
-    outcome_unknown: int = 0
-    #: Of those, how many this send put back to be sent again (an operator's resume).
-    resent_unknown: int = 0
-    #: Outcomes this sender did not record: its claim had lapsed and another sender took the
-    #: delivery over (PostgreSQL; the other sender's record stands).
-    lost: int = 0
-    #: Planned deliveries not sent because the person left after planning.
-    cancelled: int = 0
-    #: Open deliveries waiting for their reader's local send hour (part of ``pending``).
-    waiting: int = 0
-    #: Why sending stopped early: an operator paused or cancelled the run, a signal stopped
-    #: this sender, or our side's refusals paused the run by itself.
-    stopped: str | None = None
-    #: True when the stop was not the operator's doing (a signal, the run pausing itself):
-    #: the command that sent ends with exit 1.
-    interrupted: bool = False
-    #: Deliveries still marked in flight after the send (0 after a clean stop).
-    in_flight: int = 0
-    seconds: float = 0.0
-    #: Of ``seconds``, the time spent planning the run (0 when it was planned before).
-    planning_seconds: float = 0.0
-
-    def as_json(self) -> dict[str, object]:
-        """The `briefmail send --json` shape."""
-        return {
-            "run_id": self.run_id,
-            "planned": self.planned,
-            "delivered": self.delivered,
-            "deferred": self.deferred,
-            "failed": self.failed,
-            "pending": self.pending,
-            "skipped": sum(self.skipped.values()),
-            "variants_rendered": self.variants_rendered,
-            "uncertain": self.uncertain,
-            "outcome_unknown": self.outcome_unknown,
-            "resent_unknown": self.resent_unknown,
-            "lost": self.lost,
-            "cancelled": self.cancelled,
-            "waiting": self.waiting,
-            "stopped": self.stopped,
-            "in_flight": self.in_flight,
-            "seconds": round(self.seconds, 3),
-            "planning_seconds": round(self.planning_seconds, 3),
-        }
+    run: Run
+    claims: LeaseClaims
+    factory: MessageFactory
+    breaker: Breaker
+    report: SendReport
+    #: Messages at once: a pool's connections (a plain transport sends one at a time).
+    width: int
+    variants: dict[str, MessageTemplate] = field(default_factory=dict)
+    sending: dict[asyncio.Task[Outcome], Claim] = field(default_factory=dict)
+    #: Outcomes and releases since the last turn, recorded at the start of the next.
+    finished: list[Outcome] = field(default_factory=list)
+    released: list[int] = field(default_factory=list)
+    #: Why the pass stops claiming (None: it goes on).
+    interrupted: str | None = None
+    #: Our side's refusals tripped the breaker: the line that pauses the run, next turn.
+    tripped: str | None = None
+    #: When the run's status was last looked at (monotonic; 0: the first turn looks).
+    checked: float = 0.0
 
 
 class Dispatcher:
@@ -174,6 +101,7 @@ class Dispatcher:
         dkim: DkimSigner | None = None,
         lease_seconds: float = 60.0,
         breaker: BreakerSettings | None = None,
+        opener: Opener | None = None,
     ) -> None:
         self.sessions = sessions
         self.renderer = renderer
@@ -185,13 +113,72 @@ class Dispatcher:
         self.dkim = dkim
         #: Seconds before the first retry of deferred deliveries (doubled each round).
         self.first_retry = 1.0
-        #: How long a claim holds on a server database before another sender may take it over.
+        #: How long a claim holds before another sender may take it over.
         self.lease_seconds = lease_seconds
         #: When our side's refusals pause a run by themselves.
         self.breaker = breaker or BreakerSettings()
+        #: Opens the application in a sender process (``workers`` > 1); None: no pool.
+        self.opener = opener
         #: Set by `request_stop` (Ctrl-C, SIGTERM): claim nothing more, finish what is in flight.
         self.stop_reason: str | None = None
         self._stop: asyncio.Event | None = None
+
+    async def send(
+        self,
+        issue_id: int | None,
+        transport: Transport | None,
+        *,
+        run_id: int | None = None,
+        workers: int = 1,
+        retry_for: float = 0.0,
+        resend_unknown: bool = False,
+    ) -> SendReport:
+        """Plan an issue's run (or take run ``run_id``) and send it; safe to repeat.
+
+        With ``workers`` 1 it is sent here through ``transport``; with more, by that many sender
+        processes (each opens its own transport). ``resend_unknown`` (an operator's resume)
+        first puts the deliveries whose outcome is unknown back to be sent again.
+        """
+        started = time.perf_counter()
+        if issue_id is not None:
+            run_id = self.plan(issue_id)
+        if run_id is None:
+            raise ValueError("send needs an issue or a run")
+        planning = time.perf_counter() - started
+        resent = 0
+        if resend_unknown:
+            with self.sessions() as session:
+                resent = ledger.requeue_uncertain(session, run_id)
+                session.commit()
+        if workers > 1:
+            report = await self._send_in_processes(run_id, workers, retry_for)
+        elif transport is None:
+            raise ValueError("sending in this process needs a transport")
+        else:
+            report = await self._send_here(run_id, transport, retry_for)
+        report.resent_unknown = resent
+        report.planning_seconds = planning
+        report.seconds = time.perf_counter() - started
+        log.info(
+            "run %s: sent %d (delivered %d, deferred %d, failed %d, waiting %d)",
+            *(run_id, report.sent_now, report.delivered, report.deferred, report.failed),
+            report.waiting,
+            extra={"run_id": run_id},
+        )
+        return report
+
+    async def resume(
+        self,
+        run_id: int,
+        transport: Transport,
+        *,
+        retry_for: float = 0.0,
+        resend_unknown: bool = False,
+    ) -> SendReport:
+        """Send what a planned run still owes, in this process (`send` of a run)."""
+        return await self.send(
+            None, transport, run_id=run_id, retry_for=retry_for, resend_unknown=resend_unknown
+        )
 
     def plan(self, issue_id: int) -> int:
         """Create (or extend) the run of an issue with one delivery per eligible subscriber."""
@@ -205,10 +192,48 @@ class Dispatcher:
             session.commit()
             return run.id
 
-    async def deliver(
-        self, run_id: int, transport: Transport, share: Share = ledger.WHOLE
-    ) -> SendReport:
-        """Send every open delivery of a run (or of one share of it), recording each outcome.
+    async def _send_here(self, run_id: int, transport: Transport, retry_for: float) -> SendReport:
+        """Passes over the run in this process, deferred ones retried with backoff and jitter.
+
+        Deferred deliveries (4xx, lost connections) get another pass after 1, 2, 4 … seconds
+        for up to ``retry_for`` seconds; what is still deferred then waits for the next send.
+        """
+        report = await self.deliver(run_id, transport)
+        deadline = time.monotonic() + retry_for
+        delay = self.first_retry
+        while report.deferred and not report.stopped and time.monotonic() + delay <= deadline:
+            if await self._stopped_within(delay * random.uniform(0.5, 1.0)):
+                report.stopped, report.interrupted = self.stop_reason, True
+                break
+            again = await self.deliver(run_id, transport)
+            for key in OWN_FIGURES:
+                setattr(again, key, getattr(again, key) + getattr(report, key))
+            report = again
+            delay = min(delay * 2, 300.0)
+        return report
+
+    async def _send_in_processes(self, run_id: int, workers: int, retry_for: float) -> SendReport:
+        """The run sent by ``workers`` processes; the report from the ledger plus their figures."""
+        if self.opener is None:
+            raise ValueError("sending with workers needs an opener for the sender processes")
+        results = await pool.run_senders(
+            self.opener, run_id, workers, retry_for, lambda: self.stop_reason
+        )
+        problems = [r.problem for r in results if r.problem is not None]
+        if problems:
+            raise SendInterrupted(run_id, "; ".join(problems))
+        report = self.report(run_id)
+        for result in results:
+            for key in OWN_FIGURES:
+                setattr(report, key, getattr(report, key) + result.figures.get(key, 0))
+        stopped = next((r for r in results if r.stopped), None)
+        if self.stop_reason is not None or stopped is not None:
+            report.stopped = self.stop_reason or (stopped.stopped if stopped else None)
+            report.interrupted = self.stop_reason is not None or any(r.interrupted for r in results)
+        return report
+
+    async def deliver(self, run_id: int, transport: Transport) -> SendReport:
+        """One pass: send every due open delivery of a run, recording each outcome.
 
         The loop keeps the transport's connections busy. Each turn is one small transaction:
         the outcomes that arrived since the last turn are recorded, and the next messages are
@@ -219,16 +244,8 @@ class Dispatcher:
         report = SendReport(run_id=run_id)
         with self._sending_session() as session:
             run = ledger.get_run(session, run_id)
-            claims = claims_for(
-                _engine(session),
-                session,
-                run,
-                share=share,
-                batch=self.batch_size,
-                lease_seconds=self.lease_seconds,
-            )
-            with claims.hold():
-                interrupted = await self._deliver(session, run, claims, transport, report)
+            claims = LeaseClaims(run, Lease.new(self.lease_seconds))
+            interrupted = await self._deliver(session, run, claims, transport, report)
             report.uncertain = claims.uncertain
             report.lost = claims.lost
             if interrupted is not None and report.stopped is None:
@@ -236,8 +253,7 @@ class Dispatcher:
             status = ledger.run_status(session, run.id)
             if status in ledger.STOPPED:
                 report.stopped = report.stopped or f"the run was {status}"
-            if ledger.finish_run(session, run) and _engine(session).dialect.name == "sqlite":
-                release_run_locks(_engine(session), run.id)
+            ledger.finish_run(session, run)
             session.commit()
             self._fill_counts(session, run, report)
         report.seconds = time.perf_counter() - started
@@ -263,159 +279,117 @@ class Dispatcher:
             yield session
 
     async def _deliver(
-        self, session: Session, run: Run, claims: Claims, transport: Transport, report: SendReport
+        self,
+        session: Session,
+        run: Run,
+        claims: LeaseClaims,
+        transport: Transport,
+        report: SendReport,
     ) -> str | None:
         """The send loop of `deliver`; why it stopped early (None: nothing left to send)."""
         issue_row = load_issue(session, run.issue_id)
-        factory = self.factory(issue_row, run.kind, run.id)
         ledger.cancel_departed(session, run)
         session.commit()
-        # A pool sends several messages at once; a plain transport one at a time.
         width = max(1, int(getattr(transport, "concurrency", 1)))
-        variants: dict[str, MessageTemplate] = {}
-        sending: dict[asyncio.Task[Outcome], Claim] = {}
-        finished: list[Outcome] = []
-        released: list[int] = []
-        interrupted: str | None = None
-        breaker = Breaker(run.id, self.breaker)
-        tripped: str | None = None
-        checked = 0.0  # the first turn looks too
+        factory = self.factory(issue_row, run.kind, run.id)
+        one = _Pass(run, claims, factory, Breaker(run.id, self.breaker), report, width)
         while True:
-            if interrupted is None and self.stop_reason is not None:
-                interrupted = report.stopped = self.stop_reason
-                report.interrupted = True
-            if interrupted is None and time.monotonic() - checked > 1.0:
-                # An operator may pause or cancel the run meanwhile: look once a second.
-                checked = time.monotonic()
-                status = ledger.run_status(session, run.id)
-                if status in ledger.STOPPED:
-                    interrupted = report.stopped = f"the run was {status}"
-            self._record(session, claims, finished, released)
-            if tripped is not None:
-                # Our side's refusals: stop claiming; the run waits for the operator's fix.
-                if ledger.pause_run(session, run.id, tripped):
-                    # Said to the operator by whoever sent: the command, or the send job.
-                    log.info(tripped, extra={"run_id": run.id})
-                interrupted = report.stopped = report.stopped or tripped
-                report.interrupted = True
-                tripped = None
-            taken = [] if interrupted else claims.take(session, width - len(sending), utcnow())
+            self._look_for_stop(session, one)
+            self._record(session, claims, one.finished, one.released)
+            self._pause_if_tripped(session, one)
+            room = one.width - len(one.sending)
+            taken = [] if one.interrupted else claims.take(session, room, utcnow())
             session.commit()  # marked `sending`, durable before the bytes leave
-            finished, released = [], []
-            for claim in taken:
-                if claim.variant not in variants:
-                    variants[claim.variant] = factory.template(claim.variant)
-                    report.variants_rendered += 1
-                try:
-                    message = factory.message(
-                        variants[claim.variant],
-                        claim.email,
-                        claim.subscription_id,
-                        claim.delivery_id,
-                        claim.token_key,
-                    )
-                except AddressNotUsable as exc:
-                    # A poisoned delivery fails alone, recorded next turn; the run goes on.
-                    finished.append(_not_sent(claim.delivery_id, str(exc)))
-                    continue
-                task = asyncio.create_task(self._attempt(transport, claim, message))
-                sending[task] = claim
-            report.sent_now += len(taken)
-            if not sending and finished:
+            one.finished, one.released = [], []
+            self._start(one, taken, transport)
+            if not one.sending and one.finished:
                 continue  # only poisoned ones this turn: record them before anything else
-            if not sending:
-                wait = None if interrupted else claims.wait_for_others(session, utcnow())
-                session.commit()
-                if wait is None and interrupted is None and (line := breaker.at_end()):
-                    tripped = line  # nothing but our side's refusals: pause, next turn
-                    continue
-                if wait is None:
-                    return interrupted
-                # Another sender holds the rest: it finishes them, or its claims lapse and
-                # this one takes them over.
-                await asyncio.sleep(min(max(wait, 0.05), 1.0))
+            if not one.sending:
+                if await self._at_end(session, one):
+                    return one.interrupted
                 continue
-            done, _ = await asyncio.wait(sending, return_when=asyncio.FIRST_COMPLETED)
-            for task in done:
-                claim = sending.pop(task)
-                try:
-                    outcome = task.result()
-                except ConnectionFailure as exc:
-                    # The relay cannot be reached: nothing was sent. The delivery goes back
-                    # to pending and the run stops once the messages on the wire are answered
-                    # and recorded, to resume later.
-                    released.append(claim.delivery_id)
-                    if exc.code is not None and exc.code >= 500 and tripped is None:
-                        # The relay turns us away for good (a 554 greeting, a refused login):
-                        # no retry helps until somebody fixes the settings.
-                        tripped = pause_line(run.id, None, f"{exc.code} {exc.text}")
-                    interrupted = interrupted or str(exc)
-                    continue
-                finished.append(outcome)
-                line = breaker.observe(outcome.reason, outcome.code, outcome.text)
-                tripped = tripped or line
+            await self._collect(one)
 
-    async def send(
-        self, issue_id: int, transport: Transport, *, retry_for: float = 0.0
-    ) -> SendReport:
-        """Plan the issue's run and send it; safe to repeat (nothing is sent twice)."""
-        started = time.perf_counter()
-        run_id = self.plan(issue_id)
-        planning = time.perf_counter() - started
-        report = await self.resume(run_id, transport, retry_for=retry_for)
-        report.planning_seconds = planning
-        report.seconds = time.perf_counter() - started
-        return report
+    def _look_for_stop(self, session: Session, one: _Pass) -> None:
+        """Notice a stop request, or (once a second) an operator's pause or cancel."""
+        if one.interrupted is None and self.stop_reason is not None:
+            one.interrupted = one.report.stopped = self.stop_reason
+            one.report.interrupted = True
+        if one.interrupted is None and time.monotonic() - one.checked > 1.0:
+            one.checked = time.monotonic()
+            status = ledger.run_status(session, one.run.id)
+            if status in ledger.STOPPED:
+                one.interrupted = one.report.stopped = f"the run was {status}"
 
-    async def resume(
-        self,
-        run_id: int,
-        transport: Transport,
-        *,
-        retry_for: float = 0.0,
-        share: Share = ledger.WHOLE,
-        resend_unknown: bool = False,
-    ) -> SendReport:
-        """Send what a run (or a share of it) still owes, retrying deferred deliveries.
+    @staticmethod
+    def _pause_if_tripped(session: Session, one: _Pass) -> None:
+        """Our side's refusals: stop claiming; the run waits for the operator's fix."""
+        if one.tripped is None:
+            return
+        if ledger.pause_run(session, one.run.id, one.tripped):
+            # Said to the operator by whoever sent: the command, or the send job.
+            log.info(one.tripped, extra={"run_id": one.run.id})
+        one.interrupted = one.report.stopped = one.report.stopped or one.tripped
+        one.report.interrupted = True
+        one.tripped = None
 
-        Deferred deliveries (4xx, lost connections) are retried with exponential backoff and
-        jitter for up to ``retry_for`` seconds; what is still deferred then waits for the next
-        send of the issue. ``resend_unknown`` (an operator's `runs resume`) first puts the
-        deliveries whose outcome is unknown back to be sent again; the report counts them.
-        """
-        started = time.perf_counter()
-        resent = 0
-        if resend_unknown:
-            with self.sessions() as session:
-                resent = ledger.requeue_uncertain(session, run_id)
-                session.commit()
-        report = await self.deliver(run_id, transport, share)
-        deadline = time.monotonic() + retry_for
-        delay = self.first_retry
-        while report.deferred and not report.stopped and time.monotonic() + delay <= deadline:
-            if await self._stopped_within(delay * random.uniform(0.5, 1.0)):
-                report.stopped, report.interrupted = self.stop_reason, True
-                break
-            again = await self.deliver(run_id, transport, share)
-            again.variants_rendered += report.variants_rendered
-            again.sent_now += report.sent_now
-            again.uncertain += report.uncertain
-            again.lost += report.lost
-            report = again
-            delay = min(delay * 2, 300.0)
-        report.resent_unknown = resent
-        report.seconds = time.perf_counter() - started
-        log.info(
-            "run %s: sent %d (delivered %d, deferred %d, failed %d, waiting %d)",
-            run_id,
-            report.sent_now,
-            report.delivered,
-            report.deferred,
-            report.failed,
-            report.waiting,
-            extra={"run_id": run_id},
-        )
-        return report
+    def _start(self, one: _Pass, taken: list[Claim], transport: Transport) -> None:
+        """Put the claimed messages on the wire, each variant rendered the first time it is met."""
+        for claim in taken:
+            if claim.variant not in one.variants:
+                one.variants[claim.variant] = one.factory.template(claim.variant)
+                one.report.variants_rendered += 1
+            try:
+                message = one.factory.message(
+                    one.variants[claim.variant],
+                    claim.email,
+                    claim.subscription_id,
+                    claim.delivery_id,
+                    claim.token_key,
+                )
+            except AddressNotUsable as exc:
+                # A poisoned delivery fails alone, recorded next turn; the run goes on.
+                one.finished.append(not_sent(claim.delivery_id, str(exc)))
+                continue
+            task = asyncio.create_task(self._attempt(transport, claim, message))
+            one.sending[task] = claim
+        one.report.sent_now += len(taken)
+
+    async def _at_end(self, session: Session, one: _Pass) -> bool:
+        """Nothing in flight: True when the pass is over, else wait for others' claims."""
+        wait = None if one.interrupted else one.claims.wait_for_others(session, utcnow())
+        session.commit()
+        if wait is None and one.interrupted is None and (line := one.breaker.at_end()):
+            one.tripped = line  # nothing but our side's refusals: pause, next turn
+            return False
+        if wait is None:
+            return True
+        # Another sender holds the rest: it finishes them, or its claims lapse and this one
+        # takes them over.
+        await asyncio.sleep(min(max(wait, 0.05), 1.0))
+        return False
+
+    async def _collect(self, one: _Pass) -> None:
+        """Wait for the first answers; keep them for the next turn to record."""
+        done, _ = await asyncio.wait(one.sending, return_when=asyncio.FIRST_COMPLETED)
+        for task in done:
+            claim = one.sending.pop(task)
+            try:
+                outcome = task.result()
+            except ConnectionFailure as exc:
+                # The relay cannot be reached: nothing was sent. The delivery goes back to
+                # pending and the run stops once the messages on the wire are answered and
+                # recorded, to resume later.
+                one.released.append(claim.delivery_id)
+                if exc.code is not None and exc.code >= 500 and one.tripped is None:
+                    # The relay turns us away for good (a 554 greeting, a refused login): no
+                    # retry helps until somebody fixes the settings.
+                    one.tripped = pause_line(one.run.id, None, f"{exc.code} {exc.text}")
+                one.interrupted = one.interrupted or str(exc)
+                continue
+            one.finished.append(outcome)
+            line = one.breaker.observe(outcome.reason, outcome.code, outcome.text)
+            one.tripped = one.tripped or line
 
     def request_stop(self, reason: str = "interrupted") -> None:
         """Stop sending soon: claim nothing more, record what is in flight, then return.
@@ -440,7 +414,7 @@ class Dispatcher:
     def _record(
         self,
         session: Session,
-        claims: Claims,
+        claims: LeaseClaims,
         outcomes: list[Outcome],
         released: list[int],
     ) -> None:
@@ -503,7 +477,7 @@ class Dispatcher:
             # Whatever else one message trips over (a transport's bug, a reply nothing could
             # parse) is that message's problem: it fails alone, loudly, and the run goes on.
             log.exception("delivery %s: not sent", claim.delivery_id)
-            return _not_sent(claim.delivery_id, f"{type(exc).__name__}: {exc}")
+            return not_sent(claim.delivery_id, f"{type(exc).__name__}: {exc}")
         return Outcome(
             claim.delivery_id,
             DeliveryStatus.DELIVERED,
@@ -532,41 +506,3 @@ class Dispatcher:
         report.outcome_unknown = counts[DeliveryStatus.UNCERTAIN]
         report.waiting = ledger.count_waiting(session, run.id)
         report.skipped = dict(run.skipped or {})
-
-
-def _not_sent(delivery_id: int, why: str) -> Outcome:
-    """A delivery that failed before any server judged it: never about the reader's mailbox."""
-    return Outcome(
-        delivery_id, DeliveryStatus.FAILED, None, f"not sent: {why}", reason=Reason.UNKNOWN.value
-    )
-
-
-@contextmanager
-def stop_on_signals(dispatcher: Dispatcher) -> Iterator[None]:
-    """While sending: SIGINT or SIGTERM stops the send cleanly; a second one stops it at once.
-
-    The first signal asks the dispatcher to stop (nothing more is claimed, the messages in
-    flight are answered and recorded, within the SMTP timeout); its handler is then removed,
-    so pressing Ctrl-C again interrupts as Python always does.
-    """
-    loop = asyncio.get_running_loop()
-    signals = (signal.SIGINT, signal.SIGTERM)
-
-    def stop(sig: signal.Signals) -> None:
-        for each in signals:
-            loop.remove_signal_handler(each)
-        dispatcher.request_stop(f"stopped by {sig.name}")
-
-    for sig in signals:
-        loop.add_signal_handler(sig, stop, sig)
-    try:
-        yield
-    finally:
-        for sig in signals:
-            loop.remove_signal_handler(sig)
-
-
-def _engine(session: Session) -> Engine:
-    """The engine a session works on (share locks live beside its database)."""
-    bind = session.get_bind()
-    return bind if isinstance(bind, Engine) else bind.engine

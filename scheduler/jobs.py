@@ -6,7 +6,10 @@ soon as one is ingested (each delivery waiting for its reader's local send hour,
 the job remembers what it did: the ledger does. A job that fires twice, two `briefmail serve`
 processes on one database, a restart in the middle or a clock jump all end in one run per
 (list, kind, period) — the run is unique — and one copy per reader: planning skips readers
-already planned, and a sender holds its run's share lock, so a second one steps aside.
+already planned, and senders claim each delivery under a lease, so two never send one.
+
+The jobs know nothing of the application: they call the operations of a `JobApp` (briefmail's
+`Sending` service passes itself in) and read their timing from its `Schedule`.
 
 After downtime the job runs once (coalesced), and only sends issues that are still fresh: an
 issue ingested more than ``[schedule] max_age_hours`` ago is left alone, and the log says so.
@@ -18,13 +21,12 @@ minutes) instead of failing every tick with a traceback; it says so when it work
 
 from __future__ import annotations
 
-import asyncio
 import datetime as dt
 import logging
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import TypeVar
+from typing import Protocol, TypeVar
 
 from apscheduler.schedulers.background import BackgroundScheduler
 from apscheduler.schedulers.base import BaseScheduler
@@ -33,20 +35,13 @@ from apscheduler.triggers.cron import CronTrigger
 from apscheduler.triggers.date import DateTrigger
 from apscheduler.triggers.interval import IntervalTrigger
 from sqlalchemy import select
+from sqlalchemy.orm import Session, sessionmaker
 
-from briefmail.app import Briefmail
-from briefmail.settings import SettingsError
 from mailer.bounces import BounceError
-from scheduler.dispatch import SendInterrupted
-from scheduler.editions import (
-    DigestError,
-    StoredIssue,
-    build_digest,
-    newest_unsent_issue,
-    week_label,
-)
+from scheduler.dispatch import SendInterrupted, SendReport
+from scheduler.editions import DigestError, StoredIssue, newest_unsent_issue, week_label
+from scheduler.feedback import BounceSummary
 from scheduler.ledger import ACTIVE, Run
-from scheduler.shares import ShareBusy
 from scheduler.timing import freshness
 from subscribers.db import DatabaseUnavailable, utcnow
 from subscribers.lists import get_list
@@ -58,7 +53,9 @@ __all__ = [
     "JOB_FAULTS",
     "SEND_JOB_ID",
     "Backoff",
+    "JobApp",
     "JobInfo",
+    "Schedule",
     "TickReport",
     "build_scheduler",
     "describe_jobs",
@@ -72,11 +69,65 @@ DIGEST_JOB_ID = "weekly-digest"
 BOUNCES_JOB_ID = "bounce-mailbox"
 DIGEST_RETRY_JOB_ID = "weekly-digest-retry"
 log = logging.getLogger("briefmail.jobs")
-#: Faults a job cannot fix by itself: logged once, then retried after a growing pause.
-JOB_FAULTS: tuple[type[Exception], ...] = (DatabaseUnavailable, SettingsError, OSError)
+#: Faults a job cannot fix by itself: logged once, then retried after a growing pause. The
+#: application adds its own (a bad setting) through `JobApp.faults`.
+JOB_FAULTS: tuple[type[Exception], ...] = (DatabaseUnavailable, OSError)
 R = TypeVar("R")
 #: What this process already told the operator it is not sending (and why).
 _REPORTED: set[tuple[str, str, str]] = set()
+
+
+@dataclass(frozen=True, slots=True)
+class Schedule:
+    """When the jobs fire and what they send (the application's `[schedule]` and list)."""
+
+    list_slug: str
+    tick_seconds: float
+    timezone: str
+    #: The weekly digest's day (a cron day_of_week) and time ("HH:MM").
+    weekly_day: str
+    weekly_time: str
+    #: Issues older than this are not sent by the job.
+    max_age_hours: float
+    #: How often the bounce mailbox is read; None when there is none.
+    bounce_minutes: float | None = None
+    #: Which database this is (what the process already said is remembered per database).
+    where: str = ""
+
+
+class JobApp(Protocol):
+    """The operations the jobs call on the application."""
+
+    @property
+    def schedule(self) -> Schedule:
+        """When the jobs fire."""
+        ...
+
+    @property
+    def sessions(self) -> sessionmaker[Session]:
+        """Database sessions (the jobs read which issues and runs are open)."""
+        ...
+
+    @property
+    def faults(self) -> tuple[type[Exception], ...]:
+        """The application's own faults a job cannot fix by itself (a bad setting)."""
+        ...
+
+    def plan(self, issue_id: int) -> int:
+        """Plan an issue's run; its id."""
+        ...
+
+    def send_run(self, run_id: int) -> SendReport:
+        """Send what a run owes now (SendInterrupted when it cannot)."""
+        ...
+
+    def assemble_digest(self, week: str) -> int:
+        """Build (or find) the week's digest issue; its id (DigestError: nothing to digest)."""
+        ...
+
+    def poll_bounces(self) -> BounceSummary | None:
+        """Apply what arrived in the bounce mailbox (None: there is none; BounceError)."""
+        ...
 
 
 @dataclass(frozen=True, slots=True)
@@ -117,6 +168,8 @@ class Backoff:
     base: float
     cap: float = 15 * 60.0
     clock: Callable[[], float] = time.monotonic
+    #: What counts as a fault here (JOB_FAULTS and the application's own).
+    faults: tuple[type[Exception], ...] = JOB_FAULTS
     failures: int = 0
     retry_at: float = 0.0
     #: The fault last logged (None: the job works).
@@ -137,7 +190,7 @@ class Backoff:
             return None
         try:
             result = job()
-        except JOB_FAULTS as exc:
+        except self.faults as exc:
             self.failed(exc)
             return None
         if self.fault is not None:
@@ -160,14 +213,14 @@ class Backoff:
         self.fault = message
 
 
-def tick(app: Briefmail, list_slug: str | None = None) -> TickReport:
+def tick(app: JobApp, list_slug: str | None = None) -> TickReport:
     """Plan a newly ingested daily issue, then send every due delivery of the list's open runs."""
-    slug = list_slug or app.settings.newsletter.slug
+    schedule = app.schedule
     now = utcnow()
-    max_age = dt.timedelta(hours=app.settings.schedule.max_age_hours)
+    max_age = dt.timedelta(hours=schedule.max_age_hours)
     report = TickReport()
     with app.sessions() as session:
-        newsletter = get_list(session, slug)
+        newsletter = get_list(session, list_slug or schedule.list_slug)
         issue = newest_unsent_issue(session, newsletter)
         if issue is not None:
             fresh = freshness(issue.created_at, now, max_age)
@@ -181,8 +234,7 @@ def tick(app: Briefmail, list_slug: str | None = None) -> TickReport:
             .where(Run.list_id == newsletter.id, Run.status.in_(ACTIVE))
             .order_by(Run.id)
         ).all()
-    dispatcher = app.dispatcher()
-    runs = [dispatcher.plan(issue_id) for issue_id in report.planned]
+    runs = [app.plan(issue_id) for issue_id in report.planned]
     for run_id, created_at in open_runs:
         fresh = freshness(created_at, now, max_age)
         if not fresh.fresh:
@@ -191,72 +243,66 @@ def tick(app: Briefmail, list_slug: str | None = None) -> TickReport:
             runs.append(run_id)
     for run_id in runs:
         try:
-            sent = asyncio.run(app.resume_run(run_id))
-        except ShareBusy as exc:
-            report.skipped[f"run {run_id}"] = str(exc)  # another process is sending it
-            continue
+            sent = app.send_run(run_id)
         except SendInterrupted as exc:
             report.skipped[f"run {run_id}"] = str(exc)
             continue
         if sent.interrupted and sent.stopped:
             report.skipped[f"run {run_id}"] = sent.stopped  # it paused itself: say why
         report.delivered += sent.sent_now
+    _say_once(schedule, report)
+    return report
+
+
+def _say_once(schedule: Schedule, report: TickReport) -> None:
+    """Log what a tick did; what it did not send, once per process, not every minute."""
     for what, why in report.skipped.items():
-        # Said once per process, not every minute: a stale issue stays stale.
-        key = (app.settings.database_url(), what, why)
+        key = (schedule.where, what, why)  # a stale issue stays stale
         if key not in _REPORTED:
             _REPORTED.add(key)
             log.warning("send job: %s not sent: %s", what, why)
     if report.planned or report.delivered:
         log.info("send job: planned %s, sent %d", report.planned, report.delivered)
-    return report
 
 
-def send_weekly_digest(app: Briefmail, list_slug: str | None = None) -> int | None:
+def send_weekly_digest(app: JobApp) -> int | None:
     """Assemble last week's digest and plan it for weekly readers; the send job sends it.
 
     Building the same week's digest again changes nothing, and its run is unique per week,
     so a second firing (or a second scheduler) plans nobody twice. Returns the run id, or
     None when last week had no daily issue.
     """
-    slug = list_slug or app.settings.newsletter.slug
     week = week_label(utcnow().date() - dt.timedelta(days=7))
     try:
-        with app.sessions() as session:
-            row, _ = build_digest(session, get_list(session, slug), week, app.taxonomy)
-            session.commit()
-            issue_id = row.id
+        issue_id = app.assemble_digest(week)
     except DigestError as exc:
         log.warning("weekly digest %s: %s", week, exc)
         return None
-    run_id = app.dispatcher().plan(issue_id)
+    run_id = app.plan(issue_id)
     log.info("weekly digest %s: issue %s, run %s planned", week, issue_id, run_id)
-    tick(app, slug)
+    tick(app)
     return run_id
 
 
-def poll_bounces(app: Briefmail) -> None:
+def poll_bounces(app: JobApp) -> None:
     """Apply what arrived in the bounce mailbox (processing a report twice changes nothing)."""
-    mailbox = app.settings.bounces.mailbox
-    if mailbox is None:
-        return
     try:
-        summary = app.process_bounces(app.settings.resolve(mailbox))
+        summary = app.poll_bounces()
     except BounceError as exc:
         log.error("bounce mailbox: %s", exc)
         return
-    figures = summary.as_json()
-    if summary.reports > summary.already_seen:
-        log.info("bounce mailbox: %s", figures)
+    if summary is not None and summary.reports > summary.already_seen:
+        log.info("bounce mailbox: %s", summary.as_json())
 
 
-def build_scheduler(app: Briefmail, *, blocking: bool) -> BaseScheduler:
+def build_scheduler(app: JobApp, *, blocking: bool) -> BaseScheduler:
     """A scheduler holding the send job (every tick_seconds) and the weekly digest job."""
-    schedule = app.settings.schedule
+    schedule = app.schedule
     scheduler: BaseScheduler = (BlockingScheduler if blocking else BackgroundScheduler)(
         timezone=schedule.timezone
     )
-    sending = Backoff(SEND_JOB_ID, schedule.tick_seconds)
+    faults = (*JOB_FAULTS, *app.faults)
+    sending = Backoff(SEND_JOB_ID, schedule.tick_seconds, faults=faults)
     scheduler.add_job(
         sending.attempt,
         IntervalTrigger(seconds=schedule.tick_seconds, timezone=schedule.timezone),
@@ -270,8 +316,25 @@ def build_scheduler(app: Briefmail, *, blocking: bool) -> BaseScheduler:
         replace_existing=True,
         next_run_time=dt.datetime.now(dt.UTC),
     )
+    _add_digest_job(scheduler, app, Backoff(DIGEST_JOB_ID, schedule.tick_seconds, faults=faults))
+    if schedule.bounce_minutes is not None:
+        polling = Backoff(BOUNCES_JOB_ID, schedule.bounce_minutes * 60.0, faults=faults)
+        scheduler.add_job(
+            polling.attempt,
+            IntervalTrigger(minutes=schedule.bounce_minutes),
+            args=[lambda: poll_bounces(app)],
+            id=BOUNCES_JOB_ID,
+            coalesce=True,
+            max_instances=1,
+            replace_existing=True,
+        )
+    return scheduler
+
+
+def _add_digest_job(scheduler: BaseScheduler, app: JobApp, digesting: Backoff) -> None:
+    """The weekly digest job at [schedule] weekly_day and weekly_time."""
+    schedule = app.schedule
     clock = dt.time.fromisoformat(schedule.weekly_time)
-    digesting = Backoff(DIGEST_JOB_ID, schedule.tick_seconds)
 
     def weekly_digest() -> None:
         # Fired once a week: a fault must not lose the week, so a retry is scheduled.
@@ -300,18 +363,6 @@ def build_scheduler(app: Briefmail, *, blocking: bool) -> BaseScheduler:
         misfire_grace_time=12 * 3600,
         replace_existing=True,
     )
-    if app.settings.bounces.mailbox is not None:
-        polling = Backoff(BOUNCES_JOB_ID, app.settings.bounces.poll_minutes * 60.0)
-        scheduler.add_job(
-            polling.attempt,
-            IntervalTrigger(minutes=app.settings.bounces.poll_minutes),
-            args=[lambda: poll_bounces(app)],
-            id=BOUNCES_JOB_ID,
-            coalesce=True,
-            max_instances=1,
-            replace_existing=True,
-        )
-    return scheduler
 
 
 def describe_jobs(scheduler: BaseScheduler) -> list[JobInfo]:

@@ -1,48 +1,73 @@
-"""The ledger: Run and Delivery rows, and every status transition, in this one module.
+"""The ledger: the delivery transition table and every statement on a delivery's status or lease.
 
-A Run is unique per (list, kind, period) so a job that fires twice still makes one run. A Delivery
-is unique per (run, subscriber) so planning again adds only subscribers not yet planned. An outcome
-is written by `record_outcome`, which only moves a delivery out of an open state: a delivered or
-failed delivery is final.
+The rows themselves (Run, Delivery) and a run's life are in scheduler/runs.py, re-exported here.
+Each statement checks the moves it makes against `TRANSITIONS` when the module loads; planning,
+claims and dispatch call these functions, and nothing else writes to the deliveries table
+(tests/scheduler/test_ledger.py fails if another module does).
 """
 
 from __future__ import annotations
 
 import datetime as dt
-import enum
-from collections.abc import Sequence
+import functools
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from typing import cast
+from typing import Any, cast
 
 from sqlalchemy import (
-    JSON,
+    BindParameter,
     ColumnElement,
-    ForeignKey,
-    Index,
+    Integer,
     Select,
     String,
     Table,
-    Text,
-    UniqueConstraint,
+    Update,
+    and_,
     bindparam,
     func,
+    literal,
     or_,
     select,
+    true,
     update,
 )
-from sqlalchemy.exc import IntegrityError
-from sqlalchemy.orm import Mapped, Session, mapped_column
+from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.orm import Session
 
-from scheduler.shares import Share
-from subscribers.db import Base, string_enum, utcnow
+from scheduler.runs import (
+    ACTIVE,
+    RUN_TRANSITIONS,
+    STOPPED,
+    Claim,
+    Delivery,
+    DeliveryStatus,
+    Run,
+    RunConflict,
+    RunStateError,
+    RunStatus,
+    UnknownRun,
+    claim_query,
+    finish_planning,
+    get_run,
+    list_runs,
+    open_run,
+    pause_run,
+    run_status,
+)
+from subscribers.db import utcnow
 from subscribers.models import Subscriber, Subscription, SubscriptionStatus, Suppression
 
 __all__ = [
     "ACTIVE",
+    "ANSWERED",
+    "DONE",
     "FINAL",
     "OPEN",
+    "OUTCOMES",
     "RUN_TRANSITIONS",
     "STOPPED",
+    "TRANSITIONS",
+    "WAITING",
     "Claim",
     "Delivery",
     "DeliveryStatus",
@@ -52,305 +77,333 @@ __all__ = [
     "RunStateError",
     "RunStatus",
     "UnknownRun",
+    "add_deliveries",
     "cancel_departed",
-    "claim_batch",
+    "claim",
     "claim_query",
     "count_by_status",
-    "count_in_flight",
+    "count_done",
     "count_waiting",
     "delivery_address",
     "finish_planning",
     "finish_run",
+    "foreign_lease_ends",
     "get_run",
+    "lapse",
+    "lease_holders",
     "list_runs",
-    "mark_in_flight",
     "open_run",
-    "outcome_params",
     "pause_run",
-    "record_outcome",
-    "record_outcomes",
+    "record",
     "release",
+    "renew",
     "requeue_uncertain",
     "run_status",
     "set_run_status",
 ]
 
 
-#: The whole run, for a single sender.
-WHOLE = Share(0, 1)
-
-
-class RunStatus(enum.StrEnum):
-    """A run is planned, then sends until no delivery is open, then is done.
-
-    An operator may pause a run (senders stop after the messages in flight; `runs resume`
-    carries on) or cancel it (every open delivery is cancelled; final).
-    """
-
-    PLANNING = "planning"
-    SENDING = "sending"
-    PAUSED = "paused"
-    DONE = "done"
-    CANCELLED = "cancelled"
-
-
-#: Who may move a run where, by operator command.
-RUN_TRANSITIONS = {
-    RunStatus.PLANNING: {RunStatus.PAUSED, RunStatus.CANCELLED},
-    RunStatus.SENDING: {RunStatus.PAUSED, RunStatus.CANCELLED},
-    RunStatus.PAUSED: {RunStatus.SENDING, RunStatus.CANCELLED},
-    RunStatus.DONE: set(),
-    RunStatus.CANCELLED: set(),
+_S = DeliveryStatus
+#: Which status a delivery may move to from which. Planning creates deliveries `pending`.
+TRANSITIONS: Mapping[DeliveryStatus, frozenset[DeliveryStatus]] = {
+    # claimed by a sender, or cancelled (the reader left, the run was cancelled)
+    _S.PENDING: frozenset({_S.SENDING, _S.CANCELLED}),
+    _S.DEFERRED: frozenset({_S.SENDING, _S.CANCELLED}),
+    # the server's outcome; back to pending when nothing reached the server; `sending` again
+    # when another sender takes over a lapsed lease; cancelled when the reader left
+    _S.SENDING: frozenset(
+        {_S.DELIVERED, _S.DEFERRED, _S.FAILED, _S.UNCERTAIN, _S.PENDING, _S.SENDING, _S.CANCELLED}
+    ),
+    # only an operator's resume sends an uncertain delivery again
+    _S.UNCERTAIN: frozenset({_S.PENDING}),
+    _S.DELIVERED: frozenset(),
+    _S.FAILED: frozenset(),
+    _S.CANCELLED: frozenset(),
 }
-#: Runs a scheduler looks at (a done run is sent again only when planning adds readers).
-ACTIVE = (RunStatus.PLANNING, RunStatus.SENDING)
-#: Runs an operator stopped: senders leave them alone.
-STOPPED = (RunStatus.PAUSED, RunStatus.CANCELLED)
-
-
-class RunStateError(ValueError):
-    """The operator asked for a run change its status does not allow."""
-
-
-class DeliveryStatus(enum.StrEnum):
-    """Pending, deferred and sending deliveries are open; delivered and failed are final.
-
-    `sending` is written (and committed) just before a message goes on the wire and replaced by
-    the outcome as soon as the server answers. A delivery found `sending` when a run resumes was
-    in flight when the sender died: the server may or may not have taken it. It is sent again and
-    counted as uncertain — the only way anybody can get two copies, and at most one per
-    connection that was open.
-    """
-
-    PENDING = "pending"
-    DEFERRED = "deferred"
-    SENDING = "sending"
-    #: The message went out but no final reply came (the connection was lost after its data,
-    #: or the reply was too late): the server may have it. Not sent again by itself; `briefmail
-    #: runs resume` sends it again and says how many (`requeue_uncertain`).
-    UNCERTAIN = "uncertain"
-    DELIVERED = "delivered"
-    FAILED = "failed"
-    #: Not sent: the person unsubscribed, was suppressed or erased after the run was planned.
-    CANCELLED = "cancelled"
-
-
 #: Statuses a sender still has to act on.
-OPEN = (DeliveryStatus.PENDING, DeliveryStatus.DEFERRED, DeliveryStatus.SENDING)
-#: Statuses with a server's answer (or a decision) recorded.
-FINAL = (DeliveryStatus.DELIVERED, DeliveryStatus.FAILED, DeliveryStatus.DEFERRED)
-_FINAL_OR_RETRY = (
-    DeliveryStatus.DELIVERED,
-    DeliveryStatus.DEFERRED,
-    DeliveryStatus.FAILED,
-    DeliveryStatus.UNCERTAIN,
-)
+OPEN = (_S.PENDING, _S.DEFERRED, _S.SENDING)
+#: Open statuses no sender holds: what a claim takes (a lapsed `sending` lease too).
+WAITING = (_S.PENDING, _S.DEFERRED)
+#: Statuses that never change again.
+FINAL = tuple(s for s in DeliveryStatus if not TRANSITIONS[s])
+#: Statuses with a server's answer recorded (its reply code and text).
+ANSWERED = (_S.DELIVERED, _S.DEFERRED, _S.FAILED)
+#: What a sender may record after a send.
+OUTCOMES = (_S.DELIVERED, _S.DEFERRED, _S.FAILED, _S.UNCERTAIN)
+#: "Done", in every count (metrics, run reports, the CLI): no sender has anything left to do.
+DONE = tuple(s for s in DeliveryStatus if s not in OPEN)
 
 
-class RunConflict(Exception):
-    """A run for this (list, kind, period) already exists for a different issue."""
+def count_done(counts: Mapping[str, int]) -> int:
+    """How many deliveries of ``counts`` (by status) are done: not open any more."""
+    return sum(counts.get(str(s), 0) for s in DONE)
 
 
-class Run(Base):
-    """One send of one issue to one list for one period ("daily" 2026-06-26)."""
-
-    __tablename__ = "runs"
-    __table_args__ = (UniqueConstraint("list_id", "kind", "period"),)
-
-    id: Mapped[int] = mapped_column(primary_key=True)
-    list_id: Mapped[int] = mapped_column(ForeignKey("lists.id", ondelete="CASCADE"))
-    kind: Mapped[str] = mapped_column(String(16))
-    period: Mapped[str] = mapped_column(String(16))
-    issue_id: Mapped[int] = mapped_column(ForeignKey("issues.id", ondelete="RESTRICT"), index=True)
-    status: Mapped[RunStatus] = mapped_column(string_enum(RunStatus))
-    #: Subscribers of the list not planned, by reason ("unsubscribed", "no matching story", ...).
-    skipped: Mapped[dict[str, int]] = mapped_column(JSON, default=dict)
-    created_at: Mapped[dt.datetime] = mapped_column(server_default=func.now())
-    finished_at: Mapped[dt.datetime | None]
-    #: Why the run paused itself (one line for the operator); None for an operator's pause.
-    pause_reason: Mapped[str | None] = mapped_column(Text)
+def _moving(to: DeliveryStatus, *sources: DeliveryStatus) -> tuple[DeliveryStatus, ...]:
+    """The statuses a statement moves deliveries from; refused at import if the table says no."""
+    for source in sources:
+        if to not in TRANSITIONS[source]:
+            raise AssertionError(f"a delivery cannot go from {source} to {to}")
+    return sources
 
 
-class Delivery(Base):
-    """One subscriber's copy of a run: its variant, status and the server's last reply."""
-
-    __tablename__ = "deliveries"
-    __table_args__ = (
-        UniqueConstraint("run_id", "subscriber_id"),
-        Index("ix_deliveries_run_id_status_id", "run_id", "status", "id"),
-    )
-
-    id: Mapped[int] = mapped_column(primary_key=True)
-    run_id: Mapped[int] = mapped_column(ForeignKey("runs.id", ondelete="CASCADE"))
-    subscriber_id: Mapped[int] = mapped_column(ForeignKey("subscribers.id", ondelete="CASCADE"))
-    #: The subscriber's topic set when planned ("chips,policy"; "*" for every topic).
-    variant: Mapped[str] = mapped_column(String(400))
-    status: Mapped[DeliveryStatus] = mapped_column(string_enum(DeliveryStatus))
-    attempts: Mapped[int] = mapped_column(default=0)
-    last_code: Mapped[int | None]
-    last_text: Mapped[str | None] = mapped_column(Text)
-    #: Whose fault the last refusal was (`mailer.replies.Reason`); None when delivered.
-    last_reason: Mapped[str | None] = mapped_column(String(16))
-    message_id: Mapped[str | None] = mapped_column(String(200), index=True)
-    updated_at: Mapped[dt.datetime | None]
-    #: Not sent before this instant (UTC): the reader's local send hour. None: at once.
-    not_before: Mapped[dt.datetime | None]
-    #: The claim of the sender that marked it `sending` (PostgreSQL senders; see claims.py).
-    lease: Mapped[str | None] = mapped_column(String(32))
-    #: Until when that claim holds: past it, another sender may take the delivery over.
-    lease_until: Mapped[dt.datetime | None]
-
-
-# The statements of the send loop, built once: they run for every message, and building a
-# SQLAlchemy statement costs more than executing it. Each runs with executemany; conditions
-# are OR-ed equalities because an expanding IN cannot be used with executemany.
 _DELIVERIES = cast(Table, Delivery.__table__)
-_IS_OPEN = or_(*(_DELIVERIES.c.status == s for s in OPEN))
-_MARK = (
-    update(_DELIVERIES)
-    .where(_DELIVERIES.c.id.in_(bindparam("b_ids", expanding=True)), _IS_OPEN)
-    .values(status=DeliveryStatus.SENDING, updated_at=bindparam("b_now"))
-    .returning(_DELIVERIES.c.id)
-)
-_RELEASE = (
-    update(_DELIVERIES)
-    .where(_DELIVERIES.c.id == bindparam("b_id"), _DELIVERIES.c.status == DeliveryStatus.SENDING)
-    .values(status=DeliveryStatus.PENDING, updated_at=bindparam("b_now"))
-)
-_RECORD = (
-    update(_DELIVERIES)
-    .where(_DELIVERIES.c.id == bindparam("b_id"), _IS_OPEN)
-    .values(
-        status=bindparam("b_status"),
-        attempts=_DELIVERIES.c.attempts + 1,
-        last_code=bindparam("b_code"),
-        last_text=bindparam("b_text"),
-        last_reason=bindparam("b_reason"),
-        message_id=bindparam("b_message_id"),
-        updated_at=bindparam("b_now"),
-    )
-)
+_D = _DELIVERIES.c
 
 
-def open_run(
-    session: Session, list_id: int, kind: str, period: str, issue_id: int
-) -> tuple[Run, bool]:
-    """Return the run for (list, kind, period), creating it; (run, created).
+def _any_of(statuses: Sequence[DeliveryStatus]) -> ColumnElement[bool]:
+    # OR-ed equalities, not IN: an expanding IN cannot be used with executemany.
+    return or_(*(_D.status == s for s in statuses))
 
-    Two processes racing here both end with the same row: the loser's INSERT hits the UNIQUE
-    constraint inside a savepoint and it reads the winner's run instead.
+
+# --- runs -------------------------------------------------------------------------------------
+
+
+_CANCELLING = _moving(_S.CANCELLED, *WAITING)
+
+
+def set_run_status(session: Session, run: Run, status: RunStatus) -> None:
+    """Pause, unpause or cancel a run (RunStateError if its status does not allow it).
+
+    Cancelling also cancels every delivery still waiting (pending or deferred), so nothing of
+    the run is sent any more. Messages already in flight keep their place: the sender records
+    what the server answered, so the ledger never says "cancelled" of a delivered message.
     """
-    query = select(Run).where(Run.list_id == list_id, Run.kind == kind, Run.period == period)
-    run = session.scalar(query)
-    created = False
-    if run is None:
-        try:
-            with session.begin_nested():
-                run = Run(
-                    list_id=list_id,
-                    kind=kind,
-                    period=period,
-                    issue_id=issue_id,
-                    status=RunStatus.PLANNING,
-                    skipped={},
-                )
-                session.add(run)
-            created = True
-        except IntegrityError:
-            run = session.scalar(query)
-            assert run is not None
-    if run.issue_id != issue_id:
-        raise RunConflict(
-            f"the {kind} run for {period} (run {run.id}) belongs to issue {run.issue_id}, "
-            f"not issue {issue_id}"
+    if status == run.status:
+        return
+    if status not in RUN_TRANSITIONS[run.status]:
+        raise RunStateError(f"run {run.id} is {run.status}; it cannot become {status}")
+    run.status = status
+    if status != RunStatus.PAUSED:
+        run.pause_reason = None  # resumed or cancelled: the reason it paused is history
+    if status == RunStatus.CANCELLED:
+        run.finished_at = utcnow()
+        session.execute(
+            update(Delivery)
+            .where(Delivery.run_id == run.id, Delivery.status.in_(_CANCELLING))
+            .values(
+                status=_S.CANCELLED,
+                last_text="not sent: the run was cancelled",
+                updated_at=utcnow(),
+            )
+            .execution_options(synchronize_session=False)
         )
-    return run, created
 
 
-@dataclass(frozen=True, slots=True)
-class Claim:
-    """An open delivery with what sending it needs."""
-
-    delivery_id: int
-    subscriber_id: int
-    subscription_id: int
-    email: str
-    variant: str
-    #: The subscriber's current token key, signed into their links.
-    token_key: str
-
-
-def claim_query(run: Run) -> Select[int, int, int, str, str, str]:
-    """A select of what sending a delivery of ``run`` needs (a Claim's fields); add a filter."""
-    return (
-        select(
-            Delivery.id,
-            Delivery.subscriber_id,
-            Subscription.id,
-            Subscriber.email,
-            Delivery.variant,
-            Subscriber.token_key,
-        )
-        .join(Subscriber, Subscriber.id == Delivery.subscriber_id)
-        .join(
-            Subscription,
-            (Subscription.subscriber_id == Delivery.subscriber_id)
-            & (Subscription.list_id == run.list_id),
-        )
+def finish_run(session: Session, run: Run) -> bool:
+    """Mark the run done if nothing is open; True if it is done now."""
+    session.refresh(run)  # an operator may have paused or cancelled it meanwhile
+    if run.status in STOPPED:
+        return run.status == RunStatus.CANCELLED
+    open_left = session.scalar(
+        select(func.count()).where(Delivery.run_id == run.id, Delivery.status.in_(OPEN))
     )
+    if open_left:
+        return False
+    if run.status != RunStatus.DONE:
+        run.status = RunStatus.DONE
+        run.finished_at = utcnow()
+    return True
 
 
-def claim_batch(
+# --- planning: deliveries are born pending ----------------------------------------------------
+
+
+def add_deliveries(
+    session: Session, run_id: int, planned: Select[tuple[int, str, dt.datetime | None]]
+) -> int:
+    """Insert a `pending` delivery per row of ``planned`` (subscriber, variant, not_before).
+
+    One INSERT ... SELECT: no reader's row passes through Python. Readers the run already has
+    are skipped (ON CONFLICT DO NOTHING), so planning again adds only newcomers. Returns the
+    count added.
+    """
+    source = planned.subquery("planned")
+    rows = select(
+        literal(run_id, Integer),
+        source.c[0],
+        source.c[1],
+        literal(_S.PENDING.value, String),
+        literal(0, Integer),
+        source.c[2],
+    ).where(true())  # SQLite: a WHERE keeps the upsert's ON from reading as a join's
+    dialect = postgresql if session.get_bind().dialect.name == "postgresql" else sqlite
+    statement = (
+        dialect.insert(_DELIVERIES)
+        .from_select(
+            ["run_id", "subscriber_id", "variant", "status", "attempts", "not_before"], rows
+        )
+        .on_conflict_do_nothing(index_elements=["run_id", "subscriber_id"])
+    )
+    return int(getattr(session.execute(statement), "rowcount", 0) or 0)
+
+
+# --- claims: pending → sending under a lease --------------------------------------------------
+
+
+def _claimable(
+    run_id: int | BindParameter[int],
+    now: dt.datetime | BindParameter[dt.datetime],
+    statuses: Sequence[DeliveryStatus],
+) -> list[ColumnElement[bool]]:
+    """Due deliveries of the run in ``statuses``, or `sending` under a lapsed lease."""
+    lapsed = and_(_D.status == _S.SENDING, or_(_D.lease_until.is_(None), _D.lease_until < now))
+    return [
+        _D.run_id == run_id,
+        or_(_D.status.in_(_moving(_S.SENDING, *statuses)), lapsed),
+        or_(_D.not_before.is_(None), _D.not_before <= now),
+    ]
+
+
+def claim(
     session: Session,
     run: Run,
+    lease: str,
+    until: dt.datetime,
     after_id: int,
     limit: int,
-    share: Share = WHOLE,
-    now: dt.datetime | None = None,
-) -> Sequence[Claim]:
-    """The next due open deliveries of a run's share after ``after_id``, in id order."""
-    rows = session.execute(
-        claim_query(run)
-        .where(
-            Delivery.run_id == run.id,
-            Delivery.status.in_(OPEN),
-            Delivery.id > after_id,
-            _due(now or utcnow()),
-            *_in_share(share),
-        )
-        .order_by(Delivery.id)
-        .limit(limit)
+    now: dt.datetime,
+    statuses: Sequence[DeliveryStatus] = WAITING,
+) -> tuple[list[Claim], int]:
+    """Mark up to ``limit`` due deliveries after ``after_id`` `sending` under ``lease``.
+
+    Claimable: those in ``statuses`` and those `sending` under a lease that lapsed. Returns the
+    claims in id order and how many were taken over from a lapsed lease. PostgreSQL skips rows
+    another sender is claiming in the same instant (`FOR UPDATE SKIP LOCKED`); SQLite has one
+    writer, so its claims never meet.
+    """
+    if session.get_bind().dialect.name == "postgresql":
+        values = {"b_after": after_id, "b_run": run.id, "b_now": now, "b_limit": limit}
+        values |= {"b_list": run.list_id, "b_lease": lease, "b_until": until}
+        result = session.execute(_claim_statement(tuple(statuses)), values)
+        returned = sorted(result.all(), key=lambda row: int(row[0]))
+        lapsed = sum(1 for row in returned if row[6] == _S.SENDING)
+        return [Claim(*row[:6]) for row in returned], lapsed
+    # SQLite: its RETURNING sees only the updated table, so the statuses before the claim
+    # (which tell the taken-over ones) and what sending needs are read around the update.
+    picked = dict(
+        session.execute(
+            select(_D.id, _D.status)
+            .where(_D.id > after_id, *_claimable(run.id, now, statuses))
+            .order_by(_D.id)
+            .limit(limit)
+        ).all()
+    )
+    if not picked:
+        return [], 0
+    taken = session.scalars(
+        update(_DELIVERIES)
+        .where(_D.id.in_(list(picked)), *_claimable(run.id, now, statuses))
+        .values(status=_S.SENDING, lease=lease, lease_until=until, updated_at=now)
+        .returning(_D.id)
     ).all()
-    return [Claim(*row) for row in rows]
+    if not taken:
+        return [], 0
+    lapsed = sum(1 for delivery_id in taken if picked[delivery_id] == _S.SENDING)
+    rows = session.execute(
+        claim_query(run).where(Delivery.id.in_(list(taken))).order_by(Delivery.id)
+    ).all()
+    return [Claim(*row) for row in rows], lapsed
 
 
-def record_outcome(
-    session: Session,
-    delivery_id: int,
-    status: DeliveryStatus,
-    *,
-    code: int | None,
-    text: str | None,
-    message_id: str | None = None,
-    reason: str | None = None,
-) -> bool:
-    """Move an open delivery to ``status``; False if it was no longer open (left unchanged)."""
-    if status not in _FINAL_OR_RETRY:
-        raise ValueError(f"an outcome cannot be {status}")
-    result = session.execute(
-        update(Delivery)
-        .where(Delivery.id == delivery_id, Delivery.status.in_(OPEN))
+@functools.cache
+def _claim_statement(statuses: tuple[DeliveryStatus, ...]) -> Update:
+    """PostgreSQL's claim: pick (SKIP LOCKED), mark and read what sending needs in one trip.
+
+    Built once per set of statuses: it runs every turn of every sender, and building a
+    SQLAlchemy statement costs more than PostgreSQL spends executing it.
+    """
+    now: BindParameter[dt.datetime] = bindparam("b_now", type_=_D.updated_at.type)
+    run_id: BindParameter[int] = bindparam("b_run", type_=Integer)
+    picked = (
+        select(_D.id, _D.status.label("was"))
+        .where(_D.id > bindparam("b_after"), *_claimable(run_id, now, statuses))
+        .order_by(_D.id)
+        .limit(bindparam("b_limit", type_=Integer))
+        .with_for_update(skip_locked=True)
+        .subquery("picked")
+    )
+    subscribers = cast(Table, Subscriber.__table__)
+    subscriptions = cast(Table, Subscription.__table__)
+    return (
+        update(_DELIVERIES)
+        .where(
+            _D.id == picked.c.id,
+            subscribers.c.id == _D.subscriber_id,
+            subscriptions.c.subscriber_id == _D.subscriber_id,
+            subscriptions.c.list_id == bindparam("b_list"),
+        )
         .values(
-            status=status,
-            attempts=Delivery.attempts + 1,
-            last_code=code,
-            last_text=(text or "")[:1000] or None,
-            last_reason=reason,
-            message_id=message_id,
-            updated_at=utcnow(),
+            status=_S.SENDING,
+            lease=bindparam("b_lease"),
+            lease_until=bindparam("b_until"),
+            updated_at=now,
+        )
+        .returning(
+            _D.id,
+            _D.subscriber_id,
+            subscriptions.c.id,
+            subscribers.c.email,
+            _D.variant,
+            subscribers.c.token_key,
+            picked.c.was,
         )
     )
-    return bool(getattr(result, "rowcount", 0))
+
+
+def renew(session: Session, run_id: int, lease: str, until: dt.datetime) -> None:
+    """Extend every claim ``lease`` holds in a run (a live sender keeps what it is sending)."""
+    session.execute(
+        update(_DELIVERIES)
+        .where(_D.run_id == run_id, _D.status == _S.SENDING, _D.lease == lease)
+        .values(lease_until=until)
+    )
+
+
+def lapse(session: Session, run_id: int, leases: Sequence[str]) -> None:
+    """End these leases now (their senders are known to be dead): their claims are free."""
+    if leases:
+        session.execute(
+            update(_DELIVERIES)
+            .where(_D.run_id == run_id, _D.status == _S.SENDING, _D.lease.in_(list(leases)))
+            .values(lease_until=None)
+        )
+
+
+def lease_holders(session: Session, run_id: int, mine: str) -> list[str]:
+    """The leases other than ``mine`` under which deliveries of a run are `sending`."""
+    return list(
+        session.scalars(
+            select(_D.lease)
+            .where(_D.run_id == run_id, _D.status == _S.SENDING, _D.lease.is_not(None))
+            .where(_D.lease != mine)
+            .distinct()
+        )
+    )
+
+
+def foreign_lease_ends(
+    session: Session, run_id: int, lease: str, now: dt.datetime
+) -> dt.datetime | None:
+    """When the first claim of another sender in the run lapses (None: there is none).
+
+    A claim that has lapsed already counts too, with its past end: it is still `sending` until
+    a sender takes it over, and a sender that reached the end of its pass after the lapse must
+    come back for it, not leave it behind (a killed worker's claims were left unsent so).
+    """
+    ends: dt.datetime | None = session.scalar(
+        select(func.min(func.coalesce(_D.lease_until, now))).where(
+            _D.run_id == run_id,
+            _D.status == _S.SENDING,
+            or_(_D.lease.is_(None), _D.lease != lease),
+        )
+    )
+    if ends is not None and ends.tzinfo is None:  # SQLite keeps no zone; the values are UTC
+        ends = ends.replace(tzinfo=dt.UTC)
+    return ends
+
+
+# --- outcomes: sending → what the server said -------------------------------------------------
 
 
 @dataclass(frozen=True, slots=True)
@@ -366,11 +419,46 @@ class Outcome:
     reason: str | None = None
 
 
-def outcome_params(outcomes: Sequence[Outcome], now: dt.datetime) -> list[dict[str, object]]:
-    """The bind parameters of the record statements (shared with leased records)."""
-    return [
-        {
+# Built once: it runs for every message, and building a statement costs more than running it.
+# It writes only while the delivery still carries the sender's lease, so a sender that stalled
+# past its lease cannot overwrite what the sender that took over recorded.
+_RECORD = (
+    update(_DELIVERIES)
+    .where(
+        _D.id == bindparam("b_id"),
+        _any_of(_moving(_S.DELIVERED, _S.SENDING)),
+        _D.lease == bindparam("b_lease"),
+    )
+    .values(
+        status=bindparam("b_status"),
+        attempts=_D.attempts + 1,
+        last_code=bindparam("b_code"),
+        last_text=bindparam("b_text"),
+        last_reason=bindparam("b_reason"),
+        message_id=bindparam("b_message_id"),
+        updated_at=bindparam("b_now"),
+        lease_until=None,
+    )
+)
+for _outcome in OUTCOMES:
+    _moving(_outcome, _S.SENDING)
+
+
+def record(session: Session, lease: str, outcomes: Sequence[Outcome]) -> int:
+    """Write outcomes of deliveries still held under ``lease``; how many were written.
+
+    A send loop records whatever finished since its last turn in the same transaction that
+    marks the next messages in flight: one commit per turn instead of two per message, with
+    the same guarantee (no outcome is ever lost or guessed).
+    """
+    now = utcnow()
+    written = 0
+    for o in outcomes:
+        if o.status not in OUTCOMES:
+            raise ValueError(f"an outcome cannot be {o.status}")
+        params: dict[str, Any] = {
             "b_id": o.delivery_id,
+            "b_lease": lease,
             "b_status": o.status,
             "b_code": o.code,
             "b_text": (o.text or "")[:1000] or None,
@@ -378,32 +466,43 @@ def outcome_params(outcomes: Sequence[Outcome], now: dt.datetime) -> list[dict[s
             "b_message_id": o.message_id,
             "b_now": now,
         }
-        for o in outcomes
-    ]
+        # One statement each: executemany's row count is not reliable across drivers, and the
+        # count is what tells a sender it lost a delivery to another.
+        written += int(getattr(session.execute(_RECORD, params), "rowcount", 0) or 0)
+    return written
 
 
-def record_outcomes(session: Session, outcomes: Sequence[Outcome]) -> None:
-    """Record several outcomes in one statement (the caller commits them together).
+_RELEASING = _moving(_S.PENDING, _S.SENDING)
 
-    A send loop records whatever finished since its last commit in one small transaction, in
-    the same commit that marks the next messages in flight: one commit per turn of the loop
-    instead of two per message, with the same guarantee (no outcome is ever lost or guessed).
+
+def release(session: Session, lease: str, delivery_ids: Sequence[int]) -> None:
+    """Put deliveries held under ``lease`` back to pending: they never reached the server."""
+    if delivery_ids:
+        session.execute(
+            update(_DELIVERIES)
+            .where(_D.id.in_(list(delivery_ids)), _D.status.in_(_RELEASING), _D.lease == lease)
+            .values(status=_S.PENDING, lease=None, lease_until=None, updated_at=utcnow())
+        )
+
+
+_REQUEUEING = _moving(_S.PENDING, _S.UNCERTAIN)
+
+
+def requeue_uncertain(session: Session, run_id: int) -> int:
+    """Make a run's uncertain deliveries pending again (an operator's resume); how many.
+
+    Their readers may get a second copy: the caller says so with the count.
     """
-    if not outcomes:
-        return
-    for outcome in outcomes:
-        if outcome.status not in _FINAL_OR_RETRY:
-            raise ValueError(f"an outcome cannot be {outcome.status}")
-    session.execute(_RECORD, outcome_params(outcomes, utcnow()))
-
-
-def delivery_address(session: Session, delivery_id: int) -> str | None:
-    """The address a delivery went to (None if the subscriber was erased meanwhile)."""
-    return session.scalar(
-        select(Subscriber.email)
-        .join(Delivery, Delivery.subscriber_id == Subscriber.id)
-        .where(Delivery.id == delivery_id)
+    result = session.execute(
+        update(Delivery)
+        .where(Delivery.run_id == run_id, Delivery.status.in_(_REQUEUEING))
+        .values(status=_S.PENDING, updated_at=utcnow())
+        .execution_options(synchronize_session=False)
     )
+    return int(getattr(result, "rowcount", 0) or 0)
+
+
+_DEPARTING = _moving(_S.CANCELLED, *OPEN)
 
 
 def cancel_departed(session: Session, run: Run) -> int:
@@ -426,9 +525,9 @@ def cancel_departed(session: Session, run: Run) -> int:
     )
     result = session.execute(
         update(Delivery)
-        .where(Delivery.run_id == run.id, Delivery.status.in_(OPEN), ~still_reading)
+        .where(Delivery.run_id == run.id, Delivery.status.in_(_DEPARTING), ~still_reading)
         .values(
-            status=DeliveryStatus.CANCELLED,
+            status=_S.CANCELLED,
             last_text="not sent: no longer subscribed",
             updated_at=utcnow(),
         )
@@ -437,56 +536,16 @@ def cancel_departed(session: Session, run: Run) -> int:
     return int(getattr(result, "rowcount", 0) or 0)
 
 
-def mark_in_flight(session: Session, delivery_ids: Sequence[int]) -> set[int]:
-    """Mark deliveries as about to go on the wire; the ids that were still open to send.
-
-    The caller commits, then sends exactly the returned ones: a delivery cancelled since it
-    was claimed (the run was cancelled, the reader left) is not marked and must not be sent.
-    """
-    if not delivery_ids:
-        return set()
-    rows = session.execute(_MARK, {"b_ids": list(delivery_ids), "b_now": utcnow()})
-    return {row[0] for row in rows}
+# --- reads ------------------------------------------------------------------------------------
 
 
-def requeue_uncertain(session: Session, run_id: int) -> int:
-    """Make a run's uncertain deliveries pending again (an operator's resume); how many.
-
-    Their readers may get a second copy: the caller says so with the count.
-    """
-    result = session.execute(
-        update(Delivery)
-        .where(Delivery.run_id == run_id, Delivery.status == DeliveryStatus.UNCERTAIN)
-        .values(status=DeliveryStatus.PENDING, updated_at=utcnow())
-        .execution_options(synchronize_session=False)
+def delivery_address(session: Session, delivery_id: int) -> str | None:
+    """The address a delivery went to (None if the subscriber was erased meanwhile)."""
+    return session.scalar(
+        select(Subscriber.email)
+        .join(Delivery, Delivery.subscriber_id == Subscriber.id)
+        .where(Delivery.id == delivery_id)
     )
-    return int(getattr(result, "rowcount", 0) or 0)
-
-
-def release(session: Session, delivery_ids: Sequence[int]) -> None:
-    """Put in-flight deliveries back to pending: nothing reached the server after all."""
-    if delivery_ids:
-        now = utcnow()
-        session.execute(_RELEASE, [{"b_id": i, "b_now": now} for i in delivery_ids])
-
-
-def count_in_flight(session: Session, run_id: int, share: Share = WHOLE) -> int:
-    """Deliveries of a share left `sending` by a sender that died: their outcome is unknown."""
-    return int(
-        session.scalar(
-            select(func.count()).where(
-                Delivery.run_id == run_id,
-                Delivery.status == DeliveryStatus.SENDING,
-                *_in_share(share),
-            )
-        )
-        or 0
-    )
-
-
-def _due(now: dt.datetime) -> ColumnElement[bool]:
-    """Deliveries whose local send time has come (or that have none)."""
-    return Delivery.not_before.is_(None) | (Delivery.not_before <= now)
 
 
 def count_waiting(session: Session, run_id: int, now: dt.datetime | None = None) -> int:
@@ -503,23 +562,6 @@ def count_waiting(session: Session, run_id: int, now: dt.datetime | None = None)
     )
 
 
-def _in_share(share: Share) -> tuple[ColumnElement[bool], ...]:
-    """The condition that keeps a query to one share of a run (none for the whole run)."""
-    return () if share.parts == 1 else ((Delivery.id % share.parts) == share.part,)
-
-
-def finish_planning(session: Session, run: Run, skipped: dict[str, int], added: int = 0) -> None:
-    """Planning is complete: record why others were skipped and let senders start.
-
-    A done run that planning added readers to (they subscribed after it was sent) is open
-    again until they have their copy.
-    """
-    run.skipped = dict(sorted(skipped.items()))
-    if run.status == RunStatus.PLANNING or (added and run.status == RunStatus.DONE):
-        run.status = RunStatus.SENDING
-        run.finished_at = None
-
-
 def count_by_status(session: Session, run_id: int) -> dict[str, int]:
     """Deliveries of a run by status (every status present, zeros included)."""
     counts = dict.fromkeys((s.value for s in DeliveryStatus), 0)
@@ -530,94 +572,3 @@ def count_by_status(session: Session, run_id: int) -> dict[str, int]:
     ):
         counts[str(status)] = n
     return counts
-
-
-def set_run_status(session: Session, run: Run, status: RunStatus) -> None:
-    """Pause, unpause or cancel a run (RunStateError if its status does not allow it).
-
-    Cancelling also cancels every delivery still waiting (pending or deferred), so nothing of
-    the run is sent any more. Messages already in flight keep their place: the sender records
-    what the server answered, so the ledger never says "cancelled" of a delivered message.
-    """
-    if status == run.status:
-        return
-    if status not in RUN_TRANSITIONS[run.status]:
-        raise RunStateError(f"run {run.id} is {run.status}; it cannot become {status}")
-    run.status = status
-    if status != RunStatus.PAUSED:
-        run.pause_reason = None  # resumed or cancelled: the reason it paused is history
-    if status == RunStatus.CANCELLED:
-        run.finished_at = utcnow()
-        session.execute(
-            update(Delivery)
-            .where(
-                Delivery.run_id == run.id,
-                Delivery.status.in_((DeliveryStatus.PENDING, DeliveryStatus.DEFERRED)),
-            )
-            .values(
-                status=DeliveryStatus.CANCELLED,
-                last_text="not sent: the run was cancelled",
-                updated_at=utcnow(),
-            )
-            .execution_options(synchronize_session=False)
-        )
-
-
-def pause_run(session: Session, run_id: int, reason: str) -> bool:
-    """A sender pauses a run itself, saying why; False if it was no longer sending.
-
-    One statement, so two senders that trip at once both leave the run paused with one reason,
-    and a run an operator cancelled meanwhile stays cancelled.
-    """
-    result = session.execute(
-        update(Run)
-        .where(Run.id == run_id, Run.status.in_(ACTIVE))
-        .values(status=RunStatus.PAUSED, pause_reason=reason[:1000])
-        .execution_options(synchronize_session=False)
-    )
-    return bool(getattr(result, "rowcount", 0))
-
-
-def run_status(session: Session, run_id: int) -> RunStatus | None:
-    """A run's status as stored now (senders check it to notice a pause or a cancel)."""
-    status = session.scalar(select(Run.status).where(Run.id == run_id))
-    return RunStatus(status) if status is not None else None
-
-
-def finish_run(session: Session, run: Run) -> bool:
-    """Mark the run done if nothing is open; True if it is done now."""
-    session.refresh(run)  # an operator may have paused or cancelled it meanwhile
-    if run.status in (RunStatus.PAUSED, RunStatus.CANCELLED):
-        return run.status == RunStatus.CANCELLED
-    open_left = session.scalar(
-        select(func.count()).where(Delivery.run_id == run.id, Delivery.status.in_(OPEN))
-    )
-    if open_left:
-        return False
-    if run.status != RunStatus.DONE:
-        run.status = RunStatus.DONE
-        run.finished_at = utcnow()
-    return True
-
-
-class UnknownRun(LookupError):
-    """No run has this id."""
-
-    def __init__(self, run_id: int) -> None:
-        super().__init__(f"no run with id {run_id} (see `briefmail runs list`)")
-
-
-def get_run(session: Session, run_id: int) -> Run:
-    """The run with this id, or UnknownRun."""
-    run = session.get(Run, run_id)
-    if run is None:
-        raise UnknownRun(run_id)
-    return run
-
-
-def list_runs(session: Session, list_id: int | None = None) -> list[Run]:
-    """Runs, newest first, of one list or all."""
-    query = select(Run).order_by(Run.id.desc())
-    if list_id is not None:
-        query = query.where(Run.list_id == list_id)
-    return list(session.scalars(query))

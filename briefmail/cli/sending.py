@@ -32,17 +32,12 @@ from briefmail.cli.base import (
     split_topics,
     state,
 )
-from briefmail.cli.workers import run_workers
 from briefmail.ops.logs import configure_logging
-from briefmail.ops.preview import DryRun, send_test_copy
-from briefmail.ops.preview import dry_run as count_audience
-from briefmail.ops.report import summarize
-from scheduler import ledger
+from briefmail.ops.preview import DryRun
+from briefmail.services.sending import RunChange
 from scheduler.dispatch import SendReport
-from scheduler.editions import (
-    load_issue,
-)
-from scheduler.shares import Share
+from scheduler.editions import load_issue
+from scheduler.ledger import count_done
 from subscribers.lists import get_list
 
 # -- send and runs -----------------------------------------------------------------------------
@@ -78,16 +73,15 @@ def send(
         raise typer.BadParameter("--topics goes with --test-to")
     if dry_run and test_to is not None:
         raise typer.BadParameter("--dry-run and --test-to are two different things; pick one")
-    started = time.perf_counter()
     with open_app() as app:
         slug = chosen_list(app, list_slug)
         with app.sessions() as session:
             load_issue(session, issue_id, get_list(session, slug))
         if dry_run:
-            _print_dry_run(count_audience(app, issue_id, slug), as_json)
+            _print_dry_run(app.sending.dry_run(issue_id, slug), as_json)
             return
         if test_to is not None:
-            copy = asyncio.run(send_test_copy(app, issue_id, slug, test_to, split_topics(topics)))
+            copy = asyncio.run(app.sending.test_copy(issue_id, slug, test_to, split_topics(topics)))
             what = {
                 "to": copy.message.rcpt_to,
                 "topics": list(copy.topics),
@@ -102,11 +96,12 @@ def send(
                     markup=False,
                 )
             return
-        run_id = app.dispatcher().plan(issue_id)
-        planned_at = time.perf_counter()
-        report = _send_run(app, run_id, retry_for, workers, show=not as_json)
-        report.planning_seconds = planned_at - started
-    report.seconds = time.perf_counter() - started
+        with _progress(app, issue_id, show=not as_json and err.is_terminal):
+            report = asyncio.run(
+                app.sending.send(
+                    issue_id, workers=workers, retry_for=retry_for, handle_signals=True
+                )
+            )
     if as_json:
         print_json(report.as_json())
     else:
@@ -131,19 +126,9 @@ def _print_dry_run(plan: DryRun, as_json: bool) -> None:
         out.print(f"  {when}: {n} (their local send hour)" if at else f"  {when}: {n}")
 
 
-def _send_run(
-    app: Briefmail, run_id: int, retry_for: float, workers: int, show: bool
-) -> SendReport:
-    """Send a planned run in this process or in N worker processes, with a progress bar."""
-    with _progress(app, run_id, show and err.is_terminal):
-        if workers == 1:
-            return asyncio.run(app.resume_run(run_id, retry_for, handle_signals=True))
-        return run_workers(app, run_id, retry_for, workers)
-
-
 @contextmanager
-def _progress(app: Briefmail, run_id: int, show: bool) -> Iterator[None]:
-    """A live bar (sent, deferred, failed, rate, ETA) read from the ledger twice a second."""
+def _progress(app: Briefmail, issue_id: int, show: bool) -> Iterator[None]:
+    """A live bar (sent, deferred, failed, rate, ETA) of an issue's run, read from the ledger."""
     if not show:
         yield
         return
@@ -165,20 +150,21 @@ def _progress(app: Briefmail, run_id: int, show: bool) -> Iterator[None]:
     )
     stop = threading.Event()
     with Progress(*columns, console=err, transient=True) as bar:
-        task = bar.add_task(
-            "send", total=None, run=run_id, delivered=0, deferred=0, failed=0, rate=0
-        )
+        task = bar.add_task("send", total=None, run="…", delivered=0, deferred=0, failed=0, rate=0)
 
         def watch() -> None:
             started, first = time.monotonic(), None
             while not stop.wait(0.5):
-                with app.sessions() as session:
-                    counts = ledger.count_by_status(session, run_id)
-                done = sum(counts.values()) - counts["pending"] - counts["sending"]
+                run_id = app.sending.run_of(issue_id)
+                if run_id is None:
+                    continue  # still planning
+                counts = app.sending.counts(run_id)
+                done = count_done(counts)
                 first = done if first is None else first
                 rate = (done - first) / max(time.monotonic() - started, 1e-9)
                 bar.update(
                     task,
+                    run=run_id,
                     total=sum(counts.values()),
                     completed=done,
                     delivered=counts["delivered"],
@@ -200,24 +186,21 @@ def _progress(app: Briefmail, run_id: int, show: bool) -> Iterator[None]:
 @handle_errors
 def runs_pause(run_id: Annotated[int, typer.Argument(help="Run id.")]) -> None:
     """Pause a run: its senders stop after the messages in flight; `runs resume` goes on."""
-    _set_run_status(run_id, ledger.RunStatus.PAUSED)
+    with open_app() as app:
+        _print_change(app.sending.pause(run_id))
 
 
 @runs_cli.command("cancel")
 @handle_errors
 def runs_cancel(run_id: Annotated[int, typer.Argument(help="Run id.")]) -> None:
     """Cancel a run: nothing more of it is sent (its open deliveries are cancelled)."""
-    _set_run_status(run_id, ledger.RunStatus.CANCELLED)
+    with open_app() as app:
+        _print_change(app.sending.cancel(run_id))
 
 
-def _set_run_status(run_id: int, status: ledger.RunStatus) -> None:
-    with open_app() as app, app.sessions() as session:
-        run = ledger.get_run(session, run_id)
-        ledger.set_run_status(session, run, status)
-        session.commit()
-        counts = ledger.count_by_status(session, run_id)
-    done = ", ".join(f"{k} {v}" for k, v in counts.items() if v)
-    out.print(f"run {run_id} is {status} ({done or 'no deliveries'})", markup=False)
+def _print_change(change: RunChange) -> None:
+    done = ", ".join(f"{k} {v}" for k, v in change.counts.items() if v)
+    out.print(f"run {change.run_id} is {change.status} ({done or 'no deliveries'})", markup=False)
 
 
 @runs_cli.command("resume")
@@ -225,37 +208,11 @@ def _set_run_status(run_id: int, status: ledger.RunStatus) -> None:
 def runs_resume(
     run_id: Annotated[int, typer.Argument(help="Run id.")],
     retry_for: RetryOption = 0.0,
-    share: Annotated[
-        str,
-        typer.Option("--share", help="Send only share K of N of the run (K/N), as a worker."),
-    ] = "1/1",
     as_json: JsonOption = False,
 ) -> None:
     """Send what a run still owes (after a crash, a pause, or deferrals); nothing twice."""
-    part, _, parts = share.partition("/")
-    try:
-        chosen = Share(int(part) - 1, int(parts))
-    except ValueError as exc:
-        raise typer.BadParameter(f"--share {share}: expected K/N with 1 <= K <= N") from exc
-    started = time.perf_counter()
     with open_app() as app:
-        with app.sessions() as session:
-            run = ledger.get_run(session, run_id)
-            if run.status == ledger.RunStatus.PAUSED:
-                ledger.set_run_status(session, run, ledger.RunStatus.SENDING)
-                session.commit()
-        report = asyncio.run(
-            app.resume_run(
-                run_id,
-                retry_for,
-                chosen,
-                handle_signals=True,
-                # The operator's resume sends the unknown outcomes again (once per run: the
-                # first share's process does it, before the others claim).
-                resend_unknown=chosen.part == 0,
-            )
-        )
-    report.seconds = time.perf_counter() - started
+        report = asyncio.run(app.sending.resume(run_id, retry_for=retry_for, handle_signals=True))
     if as_json:
         print_json({**report.as_json(), "sent_now": report.sent_now})
     else:
@@ -267,8 +224,8 @@ def runs_resume(
 @handle_errors
 def runs_list(as_json: JsonOption = False) -> None:
     """Show runs, newest first, with delivery counts by status."""
-    with open_app() as app, app.sessions() as session:
-        runs = [summarize(session, r) for r in ledger.list_runs(session)]
+    with open_app() as app:
+        runs = app.sending.runs()
     if as_json:
         print_json([r.as_json() for r in runs])
         return
@@ -290,10 +247,10 @@ def runs_show(
     ] = None,
 ) -> None:
     """Show one run: counts by status, variant and SMTP reply, failures, outcomes per minute."""
-    from briefmail.ops.report import build_report, render_html
+    from briefmail.ops.report import render_html
 
-    with open_app() as app, app.sessions() as session:
-        report = build_report(session, run_id)
+    with open_app() as app:
+        report = app.sending.show(run_id)
     if html_file is not None:
         html_file.write_text(render_html(report), encoding="utf-8")
         err.print(f"wrote {html_file}", markup=False)
@@ -324,17 +281,11 @@ def runs_show(
 @handle_errors
 def status(as_json: JsonOption = False) -> None:
     """Where sending stands: unfinished runs, rate, queue, suppressions, the scheduler's job."""
-    from briefmail.ops.metrics import collect
-    from scheduler.jobs import build_scheduler, describe_jobs
-
     with open_app() as app:
-        with app.sessions() as session:
-            figures = collect(session)
-        jobs = describe_jobs(build_scheduler(app, blocking=False))
-        warnings = app.warnings()
-    data = figures.as_json() | {"jobs": [job.as_json() for job in jobs], "warnings": warnings}
+        now = app.sending.status()
+    figures, jobs, warnings = now.figures, now.jobs, now.warnings
     if as_json:
-        print_json(data)
+        print_json(now.as_json())
         return
     for warning in warnings:
         err.print(f"warning: {warning}", markup=False)
@@ -375,7 +326,7 @@ def schedule_list(as_json: JsonOption = False) -> None:
     from scheduler.jobs import build_scheduler, describe_jobs
 
     with open_app() as app:
-        jobs = describe_jobs(build_scheduler(app, blocking=False))
+        jobs = describe_jobs(build_scheduler(app.sending, blocking=False))
     rows = [job.as_json() for job in jobs]
     if as_json:
         print_json(rows)

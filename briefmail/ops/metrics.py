@@ -13,7 +13,15 @@ from dataclasses import dataclass
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
-from scheduler.ledger import OPEN, Delivery, DeliveryStatus, Run, RunStatus, count_by_status
+from scheduler.ledger import (
+    OPEN,
+    Delivery,
+    DeliveryStatus,
+    Run,
+    RunStatus,
+    count_by_status,
+    count_done,
+)
 from subscribers.db import utcnow
 from subscribers.models import Suppression
 
@@ -34,8 +42,8 @@ class RunProgress:
 
     @property
     def done(self) -> int:
-        """Deliveries with a final outcome."""
-        return sum(self.counts.values()) - sum(self.counts[s] for s in OPEN)
+        """Deliveries done: not open any more (the ledger's one definition)."""
+        return count_done(self.counts)
 
 
 @dataclass(frozen=True, slots=True)

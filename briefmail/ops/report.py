@@ -16,7 +16,7 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from scheduler.ledger import (
-    FINAL,
+    ANSWERED,
     Delivery,
     DeliveryStatus,
     Run,
@@ -114,7 +114,7 @@ def build_report(session: Session, run_id: int, problems: int = 20) -> RunReport
         str(code) if code is not None else "none": n
         for code, n in session.execute(
             select(Delivery.last_code, func.count())
-            .where(Delivery.run_id == run_id, Delivery.status.in_(FINAL))
+            .where(Delivery.run_id == run_id, Delivery.status.in_(ANSWERED))
             .group_by(Delivery.last_code)
             .order_by(Delivery.last_code)
         )

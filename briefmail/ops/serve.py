@@ -41,7 +41,7 @@ def serve(
         stop.set()
 
     previous = {sig: signal.signal(sig, request_stop) for sig in (signal.SIGTERM, signal.SIGINT)}
-    scheduler = build_scheduler(app, blocking=False) if jobs else None
+    scheduler = build_scheduler(app.sending, blocking=False) if jobs else None
     try:
         if scheduler is not None:
             for job in describe_jobs(scheduler):

@@ -8,20 +8,17 @@ import pytest
 from sqlalchemy import select, text
 
 from briefmail.app import Briefmail
-from scheduler import ledger
 from scheduler.claims import (
     Lease,
     LeaseClaims,
-    ShareClaims,
     claim_leased,
-    claims_for,
     foreign_lease_ends,
+    holder_is_gone,
     record_leased,
     release_leased,
     renew_lease,
 )
 from scheduler.ledger import Delivery, DeliveryStatus, Outcome, Run
-from scheduler.shares import Share
 from subscribers.db import utcnow
 from tests.conftest import FIXTURES, subscribe_readers
 
@@ -157,25 +154,44 @@ class TestLeases:
             assert foreign_lease_ends(session, run_id, mine, later) is None
 
 
-class TestChoice:
-    def test_sqlite_uses_shares_and_a_server_database_leases(
+class TestDeadHolders:
+    def test_a_lease_names_its_process_and_fits_the_column(self) -> None:
+        """A lease id carries this process's pid and machine tag, in at most 32 characters."""
+        import os
+
+        lease = Lease.new(60)
+        assert len(lease.id) <= 32
+        assert int(lease.id.split(".")[0], 16) == os.getpid()
+        assert not holder_is_gone(lease.id)  # this process is alive
+        assert not holder_is_gone("0123456789abcdef0123456789abcdef")  # an old lease: by time
+
+    def test_a_dead_senders_claims_are_taken_over_at_once(
         self, app: Briefmail, run_id: int
     ) -> None:
-        """SQLite senders hold share locks; on PostgreSQL they claim under leases, no shares."""
+        """A dead local sender's claims are taken over at once, and counted uncertain.
+
+        Deliveries `sending` under the lease of a process of this machine that has exited are
+        taken over at the next claim, long before the lease's time is up.
+        """
+        import subprocess
+        import sys
+
+        child = subprocess.run(
+            [sys.executable, "-c", "import os; print(os.getpid())"],
+            capture_output=True,
+            text=True,
+            check=True,
+        )
+        mine = Lease.new(3600)
+        dead = Lease(f"{int(child.stdout):x}.{mine.id.split('.')[1]}.{'0' * 16}", 3600)
+        assert holder_is_gone(dead.id)
+        held = claim(app, run_id, dead, 3, utcnow())
         with app.sessions() as session:
-            run = session.get_one(Run, run_id)
-            chosen = claims_for(
-                app.engine, session, run, share=ledger.WHOLE, batch=10, lease_seconds=5
-            )
-            if app.engine.dialect.name == "sqlite":
-                assert isinstance(chosen, ShareClaims)
-            else:
-                assert isinstance(chosen, LeaseClaims)
-                assert chosen.lease.seconds == 5
-                with pytest.raises(ValueError, match="shares .* are for SQLite"):
-                    claims_for(
-                        app.engine, session, run, share=Share(0, 2), batch=10, lease_seconds=5
-                    )
+            claims = LeaseClaims(session.get_one(Run, run_id), mine)
+            taken = claims.take(session, 10, utcnow())
+            session.commit()
+        assert set(held) <= {c.delivery_id for c in taken}
+        assert claims.uncertain == 3
 
 
 @pytest.mark.postgresql_only

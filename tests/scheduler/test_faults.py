@@ -21,7 +21,6 @@ from typer.testing import CliRunner
 
 from briefmail.cli import cli
 from mailer.testing import free_port
-from scheduler.shares import Share, hold_share, lock_directory
 from subscribers.db import make_engine
 from tests.conftest import require_tool
 
@@ -316,12 +315,3 @@ class TestPrivateFiles:
         finally:
             engine.dispose()
         assert modes == {"b.db": 0o600, "b.db-wal": 0o600, "b.db-shm": 0o600}
-
-    def test_the_share_lock_folder_is_private(self, tmp_path: Path, umask: None) -> None:
-        """The folder of share locks beside the database is created with mode 0700."""
-        engine = make_engine(f"sqlite:///{tmp_path / 'b.db'}")
-        try:
-            with hold_share(engine, 1, Share(0, 1)):
-                assert lock_directory(engine).stat().st_mode & 0o777 == 0o700
-        finally:
-            engine.dispose()

@@ -83,7 +83,7 @@ def test_each_reader_gets_the_brief_at_seven_local_across_a_dst_change(
             if now == dt.datetime(2026, 3, 28, 20, 0, tzinfo=UTC):
                 app.ingest(brief_for(dt.date(2026, 3, 29), tmp_path), "brief")
             before = len(smtp_sink.messages)
-            tick(app)
+            tick(app.sending)
             for message in smtp_sink.messages[before:]:
                 received[message.rcpt_to[0]].append(now)
             now += dt.timedelta(minutes=30)
@@ -113,7 +113,7 @@ def test_after_thirty_hours_down_the_stale_issue_is_not_sent(
         stored = app.ingest(brief_for(dt.date(2026, 3, 28), tmp_path), "brief").stored
         assert stored is not None
         clock.move_to(ingested + dt.timedelta(hours=30))
-        report = tick(app)
+        report = tick(app.sending)
     assert smtp_sink.messages == []
     assert report.planned == []
     assert "more than schedule.max_age_hours (20 h)" in report.skipped[f"issue {stored.id}"]
@@ -126,9 +126,9 @@ def test_a_planned_run_goes_stale_too(app: Briefmail, smtp_sink: SmtpSink, tmp_p
     with time_machine.travel(ingested, tick=False) as clock:
         app.ingest(brief_for(dt.date(2026, 3, 28), tmp_path), "brief")
         clock.move_to(dt.datetime(2026, 3, 28, 7, 0, tzinfo=UTC))
-        tick(app)  # the UTC reader's 07:00
+        tick(app.sending)  # the UTC reader's 07:00
         clock.move_to(ingested + dt.timedelta(hours=30))  # down through LA's 07:00
-        report = tick(app)
+        report = tick(app.sending)
     assert smtp_sink.recipients() == ["utc@example.net"]
     assert list(report.skipped) == ["run 1"]
 
@@ -140,11 +140,11 @@ def test_a_restarted_scheduler_or_a_second_one_sends_nothing_twice(
     add_readers(app, {f"r{n}@example.net": "UTC" for n in range(20)})
     with time_machine.travel(dt.datetime(2026, 3, 28, 8, 0, tzinfo=UTC), tick=False):
         app.ingest(brief_for(dt.date(2026, 3, 28), tmp_path), "brief")
-        assert tick(app).delivered == 20
-        assert tick(app).delivered == 0
+        assert tick(app.sending).delivered == 20
+        assert tick(app.sending).delivered == 0
         second = Briefmail(app.settings)  # a restarted (or second) scheduler
         try:
-            assert tick(second).delivered == 0
+            assert tick(second.sending).delivered == 0
         finally:
             second.close()
     assert sorted(smtp_sink.recipients()) == sorted(f"r{n}@example.net" for n in range(20))
@@ -152,7 +152,7 @@ def test_a_restarted_scheduler_or_a_second_one_sends_nothing_twice(
 
 def test_the_scheduler_holds_one_coalescing_send_job(app: Briefmail) -> None:
     """One send job every tick_seconds, one at a time, misfires coalesced, next time listed."""
-    scheduler = build_scheduler(app, blocking=False)
+    scheduler = build_scheduler(app.sending, blocking=False)
     job = scheduler.get_job(SEND_JOB_ID)
     assert isinstance(job.trigger, IntervalTrigger)
     assert job.trigger.interval == dt.timedelta(seconds=60)
@@ -185,15 +185,15 @@ def test_the_weekly_digest_goes_to_weekly_readers_once(
     with time_machine.travel(dt.datetime(2026, 3, 18, 6, 0, tzinfo=UTC), tick=False) as clock:
         app.ingest(brief_for(dt.date(2026, 3, 18), tmp_path), "brief")
         clock.move_to(dt.datetime(2026, 3, 23, 8, 0, tzinfo=UTC))  # Monday of the next week
-        first = send_weekly_digest(app)
-        again = send_weekly_digest(app)
+        first = send_weekly_digest(app.sending)
+        again = send_weekly_digest(app.sending)
     assert first is not None and again == first
     [message] = smtp_sink.messages
     assert message.rcpt_to == ("w@example.net",)
     with app.sessions() as session:
         run = ledger.get_run(session, first)
         assert (run.kind, run.period) == ("weekly", "2026-W12")
-    scheduler = build_scheduler(app, blocking=False)
+    scheduler = build_scheduler(app.sending, blocking=False)
     trigger = scheduler.get_job(DIGEST_JOB_ID).trigger
     fields = {f.name: str(f) for f in trigger.fields}
     assert (fields["day_of_week"], fields["hour"], fields["minute"]) == ("mon", "8", "0")
@@ -267,7 +267,7 @@ class TestFaults:
         now = [0.0]
         backoff = Backoff(SEND_JOB_ID, base=60, clock=lambda: now[0])
         broken = unreachable_app(app)
-        job = [lambda: tick(broken)]
+        job = [lambda: tick(broken.sending)]
         attempts: list[float] = []
 
         def send() -> TickReport:
@@ -287,7 +287,7 @@ class TestFaults:
         [message] = [r.getMessage() for r in errors]
         assert "unavailable: connection failed" in message and "hunter2" not in message
         assert "\n" not in message
-        job[0] = lambda: tick(app)  # the database is back
+        job[0] = lambda: tick(app.sending)  # the database is back
         now[0] = 420.0 + 8 * 60
         assert isinstance(backoff.attempt(send), TickReport)
         assert "working again after 4 failed attempts" in caplog.records[-1].getMessage()
