@@ -14,78 +14,70 @@ import sys
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Annotated, Any, ParamSpec, TypeVar
+from typing import TYPE_CHECKING, Annotated, Any, ParamSpec, TypeVar
 
 import typer
 from rich.console import Console
-from sqlalchemy.exc import SQLAlchemyError
 
-from briefmail.app import Briefmail, build_app
-from briefmail.migrate import MigrationError
 from briefmail.ops.logs import configure_logging
-from briefmail.ops.preview import PreviewError
-from briefmail.settings import (
-    CONFIG_FILE,
-    SettingsError,
-    load_settings,
-    write_default_config,
-    write_secret_key,
-)
-from mailer.bounces import BounceError
-from mailer.dkim import DkimError
-from mailer.errors import DeliveryError
-from mailer.ingest import IngestError
-from mailer.topics import TaxonomyError, UnknownTopic
-from scheduler import ledger
-from scheduler.dispatch import SendInterrupted, SendReport
-from scheduler.editions import (
-    DigestError,
-    IssueAlreadySent,
-    UnknownIssue,
-)
-from scheduler.ledger import RunConflict, UnknownRun
-from subscribers.db import DatabaseUnavailable, driver_message
-from subscribers.importer import ImportFailed
-from subscribers.lists import ListError, UnknownList
-from subscribers.service import (
-    InvalidAddress,
-    InvalidTimezone,
-    NotSubscribed,
-)
+
+# Only Typer and Rich load with every command: the library (SQLAlchemy, the renderer, pydantic
+# settings) is imported by the command that uses it, so `briefmail --help` starts fast.
+if TYPE_CHECKING:
+    from briefmail.app import Briefmail
+    from scheduler.dispatch import SendReport
 
 P = ParamSpec("P")
 R = TypeVar("R")
 
+#: Where the config file is looked for by default (briefmail.settings.CONFIG_FILE; a test checks
+#: they agree), written out so the help text needs no settings import.
+CONFIG_FILE = "briefmail.toml"
 
-#: Library exceptions and the exit code each means: 2 = bad input, 1 = the operation failed.
-ERRORS: tuple[tuple[type[Exception], int], ...] = (
-    (SettingsError, 2),
-    (IngestError, 2),
-    (TaxonomyError, 2),
-    (UnknownTopic, 2),
-    (InvalidAddress, 2),
-    (InvalidTimezone, 2),
-    (UnknownIssue, 2),
-    (UnknownList, 2),
-    (ListError, 2),
-    (PreviewError, 2),
-    (UnknownRun, 2),
-    (ledger.RunStateError, 2),
-    (BounceError, 2),
-    (DigestError, 2),
-    (IssueAlreadySent, 1),
-    (NotSubscribed, 1),
-    (RunConflict, 1),
-    (SendInterrupted, 1),
-    (DkimError, 2),
-    (ImportFailed, 2),
+#: Library exceptions, by module and name, and the exit code each means: 2 = bad input, 1 = the
+#: operation failed. Named, not imported: an exception whose module was never imported cannot
+#: have been raised, so `exit_code` looks only in modules already loaded (first match wins).
+ERRORS: tuple[tuple[str, str, int], ...] = (
+    ("briefmail.settings", "SettingsError", 2),
+    ("mailer.ingest", "IngestError", 2),
+    ("mailer.topics", "TaxonomyError", 2),
+    ("mailer.topics", "UnknownTopic", 2),
+    ("subscribers.service", "InvalidAddress", 2),
+    ("subscribers.service", "InvalidTimezone", 2),
+    # Any other refused value (cadence, send hour…): the rule's message names the field.
+    ("subscribers.rules", "RuleError", 2),
+    ("scheduler.editions", "UnknownIssue", 2),
+    ("subscribers.lists", "UnknownList", 2),
+    ("subscribers.lists", "ListError", 2),
+    ("briefmail.ops.preview", "PreviewError", 2),
+    ("scheduler.ledger", "UnknownRun", 2),
+    ("scheduler.ledger", "RunStateError", 2),
+    ("mailer.bounces", "BounceError", 2),
+    ("scheduler.editions", "DigestError", 2),
+    ("scheduler.editions", "IssueAlreadySent", 1),
+    ("subscribers.service", "NotSubscribed", 1),
+    ("scheduler.ledger", "RunConflict", 1),
+    ("scheduler.dispatch", "SendInterrupted", 1),
+    ("mailer.dkim", "DkimError", 2),
+    ("subscribers.importer", "ImportFailed", 2),
     # Locked, read-only, damaged or unreachable: the engine says which in one line.
-    (DatabaseUnavailable, 1),
-    (MigrationError, 1),
+    ("subscribers.db", "DatabaseUnavailable", 1),
+    ("briefmail.migrate", "MigrationError", 1),
     # An SMTP refusal or an unreachable relay outside a run (a test copy): one line, exit 1.
-    (DeliveryError, 1),
-    (OSError, 1),
+    ("mailer.errors", "DeliveryError", 1),
+    ("builtins", "OSError", 1),
 )
+
+
+def exit_code(exc: BaseException) -> int | None:
+    """The exit code `ERRORS` gives this exception, or None when it is not a library error."""
+    for module, name, code in ERRORS:
+        loaded = sys.modules.get(module)
+        kind = getattr(loaded, name, None) if loaded is not None else None
+        if isinstance(kind, type) and isinstance(exc, kind):
+            return code
+    return None
+
 
 cli = typer.Typer(
     name="briefmail",
@@ -134,25 +126,29 @@ def handle_errors(func: Callable[P, R]) -> Callable[P, R]:
     def wrapper(*args: P.args, **kwargs: P.kwargs) -> R:
         try:
             return func(*args, **kwargs)
-        except tuple(kind for kind, _ in ERRORS) as exc:
-            if state["debug"]:
-                raise
-            code = next(code for kind, code in ERRORS if isinstance(exc, kind))
-            err.print(f"Error: {_one_line(str(exc))}", markup=False, soft_wrap=True)
+        except Exception as exc:
+            message, code = _error_line(exc)
+            if code is None or state["debug"]:
+                raise  # not a library error (a bug, typer.Exit), or --debug: the traceback
+            err.print(f"Error: {message}", markup=False, soft_wrap=True)
             raise typer.Exit(code) from None
-        except SQLAlchemyError as exc:
-            # Any other database error: its own text would print the SQL and its parameters
-            # (addresses, token keys), so only the driver's first line is shown.
-            if state["debug"]:
-                raise
-            err.print(
-                f"Error: database error: {driver_message(exc)} (--debug shows the traceback)",
-                markup=False,
-                soft_wrap=True,
-            )
-            raise typer.Exit(1) from None
 
     return wrapper
+
+
+def _error_line(exc: Exception) -> tuple[str, int | None]:
+    """The one line and exit code for a library error; code None when it is not one."""
+    code = exit_code(exc)
+    if code is not None:
+        return _one_line(str(exc)), code
+    loaded = sys.modules.get("sqlalchemy.exc")  # SQLAlchemy cannot have raised unless loaded
+    if loaded is not None and isinstance(exc, loaded.SQLAlchemyError):
+        from subscribers.db import driver_message
+
+        # Any other database error: its own text would print the SQL and its parameters
+        # (addresses, token keys), so only the driver's first line is shown.
+        return f"database error: {driver_message(exc)} (--debug shows the traceback)", 1
+    return "", None
 
 
 def _one_line(message: str) -> str:
@@ -178,6 +174,9 @@ def end_if_interrupted(report: SendReport, resume: str) -> None:
 @contextmanager
 def open_app() -> Iterator[Briefmail]:
     """The app for the chosen config, closed (connections released) when the command ends."""
+    from briefmail.app import build_app
+    from briefmail.settings import load_settings
+
     app = build_app(load_settings(state["config"]))
     try:
         yield app
@@ -220,6 +219,8 @@ def _main(
 @handle_errors
 def init() -> None:
     """Create briefmail.toml (if absent), migrate the database and create the default list."""
+    from briefmail.settings import write_default_config, write_secret_key
+
     config = state["config"] or Path(CONFIG_FILE)
     if write_default_config(config):
         out.print(f"Wrote {config}")
