@@ -115,8 +115,11 @@ def _memory_kb(pid: int) -> tuple[int, int, str]:
     except (KeyError, ValueError, IndexError):
         return 0, 0, ""
     words = [word.decode(errors="replace") for word in command if word]
-    # "briefmail ... runs resume 1 --share 2/2" is named by what follows the config options.
+    # "briefmail ... send 1 --workers 2" is named by what follows the config options; the
+    # sender processes it starts (multiprocessing's spawn) are named as such.
     name = " ".join(Path(words[1]).name if i == 1 else w for i, w in enumerate(words[1:4], 1))
+    if "--multiprocessing-fork" in words:
+        return rss, hwm, f"{pid} sender process"
     for at, word in enumerate(words):
         if word in {"send", "runs", "worker"}:
             name = " ".join(words[at:]).replace(" --retry-for 0.0", "").replace(" --json", "")
