@@ -235,7 +235,9 @@ def add_deliveries(
         )
         .on_conflict_do_nothing(index_elements=["run_id", "subscriber_id"])
     )
-    return int(getattr(session.execute(statement), "rowcount", 0) or 0)
+    # psycopg closes an INSERT's cursor at once: its row count is kept only when asked for.
+    result = session.execute(statement.execution_options(preserve_rowcount=True))
+    return int(getattr(result, "rowcount", 0) or 0)
 
 
 # --- claims: pending → sending under a lease --------------------------------------------------
