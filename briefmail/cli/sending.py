@@ -33,7 +33,7 @@ from briefmail.cli.base import (
     state,
 )
 from briefmail.ops.logs import configure_logging
-from briefmail.ops.preview import DryRun
+from briefmail.ops.preview import DryRun, Preview
 from briefmail.services.sending import RunChange
 from scheduler.dispatch import SendReport
 from scheduler.editions import load_issue
@@ -82,19 +82,7 @@ def send(
             return
         if test_to is not None:
             copy = asyncio.run(app.sending.test_copy(issue_id, slug, test_to, split_topics(topics)))
-            what = {
-                "to": copy.message.rcpt_to,
-                "topics": list(copy.topics),
-                "stories": copy.stories,
-            }
-            if as_json:
-                print_json({**what, "message_id": copy.message.message_id})
-            else:
-                out.print(
-                    f"sent a [TEST] copy ({copy.label}, {copy.stories} stories) to "
-                    f"{copy.message.rcpt_to}; nothing recorded",
-                    markup=False,
-                )
+            _print_test_copy(copy, as_json)
             return
         with _progress(app, issue_id, show=not as_json and err.is_terminal):
             report = asyncio.run(
@@ -107,6 +95,19 @@ def send(
     else:
         _print_report(report)
     end_if_interrupted(report, f"briefmail send {issue_id}")
+
+
+def _print_test_copy(copy: Preview, as_json: bool) -> None:
+    """Where the [TEST] copy went, as JSON or one line."""
+    if as_json:
+        what = {"to": copy.message.rcpt_to, "topics": list(copy.topics), "stories": copy.stories}
+        print_json({**what, "message_id": copy.message.message_id})
+        return
+    out.print(
+        f"sent a [TEST] copy ({copy.label}, {copy.stories} stories) to "
+        f"{copy.message.rcpt_to}; nothing recorded",
+        markup=False,
+    )
 
 
 def _print_dry_run(plan: DryRun, as_json: bool) -> None:

@@ -88,29 +88,7 @@ class TestHostileInput:
 
         n = len(list(tmp_path.glob("issue-*.json")))
         slug = f"l{n}"
-        with app.sessions() as session:
-            newsletter = create_list(session, slug, f"List {n}", "Brief <b@news.example.org>")
-            session.commit()
-            accepted = 0
-            for local, domain, name in readers:
-                try:
-                    with session.begin_nested():
-                        subscribe(
-                            session,
-                            newsletter,
-                            f"{local}@{domain}",
-                            taxonomy=app.taxonomy,
-                            topics=["chips"],
-                            name=name,
-                            confirmed=True,
-                            # The operator may say the relay takes SMTPUTF8; this one does
-                            # not, and such readers' deliveries must then fail alone.
-                            smtputf8=smtputf8,
-                        )
-                    accepted += 1
-                except InvalidAddress:
-                    pass  # refused at subscribe, with a message: never discovered at send time
-            session.commit()
+        accepted = _subscribe_all(app, slug, n, readers, smtputf8)
         try:
             stored = app.ingest(_issue_file(tmp_path, n, title, story), slug).stored
         except IngestError:
@@ -131,3 +109,33 @@ class TestHostileInput:
             assert all(not part.defects for part in parsed.walk()), parsed.defects
             for name, value in parsed.items():
                 assert "\r" not in str(value) and "\n" not in str(value), name
+
+
+def _subscribe_all(
+    app: Briefmail, slug: str, n: int, readers: list[tuple[str, str, str]], smtputf8: bool
+) -> int:
+    """A new list ``slug`` with every reader subscribe accepts; how many it accepted."""
+    with app.sessions() as session:
+        newsletter = create_list(session, slug, f"List {n}", "Brief <b@news.example.org>")
+        session.commit()
+        accepted = 0
+        for local, domain, name in readers:
+            try:
+                with session.begin_nested():
+                    subscribe(
+                        session,
+                        newsletter,
+                        f"{local}@{domain}",
+                        taxonomy=app.taxonomy,
+                        topics=["chips"],
+                        name=name,
+                        confirmed=True,
+                        # The operator may say the relay takes SMTPUTF8; this one does
+                        # not, and such readers' deliveries must then fail alone.
+                        smtputf8=smtputf8,
+                    )
+                accepted += 1
+            except InvalidAddress:
+                pass  # refused at subscribe, with a message: never discovered at send time
+        session.commit()
+    return accepted
