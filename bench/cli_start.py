@@ -14,8 +14,6 @@ bench/results/cli_start.json.
 from __future__ import annotations
 
 import argparse
-import datetime as dt
-import json
 import os
 import shlex
 import statistics
@@ -27,10 +25,10 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
+from bench.record import RESULTS, record
+
 __all__ = ["COMMANDS", "main", "measure"]
 
-ROOT = Path(__file__).resolve().parent.parent
-RESULTS = ROOT / "bench" / "results" / "cli_start.json"
 #: The commands issue 18 asks to start in under half a second; {n} makes each address new.
 COMMANDS: dict[str, tuple[str, ...]] = {
     "--help": ("--help",),
@@ -62,27 +60,36 @@ def _timed(argv: Sequence[str], folder: Path) -> float:
     return elapsed
 
 
+def _key(name: str) -> str:
+    """A command's name as a figure's prefix: "issues list" -> "issues_list"."""
+    return name.strip("-").replace(" -c ", "_").replace(" ", "_")
+
+
 def measure(runs: int, folder: Path) -> dict[str, Any]:
-    """Median and fastest start of python -c pass and of each command, one warm-up each."""
+    """Median and fastest start of python -c pass and of each command, and their ratios.
+
+    The commands take turns, round after round, so a burst of load elsewhere falls on all of
+    them alike; the first round warms the disk cache and is not counted.
+    """
     briefmail = _briefmail()
     _timed([*briefmail, "init"], folder)
-    counter = iter(range(1_000_000))
-    argv: dict[str, list[str]] = {"python -c pass": [sys.executable, "-c", "pass"]}
-    figures: dict[str, dict[str, float]] = {}
-    for name in ("python -c pass", *COMMANDS):
-        times = []
-        for _ in range(runs + 1):  # the first run warms the disk cache and is not counted
-            command = argv.get(name) or [
-                *briefmail,
-                *(part.format(n=next(counter)) for part in COMMANDS[name]),
-            ]
-            times.append(_timed(command, folder))
-        counted = times[1:]
-        figures[name] = {"median_s": statistics.median(counted), "min_s": min(counted)}
-    baseline = figures["python -c pass"]["median_s"]
-    for one in figures.values():
-        one["ratio"] = one["median_s"] / baseline
-    return {"runs": runs, "target_s": TARGET, "commands": figures}
+    names = ("python -c pass", *COMMANDS)
+    times: dict[str, list[float]] = {name: [] for name in names}
+    for n in range(runs + 1):
+        for name in names:
+            argv = [sys.executable, "-c", "pass"]
+            if name in COMMANDS:
+                argv = [*briefmail, *(part.format(n=n) for part in COMMANDS[name])]
+            elapsed = _timed(argv, folder)
+            if n:
+                times[name].append(elapsed)
+    baseline = statistics.median(times["python -c pass"])
+    figures: dict[str, Any] = {"runs": runs, "target_s": TARGET}
+    for name in names:
+        figures[f"{_key(name)}_s"] = round(statistics.median(times[name]), 4)
+        figures[f"{_key(name)}_min_s"] = round(min(times[name]), 4)
+        figures[f"{_key(name)}_ratio"] = round(statistics.median(times[name]) / baseline, 1)
+    return figures
 
 
 def _table(figures: dict[str, Any]) -> str:
@@ -91,56 +98,29 @@ def _table(figures: dict[str, Any]) -> str:
         "| command | median s | fastest s | × python -c pass | under 0.5 s |",
         "|---|---:|---:|---:|:---:|",
     ]
-    for name, one in figures["commands"].items():
-        under = "" if name == "python -c pass" else ("yes" if one["median_s"] < TARGET else "no")
+    for name in ("python -c pass", *COMMANDS):
+        key = _key(name)
+        median = figures[f"{key}_s"]
+        under = "" if name not in COMMANDS else ("yes" if median < TARGET else "no")
         lines.append(
-            f"| `{name}` | {one['median_s']:.3f} | {one['min_s']:.3f} | "
-            f"{one['ratio']:.1f} | {under} |"
+            f"| `{name}` | {median:.3f} | {figures[f'{key}_min_s']:.3f} | "
+            f"{figures[f'{key}_ratio']:.1f} | {under} |"
         )
     return "\n".join(lines)
-
-
-def _git(*args: str) -> str:
-    """A git command's output in the repository, or "" when git cannot answer."""
-    try:
-        done = subprocess.run(["git", *args], cwd=ROOT, capture_output=True, text=True)
-    except OSError:
-        return ""
-    return done.stdout.strip() if done.returncode == 0 else ""
-
-
-def _append(figures: dict[str, Any], path: Path) -> None:
-    """Add this run to the JSON list of runs in ``path`` (the other benches' shape)."""
-    runs: list[Any] = json.loads(path.read_text(encoding="utf-8")) if path.exists() else []
-    runs.append(
-        {
-            "bench": "cli_start",
-            "command": shlex.join(["python", "-m", "bench.cli_start", *sys.argv[1:]]),
-            "time": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
-            "commit": _git("rev-parse", "--short", "HEAD") or "unknown",
-            "dirty": bool(_git("status", "--porcelain", "--untracked-files=no")),
-            "cores": os.cpu_count() or 1,
-            "load": round(os.getloadavg()[0], 2),
-            "figures": figures,
-        }
-    )
-    path.parent.mkdir(parents=True, exist_ok=True)
-    draft = path.with_suffix(".json.tmp")
-    draft.write_text(json.dumps(runs, indent=2) + "\n", encoding="utf-8")
-    draft.replace(path)  # whole or not at all: an interrupted run leaves the old list
 
 
 def main(argv: Sequence[str] | None = None) -> None:
     """Measure, print the table and append the run to bench/results/cli_start.json."""
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--runs", type=int, default=7, help="timed runs per command")
-    parser.add_argument("--out", type=Path, default=RESULTS, help="JSON file of runs")
+    parser.add_argument("--out", type=Path, default=RESULTS, help="folder of results files")
+    parser.add_argument("--note", help="free text kept with the run (e.g. 'busy machine')")
     args = parser.parse_args(argv)
     with tempfile.TemporaryDirectory(prefix="briefmail-cli-start-") as folder:
         figures = measure(args.runs, Path(folder))
     print(_table(figures))
-    _append(figures, args.out)
-    print(f"appended to {args.out}")
+    record("cli_start", figures, note=args.note, folder=args.out)
+    print(f"appended to {args.out / 'cli_start.json'}")
 
 
 if __name__ == "__main__":
