@@ -7,7 +7,6 @@ import re
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from mailer.message import domain_of
 from subscribers.models import NewsletterList
 
 __all__ = ["ListError", "UnknownList", "all_lists", "create_list", "default_list_id", "get_list"]
@@ -30,6 +29,10 @@ class UnknownList(LookupError):
 
 def default_list_id(slug: str, name: str, from_address: str) -> str:
     """An RFC 2919 List-Id on the sender's domain: 'Name <slug.domain>'."""
+    # Imported here: mailer.message loads the renderer (mjml), which listing or looking up a
+    # list never needs, and every command looks one up.
+    from mailer.message import domain_of
+
     return f"{name} <{slug}.{domain_of(from_address)}>"
 
 
