@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import re
 from pathlib import Path
+from typing import Any, cast
 
 from briefmail.app import Briefmail
 from mailer.testing import SmtpSink
@@ -63,7 +64,9 @@ async def test_parsing_names_the_delivery_changes_nothing_and_lists_bad_paths(
     missing = tmp_path / "missing.eml"
     parsed = app.feedback.parse_bounces(missing, hard_bounce(tmp_path, *sent[GONE]))
     assert parsed.errors == [f"{missing}: No such file or directory"]
-    [report] = parsed.as_json()["reports"]  # type: ignore[misc]
+    reports = parsed.as_json()["reports"]
+    assert isinstance(reports, list)
+    [report] = cast(list[dict[str, Any]], reports)
     [recipient] = report["recipients"]
     assert (recipient["address"], recipient["reason"]) == (GONE, "gone")
     assert recipient["delivery_id"] is not None

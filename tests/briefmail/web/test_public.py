@@ -293,10 +293,10 @@ class TestTokens:
         signer = TokenSigner(app.settings.secret())
         original = time_module.time
         try:
-            time_module.time = lambda: original() - 8 * 24 * 3600  # type: ignore[assignment]
+            time_module.time = lambda: original() - 8 * 24 * 3600
             old = signer.make(Purpose.CONFIRM, 1, "k")
         finally:
-            time_module.time = original  # type: ignore[assignment]
+            time_module.time = original
         response = await client.get(f"/confirm/{old}")
         assert response.status_code == 400 and "expired" in response.text
 
