@@ -9,12 +9,11 @@ import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 from rich.table import Table
 
-from briefmail.app import Briefmail
 from briefmail.cli.base import (
     JsonOption,
     ListOption,
@@ -32,13 +31,14 @@ from briefmail.cli.base import (
     split_topics,
     state,
 )
-from briefmail.ops.logs import configure_logging
-from briefmail.ops.preview import DryRun, Preview
-from briefmail.services.sending import RunChange
-from scheduler.dispatch import SendReport
-from scheduler.editions import load_issue
-from scheduler.ledger import count_done
-from subscribers.lists import get_list
+
+if TYPE_CHECKING:
+    # Only for annotations: the send path loads SQLAlchemy, mjml and cryptography, and every
+    # command (`--help` too) imports this module to register its commands.
+    from briefmail.app import Briefmail
+    from briefmail.ops.preview import DryRun, Preview
+    from briefmail.services.sending import RunChange
+    from scheduler.dispatch import SendReport
 
 # -- send and runs -----------------------------------------------------------------------------
 
@@ -76,6 +76,9 @@ def send(
     with open_app() as app:
         slug = chosen_list(app, list_slug)
         with app.sessions() as session:
+            from scheduler.editions import load_issue
+            from subscribers.lists import get_list
+
             load_issue(session, issue_id, get_list(session, slug))
         if dry_run:
             _print_dry_run(app.sending.dry_run(issue_id, slug), as_json)
@@ -149,6 +152,8 @@ def _progress(app: Briefmail, issue_id: int, show: bool) -> Iterator[None]:
         TextColumn("· failed {task.fields[failed]} · {task.fields[rate]}/s"),
         TimeRemainingColumn(),
     )
+    from scheduler import ledger
+
     stop = threading.Event()
     with Progress(*columns, console=err, transient=True) as bar:
         task = bar.add_task("send", total=None, run="…", delivered=0, deferred=0, failed=0, rate=0)
@@ -160,7 +165,7 @@ def _progress(app: Briefmail, issue_id: int, show: bool) -> Iterator[None]:
                 if run_id is None:
                     continue  # still planning
                 counts = app.sending.counts(run_id)
-                done = count_done(counts)
+                done = ledger.count_done(counts)
                 first = done if first is None else first
                 rate = (done - first) / max(time.monotonic() - started, 1e-9)
                 bar.update(
@@ -352,6 +357,7 @@ def serve(
     ] = False,
 ) -> None:
     """Run the web app and the scheduler (each reader's brief at their local send hour)."""
+    from briefmail.ops.logs import configure_logging
     from briefmail.ops.serve import serve as run
 
     configure_logging(logging.DEBUG if state["debug"] else logging.INFO)
