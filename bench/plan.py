@@ -22,11 +22,11 @@ import tempfile
 import time
 from pathlib import Path
 
-from database import bench_database
-from population import create_subscribers, people
-from send import ISSUE
 from sqlalchemy import select
 
+from bench.database import bench_database
+from bench.population import create_subscribers, people
+from bench.send import ISSUE
 from briefmail.app import Briefmail
 from briefmail.settings import DatabaseSettings, NewsletterSettings, isolated_settings
 from subscribers.models import NewsletterList

@@ -43,14 +43,14 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from baseline import baseline, prebuilt_message
-from database import bench_database
-from population import check_setup, create_subscribers, people
-from processes import Measured, run_cli, run_measured
-from smtp_sink import SinkBinary, SmtpSink, locate
 from sqlalchemy import select, text
 from sqlalchemy.orm import Session
 
+from bench.baseline import baseline, prebuilt_message
+from bench.database import bench_database
+from bench.population import check_setup, create_subscribers, people
+from bench.processes import Measured, run_cli, run_measured
+from bench.smtp_sink import SinkBinary, SmtpSink, locate
 from subscribers.db import make_engine
 from subscribers.models import NewsletterList
 
