@@ -281,8 +281,9 @@ class TestDkim:
         assert name == "brief._domainkey.news.example.org"
 
 
+REFUSED = {f"r{n:04d}@example.net": (550, "5.1.1 No such user") for n in range(0, 2000, 97)}
 FAULTS = {
-    "refuse": {f"r{n:04d}@example.net": (550, "5.1.1 No such user") for n in range(0, 2000, 97)},
+    "refuse": REFUSED,
     "defer_first": 0.1,
     "reject_connections": 2,
     "drop_during_data": 0.03,
@@ -327,7 +328,7 @@ class TestHostileServer:
         finally:
             await transport.close()
         assert (report.resent_unknown, report.outcome_unknown) == (first.outcome_unknown, 0)
-        refused = set(FAULTS["refuse"])  # type: ignore[arg-type]
+        refused = set(REFUSED)
         delivered = smtp_sink.recipients()
         assert len(delivered) == len(set(delivered)), "somebody got two copies"
         assert set(delivered) == {f"r{n:04d}@example.net" for n in range(2000)} - refused
