@@ -261,26 +261,10 @@ class TestSendAndRuns:
             assert code == 0, err
             first = json.loads(out)
             second = json.loads(run("send", "1", "--json")[1])
-        assert {
-            k: first[k]
-            for k in (
-                "run_id",
-                "planned",
-                "delivered",
-                "deferred",
-                "failed",
-                "variants_rendered",
-                "skipped",
-            )
-        } == {
-            "run_id": 1,
-            "planned": 2,
-            "delivered": 2,
-            "deferred": 0,
-            "failed": 0,
-            "variants_rendered": 2,
-            "skipped": 1,
-        }
+        expected = dict(
+            run_id=1, planned=2, delivered=2, deferred=0, failed=0, variants_rendered=2, skipped=1
+        )
+        assert {k: first[k] for k in expected} == expected
         assert isinstance(first["seconds"], float)
         assert (second["run_id"], second["delivered"], second["variants_rendered"]) == (1, 2, 0)
         assert sorted(sink.recipients()) == ["a@example.net", "b@example.net"]
@@ -293,13 +277,8 @@ class TestSendAndRuns:
                 "issue_id": 1,
                 "status": "done",
                 "counts": {
-                    "pending": 0,
-                    "deferred": 0,
-                    "sending": 0,
-                    "uncertain": 0,
-                    "delivered": 2,
-                    "failed": 0,
-                    "cancelled": 0,
+                    **dict.fromkeys(("pending", "deferred", "sending", "uncertain"), 0),
+                    **{"delivered": 2, "failed": 0, "cancelled": 0},
                 },
                 "skipped": {"cadence weekly": 1},
                 "pause_reason": None,
