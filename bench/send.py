@@ -47,7 +47,7 @@ from sqlalchemy import select, text
 from sqlalchemy.orm import Session
 
 from bench.baseline import baseline, prebuilt_message
-from bench.database import bench_database
+from bench.database import BenchDatabase, bench_database
 from bench.population import check_setup, create_subscribers, people
 from bench.processes import Measured, run_cli, run_measured
 from bench.smtp_sink import SinkBinary, SmtpSink, locate
@@ -301,91 +301,92 @@ def reset_runs(url: str) -> None:
     engine.dispose()
 
 
+def _set_up_briefmail(args: argparse.Namespace, folder: Path, url: str, port: int) -> int:
+    """Key, config, `briefmail init` and the issue ingested, all through the CLI; its id."""
+    config = folder / "briefmail.toml"
+    if args.dkim != "none":
+        keygen = ["dkim", "keygen", "--domain", DOMAIN, "--selector", "bench"]
+        run_cli(folder, *keygen, "--algorithm", args.dkim, "--out", "dkim.key")
+    write_config(config, port, args.connections, args.dkim != "none", url)
+    run_cli(folder, "--config", str(config), "init")
+    (folder / "issue.txt").write_text(ISSUE, encoding="utf-8")
+    ingested = run_cli(folder, "--config", str(config), "ingest", "issue.txt", "--json")
+    return int(json.loads(ingested)["id"])
+
+
+def _create_subscribers(args: argparse.Namespace, database: BenchDatabase) -> float:
+    """The subscribers, in bulk SQL into the list `init` made; the seconds it took."""
+    engine = make_engine(database.url)
+    with Session(engine) as session:
+        list_id = session.scalar(select(NewsletterList.id).where(NewsletterList.slug == "bench"))
+    assert list_id is not None, "briefmail init created no list 'bench'"
+    _note(f"creating {args.subscribers:,} subscribers")
+    started = time.perf_counter()
+    created = create_subscribers(engine, list_id, people(args.subscribers, args.seed))
+    database.after_bulk_load(engine)
+    setup_seconds = time.perf_counter() - started
+    engine.dispose()
+    assert created == args.subscribers
+    return setup_seconds
+
+
+def _send(
+    folder: Path, issue_id: int, workers: int, sink: SmtpSink
+) -> tuple[Measured, dict[str, Any], int, dict[str, int]]:
+    """One timed `briefmail send`: the process, its report, what the sink got, the skipped."""
+    cli = ["--config", str(folder / "briefmail.toml")]
+    before = sink.received()
+    send_args = [*cli, "send", str(issue_id), "--json"]
+    if workers > 1:
+        send_args += ["--workers", str(workers)]
+    _note(f"briefmail {' '.join(send_args)}")
+    send = run_measured(folder, *send_args)
+    report: dict[str, Any] = json.loads(send.stdout) if send.returncode == 0 else {}
+    delivered = int(report.get("delivered", 0))
+    sink_send = sink.wait_for(before + delivered) - before
+    skipped: dict[str, int] = {}
+    if report:
+        # The send's JSON counts only what it sent; the reasons for skipping are the run's.
+        run = run_cli(folder, *cli, "runs", "show", str(report["run_id"]), "--json")
+        skipped = dict(json.loads(run).get("skipped") or {})
+    return send, report, sink_send, skipped
+
+
+def _baseline(
+    folder: Path, issue_id: int, sink: SmtpSink, count: int, connections: int
+) -> tuple[float, int, int, int, int]:
+    """smtplib pushing ``count`` copies of one real message: seconds, count, received, size."""
+    _note(f"baseline: {count:,} messages, smtplib over {connections} connections")
+    message = prebuilt_message(folder / "briefmail.toml", issue_id)
+    before = sink.received()
+    seconds = baseline(sink.host, sink.port, message, count, connections)
+    sink_baseline = sink.wait_for(before + count) - before
+    return seconds, count, sink_baseline, message.size, connections
+
+
 def measure(args: argparse.Namespace, folder: Path, binary: SinkBinary) -> Iterator[Result]:
     """Set up once; for each worker count a send (the baseline after the first); the figures."""
-    config = folder / "briefmail.toml"
     most = args.connections * max(args.workers)
     with (
         bench_database(args.database, folder) as database,
         SmtpSink(binary, folder, max_connections=max(256, 2 * most)) as sink,
     ):
         _note(f"working in {folder}; {' '.join(sink.command)}")
-        if args.dkim != "none":
-            run_cli(
-                folder,
-                "dkim",
-                "keygen",
-                "--domain",
-                DOMAIN,
-                "--selector",
-                "bench",
-                "--algorithm",
-                args.dkim,
-                "--out",
-                "dkim.key",
-            )
         # SQLite's URL is relative to the config, as an operator would write it.
         url = database.url if database.kind != "sqlite" else "sqlite:///bench.db"
-        write_config(config, sink.port, args.connections, args.dkim != "none", url)
-        run_cli(folder, "--config", str(config), "init")
-        (folder / "issue.txt").write_text(ISSUE, encoding="utf-8")
-        ingested = json.loads(
-            run_cli(folder, "--config", str(config), "ingest", "issue.txt", "--json")
-        )
-        issue_id = int(ingested["id"])
-
-        engine = make_engine(database.url)
-        with Session(engine) as session:
-            list_id = session.scalar(
-                select(NewsletterList.id).where(NewsletterList.slug == "bench")
-            )
-        assert list_id is not None, "briefmail init created no list 'bench'"
-        _note(f"creating {args.subscribers:,} subscribers")
-        started = time.perf_counter()
-        created = create_subscribers(engine, list_id, people(args.subscribers, args.seed))
-        database.after_bulk_load(engine)
-        setup_seconds = time.perf_counter() - started
-        engine.dispose()
-        assert created == args.subscribers
-
+        issue_id = _set_up_briefmail(args, folder, url, sink.port)
+        setup_seconds = _create_subscribers(args, database)
         baseline_figures: tuple[float, int, int, int, int] | None = None
         for turn, workers in enumerate(args.workers):
             if turn:
                 reset_runs(database.url)
             load_before = os.getloadavg()[0]
-            before = sink.received()
-            send_args = ["--config", str(config), "send", str(issue_id), "--json"]
-            if workers > 1:
-                send_args += ["--workers", str(workers)]
-            _note(f"briefmail {' '.join(send_args)}")
-            send = run_measured(folder, *send_args)
-            report: dict[str, Any] = json.loads(send.stdout) if send.returncode == 0 else {}
-            delivered = int(report.get("delivered", 0))
-            sink_send = sink.wait_for(before + delivered) - before
-            skipped: dict[str, int] = {}
-            if report:
-                run = json.loads(
-                    run_cli(
-                        folder,
-                        "--config",
-                        str(config),
-                        "runs",
-                        "show",
-                        str(report["run_id"]),
-                        "--json",
-                    )
-                )
-                skipped = dict(run.get("skipped") or {})
-
+            send, report, sink_send, skipped = _send(folder, issue_id, workers, sink)
             if baseline_figures is None:
                 # Each worker process opens its own pool: the sender holds workers × connections.
+                delivered = int(report.get("delivered", 0))
                 total = args.connections * workers
-                _note(f"baseline: {delivered:,} messages, smtplib over {total} connections")
-                message = prebuilt_message(config, issue_id)
-                before = sink.received()
-                seconds = baseline(sink.host, sink.port, message, delivered, total)
-                sink_baseline = sink.wait_for(before + delivered) - before
-                baseline_figures = (seconds, delivered, sink_baseline, message.size, total)
+                baseline_figures = _baseline(folder, issue_id, sink, delivered, total)
             load_after = os.getloadavg()[0]
             engine = make_engine(database.url)
             database_bytes = database.size_bytes(engine)
@@ -417,16 +418,16 @@ def _note(text: str) -> None:
     print(f"[{time.strftime('%H:%M:%S')}] {text}", file=sys.stderr, flush=True)
 
 
-def print_table(result: Result) -> None:
-    """The figures, readable."""
-    n = result.subscribers
+def _print_heading(result: Result) -> None:
+    """What was run, on what, and how busy the machine was (a blank line after)."""
     workers = f"{result.workers} worker{'s' if result.workers != 1 else ''}"
     print(
-        f"briefmail send · {n:,} subscribers · {result.connections} connections per sender · "
-        f"{workers} · {result.database} · "
+        f"briefmail send · {result.subscribers:,} subscribers · "
+        f"{result.connections} connections per sender · {workers} · {result.database} · "
         f"DKIM {result.dkim} · smtp-sink ({result.sink.origin})"
     )
     cpus = os.cpu_count() or 1
+    # Others' work on the machine slows both sides: say so beside the figures it skews.
     busy = max(result.load) > cpus
     print(
         f"{cpus} CPUs · load average {result.load[0]:.1f} before the send, "
@@ -434,21 +435,23 @@ def print_table(result: Result) -> None:
         + ("  (BUSY MACHINE: figures are noisy)" if busy else "")
         + "\n"
     )
+
+
+def _print_steps(result: Result) -> None:
+    """The timed steps, with their seconds and rates."""
     rows: list[tuple[str, str, str]] = [
         (
             "setup: subscribers (bulk SQL)",
             f"{result.setup_seconds:.2f}",
-            f"{n / result.setup_seconds:,.0f}/s",
+            f"{result.subscribers / result.setup_seconds:,.0f}/s",
         ),
-    ]
-    engine_seconds = result.report.get("seconds")
-    rows.append(
         (
             "send: plan + render + send (CLI)",
             f"{result.send.seconds:.2f}",
             f"{result.rate:,.0f} msg/s",
-        )
-    )
+        ),
+    ]
+    engine_seconds = result.report.get("seconds")
     if engine_seconds is not None:
         rows.append(("  as `send --json` reports it", f"{engine_seconds:.2f}", ""))
     rows.append(
@@ -461,6 +464,11 @@ def print_table(result: Result) -> None:
     print(f"{'step':<36}{'seconds':>9}{'rate':>16}")
     for step, seconds, rate in rows:
         print(f"{step:<36}{seconds:>9}{rate:>16}")
+
+
+def _facts(result: Result) -> list[tuple[str, str]]:
+    """The counts, the targets met or missed, and each process's memory: label and value."""
+    n = result.subscribers
     ratio = result.rate / result.baseline_rate if result.baseline_rate else 0.0
     rss = result.peak_rss_kb / 1024
     tree = result.send.tree_rss_kb / 1024
@@ -498,12 +506,19 @@ def print_table(result: Result) -> None:
         ("  wait4 ru_maxrss", f"{result.send.max_rss_kb / 1024:.1f} MB (counts a fork's parent)"),
         ("  all its processes (sampled)", f"{tree:.1f} MB"),
     ]
-    facts += [
+    return facts + [
         (f"  {name}", f"{hwm / 1024:.1f} MB (VmHWM)")
         for name, hwm in sorted(result.send.process_hwm_kb.items())
     ]
+
+
+def print_table(result: Result) -> None:
+    """The figures, readable."""
+    _print_heading(result)
+    _print_steps(result)
     print()
-    for label, value in facts:
+    # A label too long for its column keeps two spaces before the value instead.
+    for label, value in _facts(result):
         print(f"{label:<30}{value}" if len(label) < 30 else f"{label}  {value}")
 
 
