@@ -140,10 +140,26 @@ class Issue:
     period_end: dt.date | None = None
     #: Hashtags the source carried, without '#', as printed.
     tags: tuple[str, ...] = ()
+    #: What the source printed as the whole piece's summary (an article's bullet block), if any.
+    summary: str | None = None
+    #: The Subject line when it is not the title: an editor's choice or the list's template.
+    subject: str | None = None
+    #: The inbox preview text when it is not made from the story titles (an editor's choice).
+    preheader: str | None = None
 
     def __post_init__(self) -> None:
-        # The title is the Subject: one line, capped, so no send or preview can refuse it later.
+        # The title and subject reach the Subject header: one line, capped, so no send or
+        # preview can refuse them later. The preheader is one line for the same reason.
         object.__setattr__(self, "title", cap_subject(header_text(self.title)))
+        for name in ("subject", "preheader"):
+            value = getattr(self, name)
+            if value is not None:
+                object.__setattr__(self, name, cap_subject(header_text(value)) or None)
+
+    @property
+    def subject_line(self) -> str:
+        """What the Subject header says: the subject when one is set, else the title."""
+        return self.subject or self.title
 
     @property
     def topics(self) -> frozenset[str]:
@@ -175,6 +191,9 @@ def issue_to_json(issue: Issue, issue_id: int | None = None) -> dict[str, object
         "period_end": issue.period_end.isoformat() if issue.period_end else None,
         "posted": issue.posted,
         "tags": list(issue.tags),
+        "summary": issue.summary,
+        "subject": issue.subject,
+        "preheader": issue.preheader,
         "stories": [
             {
                 "position": s.position,

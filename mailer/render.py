@@ -54,6 +54,7 @@ __all__ = [
     "Slot",
     "html_size",
     "one_line",
+    "summary_line",
     "template_dir",
 ]
 
@@ -248,7 +249,7 @@ class Renderer:
         text_part = self._render_template(f"{issue.format.value}.txt.j2", base)
         layout = context["layout"]
         return Rendered(
-            issue.title,
+            issue.subject_line,
             base["preheader"],
             html_part,
             text_part,
@@ -335,7 +336,7 @@ class Renderer:
             "issue": issue,
             "newsletter": newsletter,
             "archive_url": archive_url,
-            "preheader": preheader_for(stories),
+            "preheader": issue.preheader or summary_line(issue.summary) or preheader_for(stories),
             "subscriber": {
                 "topics": list(topics),
                 "cadence": cadence,
@@ -397,7 +398,7 @@ class Renderer:
 
         def attempt(context: dict[str, Any]) -> tuple[str, str, dict[str, Any]]:
             source = self._render_template(template, context)
-            return source, self._html_from(source, issue.title, base["preheader"]), context
+            return source, self._html_from(source, issue.subject_line, base["preheader"]), context
 
         def fits(result: tuple[str, str, dict[str, Any]]) -> bool:
             return budget is None or html_size(result[1]) <= budget
@@ -464,6 +465,16 @@ def compile_mjml(source: str) -> str:
     # Style blocks stay (keep_style_tags): @media rules for phones and dark mode cannot be inlined.
     inlined: str = _INLINER.inline(result.html)
     return inlined.replace("<head>", "<head>" + _HEAD_META, 1)
+
+
+def summary_line(summary: str | None, limit: int = 140) -> str | None:
+    """An issue's printed summary as preview text: one line, cut at a word; None if none."""
+    if not summary:
+        return None
+    text = " ".join(plain_text(summary).split())
+    if len(text) <= limit:
+        return text
+    return text[: limit - 1].rsplit(" ", 1)[0].rstrip(" ·,;") + "…"
 
 
 def preheader_for(stories: Sequence[Story], limit: int = 140) -> str:

@@ -35,6 +35,9 @@ class TestIngestAndIssues:
             "period_end",
             "posted",
             "tags",
+            "summary",
+            "subject",
+            "preheader",
         }
         assert data["id"] is None
         assert data["date"] == "2026-07-01"
