@@ -13,18 +13,24 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
-from mailer.content import Issue
+from mailer.content import Format, Issue
 from mailer.ingest.article import looks_like_article, parse_article
-from mailer.ingest.base import IngestError, SourceText, decode_source
+from mailer.ingest.base import IngestError, Shaped, SourceText, attach_links, decode_source
 from mailer.ingest.brief import looks_like_brief, parse_brief
 from mailer.ingest.bulletin import looks_like_bulletin, parse_bulletin
+from mailer.ingest.dates import find_date
+from mailer.ingest.detection import Detection, Profile, choose_format, profile
+from mailer.ingest.html import looks_like_html, shape_html
 from mailer.ingest.json_format import looks_like_json, parse_json
+from mailer.ingest.markdown import MARKDOWN_SUFFIXES, looks_like_markdown, shape_markdown
 
 __all__ = [
     "FORMATS",
+    "MARKUPS",
     "Detection",
     "IngestError",
     "detect_format",
+    "read_html",
     "read_issue",
     "read_issue_bytes",
 ]
@@ -44,44 +50,105 @@ FORMATS: dict[str, _Format] = {
     "bulletin": _Format(looks_like_bulletin, parse_bulletin),
     "article": _Format(looks_like_article, parse_article),
 }
+#: What a source may be written in besides plain text; ``--format html|markdown`` says which and
+#: leaves the issue format to detection.
+MARKUPS = ("html", "markdown")
 
 
-@dataclass(frozen=True, slots=True)
-class Detection:
-    """The source format chosen, the evidence for it, and warnings about the source."""
-
-    format: str
-    reason: str
-    #: What the source looks wrong about but was still read ("path:line: …"), for the operator.
-    warnings: tuple[str, ...] = ()
-
-
-def detect_format(source: SourceText) -> Detection:
-    """Pick the first format whose signature the source shows; IngestError when none does."""
-    for name, fmt in FORMATS.items():
-        if reason := fmt.detect(source.lines):
-            return Detection(name, reason)
-    known = ", ".join(FORMATS)
-    raise source.error(1, f"unrecognised format (known: {known}); pass --format to force one")
+def detect_format(source: SourceText, shape: Profile | None = None) -> Detection:
+    """Pick the first format the source fits; IngestError with each format's reasons if none."""
+    return choose_format(source, {name: fmt.detect for name, fmt in FORMATS.items()}, shape)
 
 
 def read_issue_bytes(
-    data: bytes, path: str | Path, format: str = "auto", received: dt.date | None = None
+    data: bytes,
+    path: str | Path,
+    format: str = "auto",
+    received: dt.date | None = None,
+    base_url: str | None = None,
 ) -> tuple[Issue, Detection]:
     """Parse source bytes as ``format`` (or detect it); topics are not assigned here.
 
-    ``received`` is the date given to an issue whose source prints none (default: today).
+    ``format`` is an issue format (forcing it skips detection), ``html`` or ``markdown`` (the
+    markup is forced, the issue format detected) or ``auto``. ``received`` is the date given to
+    an issue whose source prints none (default: today); ``base_url`` is where a web page was
+    fetched from, against which its relative links are resolved.
     """
-    if format != "auto" and format not in FORMATS:
-        known = ", ".join(FORMATS)
+    if format != "auto" and format not in FORMATS and format not in MARKUPS:
+        known = ", ".join((*FORMATS, *MARKUPS))
         raise IngestError(path, 1, f"unknown format {format!r} (known: auto, {known})")
+    if not data.strip(b" \t\r\n\xef\xbb\xbf"):
+        raise IngestError(path, 1, "the file is empty")
+    forced = format if format in FORMATS else None
+    if format == "html" or (format not in {"markdown", "json"} and looks_like_html(data)):
+        return _read_shaped(shape_html(data, path, base_url), path, forced, received, None)
     source = decode_source(data, path, received)
     if not any(line.strip() for line in source.lines):
         raise source.error(1, "the file is empty")
-    detection = detect_format(source) if format == "auto" else Detection(format, "--format")
+    markdown = format == "markdown" or (
+        format == "auto" and Path(path).suffix.lower() in MARKDOWN_SUFFIXES
+    )
+    if markdown:
+        shaped = shape_markdown(source.lines, base_url)
+        return _read_shaped(shaped, path, forced, received, profile(source.lines))
+    try:
+        detection = Detection(format, "--format") if forced else detect_format(source)
+    except IngestError:
+        if not looks_like_markdown(path, source.lines):
+            raise
+        shaped = shape_markdown(source.lines, base_url)
+        return _read_shaped(shaped, path, forced, received, profile(source.lines))
     issue = FORMATS[detection.format].parse(source)
     warnings = _finish(source, issue)
     return issue, Detection(detection.format, detection.reason, warnings)
+
+
+def read_html(
+    data: bytes, url: str | None = None, received: dt.date | None = None, format: str = "auto"
+) -> tuple[Issue, Detection]:
+    """Parse a fetched web page (bytes as served) whose address is ``url``; see read_issue_bytes."""
+    forced = format if format in FORMATS else "html"
+    return read_issue_bytes(data, url or "<page>", forced, received, base_url=url)
+
+
+def _read_shaped(
+    shaped: Shaped,
+    path: str | Path,
+    forced: str | None,
+    received: dt.date | None,
+    shape: Profile | None,
+) -> tuple[Issue, Detection]:
+    """Detect and parse markup's shaped text, then give stories the page's links."""
+    # The page's own date (metadata, front matter) dates an issue whose text prints none.
+    source = SourceText(str(path), shaped.lines, shaped.date or received or dt.date.today())
+    detection = Detection(forced, "--format") if forced else detect_format(source, shape)
+    if detection.format == Format.BRIEF and shaped.date and not _header_dated(source.lines):
+        # A brief's date is in its header; a page may print it only in its metadata.
+        shaped = shaped.insert(1, shaped.date.isoformat())
+        source = SourceText(source.path, shaped.lines, source.received)
+    try:
+        issue = FORMATS[detection.format].parse(source)
+        warnings = _finish(source, issue)
+    except IngestError as exc:
+        # The line is one of the text extracted from the markup, not of the file as written.
+        where = f"{exc.reason} (line {exc.line} of the text extracted from {shaped.kind})"
+        raise IngestError(path, exc.line, where) from None
+    issue = attach_links(issue, shaped.links)
+    markup = "html" if shaped.kind == "an HTML page" else "markdown"
+    reason = f"{shaped.kind}; {detection.reason}"
+    return issue, Detection(detection.format, reason, warnings, markup)
+
+
+def _header_dated(lines: tuple[str, ...]) -> bool:
+    for line in lines:
+        if re.match(r"^\s{0,3}\d{1,3}[.)]\s+\S", line):
+            return False
+        try:
+            if find_date(line):
+                return True
+        except ValueError:
+            return True  # a malformed date is the parser's to report
+    return False
 
 
 def read_issue(
