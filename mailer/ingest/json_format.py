@@ -38,6 +38,8 @@ _WORDS = frozenset({"true", "false", "null"})
 # What text fields other than titles may not hold (as in the text formats, plus lone surrogates).
 _UNSTORABLE = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f\ud800-\udfff]")
 
+# The issue's optional text besides `posted`: the printed summary, an editor's subject/preheader.
+_ISSUE_TEXT = ("summary", "subject", "preheader")
 _TEXT_FIELDS = ("source", "published", "why_it_matters", "url", "link_text", "group")
 
 
@@ -80,6 +82,7 @@ def parse_json(source: SourceText) -> Issue:
         format=issue_format,
         posted=_optional_text(source, data, "posted", 1, "posted"),
         tags=tuple(_string_list(source, data.get("tags"), 1, "tags")),
+        **{name: _optional_text(source, data, name, 1, name) for name in _ISSUE_TEXT},
     )
 
 

@@ -4,12 +4,14 @@ from __future__ import annotations
 
 import json
 import re
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
 
 from mailer.content import issue_to_json
 from mailer.ingest import IngestError, read_issue, read_issue_bytes
+from tests.conftest import FIXTURES
 
 
 @pytest.mark.parametrize(
@@ -22,6 +24,32 @@ def test_round_trip_gives_the_same_issue(seeds: Path, name: str) -> None:
     again, detection = read_issue_bytes(text.encode(), "issue.json")
     assert detection.format == "json"
     assert again == issue
+
+
+def test_the_editorial_fields_round_trip() -> None:
+    """An issue's summary, subject and preheader survive ingest → JSON → ingest."""
+    issue, _ = read_issue(FIXTURES / "article-sample.txt")
+    edited = replace(
+        issue,
+        summary="Small models now run next to the machines they watch.",
+        subject="Edge AI grows up",
+        preheader="Why factories move inference onto cameras",
+    )
+    text = json.dumps(issue_to_json(edited, 3), ensure_ascii=False)
+    again, _ = read_issue_bytes(text.encode(), "issue.json")
+    assert (again.summary, again.subject, again.preheader) == (
+        edited.summary,
+        edited.subject,
+        edited.preheader,
+    )
+    assert again == edited
+
+
+def test_null_editorial_fields_stay_unset() -> None:
+    """null (or absent) summary, subject and preheader read as None, not as text."""
+    data = {**VALID, "summary": None, "subject": None}
+    issue, _ = read_issue_bytes(json.dumps(data).encode(), "x.json")
+    assert (issue.summary, issue.subject, issue.preheader) == (None, None, None)
 
 
 VALID = {
@@ -46,6 +74,10 @@ VALID = {
             {"stories": [{"title": "A", "summary": "a", "position": 3}]},
             "stories[0].position: is 3, expected 1",
         ),
+        ({"summary": ["a", "list"]}, "x.json:1: summary: must be text or null"),
+        ({"subject": 7}, "x.json:1: subject: must be text or null"),
+        ({"preheader": {"text": "x"}}, "x.json:1: preheader: must be text or null"),
+        ({"summary": "bell \u0007"}, "summary: control character or lone surrogate U+0007"),
     ],
 )
 def test_invalid_json_issues_name_the_field(change: dict[str, object], message: str) -> None:
