@@ -1,28 +1,38 @@
 """The topic taxonomy (TOML) and explainable story tagging.
 
-A topic has *keywords* (a single one is enough: "SMIC", "export controls") and *hints* (words
-that suggest the topic but mislead alone: "model", "market"). Matching is by whole word or whole
-phrase, case-insensitively, in a story's title, summary and "why it matters". A story gets a
-topic when its score reaches 2: each distinct keyword found scores 2, each hint 1; a topic that
-only just reaches 2 is dropped as a passing mention when another topic scores over three times
-as much. Hashtags (articles) map to topics through each topic's *aliases*. A topic with a
-*parent* also gives its parent. `explain` returns the evidence, so an editor can see why a story
-got a topic and fix the taxonomy when it is wrong.
+A topic has *keywords* (a single one is enough: "SMIC", "export controls"), *hints* (words that
+suggest the topic but mislead alone: "market"; two are needed) and *weak* words (ambiguous ones,
+"low-altitude", "autonomous": they count only beside a keyword or hint of the same topic, never
+alone or with each other). *ignore* lists phrases that contain a topic's word but are no evidence
+of it ("business model", "blue chip"). The taxonomy's *places* ("Beijing", "Brussels") are never
+evidence of any topic: a story set in Washington is not about policy. Matching is by whole word
+or whole phrase, case-insensitively, in a story's title, summary and "why it matters". A story
+gets a topic when its score reaches 2: each distinct keyword found scores 2, each hint or weak
+word 1; a topic that only just reaches 2 is dropped as a passing mention when another topic
+scores over three times as much. Hashtags (articles) map to topics through each topic's
+*aliases*. A topic with a *parent* also gives its parent.
+
+An issue read as one piece (an article, a bulletin) goes to a reader whole, so every topic it
+carries widens its audience: it keeps at most three topics, ranked by their score summed over
+its stories, and only those scoring at least a third of the best. `explain` returns the
+evidence, kept and dropped, so an editor can see why a story got a topic and fix the taxonomy.
 """
 
 from __future__ import annotations
 
 import re
 import tomllib
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from importlib import resources
 from pathlib import Path
 
-from mailer.content import GENERAL, WHOLE_ISSUE_FORMATS, Issue, Story
+from mailer.content import GENERAL, WHOLE_ISSUE_FORMATS, Format, Issue, Story
 
 __all__ = [
     "GENERAL",
+    "MAX_ISSUE_TOPICS",
+    "ONE_PIECE_FORMATS",
     "Evidence",
     "Score",
     "Taxonomy",
@@ -35,6 +45,14 @@ __all__ = [
 ]
 
 _THRESHOLD = 2
+#: The most topics an issue read as one piece keeps: each one widens who receives it.
+MAX_ISSUE_TOPICS = 3
+#: Formats whose readers get the issue as one piece. Articles share one topic set across their
+#: sections; a bulletin's items keep their own topics, limited to the issue's best three.
+ONE_PIECE_FORMATS = WHOLE_ISSUE_FORMATS | {Format.BULLETIN}
+#: The word lists of a topic, in the order evidence names them.
+_WORD_KEYS = ("keywords", "hints", "weak")
+_ORDINALS = ("1st", "2nd", "3rd")
 
 
 class TaxonomyError(Exception):
@@ -61,6 +79,10 @@ class Topic:
     description: str
     keywords: tuple[str, ...] = ()
     hints: tuple[str, ...] = ()
+    #: Ambiguous words: they score only when a keyword or hint of this topic is found too.
+    weak: tuple[str, ...] = ()
+    #: Phrases that contain one of the topic's words but are no evidence of it.
+    ignore: tuple[str, ...] = ()
     #: Hashtags (without '#', lowercase, '_' for spaces) that mean this topic.
     aliases: tuple[str, ...] = ()
     parent: str | None = None
@@ -68,24 +90,29 @@ class Topic:
 
 @dataclass(frozen=True, slots=True)
 class Evidence:
-    """Why a story has a topic: the words found, their score, and any parent/hashtag reason."""
+    """Why a story has a topic (or lost it): the words found, their score, and the reason."""
 
     topic: str
     score: int
     words: tuple[str, ...]
     via: str | None = None
+    #: Why a whole-issue format did not keep this topic (None: the topic is kept).
+    dropped: str | None = None
 
     def describe(self) -> str:
         """One line for `briefmail topics explain`."""
         found = ", ".join(self.words) if self.words else "-"
         via = f" ({self.via})" if self.via else ""
-        return f"{self.topic}: {found} [score {self.score}]{via}"
+        dropped = f" -- dropped: {self.dropped}" if self.dropped else ""
+        return f"{self.topic}: {found} [score {self.score}]{via}{dropped}"
 
 
 @dataclass(frozen=True, slots=True)
 class _Matcher:
     keywords: re.Pattern[str] | None
     hints: re.Pattern[str] | None
+    weak: re.Pattern[str] | None
+    ignore: re.Pattern[str] | None
 
 
 @dataclass(frozen=True, slots=True)
@@ -93,11 +120,18 @@ class Taxonomy:
     """An ordered set of topics, plus the implicit `general`."""
 
     topics: tuple[Topic, ...]
+    #: Place names: never evidence of a topic (the loader refuses them in word lists).
+    places: tuple[str, ...] = ()
     _matchers: dict[str, _Matcher] = field(init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
         # Compiled once per taxonomy: tagging runs for every story of every ingest.
-        matchers = {t.id: _Matcher(_pattern(t.keywords), _pattern(t.hints)) for t in self.topics}
+        matchers = {
+            t.id: _Matcher(
+                _pattern(t.keywords), _pattern(t.hints), _pattern(t.weak), _pattern(t.ignore)
+            )
+            for t in self.topics
+        }
         object.__setattr__(self, "_matchers", matchers)
 
     @property
@@ -110,11 +144,11 @@ class Taxonomy:
         return next((t for t in self.topics if t.id == topic_id), None)
 
     def label(self, topic_id: str) -> str:
-        """The reader-facing label of a topic id (`general` included)."""
+        """The reader-facing label of a topic id; untagged stories are simply "in the news"."""
         topic = self.get(topic_id)
         if topic is not None:
             return topic.label
-        return "General" if topic_id == GENERAL else topic_id
+        return "Also in the news" if topic_id == GENERAL else topic_id
 
     def validate(self, chosen: Iterable[str]) -> tuple[str, ...]:
         """Return the chosen ids sorted; raise UnknownTopic naming any the taxonomy lacks."""
@@ -126,14 +160,15 @@ class Taxonomy:
 
     def explain_text(self, title: str, body: str, hashtags: Iterable[str] = ()) -> list[Evidence]:
         """The topics a text earns, with evidence, in taxonomy order (parents included)."""
-        scored = [self._score(topic, title, body) for topic in self.topics]
+        scored = [self._score(topic, f"{title}\n{body}") for topic in self.topics]
         top = max((e.score for e in scored), default=0)
         # A lone keyword is a passing mention when the story is clearly about something else:
-        # it counts only if it reaches a third of the strongest topic's score.
+        # it counts only if it is over a third of the strongest topic's score, or in the title.
         found = {
             e.topic: e
-            for e in scored
-            if e.score >= _THRESHOLD and (e.score > _THRESHOLD or e.score * 3 >= top)
+            for e, topic in zip(scored, self.topics, strict=True)
+            if e.score >= _THRESHOLD
+            and (e.score > _THRESHOLD or e.score * 3 > top or self._score(topic, title).score)
         }
         tags = {_normalise_tag(tag) for tag in hashtags}
         for topic in self.topics:
@@ -150,12 +185,19 @@ class Taxonomy:
         return self.explain_text(story.title, _body(story))
 
     def explain_issue(self, issue: Issue) -> list[list[Evidence]]:
-        """Evidence per story; a whole-issue format (article) is judged as one text."""
+        """Evidence per story, kept topics first; an issue read as one piece keeps three."""
         if issue.format in WHOLE_ISSUE_FORMATS:
-            body = "\n".join(f"{s.title}\n{_body(s)}" for s in issue.stories)
-            shared = self.explain_text(issue.title, body, issue.tags)
+            shared = self._explain_whole(issue)
             return [shared for _ in issue.stories]
-        return [self.explain(story) for story in issue.stories]
+        found = [self.explain(story) for story in issue.stories]
+        if issue.format not in ONE_PIECE_FORMATS:
+            return found
+        sums: dict[str, int] = {}
+        for evidence in found:
+            for e in evidence:
+                sums[e.topic] = sums.get(e.topic, 0) + e.score
+        kept, reasons = self._cap(sums, set())
+        return [_mark(evidence, kept, reasons) for evidence in found]
 
     def tag(self, story: Story) -> Story:
         """Return the story with the topics its text earns, or `general` if none."""
@@ -167,22 +209,72 @@ class Taxonomy:
         stories = tuple(
             story
             if keep_existing and story.topics
-            else story.with_topics([e.topic for e in found] or [GENERAL])
+            else story.with_topics([e.topic for e in found if not e.dropped] or [GENERAL])
             for story, found in zip(issue.stories, evidence, strict=True)
         )
         return replace(issue, stories=stories)
 
-    def _score(self, topic: Topic, title: str, body: str) -> Evidence:
-        matcher = self._matchers[topic.id]
-        score, words = 0, set()
-        text = f"{title}\n{body}"
-        for pattern, weight in ((matcher.keywords, 2), (matcher.hints, 1)):
-            if pattern is None:
+    def _explain_whole(self, issue: Issue) -> list[Evidence]:
+        """An article's topics: earned by its whole text, ranked by the sum over its sections."""
+        body = "\n".join(f"{s.title}\n{_body(s)}" for s in issue.stories)
+        earned = self.explain_text(issue.title, body, issue.tags)
+        texts = [issue.title, *(f"{s.title}\n{_body(s)}" for s in issue.stories)]
+        hashtags = _tags(issue)
+        tagged = {t.id for t in self.topics if hashtags.intersection(t.aliases)}
+        sums: dict[str, int] = {}
+        evidence: dict[str, Evidence] = {}
+        for e in earned:
+            topic = self.get(e.topic)
+            if topic is None or (e.via or "").startswith("parent"):
                 continue
-            # Each distinct term counts once: a word repeated is one piece of evidence.
-            found = {" ".join(m.group(0).lower().split()) for m in pattern.finditer(text)}
-            score += weight * len(found)
-            words |= found
+            # Repetition across sections is what tells the article's subject from an aside.
+            total = sum(self._score(topic, text).score for text in texts)
+            # An editor's hashtag counts like one more keyword.
+            sums[e.topic] = total + _THRESHOLD * (e.topic in tagged)
+            evidence[e.topic] = replace(e, score=sums[e.topic])
+        kept, reasons = self._cap(sums, tagged)
+        marked = _mark(list(evidence.values()), kept, reasons)
+        for topic_id in kept:
+            for ancestor in self._ancestors(topic_id):
+                marked.append(Evidence(ancestor, 0, (), f"parent of {topic_id}"))
+        order = {t: n for n, t in enumerate(self.ids)}
+        return sorted(marked, key=lambda e: (e.dropped is not None, order[e.topic]))
+
+    def _cap(self, sums: Mapping[str, int], tagged: set[str]) -> tuple[list[str], dict[str, str]]:
+        """The topics an issue keeps (best first) and why each other one was dropped."""
+        order = {t: n for n, t in enumerate(self.ids)}
+        ranked = sorted(sums, key=lambda t: (-sums[t], t not in tagged, order.get(t, 0)))
+        top = sums[ranked[0]] if ranked else 0
+        kept: list[str] = []
+        reasons: dict[str, str] = {}
+        for rank, topic_id in enumerate(ranked, start=1):
+            with_parents = {*kept, topic_id, *self._ancestors(topic_id)}
+            if sums[topic_id] * 3 < top:
+                reasons[topic_id] = f"a passing mention (score {sums[topic_id]}, best {top})"
+            elif len(with_parents) > MAX_ISSUE_TOPICS:
+                reasons[topic_id] = f"ranked {rank}; an issue keeps {MAX_ISSUE_TOPICS} topics"
+            else:
+                kept.append(topic_id)
+        return kept, reasons
+
+    def _score(self, topic: Topic, text: str) -> Evidence:
+        matcher = self._matchers[topic.id]
+        if matcher.ignore is not None:
+            # Blank ignored phrases out so that their words ("model" in "business model") are
+            # not found; the text keeps its length so phrase matching is otherwise unchanged.
+            text = matcher.ignore.sub(lambda m: " " * len(m.group(0)), text)
+        found = {
+            key: _found(pattern, text)
+            for key, pattern in zip(
+                _WORD_KEYS, (matcher.keywords, matcher.hints, matcher.weak), strict=True
+            )
+        }
+        if not found["keywords"] and not found["hints"]:
+            # A weak word alone, or with other weak words, is no evidence at all.
+            found["weak"] = set()
+        # Each distinct term counts once: a word repeated is one piece of evidence.
+        score = 2 * len(found["keywords"]) + len(found["hints"]) + len(found["weak"])
+        words = found["keywords"] | found["hints"] | found["weak"]
         return Evidence(topic.id, score, tuple(sorted(words)))
 
     def _ancestors(self, topic_id: str) -> list[str]:
@@ -192,6 +284,33 @@ class Taxonomy:
             found.append(topic.parent)
             topic = self.get(topic.parent)
         return found
+
+
+def _mark(
+    evidence: Sequence[Evidence], kept: Sequence[str], reasons: Mapping[str, str]
+) -> list[Evidence]:
+    """Evidence with the issue's ranking noted: kept topics first, then the dropped ones."""
+    marked = []
+    for e in evidence:
+        if e.topic in kept:
+            rank = kept.index(e.topic)
+            note = f"{_ORDINALS[rank] if rank < len(_ORDINALS) else rank + 1} in the issue"
+            marked.append(replace(e, via=f"{e.via}; {note}" if e.via else note))
+        elif e.topic in reasons:
+            marked.append(replace(e, dropped=reasons[e.topic]))
+        else:
+            marked.append(e)
+    return sorted(marked, key=lambda e: e.dropped is not None)
+
+
+def _tags(issue: Issue) -> set[str]:
+    return {_normalise_tag(tag) for tag in issue.tags}
+
+
+def _found(pattern: re.Pattern[str] | None, text: str) -> set[str]:
+    if pattern is None:
+        return set()
+    return {" ".join(m.group(0).lower().split()) for m in pattern.finditer(text)}
 
 
 @dataclass(frozen=True, slots=True)
@@ -241,7 +360,8 @@ def _pattern(words: Iterable[str]) -> re.Pattern[str] | None:
     if not terms:
         return None
     # Lookarounds instead of \b so that terms ending in punctuation ("5G", "C++") still match as
-    # whole words, "chip" does not match inside "chipset", and phrases match across line breaks.
+    # whole words, "chip" does not match inside "chipset" or "blue-chip", and phrases match
+    # across line breaks.
     alternatives = "|".join(re.escape(t).replace(r"\ ", r"\s+") for t in terms)
     return re.compile(rf"(?<![\w-])(?:{alternatives})(?![\w-])", re.IGNORECASE)
 
@@ -264,6 +384,9 @@ def default_taxonomy() -> Taxonomy:
     return _parse_taxonomy(tomllib.loads(text), "mailer/data/topics.toml")
 
 
+_TOPIC_KEYS = frozenset({"id", "label", "description", "aliases", "parent", "ignore", *_WORD_KEYS})
+
+
 def _strings(entry: Mapping[str, object], key: str, where: str) -> tuple[str, ...]:
     value = entry.get(key, [])
     if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
@@ -271,52 +394,80 @@ def _strings(entry: Mapping[str, object], key: str, where: str) -> tuple[str, ..
     return tuple(value)
 
 
+def _parse_topic(entry: object, index: int, origin: str, seen: set[str]) -> Topic:
+    """One [[topic]] table, checked key by key."""
+    if not isinstance(entry, dict):
+        raise TaxonomyError(f"{origin}: topic {index} is not a table")
+    topic_id = entry.get("id")
+    where = f"{origin}: topic {topic_id or index}"
+    if not isinstance(topic_id, str) or not re.fullmatch(r"[a-z][a-z0-9-]*", topic_id):
+        raise TaxonomyError(f"{where}: id must be lowercase letters, digits and dashes")
+    if topic_id == GENERAL or topic_id in seen:
+        raise TaxonomyError(f"{where}: id is reserved or defined twice")
+    unknown_keys = set(entry) - _TOPIC_KEYS
+    if unknown_keys:
+        raise TaxonomyError(f"{where}: unknown key {', '.join(sorted(unknown_keys))}")
+    parent = entry.get("parent")
+    if parent is not None and not isinstance(parent, str):
+        raise TaxonomyError(f"{where}: parent must be a topic id")
+    return Topic(
+        id=topic_id,
+        label=str(entry.get("label") or topic_id.title()),
+        description=str(entry.get("description") or ""),
+        keywords=_strings(entry, "keywords", where),
+        hints=_strings(entry, "hints", where),
+        weak=_strings(entry, "weak", where),
+        ignore=_strings(entry, "ignore", where),
+        aliases=tuple(_normalise_tag(a) for a in _strings(entry, "aliases", where)),
+        parent=parent,
+    )
+
+
+def _check_words(topic: Topic, places: Iterable[str], origin: str) -> None:
+    """A word in one list only, no place name as evidence, every ignored phrase relevant."""
+    where = f"{origin}: topic {topic.id}"
+    place_names = {p.casefold() for p in places}
+    owner: dict[str, str] = {}
+    for key in _WORD_KEYS:
+        for word in getattr(topic, key):
+            folded = " ".join(word.casefold().split())
+            if folded in place_names:
+                raise TaxonomyError(
+                    f"{where}: {key}: {word!r} is a place name (listed in places), "
+                    "and a place is no evidence of a topic"
+                )
+            if folded in owner:
+                raise TaxonomyError(f"{where}: {key}: {word!r} is already in {owner[folded]}")
+            owner[folded] = key
+    words = _pattern(owner)
+    for phrase in topic.ignore:
+        if words is None or not words.search(phrase):
+            raise TaxonomyError(
+                f"{where}: ignore: {phrase!r} contains none of the topic's words, "
+                "so ignoring it changes nothing"
+            )
+
+
 def _parse_taxonomy(data: Mapping[str, object], origin: str) -> Taxonomy:
     entries = data.get("topic")
     if not isinstance(entries, list) or not entries:
         raise TaxonomyError(f"{origin}: no [[topic]] tables")
+    unknown = set(data) - {"topic", "places"}
+    if unknown:
+        raise TaxonomyError(f"{origin}: unknown key {', '.join(sorted(unknown))}")
+    places = _strings(data, "places", origin)
     topics: list[Topic] = []
     for index, entry in enumerate(entries, start=1):
-        if not isinstance(entry, dict):
-            raise TaxonomyError(f"{origin}: topic {index} is not a table")
-        topic_id = entry.get("id")
-        where = f"{origin}: topic {topic_id or index}"
-        if not isinstance(topic_id, str) or not re.fullmatch(r"[a-z][a-z0-9-]*", topic_id):
-            raise TaxonomyError(f"{where}: id must be lowercase letters, digits and dashes")
-        if topic_id == GENERAL or topic_id in {t.id for t in topics}:
-            raise TaxonomyError(f"{where}: id is reserved or defined twice")
-        unknown_keys = set(entry) - {
-            "id",
-            "label",
-            "description",
-            "keywords",
-            "hints",
-            "aliases",
-            "parent",
-        }
-        if unknown_keys:
-            raise TaxonomyError(f"{where}: unknown key {', '.join(sorted(unknown_keys))}")
-        parent = entry.get("parent")
-        if parent is not None and not isinstance(parent, str):
-            raise TaxonomyError(f"{where}: parent must be a topic id")
-        topics.append(
-            Topic(
-                id=topic_id,
-                label=str(entry.get("label") or topic_id.title()),
-                description=str(entry.get("description") or ""),
-                keywords=_strings(entry, "keywords", where),
-                hints=_strings(entry, "hints", where),
-                aliases=tuple(_normalise_tag(a) for a in _strings(entry, "aliases", where)),
-                parent=parent,
-            )
-        )
+        topic = _parse_topic(entry, index, origin, {t.id for t in topics})
+        _check_words(topic, places, origin)
+        topics.append(topic)
     ids = {t.id for t in topics}
     for topic in topics:
         if topic.parent is not None and topic.parent not in ids:
             raise TaxonomyError(
                 f"{origin}: topic {topic.id}: parent {topic.parent!r} is not a topic"
             )
-    taxonomy = Taxonomy(tuple(topics))
+    taxonomy = Taxonomy(tuple(topics), places)
     for topic in topics:
         if topic.id in taxonomy._ancestors(topic.id):
             raise TaxonomyError(f"{origin}: topic {topic.id}: parents form a cycle")
