@@ -8,6 +8,9 @@ Top Stories                            <- optional, like any other header line
   • Summary: ...                       <- required; prose may continue on following lines
   • Why It Matters: ...
   • URL: Read more                     <- an address, or only the link's text
+
+Page chrome around and between the stories (a blog post's share bar, its comments widget) is
+dropped (:mod:`mailer.ingest.chrome`); story headings and bullets are never chrome.
 """
 
 from __future__ import annotations
@@ -18,6 +21,7 @@ from dataclasses import dataclass, field
 
 from mailer.content import Format, Issue, Story
 from mailer.ingest.base import SourceText
+from mailer.ingest.chrome import drop_chrome
 from mailer.ingest.dates import find_date
 
 __all__ = ["MAX_STORIES", "looks_like_brief", "parse_brief", "split_link"]
@@ -107,10 +111,9 @@ def parse_brief(source: SourceText) -> Issue:
     """Parse a daily brief; raise IngestError naming the line of the first problem."""
     header: list[tuple[int, str]] = []
     drafts: list[_Draft] = []
-    for number, raw in enumerate(source.lines, start=1):
+    numbered = [(n, raw) for n, raw in enumerate(source.lines, start=1) if raw.strip()]
+    for number, raw in drop_chrome(numbered, _is_structure):
         line = raw.strip()
-        if not line:
-            continue
         heading = _HEADING.match(raw)
         if heading is None and (long := _LONG_HEADING.match(raw)):
             _refuse_long_number(source, drafts, int(long.group(1)), number)
@@ -127,6 +130,11 @@ def parse_brief(source: SourceText) -> Issue:
     title, date, posted = _read_header(source, header)
     stories = tuple(draft.finish(source) for draft in drafts)
     return Issue(title=title, date=date, stories=stories, format=Format.BRIEF, posted=posted)
+
+
+def _is_structure(raw: str) -> bool:
+    """Story headings and field bullets: never chrome, and they end a widget block."""
+    return bool(_HEADING.match(raw) or _BULLET.match(raw) or _POSTED.match(raw.strip()))
 
 
 def _start_story(

@@ -7,6 +7,9 @@ Headline of the first item                   <- one short line
 Paragraph text ... **(China Daily)**         <- paragraph(s); the source in bold brackets
 Headline of an item without a source
 Paragraph text without a source.             <- the item keeps source null
+
+Page chrome around and between the items (share bars, a comments widget) is dropped
+(:mod:`mailer.ingest.chrome`) before the blocks are read; line numbers stay those of the file.
 """
 
 from __future__ import annotations
@@ -17,6 +20,7 @@ from dataclasses import dataclass, field
 
 from mailer.content import Format, Issue, Story
 from mailer.ingest.base import Block, SourceText, blocks, clean_text
+from mailer.ingest.chrome import drop_chrome
 from mailer.ingest.dates import parse_range
 
 __all__ = ["looks_like_bulletin", "parse_bulletin"]
@@ -30,8 +34,14 @@ _TITLE_BLOCK_LINES = 12
 
 def looks_like_bulletin(lines: tuple[str, ...]) -> str | None:
     """Say why these lines look like a bulletin, or return None."""
-    period = _find_period(blocks(lines)[:_TITLE_BLOCK_LINES])
     sources = sum(1 for line in lines if _SOURCE.search(line))
+    try:
+        period = _find_period(_blocks(lines)[:_TITLE_BLOCK_LINES])
+    except ValueError as exc:
+        # A period that names no real day is still a bulletin's shape: parsing names the line.
+        if not sources:
+            return None
+        return f"a period line ({exc}) and {sources} paragraphs ending in **(Source)**"
     if period and sources:
         where, (start, end), _ = period
         return (
@@ -51,7 +61,7 @@ class _Item:
 
 def parse_bulletin(source: SourceText) -> Issue:
     """Parse a bulletin; raise IngestError naming the line of the first problem."""
-    found = blocks(source.lines)
+    found = _blocks(source.lines)
     try:
         period = _find_period(found[:_TITLE_BLOCK_LINES])
     except ValueError as exc:
@@ -83,6 +93,13 @@ def parse_bulletin(source: SourceText) -> Issue:
         stories=stories,
         format=Format.BULLETIN,
     )
+
+
+def _blocks(lines: tuple[str, ...]) -> list[Block]:
+    """The file's blocks once chrome lines are blanked (so every block keeps its line)."""
+    numbered = [(n, raw) for n, raw in enumerate(lines) if raw.strip()]
+    kept = {n for n, _ in drop_chrome(numbered, lambda raw: bool(_SOURCE.search(raw)))}
+    return blocks(tuple(raw if n in kept else "" for n, raw in enumerate(lines)))
 
 
 def _find_period(candidates: list[Block]) -> tuple[Block, tuple[dt.date, dt.date], int] | None:
