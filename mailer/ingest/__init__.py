@@ -22,7 +22,7 @@ from mailer.ingest.dates import find_date
 from mailer.ingest.detection import Detection, Profile, choose_format, profile
 from mailer.ingest.html import looks_like_html, shape_html
 from mailer.ingest.json_format import looks_like_json, parse_json
-from mailer.ingest.markdown import MARKDOWN_SUFFIXES, looks_like_markdown, shape_markdown
+from mailer.ingest.markdown import looks_like_markdown, shape_markdown
 
 __all__ = [
     "FORMATS",
@@ -85,19 +85,12 @@ def read_issue_bytes(
     source = decode_source(data, path, received)
     if not any(line.strip() for line in source.lines):
         raise source.error(1, "the file is empty")
-    markdown = format == "markdown" or (
-        format == "auto" and Path(path).suffix.lower() in MARKDOWN_SUFFIXES
-    )
-    if markdown:
+    # Markdown by its suffix or its structure ('#' headings with links, front matter): read as
+    # plain text, its headings would become titles with the '#' still in them.
+    if format == "markdown" or (format != "json" and looks_like_markdown(path, source.lines)):
         shaped = shape_markdown(source.lines, base_url)
         return _read_shaped(shaped, path, forced, received, profile(source.lines))
-    try:
-        detection = Detection(format, "--format") if forced else detect_format(source)
-    except IngestError:
-        if not looks_like_markdown(path, source.lines):
-            raise
-        shaped = shape_markdown(source.lines, base_url)
-        return _read_shaped(shaped, path, forced, received, profile(source.lines))
+    detection = Detection(format, "--format") if forced else detect_format(source)
     issue = FORMATS[detection.format].parse(source)
     warnings = _finish(source, issue)
     return issue, Detection(detection.format, detection.reason, warnings)
@@ -121,7 +114,10 @@ def _read_shaped(
     """Detect and parse markup's shaped text, then give stories the page's links."""
     # The page's own date (metadata, front matter) dates an issue whose text prints none.
     source = SourceText(str(path), shaped.lines, shaped.date or received or dt.date.today())
-    detection = Detection(forced, "--format") if forced else detect_format(source, shape)
+    try:
+        detection = Detection(forced, "--format") if forced else detect_format(source, shape)
+    except IngestError as exc:
+        raise IngestError(path, exc.line, f"{shaped.kind}: {exc.reason}") from None
     if detection.format == Format.BRIEF and shaped.date and not _header_dated(source.lines):
         # A brief's date is in its header; a page may print it only in its metadata.
         shaped = shaped.insert(1, shaped.date.isoformat())
@@ -131,7 +127,7 @@ def _read_shaped(
         warnings = _finish(source, issue)
     except IngestError as exc:
         # The line is one of the text extracted from the markup, not of the file as written.
-        where = f"{exc.reason} (line {exc.line} of the text extracted from {shaped.kind})"
+        where = f"{exc.reason} (in the text extracted from {shaped.kind}, line {exc.line})"
         raise IngestError(path, exc.line, where) from None
     issue = attach_links(issue, shaped.links)
     markup = "html" if shaped.kind == "an HTML page" else "markdown"

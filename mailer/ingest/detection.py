@@ -10,6 +10,7 @@ IngestError gives each format's reasons, so the operator sees why and can force 
 
 from __future__ import annotations
 
+import csv
 import re
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
@@ -55,6 +56,8 @@ _CJK = re.compile(r"[\u3000-\u9fff\uff00-\uffef]")
 _BRIEF_HEADER = re.compile(r"\bbrief\b.*\d{4}-\d{2}-\d{2}", re.IGNORECASE)
 _BRIEF_STORY = re.compile(r"^\s{0,3}\d{1,3}[.)]\s+\S")
 _SOURCE_END = re.compile(r"\*\*\s*\([^()*]{1,120}\)\s*\*\*\s*$")
+# How many rows are enough to say a file is a CSV table.
+_CSV_ROWS = 50
 #: Shares of the content lines beyond which a text is not an issue, whatever claims it: code
 #: and table rows together, config lines, log lines, and all of those together.
 CODE_SHARE, CONFIG_SHARE, LOG_SHARE, MIXED_SHARE = 0.15, 0.5, 0.5, 0.4
@@ -170,14 +173,17 @@ def _kind(line: str) -> str:
 
 
 def _csv(lines: tuple[str, ...]) -> tuple[int, int] | None:
-    rows = [line for line in lines if line.strip()]
+    """(rows, fields) when the first rows all split into the same number (≥ 2) of fields."""
+    rows = [line for line in lines if line.strip()][:_CSV_ROWS]
     if len(rows) < 3:
         return None
     for separator in (",", "\t", ";"):
-        fields = rows[0].count(separator)
-        same = sum(1 for row in rows if row.count(separator) == fields)
-        if fields and same >= 0.9 * len(rows):
-            return len(rows), fields + 1
+        try:
+            counts = [len(row) for row in csv.reader(rows, delimiter=separator)]
+        except csv.Error:
+            continue
+        if counts[0] >= 2 and sum(1 for n in counts if n == counts[0]) >= 0.9 * len(counts):
+            return len([line for line in lines if line.strip()]), counts[0]
     return None
 
 
@@ -220,7 +226,8 @@ def _why_not(name: str, lines: tuple[str, ...], shape: Profile) -> str | None:
     """Why a format whose signature is missing does not fit (None: not worth saying)."""
     if name == "json":
         first = next((line.strip() for line in lines if line.strip()), "")
-        return 'no "stories" list in the JSON' if first[:1] in {"{", "["} else None
+        is_json = first[:1] == "{" or (first[:1] == "[" and not _SECTION.match(first))
+        return 'no "stories" list in the JSON' if is_json else None
     if name == "brief":
         return _why_not_brief(lines)
     if name == "bulletin":

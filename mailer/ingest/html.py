@@ -98,7 +98,7 @@ class _PageWriter(ShapeWriter):
         if tag in _SKIP_TAGS:
             return
         if tag == "list":
-            self.list(element)
+            self.items(element)
         elif tag == "table":
             for row in element.iter("row"):
                 cells = [self.inline(cell)[0] for cell in row.iter("cell")]
@@ -109,7 +109,7 @@ class _PageWriter(ShapeWriter):
         else:
             self.walk(element)
 
-    def list(self, element: ET.Element) -> None:
+    def items(self, element: ET.Element) -> None:
         """Numbered lists keep their numbers; bulleted items get a '•'."""
         numbered = element.get("rend") == "ol"
         for number, item in enumerate(element.findall("item"), start=1):
