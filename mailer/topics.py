@@ -9,8 +9,8 @@ evidence of any topic: a story set in Washington is not about policy. Matching i
 or whole phrase, case-insensitively, in a story's title, summary and "why it matters". A story
 gets a topic when its score reaches 2: each distinct keyword found scores 2, each hint or weak
 word 1; a topic that only just reaches 2 is dropped as a passing mention when another topic
-scores over three times as much. Hashtags (articles) map to topics through each topic's
-*aliases*. A topic with a *parent* also gives its parent.
+scores twice as much or more, unless its word is in the title. Hashtags (articles) map to
+topics through each topic's *aliases*. A topic with a *parent* also gives its parent.
 
 An issue read as one piece (an article, a bulletin) goes to a reader whole, so every topic it
 carries widens its audience: it keeps at most three topics, ranked by their score summed over
@@ -163,12 +163,12 @@ class Taxonomy:
         scored = [self._score(topic, f"{title}\n{body}") for topic in self.topics]
         top = max((e.score for e in scored), default=0)
         # A lone keyword is a passing mention when the story is clearly about something else:
-        # it counts only if it is over a third of the strongest topic's score, or in the title.
+        # it counts only if it is over half the strongest topic's score, or in the title.
         found = {
             e.topic: e
             for e, topic in zip(scored, self.topics, strict=True)
             if e.score >= _THRESHOLD
-            and (e.score > _THRESHOLD or e.score * 3 > top or self._score(topic, title).score)
+            and (e.score > _THRESHOLD or e.score * 2 > top or self._score(topic, title).score)
         }
         tags = {_normalise_tag(tag) for tag in hashtags}
         for topic in self.topics:
