@@ -185,7 +185,8 @@ class ShapeWriter:
 
     def block(self, text: str, links: list[tuple[str, str]] | None = None) -> None:
         """Add one block (a line; skipped when empty) with the links its text holds."""
-        text = _SPACE_RUNS.sub(" ", text).strip()
+        # A page may spell controls as character references (&#7;); none belongs in an issue.
+        text = _SPACE_RUNS.sub(" ", _CONTROL.sub(" ", text)).strip()
         if not text:
             return
         self.lines.append(text)

@@ -56,6 +56,8 @@ _CJK = re.compile(r"[\u3000-\u9fff\uff00-\uffef]")
 _BRIEF_HEADER = re.compile(r"\bbrief\b.*\d{4}-\d{2}-\d{2}", re.IGNORECASE)
 _BRIEF_STORY = re.compile(r"^\s{0,3}\d{1,3}[.)]\s+\S")
 _SOURCE_END = re.compile(r"\*\*\s*\([^()*]{1,120}\)\s*\*\*\s*$")
+# The longest line that can be a bulletin's period ("8 - 14 June 2026"), as the bulletin has it.
+_PERIOD_CHARS = 60
 # How many rows are enough to say a file is a CSV table.
 _CSV_ROWS = 50
 #: Shares of the content lines beyond which a text is not an issue, whatever claims it: code
@@ -253,7 +255,9 @@ def _why_not_bulletin(lines: tuple[str, ...]) -> str:
     period = False
     for block in blocks(lines)[:12]:
         try:
-            period = len(block.lines) == 1 and parse_range(block.text) is not None
+            # As the bulletin reads it: a short line of its own, never a date inside prose.
+            short = len(block.lines) == 1 and len(block.text) <= _PERIOD_CHARS
+            period = short and parse_range(block.text) is not None
         except ValueError:
             period = False
         if period:

@@ -24,6 +24,9 @@ __all__ = ["looks_like_html", "shape_html"]
 
 _HTML_START = re.compile(rb"^\s*(?:<!--.*?-->\s*)*<(?:!doctype\s+html|html)\b", re.I | re.S)
 _BODY = re.compile(rb"<body[\s>]", re.IGNORECASE)
+_REFERENCE = re.compile(rb"&#(?:([0-9]{1,7})|[xX]([0-9a-fA-F]{1,6}));")
+# The controls the text formats refuse: C0 but tab, line feed and carriage return, and DEL.
+_CONTROLS = frozenset({*range(0x09), 0x0B, 0x0C, *range(0x0E, 0x20), 0x7F})
 _ISO_DAY = re.compile(r"^\s*(\d{4}-\d{2}-\d{2})")
 # Elements of trafilatura's XML that hold blocks rather than running text.
 _BLOCK_TAGS = frozenset({"head", "p", "list", "item", "table", "row", "quote", "code", "div"})
@@ -50,6 +53,8 @@ def shape_html(data: bytes, path: str | Path, base_url: str | None = None) -> Sh
     """
     import trafilatura  # heavy (lxml, htmldate…): loaded only when a page is read
 
+    # A reference to a control character (&#7;) makes the whole page unparsable for lxml.
+    data = _REFERENCE.sub(_blank_control, data)
     meta = _PageMeta.read(data)
     extracted = trafilatura.extract(
         data,
@@ -74,6 +79,12 @@ def shape_html(data: bytes, path: str | Path, base_url: str | None = None) -> Sh
     if not any(writer.lines):
         raise IngestError(path, 1, "the page has no main content (no text found in its body)")
     return writer.shaped(meta.title, meta.date, "an HTML page")
+
+
+def _blank_control(match: re.Match[bytes]) -> bytes:
+    decimal, hexadecimal = match.groups()
+    code = int(decimal) if decimal else int(hexadecimal, 16)
+    return b" " if code in _CONTROLS else match.group()
 
 
 class _PageWriter(ShapeWriter):
@@ -237,6 +248,8 @@ class _PageMeta(HTMLParser):
             self._script = []
         elif tag == "h1" and self.h1_text is None:
             self.h1 = []
+        elif tag == "br" and self.h1 is not None:
+            self.h1.append(" ")  # a line break in the headline separates words
 
     def _meta(self, key: str, values: dict[str, str]) -> None:
         content = values.get("content") or None

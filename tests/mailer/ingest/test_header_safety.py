@@ -115,6 +115,29 @@ class TestLineBreaksInTitles:
             ingest("json", as_json("Tide report", summary="Half\x00way"))
 
 
+class TestMarkup:
+    def test_line_breaks_in_a_pages_headings_become_spaces(self) -> None:
+        """<br>, U+2028 references, NEL and raw newlines in a page's headings: one line."""
+        page = (
+            "<html><head><title>x</title></head><body><article>"
+            "<h1>Tide<br>report&#x2028;Bcc: everyone@example.org</h1><p>#chips #models</p>"
+            "<h2>Kelp\r\nfarms\x85go offshore</h2><p>"
+            + "Kelp farms move further out to sea each year as the coastal water warms. " * 2
+            + "</p></article></body></html>"
+        )
+        issue, _ = read_issue_bytes(page.encode(), "x.html")
+        assert issue.title == "Tide report Bcc: everyone@example.org"
+        assert issue.stories[0].title == "Kelp farms go offshore"
+        assert_header_safe(issue)
+
+    def test_line_breaks_in_markdown_titles_become_spaces(self) -> None:
+        """A Markdown heading continued with a hard break still makes a one-line title."""
+        text = "# Tide\u2028report\n\n#chips\n\n## Kelp  \nfarms\n\n" + "Kelp farms grow. " * 9
+        issue, _ = read_issue_bytes(text.encode(), "x.md")
+        assert_header_safe(issue)
+        assert issue.title == "Tide report"
+
+
 class TestSubjectCap:
     def test_a_12005_character_title_is_cut_at_a_word(self) -> None:
         """A title of 12,005 characters becomes a subject of at most 200 ending in '…'."""

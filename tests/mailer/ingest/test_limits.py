@@ -163,3 +163,35 @@ class TestBench:
         report = json.loads(printed[-1])
         assert [(r["stories"], r["wrap"]) for r in report] == [(100, 0), (1, 80)]
         assert measure(5000, stories=2, repeat=1)["mb"] > 0
+
+
+class TestMarkup:
+    def test_a_page_nested_five_thousand_deep_is_refused_not_a_recursion_error(self) -> None:
+        """Markup nested far beyond any page's layout ends in an IngestError naming the file."""
+        page = b"<html><body>" + b"<div>" * 5000 + b"<p>Deep.</p>" + b"</div>" * 5000 + b"</body>"
+        with pytest.raises(IngestError, match=r"^deep.html:1: "):
+            read_issue_bytes(page, "deep.html")
+
+    def test_lists_nested_three_thousand_deep_are_refused(self) -> None:
+        """Nested lists (HTML and Markdown) are read without recursing per level."""
+        page = b"<html><body><h1>T</h1>" + b"<ul><li>x" * 3000 + b"</li></ul>" * 3000 + b"</body>"
+        with pytest.raises(IngestError, match=r"^deep.html:1: an HTML page: unrecognised"):
+            read_issue_bytes(page, "deep.html")
+        markdown = "# T\n\n" + "".join("  " * level + "- x\n" for level in range(300))
+        with pytest.raises(IngestError, match=r"^deep.md:1: Markdown: unrecognised"):
+            read_issue_bytes(markdown.encode(), "deep.md")
+
+    def test_control_characters_spelled_as_references_are_dropped(self) -> None:
+        """&#7; in a page never reaches a story: the text formats refuse controls outright."""
+        paragraph = (
+            "<p>" + "The harbour bell &#7;rings at noon every day of the week, " * 3 + ".</p>"
+        )
+        page = (
+            "<html><body><article><h1>Bell</h1><p>Posted on 9 July 2026</p><h2>Ringing</h2>"
+            + paragraph.replace("&#7;", "&#x7F;", 1)
+            + paragraph.replace("noon", "dawn")
+            + "</article></body></html>"
+        )
+        issue, _ = read_issue_bytes(page.encode(), "bell.html")
+        assert "\x07" not in issue.stories[0].summary
+        assert "bell rings at noon" in issue.stories[0].summary
