@@ -56,6 +56,8 @@ _CJK = re.compile(r"[\u3400-\u9fff]")
 # is scanned once, not once per character (quadratic).
 _FENCE = re.compile(r"^`{3,}\s*|(?<![\s`])\s*`{3,}$")
 _SENTENCE_END = re.compile(r"[.。!！?？;；,，:：…\"”)\]]$")
+# A title may ask or exclaim ("Who Is Setting One Up?"), never end like a running sentence.
+_TITLE_END = re.compile(r"[.。;；,，:：…]$")
 _ABBREVIATION_END = re.compile(
     r"\b(?:Co|Corp|Inc|Ltd|Plc|LLC|GmbH|AG|SA|S\.A|N\.V|Bros|Jr|Sr|Dr|St)\.$"
 )
@@ -81,7 +83,7 @@ def looks_like_article(lines: tuple[str, ...]) -> str | None:
     if background is not None:
         return f"an 'About the …' background block at line {background}"
     prose = sum(1 for _, line in content if _is_paragraph(line))
-    if prose >= 2 and not _SENTENCE_END.search(content[0][1]):
+    if prose >= 2 and not _TITLE_END.search(content[0][1]):
         return f"a title and {prose} paragraphs of prose"
     return None
 

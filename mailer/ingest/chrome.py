@@ -70,7 +70,7 @@ LINE_KINDS: dict[str, re.Pattern[str]] = {
         rf"(?:\s*[,|·•—–-]\s*(?:(?i:{_ROLE})|[A-Z][\w&. ]{{1,30}}))?|"
         rf"(?i:(?:by|from)\s+(?:staff|our (?:staff|correspondents?|reporters?)))|"
         rf"{_NAME}\s*[·•|,—–-]\s*(?i:{_ROLE})(?:\s*[·•|,]\s*.{{1,30}})?|"
-        rf"(?i:{_ROLE}(?:,\s*[a-z][\w&. ]{{1,30}})?|published in .{{1,50}}|"
+        rf"(?i:{_ROLE}(?:,\s*[a-z][\w&. ]{{1,30}})?|(?:published|posted|filed) in .{{1,50}}|"
         r"\d[\d.,]*[km]?\s+followers|follow(?:ing)?|unfollow|about the author)"
     ),
     "podcast player": re.compile(
@@ -116,12 +116,18 @@ LINE_KINDS: dict[str, re.Pattern[str]] = {
         r"(?:©|copyright ©?|\(c\))\s*\d{4}.{0,80}|all rights reserved\.?|"
         r"privacy(?: policy)?(?:\s*[∙·|]\s*(?:terms(?: of (?:service|use))?|collection notice|"
         r"cookie policy)){0,3}|terms of (?:service|use)|"
-        r"(?:photo|image|illustration|credit)\s*:\s*.{1,80}|\d[\d.,]{0,6}[km]?)",
+        r"(?:photo|image|illustration|credit)\s*:\s*.{1,80}|\d[\d.,]{0,6}[km]?|[-—–_*=~·•]{2,12}|"
+        r"(?:read more|related|see also|also read|read next|recommended)\s*[:：]\s*.{1,120}|"
+        r"(?:[←→<>«»]\s*)?(?:previous|next|older|newer) (?:post|article|story)"
+        r"(?:\s*[:：].{1,100})?|"
+        # A footer's row of links: "Help Status About Careers Press Blog Privacy Terms".
+        r"(?:(?:help|status|about|careers|press|blog|privacy|terms|text to speech|teams|contact|"
+        r"rules|sitemap|accessibility|advertise|jobs)\s*[∙·|]?\s*){3,14})",
         _I,
     ),
     "wechat chrome": re.compile(
         r"(?:原创|阅读原文|点击阅读原文|轻触阅读原文|点击上方.{0,12}关注.{0,8}|点击蓝字.{0,4}关注我们|"
-        r"关注我们|预览时标签不可点|微信扫一扫.{0,12}|长按(?:识别)?二维码.{0,12}|扫码关注.{0,12}|"
+        r"关注我们|(?:关注|扫码关注)该公众号|预览时标签不可点|(?:赞|点赞|在看|like)\s*\d{1,6}|微信扫一扫.{0,12}|长按(?:识别)?二维码.{0,12}|扫码关注.{0,12}|"
         r"继续滑动看下一个|向上滑动看下一个|知道了|取消\s*允许|cancel\s*allow|"
         r"scan (?:with weixin|to follow).{0,50}|got it|"
         r"[-—–\s]*end[-—–\s]*|人划线|"
@@ -148,6 +154,8 @@ _LINKS_BLOCK = re.compile(
     r"recommended(?: for you| from .{1,30}| stories| articles)?|most (?:read|popular)|trending|"
     r"media contacts?|press contacts?|media inquiries|investor contacts?|"
     r"往期推荐|推荐阅读|相关阅读|相关文章|延伸阅读|热门文章|猜你喜欢|喜欢此内容的人还喜欢|"
+    r"(?:sign up|subscribe) (?:to|for) (?:our|the) (?:free |daily |weekly )?newsletter|"
+    r"get (?:our|the) (?:free |daily |weekly )?newsletter|newsletter sign-?up|"
     r"媒体联系(?:人)?|联系方式)\s*[:：]?",
     _I,
 )
@@ -210,7 +218,10 @@ def drop_chrome(
             dropped.update(content[position:end])
             position = end
             continue
-        if is_chrome(text) or (following and _is_byline_name(text, following[0])):
+        # The first line of text is a title, even a Title Case one right above its dateline.
+        titled = any(i not in dropped for i in content[:position])
+        byline = titled and bool(following) and _is_byline_name(text, following[0])
+        if is_chrome(text) or byline:
             dropped.add(index)
         position += 1
     return [line for i, line in enumerate(lines) if i not in dropped]
@@ -239,11 +250,11 @@ def _block_end(
         return start  # "Comments" right before prose is a share-bar label, not a widget
     for position in range(start, len(texts)):
         text = texts[position]
-        if keep(text) or (not comments and is_prose(text)):
-            return position
+        if keep(text) or (not comments and is_prose(text)) or _block_kind(text.strip()):
+            return position  # a block opener starts a block of its own kind
         after = texts[position + 1] if position + 1 < len(texts) else None
         heads_section = after is not None and (is_prose(after) or keep(after))
-        if heads_section and not is_chrome(text) and not _block_kind(text.strip()):
+        if heads_section and not is_chrome(text):
             return position
     return len(texts)
 

@@ -182,7 +182,8 @@ _META_WORDS = frozenset(
         f"{_WEEKDAYS} {_ZONES} {_ROLES}"
     ).split()
 )
-_NAME = re.compile(r"^(?:[A-Z][A-Za-z'’.&-]{0,24}|[\u3400-\u9fff]{1,8})$")
+# A name: capitalised ("Jane", "Calif.", "SAN"), Chinese ("北京"), or mixed ("AI前沿").
+_NAME = re.compile(r"^(?:[A-Z][A-Za-z0-9'’.&-]{0,24}|[A-Z0-9]{0,6}[\u3400-\u9fff]{1,8})$")
 
 
 def is_dateline(text: str) -> bool:

@@ -3,12 +3,16 @@
 from __future__ import annotations
 
 import datetime as dt
+import re
+import tomllib
 from pathlib import Path
 
 import pytest
 
-from mailer.content import Format, Role
+from mailer.content import Format, Issue, Role
 from mailer.ingest import IngestError, read_issue, read_issue_bytes
+from mailer.ingest.chrome import is_chrome
+from tests.conftest import FIXTURES
 
 ARTICLE = """A Quiet Revolution in Edge AI: Small Models Everywhere
 #edge_ai #models #chips
@@ -93,3 +97,83 @@ def test_background_text_without_a_heading_is_its_own_section() -> None:
         ("About the Organizations Mentioned", Role.BACKGROUND),
         ("Example Holdings Ltd.", Role.BACKGROUND),
     ]
+
+
+ARTICLES = FIXTURES / "articles"
+EXPECTED = tomllib.loads((ARTICLES / "expected.toml").read_text("utf-8"))
+RECEIVED = dt.date(2026, 7, 9)
+
+
+def issue_lines(issue: Issue) -> set[str]:
+    """Every line of text the Issue keeps: title, dateline, section titles, paragraphs, summary."""
+    found = {issue.title, issue.posted or ""}
+    for story in issue.stories:
+        found.add(story.title)
+        found.update(story.summary.split("\n\n"))
+    found.update((issue.summary or "").split("\n"))
+    return found - {""}
+
+
+def test_every_article_fixture_has_its_expectation() -> None:
+    """The folder holds at least a dozen articles, each with its checked expectation."""
+    names = sorted(path.name for path in ARTICLES.glob("*.txt"))
+    assert len(names) >= 12
+    assert names == sorted(EXPECTED)
+
+
+@pytest.mark.parametrize("name", sorted(EXPECTED))
+def test_publisher_pages_parse_to_their_article(name: str) -> None:
+    """Title, date (or the day received), sections and summary are read; only chrome is dropped."""
+    want = EXPECTED[name]
+    issue, detection = read_issue(ARTICLES / name, received=RECEIVED)
+    assert detection.format == "article"
+    assert issue.title == want["title"]
+    assert issue.date == (dt.date.fromisoformat(want["date"]) if want["date"] else RECEIVED)
+    assert issue.posted == (want["posted"] or None)
+    assert [[s.title, str(s.role)] for s in issue.stories] == want["sections"]
+    assert issue.summary == ("\n".join(want["summary"]) if "summary" in want else None)
+    kept = issue_lines(issue)
+    source = [line.strip() for line in (ARTICLES / name).read_text("utf-8").split("\n")]
+    gone = [line for line in source if line and _BULLET.sub("", line) not in kept]
+    assert gone == want["dropped"]
+    assert not [line for line in kept if is_chrome(line)]
+
+
+_BULLET = re.compile(r"^[-•*]\s+")
+PARAGRAPH = (
+    "Two foundries opened new lines this quarter, and buyers of older chips say the prices "
+    "they are quoted have fallen for the first time in three years, by up to nine percent."
+)
+
+
+class TestPageShapes:
+    def test_a_date_in_prose_does_not_date_the_article(self) -> None:
+        """Only a standalone dateline dates an article; a sentence naming a day does not."""
+        text = f"Fab Prices Fall\n{PARAGRAPH} The plant opened on 3 January 2026.\n"
+        issue, _ = parse(text + f"Outlook\n{PARAGRAPH}\n")
+        assert (issue.date, issue.posted) == (dt.date(2026, 7, 9), None)
+
+    def test_a_dateline_above_the_title_dates_it(self) -> None:
+        """A date printed above the headline is the date, and the headline is the title."""
+        issue, _ = parse(
+            f"2026年1月3日 07:31\nFab Prices Fall\n{PARAGRAPH}\nOutlook\n{PARAGRAPH}\n"
+        )
+        assert (issue.title, issue.date) == ("Fab Prices Fall", dt.date(2026, 1, 3))
+
+    def test_a_summary_heading_over_prose_is_a_section(self) -> None:
+        """A "Summary" heading over a paragraph, not bullets, is an ordinary section."""
+        issue, _ = parse(f"Fab Prices Fall\nSummary\n{PARAGRAPH}\nOutlook\n{PARAGRAPH}\n")
+        assert issue.summary is None
+        assert [s.title for s in issue.stories] == ["Summary", "Outlook"]
+
+    def test_a_key_points_block_is_the_summary(self) -> None:
+        """A "Key takeaways" heading with bullet items becomes the issue's summary only."""
+        text = f"Fab Prices Fall\nKey takeaways\n• Prices fell.\n* Two lines opened.\n{PARAGRAPH}\n"
+        issue, _ = parse(text + f"Outlook\n{PARAGRAPH}\n")
+        assert issue.summary == "Prices fell.\nTwo lines opened."
+        assert [s.title for s in issue.stories] == ["Fab Prices Fall", "Outlook"]
+
+    def test_an_impossible_dateline_names_its_line(self) -> None:
+        """A dateline naming a day that does not exist is refused on its line."""
+        with pytest.raises(IngestError, match=r"a.txt:2: invalid date 'Feb 30, 2026'"):
+            parse(f"Fab Prices Fall\nFeb 30, 2026\n{PARAGRAPH}\nOutlook\n{PARAGRAPH}\n")

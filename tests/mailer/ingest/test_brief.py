@@ -144,3 +144,23 @@ class TestEncodings:
         text = GOOD.replace("Summary: One.", "Summary: One\n    continues here.")
         issue, _ = read_issue_bytes(text.encode(), "x.txt")
         assert issue.stories[0].summary == "One continues here."
+
+
+class TestChrome:
+    def test_a_blog_post_brief_drops_its_page_chrome(self) -> None:
+        """Share bars and a comments widget around the stories leave the same issue."""
+        plain, _ = read_issue_bytes(GOOD.encode(), "b.txt")
+        text = (
+            "Share\nTweet\n"
+            + GOOD.replace("\n1. First", "\nFacebook Twitter LinkedIn Email\n1. First")
+            + "Share this:\nComments\nAdd a public comment…\nNo comments yet\n"
+            + "Related posts\nBrief — 2026-06-30\nBrief — 2026-06-29\n"
+        )
+        issue, detection = read_issue_bytes(text.encode(), "b.txt")
+        assert detection.format == "brief"
+        assert issue == plain
+
+    def test_stray_text_is_still_refused(self) -> None:
+        """Text that is no chrome pattern after a field is still an error on its line."""
+        with pytest.raises(IngestError, match=r":10: story 1: text outside a field"):
+            read_issue_bytes((GOOD + "Share\nWe will be back next week!\n").encode(), "b.txt")

@@ -85,3 +85,18 @@ class TestBulletin:
         """Structure errors are reported with their line instead of merging items."""
         with pytest.raises(IngestError, match=message):
             read_issue_bytes(BULLETIN.replace(*change).encode(), "b.txt", format="bulletin")
+
+
+def test_chrome_around_and_between_items_is_dropped() -> None:
+    """Share bars and a comments widget leave the same items, on the lines of the file."""
+    plain, _ = read_issue_bytes(BULLETIN.encode(), "b.txt")
+    text = BULLETIN.replace(
+        "\nItem without a source", "\nShare\nCopy link\n\nItem without a source"
+    )
+    text = "Share\n" + text + "\nComments\nAdd a public comment…\nNo comments yet\n"
+    issue, detection = read_issue_bytes(text.encode(), "b.txt")
+    assert detection.format == "bulletin"
+    assert [(s.title, s.summary, s.source) for s in issue.stories] == [
+        (s.title, s.summary, s.source) for s in plain.stories
+    ]
+    assert [s.line for s in issue.stories] == [10, 17, 21]

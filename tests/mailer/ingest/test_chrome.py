@@ -135,9 +135,13 @@ class TestBlocks:
 
     def test_a_bare_author_name_before_follow_or_a_dateline_is_dropped(self) -> None:
         """A bare name before "Follow" or a date is a byline; other short lines are kept."""
-        assert kept("Jane Doe", "Follow", PROSE) == [PROSE]
-        assert kept("Jane Doe", "Jan 3, 2026", PROSE) == ["Jan 3, 2026", PROSE]
-        assert kept("Market Outlook", PROSE) == ["Market Outlook", PROSE]
+        assert kept("Title", "Jane Doe", "Follow", PROSE) == ["Title", PROSE]
+        assert kept("Title", "Jane Doe", "Jan 3, 2026", PROSE) == ["Title", "Jan 3, 2026", PROSE]
+        assert kept("Title", "Market Outlook", PROSE) == ["Title", "Market Outlook", PROSE]
+
+    def test_a_title_case_title_above_its_dateline_is_kept(self) -> None:
+        """The first line of text is the title, never mistaken for an author's name."""
+        assert kept("Share", "Fab Prices Fall", "Jan 3, 2026") == ["Fab Prices Fall", "Jan 3, 2026"]
 
     def test_line_numbers_are_kept(self) -> None:
         """Dropping chrome keeps each remaining line's own number."""
