@@ -9,6 +9,7 @@ from __future__ import annotations
 import codecs
 import datetime as dt
 import re
+from bisect import bisect_left
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 
@@ -248,15 +249,14 @@ def attach_links(issue: Issue, links: tuple[Link, ...]) -> Issue:
     """
     stories = list(issue.stories)
     starts = [story.line or 0 for story in stories]
+    ordered = sorted(links, key=lambda link: link.line)
+    lines = [link.line for link in ordered]
     for index, story in enumerate(stories):
         if story.url or story.line is None:
             continue
-        end = starts[index + 1] if index + 1 < len(starts) else None
-        here = [
-            link
-            for link in links
-            if link.line >= starts[index] and (end is None or link.line < end)
-        ]
+        # Each story's links by bisection: a page of a thousand stories stays linear-ish.
+        end = starts[index + 1] if index + 1 < len(starts) else lines[-1] + 1 if lines else 0
+        here = ordered[bisect_left(lines, story.line) : bisect_left(lines, end)]
         chosen = _pick(story, here, whole=issue.format == Format.ARTICLE)
         if chosen is not None:
             stories[index] = replace(story, url=chosen.href)
