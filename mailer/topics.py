@@ -272,8 +272,12 @@ class Taxonomy:
         if not found["keywords"] and not found["hints"]:
             # A weak word alone, or with other weak words, is no evidence at all.
             found["weak"] = set()
-        # Each distinct term counts once: a word repeated is one piece of evidence.
-        score = 2 * len(found["keywords"]) + len(found["hints"]) + len(found["weak"])
+        # Each distinct term counts once: a word repeated, or with its plural, is one piece of
+        # evidence ("price" and "prices" say the same thing once).
+        score = sum(
+            weight * len({_singular(w) for w in found[key]})
+            for key, weight in (("keywords", 2), ("hints", 1), ("weak", 1))
+        )
         words = found["keywords"] | found["hints"] | found["weak"]
         return Evidence(topic.id, score, tuple(sorted(words)))
 
@@ -301,6 +305,11 @@ def _mark(
         else:
             marked.append(e)
     return sorted(marked, key=lambda e: e.dropped is not None)
+
+
+def _singular(word: str) -> str:
+    """The word without a plural ending, for counting distinct evidence (not for display)."""
+    return word[:-1] if word.endswith("s") and not word.endswith("ss") else word
 
 
 def _tags(issue: Issue) -> set[str]:
