@@ -131,7 +131,9 @@ def _read_shaped(
         raise IngestError(path, exc.line, where) from None
     issue = attach_links(issue, shaped.links)
     markup = "html" if shaped.kind == "an HTML page" else "markdown"
-    reason = f"{shaped.kind}; {detection.reason}"
+    # Say where the date may have come from: an issue printing none is dated by the page.
+    dated = f" (metadata date {shaped.date.isoformat()})" if shaped.date else ""
+    reason = f"{shaped.kind}{dated}; {detection.reason}"
     return issue, Detection(detection.format, reason, warnings, markup)
 
 

@@ -69,7 +69,7 @@ def test_a_page_ingests_to_its_text_versions_stories(
     assert printed(from_page) == printed(from_text)
     assert [s.url for s in from_page.stories] == urls
     assert (detection.format, detection.markup) == (expected.format, "html")
-    assert detection.reason.startswith("an HTML page; ")
+    assert detection.reason.startswith("an HTML page")
 
 
 def test_text_urls_are_kept() -> None:
@@ -137,8 +137,9 @@ def test_the_json_ld_date_dates_an_article_that_prints_none() -> None:
         '[{"@type": "WebSite"}, {"@type": "BlogPosting", "datePublished": "2026-06-28T18:00"}]}'
         "</script>"
     )
-    issue, _ = read_issue_bytes(page(ld), "notes.html", received=dt.date(2026, 7, 3))
+    issue, detection = read_issue_bytes(page(ld), "notes.html", received=dt.date(2026, 7, 3))
     assert issue.date == dt.date(2026, 6, 28)
+    assert detection.reason.startswith("an HTML page (metadata date 2026-06-28); a title and ")
 
 
 def test_a_time_element_dates_the_page_when_nothing_else_does() -> None:
