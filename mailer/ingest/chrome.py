@@ -22,6 +22,7 @@ its date from them (:mod:`mailer.ingest.dates`) and decides what to keep.
 
 from __future__ import annotations
 
+import itertools
 import re
 from collections.abc import Callable, Sequence
 
@@ -172,9 +173,11 @@ _PROSE_CJK_SENTENCE = 15
 def chrome_kind(line: str) -> str | None:
     """Which kind of chrome this whole line is (a key of :data:`LINE_KINDS`), or None."""
     text = line.strip()
-    if not text or len(text) > _MAX_CHROME or is_dateline(text):
+    if not text or len(text) > _MAX_CHROME:
         return None
-    return next((kind for kind, pattern in LINE_KINDS.items() if pattern.fullmatch(text)), None)
+    kind = next((kind for kind, pattern in LINE_KINDS.items() if pattern.fullmatch(text)), None)
+    # A dateline is checked last, and only for a line a pattern claims: most lines are neither.
+    return None if kind is None or is_dateline(text) else kind
 
 
 def is_chrome(line: str) -> bool:
@@ -204,25 +207,26 @@ def drop_chrome(
     and ends any widget block before it.
     """
     content = [i for i, (_, text) in enumerate(lines) if text.strip()]
-    position = 0
+    texts = [lines[i][1] for i in content]
     dropped: set[int] = set()
-    while position < len(content):
-        index = content[position]
-        text = lines[index][1].strip()
-        if keep(lines[index][1]):
-            position += 1
+    titled = False  # whether a line of text was kept: the first one is a title, not a byline
+    position = 0
+    while position < len(texts):
+        text = texts[position].strip()
+        if keep(texts[position]):
+            titled, position = True, position + 1
             continue
-        following = [lines[i][1].strip() for i in content[position + 1 : position + 2]]
         if block := _block_kind(text):
-            end = _block_end(lines, content, position + 1, keep, comments=block == "comments")
+            end = _block_end(texts, position + 1, keep, comments=block == "comments")
             dropped.update(content[position:end])
             position = end
             continue
-        # The first line of text is a title, even a Title Case one right above its dateline.
-        titled = any(i not in dropped for i in content[:position])
-        byline = titled and bool(following) and _is_byline_name(text, following[0])
+        following = texts[position + 1].strip() if position + 1 < len(texts) else None
+        byline = titled and following is not None and _is_byline_name(text, following)
         if is_chrome(text) or byline:
-            dropped.add(index)
+            dropped.add(content[position])
+        else:
+            titled = True
         position += 1
     return [line for i, line in enumerate(lines) if i not in dropped]
 
@@ -235,19 +239,12 @@ def _block_kind(text: str) -> str | None:
     return "links" if _LINKS_BLOCK.fullmatch(text) else None
 
 
-def _block_end(
-    lines: Sequence[tuple[int, str]],
-    content: list[int],
-    start: int,
-    keep: Callable[[str], bool],
-    *,
-    comments: bool,
-) -> int:
-    """The position in ``content`` where a widget block opened before ``start`` ends."""
-    texts = [lines[i][1] for i in content]
-    first_real = next((t for t in texts[start:] if not is_chrome(t)), None)
-    if comments and first_real is not None and is_prose(first_real):
-        return start  # "Comments" right before prose is a share-bar label, not a widget
+def _block_end(texts: list[str], start: int, keep: Callable[[str], bool], *, comments: bool) -> int:
+    """The position in ``texts`` where a widget block opened before ``start`` ends."""
+    if comments:
+        first_real = next((t for t in itertools.islice(texts, start, None) if not is_chrome(t)), "")
+        if is_prose(first_real):
+            return start  # "Comments" right before prose is a share-bar label, not a widget
     for position in range(start, len(texts)):
         text = texts[position]
         if keep(text) or (not comments and is_prose(text)) or _block_kind(text.strip()):
