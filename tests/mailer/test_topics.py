@@ -9,12 +9,59 @@ from pathlib import Path
 import pytest
 
 from mailer.content import GENERAL, Format, Issue, Story
-from mailer.topics import Taxonomy, TaxonomyError, UnknownTopic, evaluate, load_taxonomy
+from mailer.ingest import read_issue
+from mailer.render import Renderer
+from mailer.topics import (
+    MAX_ISSUE_TOPICS,
+    Score,
+    Taxonomy,
+    TaxonomyError,
+    UnknownTopic,
+    evaluate,
+    load_taxonomy,
+)
 from tests.conftest import FIXTURES
+from tests.mailer.cases import render_all
+
+HOLDOUT = FIXTURES.parent / "data" / "labelled-holdout.toml"
+TUNING = FIXTURES.parent / "data" / "labelled-stories.toml"
 
 
 def story(text: str) -> Story:
     return Story(position=1, title=text, summary="")
+
+
+def labelled(path: Path) -> list[tuple[Story, frozenset[str]]]:
+    """The (story, expected topics) pairs of a labelled TOML file."""
+    data = tomllib.loads(path.read_text(encoding="utf-8"))
+    return [
+        (Story(n, e["title"], e["summary"], why_it_matters=e["why"]), frozenset(e["topics"]))
+        for n, e in enumerate(data["story"], start=1)
+    ]
+
+
+def micro(scores: list[Score]) -> tuple[float, float]:
+    """Micro-averaged precision and recall: every tag counts once, whatever its topic."""
+    tp = sum(s.true_positives for s in scores)
+    given = tp + sum(s.false_positives for s in scores)
+    expected = tp + sum(s.false_negatives for s in scores)
+    return (tp / given if given else 1.0, tp / expected if expected else 1.0)
+
+
+def sections(*texts: str, format: Format = Format.ARTICLE, tags: tuple[str, ...] = ()) -> Issue:
+    """An issue of one story (section) per text, each text its summary."""
+    stories = tuple(Story(n, f"Part {n}", text) for n, text in enumerate(texts, start=1))
+    return Issue("An issue", dt.date(2026, 7, 1), stories, format=format, tags=tags)
+
+
+#: An article touching six topics; models and funding are what it is about.
+BROAD = (
+    "DeepSeek and Qwen lead open-weight models; each new reasoning model tops a benchmark.",
+    "Labs raised a funding round at a high valuation from venture capital investors.",
+    "A large language model, a multimodal model, a chatbot: the models multiply.",
+    "Nvidia GPU supply matters; a data centre opened; a university paper appeared.",
+    "Regulators watched, and revenue grew at the model makers.",
+)
 
 
 class TestDefaultTaxonomy:
@@ -65,8 +112,8 @@ class TestTagging:
 
     def test_explain_names_matching_words_and_scores(self, taxonomy: Taxonomy) -> None:
         """Explanations list each topic's matching words and its score."""
-        found = {e.topic: e for e in taxonomy.explain(story("Regulators ban GPU exports"))}
-        assert found["chips"].words == ("gpu",)
+        found = {e.topic: e for e in taxonomy.explain(story("Regulators ban Nvidia GPU exports"))}
+        assert found["chips"].words == ("gpu", "nvidia")
         assert found["policy"].words == ("ban", "regulators")
         assert found["policy"].describe() == "policy: ban, regulators [score 4]"
 
@@ -110,23 +157,197 @@ class TestTagging:
         assert [(e.topic, e.via) for e in found] == [("hardware", "parent of gpus"), ("gpus", None)]
 
 
+class TestAmbiguity:
+    @pytest.mark.parametrize(
+        "place", ["Beijing", "Washington", "Brussels", "Shenzhen", "China", "US", "EU"]
+    )
+    def test_a_place_name_never_makes_policy(self, taxonomy: Taxonomy, place: str) -> None:
+        """A story set in a capital, with officials in it, is not about policy for that."""
+        text = f"{place} officials and the government welcome a new {place} tea shop"
+        assert "policy" not in taxonomy.tag(Story(1, f"{place} tea shop", text)).topics
+
+    def test_policy_needs_a_policy_word(self, taxonomy: Taxonomy) -> None:
+        """With a policy word (here: export controls) the same place story is policy."""
+        text = "Beijing officials announce export controls on gallium"
+        assert "policy" in taxonomy.tag(Story(1, "Gallium", text)).topics
+
+    def test_places_are_refused_as_evidence(self, tmp_path: Path) -> None:
+        """A place name in a topic's word lists is an error naming file, topic, key and word."""
+        path = tmp_path / "t.toml"
+        path.write_text('places = ["Beijing"]\n[[topic]]\nid = "policy"\nhints = ["beijing"]\n')
+        with pytest.raises(TaxonomyError) as info:
+            load_taxonomy(path)
+        assert str(info.value).startswith(f"{path}: topic policy: hints: 'beijing' is a place")
+
+    def test_a_weak_word_needs_a_second_hint(self, taxonomy: Taxonomy) -> None:
+        """'low-altitude' alone (or with another weak word) is not robotics; with a hint it is."""
+        six_g = "Operators test 6G links for low-altitude aircraft and autonomous networks"
+        assert "robotics" not in taxonomy.tag(Story(1, "6G trial", six_g)).topics
+        assert taxonomy.tag(Story(1, "6G trial", six_g)).topics == ("infrastructure",)
+        drones = "Low-altitude flights by autonomous machines bring automation to farms"
+        assert "robotics" in taxonomy.tag(Story(1, "Farm flights", drones)).topics
+
+    def test_weak_words_score_beside_a_keyword(self, tmp_path: Path) -> None:
+        """A weak word adds 1 to a topic found by a keyword and is named in the evidence."""
+        path = tmp_path / "t.toml"
+        path.write_text('[[topic]]\nid = "space"\nkeywords = ["rocket"]\nweak = ["launch"]\n')
+        space = load_taxonomy(path)
+        assert space.explain(story("A launch")) == []
+        (found,) = space.explain(story("A rocket launch"))
+        assert (found.words, found.score) == (("launch", "rocket"), 3)
+
+    def test_ignored_phrases_are_no_evidence(self, taxonomy: Taxonomy) -> None:
+        """'model' in 'business model' and 'chip' in 'blue chip' or 'blue-chip' are not topics."""
+        assert taxonomy.tag(story("A business model for every model year")).topics == (GENERAL,)
+        assert taxonomy.tag(story("Blue chip and blue-chip stocks")).topics == (GENERAL,)
+        assert "models" in taxonomy.tag(story("A model beats the benchmark")).topics
+
+    @pytest.mark.parametrize(
+        ("content", "message"),
+        [
+            (
+                '[[topic]]\nid = "a"\nkeywords = ["x"]\nhints = ["X"]',
+                "topic a: hints: 'X' is already in keywords",
+            ),
+            (
+                '[[topic]]\nid = "a"\nkeywords = ["x"]\nignore = ["y z"]',
+                "topic a: ignore: 'y z' contains none of the topic's words",
+            ),
+            ('[[topic]]\nid = "a"\nweak = "x"', "topic a: weak must be a list of strings"),
+            ('places = "Paris"\n[[topic]]\nid = "a"', "places must be a list of strings"),
+            ('place = ["Paris"]\n[[topic]]\nid = "a"', "t.toml: unknown key place"),
+        ],
+    )
+    def test_malformed_word_lists_name_topic_and_key(
+        self, tmp_path: Path, content: str, message: str
+    ) -> None:
+        """Errors in the new word lists name the file, the topic and the key at fault."""
+        path = tmp_path / "t.toml"
+        path.write_text(content)
+        with pytest.raises(TaxonomyError, match="t.toml") as info:
+            load_taxonomy(path)
+        assert message in str(info.value)
+
+
+class TestWholeIssues:
+    def test_an_article_keeps_at_most_three_topics(self, taxonomy: Taxonomy) -> None:
+        """An article that touches six topics keeps its best, never more than three."""
+        tagged = taxonomy.tag_issue(sections(*BROAD))
+        topics = {t for s in tagged.stories for t in s.topics}
+        assert len(topics) <= MAX_ISSUE_TOPICS
+        assert {"models", "funding"} <= topics
+        assert all(s.topics == tagged.stories[0].topics for s in tagged.stories)
+
+    def test_explain_says_which_were_kept_and_which_dropped(self, taxonomy: Taxonomy) -> None:
+        """The evidence ranks kept topics and gives each dropped one its reason."""
+        evidence = taxonomy.explain_issue(sections(*BROAD))[0]
+        kept = [e for e in evidence if not e.dropped]
+        dropped = [e for e in evidence if e.dropped]
+        assert kept[0].topic == "models" and kept[0].via == "1st in the issue"
+        assert len(kept) <= MAX_ISSUE_TOPICS and dropped
+        assert all(e.score <= kept[-1].score for e in dropped)
+        reasons = " ".join(e.describe() for e in dropped)
+        assert "dropped: a passing mention" in reasons or "an issue keeps 3 topics" in reasons
+        assert {e.topic for e in kept} == set(
+            taxonomy.tag_issue(sections(*BROAD)).stories[0].topics
+        )
+
+    def test_the_cap_ranks_by_score_summed_over_sections(self, tmp_path: Path) -> None:
+        """With four equal topics, the ones repeated in more sections win the three places."""
+        path = tmp_path / "t.toml"
+        path.write_text("".join(f'[[topic]]\nid = "{w}"\nkeywords = ["{w}"]\n' for w in "abcd"))
+        four = load_taxonomy(path)
+        issue = sections("a b c d", "b c d", "b c d", "a b c d")
+        evidence = four.explain_issue(issue)[0]
+        assert [e.topic for e in evidence if not e.dropped] == ["b", "c", "d"]
+        (a,) = (e for e in evidence if e.dropped)
+        assert a.describe() == "a: a [score 4] -- dropped: ranked 4; an issue keeps 3 topics"
+
+    def test_a_bulletin_item_keeps_its_own_topics_within_the_cap(self, tmp_path: Path) -> None:
+        """A bulletin's items are tagged one by one, then only the issue's best three remain."""
+        path = tmp_path / "t.toml"
+        path.write_text("".join(f'[[topic]]\nid = "{w}"\nkeywords = ["{w}"]\n' for w in "abcd"))
+        issue = sections("b c", "b c d", "d", "a", format=Format.BULLETIN)
+        tagged = load_taxonomy(path).tag_issue(issue)
+        assert [s.topics for s in tagged.stories] == [
+            ("b", "c"),
+            ("b", "c", "d"),
+            ("d",),
+            (GENERAL,),
+        ]
+
+    def test_a_brief_keeps_every_story_topic(self, taxonomy: Taxonomy) -> None:
+        """Per-story formats (briefs) are not capped: each story keeps what its text earns."""
+        issue = sections(*BROAD, format=Format.BRIEF)
+        topics = {t for s in taxonomy.tag_issue(issue).stories for t in s.topics}
+        assert len(topics) > MAX_ISSUE_TOPICS
+
+
+class TestUntaggedStories:
+    def test_general_has_a_neutral_label(self, taxonomy: Taxonomy) -> None:
+        """The group of stories no topic matches is headed "Also in the news", never "General"."""
+        assert taxonomy.label(GENERAL) == "Also in the news"
+
+    def test_no_email_shows_a_general_label(self, taxonomy: Taxonomy) -> None:
+        """No rendered e-mail, HTML or text, labels a story or group "General"."""
+        rendered = render_all(Renderer(taxonomy), taxonomy)
+        brief = rendered["brief"]
+        assert "Editors&#39; Note" in brief.html or "Editors' Note" in brief.html
+        for name, message in rendered.items():
+            assert ">General<" not in message.html, name
+            assert "General" not in message.text, name
+
+
 class TestQuality:
     def test_labelled_set_precision_and_recall(self, taxonomy: Taxonomy) -> None:
         """Every topic keeps precision and recall of at least 0.75 on the labelled stories.
 
         A regression floor; bench/tagging.py prints the actual figures.
         """
-        data = tomllib.loads((FIXTURES.parent / "data" / "labelled-stories.toml").read_text())
-        labelled = [
-            (Story(n, e["title"], e["summary"], why_it_matters=e["why"]), frozenset(e["topics"]))
-            for n, e in enumerate(data["story"], start=1)
-        ]
-        assert len(labelled) >= 40
-        scores = {s.topic: s for s in evaluate(taxonomy, labelled)}
+        tuning = labelled(TUNING)
+        assert len(tuning) >= 150
+        scores = {s.topic: s for s in evaluate(taxonomy, tuning)}
         assert set(scores) == {*taxonomy.ids, GENERAL}
         for score in scores.values():
             assert score.true_positives > 0, score.topic
             assert score.precision >= 0.75 and score.recall >= 0.75, score
+
+    @pytest.mark.xfail(
+        reason="issue 19's goal is not met: on the hold-out written after tuning, keyword "
+        "tagging reaches micro precision 0.90 and recall 0.80; business, funding and policy "
+        "recall fall below 0.75 when a story's main topic is another one",
+        strict=True,
+    )
+    def test_holdout_meets_the_goals(self, taxonomy: Taxonomy) -> None:
+        """On stories written after tuning: micro P and R >= 0.90, every topic >= 0.75.
+
+        The quality gate of issue 19 on unseen text; `python -m bench.tagging` prints the
+        figures. Strict xfail: when tagging reaches the goal this fails, and the mark goes.
+        """
+        scores = evaluate(taxonomy, labelled(HOLDOUT))
+        assert min(micro(scores)) >= 0.90
+        for score in scores:
+            assert score.precision >= 0.75 and score.recall >= 0.75, score
+
+    def test_holdout_stays_above_its_measured_floor(self, taxonomy: Taxonomy) -> None:
+        """On the 50 hold-out stories, micro precision stays >= 0.88 and recall >= 0.78.
+
+        A regression floor just under what was measured when the hold-out was written.
+        """
+        holdout = labelled(HOLDOUT)
+        assert len(holdout) >= 50
+        precision, recall = micro(evaluate(taxonomy, holdout))
+        assert precision >= 0.88 and recall >= 0.78, (precision, recall)
+
+    def test_articles_keep_few_topics(self, taxonomy: Taxonomy) -> None:
+        """Article fixtures keep at most three topics each and 2.5 or fewer on average."""
+        paths = [FIXTURES / "article-sample.txt", *sorted(FIXTURES.glob("articles/*.txt"))]
+        counts = []
+        for path in paths:
+            issue, _ = read_issue(path, format=Format.ARTICLE.value)
+            counts.append(len({t for s in taxonomy.tag_issue(issue).stories for t in s.topics}))
+        assert max(counts) <= MAX_ISSUE_TOPICS
+        assert sum(counts) / len(counts) <= 2.5, counts
 
 
 class TestValidation:
