@@ -10,7 +10,9 @@ dropped before a format reads its structure. Two kinds:
   post" / "精选留言" and what follows) or a list of links ("Related", "Read more", "More from …",
   "You may also like", "推荐阅读", "Media contact"), from its opening line to the end of the text
   or to the next real text: a line of prose (:func:`is_prose`), a line the format calls its
-  structure (``keep``), or the line just before either (a heading). In a comments block prose
+  structure (``keep``), or the line just before either (a heading). An opener right above a
+  paragraph is that paragraph's heading ("Trending", "Further reading"), except "Comments",
+  which share bars print right above the first paragraph. In a comments block prose
   does not end the block (comments are prose), only a heading followed by prose does; a comment
   with no timestamp or author line between it and the previous one is therefore read as a
   section.
@@ -216,8 +218,9 @@ def drop_chrome(
         if keep(texts[position]):
             titled, position = True, position + 1
             continue
-        if block := _block_kind(text):
-            end = _block_end(texts, position + 1, keep, comments=block == "comments")
+        block = _block_kind(text)
+        end = _block_end(texts, position + 1, keep, comments=block == "comments") if block else 0
+        if end > position:
             dropped.update(content[position:end])
             position = end
             continue
@@ -245,6 +248,8 @@ def _block_end(texts: list[str], start: int, keep: Callable[[str], bool], *, com
         first_real = next((t for t in itertools.islice(texts, start, None) if not is_chrome(t)), "")
         if is_prose(first_real):
             return start  # "Comments" right before prose is a share-bar label, not a widget
+    elif start < len(texts) and is_prose(texts[start]):
+        return start - 1  # "Trending" right over a paragraph is that paragraph's heading
     for position in range(start, len(texts)):
         text = texts[position]
         if keep(text) or (not comments and is_prose(text)) or _block_kind(text.strip()):

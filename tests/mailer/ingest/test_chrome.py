@@ -123,6 +123,11 @@ class TestBlocks:
         texts = (PROSE, "Related", "Photonic startup raises $40m", "Jan 2, 2026", "Outlook", PROSE)
         assert kept(*texts) == [PROSE, "Outlook", PROSE]
 
+    def test_a_block_opener_over_a_paragraph_is_its_heading(self) -> None:
+        """A "Trending" or "Further reading" line right above prose is its heading: kept."""
+        assert kept(PROSE, "Trending", PROSE) == [PROSE, "Trending", PROSE]
+        assert kept(PROSE, "Further reading", PROSE) == [PROSE, "Further reading", PROSE]
+
     def test_more_from_block_runs_to_the_end(self) -> None:
         """A "More from …" block with only headlines after it is dropped to the end."""
         assert kept(PROSE, "More from Chiplines", "Fab tour", "Wafer prices") == [PROSE]
