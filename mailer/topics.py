@@ -308,8 +308,11 @@ def _mark(
 
 
 def _singular(word: str) -> str:
-    """The word without a plural ending, for counting distinct evidence (not for display)."""
-    return word[:-1] if word.endswith("s") and not word.endswith("ss") else word
+    """The word without its inflection, for counting distinct evidence (not for display)."""
+    for ending in ("ing", "ed", "es", "s", "d"):
+        if word.endswith(ending) and not word.endswith("ss") and len(word) - len(ending) >= 3:
+            return word[: -len(ending)]
+    return word
 
 
 def _tags(issue: Issue) -> set[str]:
@@ -371,8 +374,16 @@ def _pattern(words: Iterable[str]) -> re.Pattern[str] | None:
     # Lookarounds instead of \b so that terms ending in punctuation ("5G", "C++") still match as
     # whole words, "chip" does not match inside "chipset" or "blue-chip", and phrases match
     # across line breaks.
-    alternatives = "|".join(re.escape(t).replace(r"\ ", r"\s+") for t in terms)
+    alternatives = "|".join(re.escape(t).replace(r"\ ", r"\s+") + _endings(t) for t in terms)
     return re.compile(rf"(?<![\w-])(?:{alternatives})(?![\w-])", re.IGNORECASE)
+
+
+def _endings(term: str) -> str:
+    """The inflections a term also matches: "invest" finds "invests", "invested", "investing"."""
+    if not term[-1:].isalpha() or (term.isupper() and len(term) > 1):
+        return ""
+    # "-d" only after "e" ("rule", "ruled"): "ban" + "d" would be "band".
+    return "(?:s|d)?" if term.endswith("e") else "(?:s|es|ed|ing)?"
 
 
 def load_taxonomy(path: str | Path) -> Taxonomy:

@@ -101,7 +101,7 @@ class TestTagging:
 
     def test_one_hint_is_not_enough(self, taxonomy: Taxonomy) -> None:
         """A lone hint ('model') does not give a topic; two hints or a keyword do."""
-        assert taxonomy.tag(story("A new business model")).topics == (GENERAL,)
+        assert taxonomy.tag(story("A new model")).topics == (GENERAL,)
         assert "models" in taxonomy.tag(story("The model beats every benchmark")).topics
         assert "models" in taxonomy.tag(story("DeepSeek ships")).topics
 
@@ -197,8 +197,8 @@ class TestAmbiguity:
         assert (found.words, found.score) == (("launch", "rocket"), 3)
 
     def test_ignored_phrases_are_no_evidence(self, taxonomy: Taxonomy) -> None:
-        """'model' in 'business model' and 'chip' in 'blue chip' or 'blue-chip' are not topics."""
-        assert taxonomy.tag(story("A business model for every model year")).topics == (GENERAL,)
+        """'model' in 'business model' is not models; 'blue chip' and 'blue-chip' are not chips."""
+        assert taxonomy.tag(story("A business model for every model year")).topics == ("business",)
         assert taxonomy.tag(story("Blue chip and blue-chip stocks")).topics == (GENERAL,)
         assert "models" in taxonomy.tag(story("A model beats the benchmark")).topics
 
