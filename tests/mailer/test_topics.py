@@ -314,8 +314,8 @@ class TestQuality:
 
     @pytest.mark.xfail(
         reason="issue 19's goal is not met: on the hold-out written after tuning, keyword "
-        "tagging reaches micro precision 0.90 and recall 0.80; business, funding and policy "
-        "recall fall below 0.75 when a story's main topic is another one",
+        "tagging reaches micro precision 0.91 and recall 0.85; models, funding and business "
+        "recall and funding precision fall below 0.75, mostly on a story's second topic",
         strict=True,
     )
     def test_holdout_meets_the_goals(self, taxonomy: Taxonomy) -> None:
@@ -330,14 +330,14 @@ class TestQuality:
             assert score.precision >= 0.75 and score.recall >= 0.75, score
 
     def test_holdout_stays_above_its_measured_floor(self, taxonomy: Taxonomy) -> None:
-        """On the 50 hold-out stories, micro precision stays >= 0.88 and recall >= 0.78.
+        """On the 50 hold-out stories, micro precision stays >= 0.88 and recall >= 0.82.
 
         A regression floor just under what was measured when the hold-out was written.
         """
         holdout = labelled(HOLDOUT)
         assert len(holdout) >= 50
         precision, recall = micro(evaluate(taxonomy, holdout))
-        assert precision >= 0.88 and recall >= 0.78, (precision, recall)
+        assert precision >= 0.88 and recall >= 0.82, (precision, recall)
 
     def test_articles_keep_few_topics(self, taxonomy: Taxonomy) -> None:
         """Article fixtures keep at most three topics each and 2.5 or fewer on average."""
