@@ -14,7 +14,7 @@ topics through each topic's *aliases*. A topic with a *parent* also gives its pa
 
 An issue read as one piece (an article, a bulletin) goes to a reader whole, so every topic it
 carries widens its audience: it keeps at most three topics, ranked by their score summed over
-its stories, and only those scoring at least a third of the best. `explain` returns the
+its stories (an article also drops those under a third of the best: asides). `explain` returns the
 evidence, kept and dropped, so an editor can see why a story got a topic and fix the taxonomy.
 """
 
@@ -196,7 +196,8 @@ class Taxonomy:
         for evidence in found:
             for e in evidence:
                 sums[e.topic] = sums.get(e.topic, 0) + e.score
-        kept, reasons = self._cap(sums, set())
+        # A bulletin's items were each judged on their own text: only the cap applies.
+        kept, reasons = self._cap(sums, set(), passing=False)
         return [_mark(evidence, kept, reasons) for evidence in found]
 
     def tag(self, story: Story) -> Story:
@@ -240,8 +241,13 @@ class Taxonomy:
         order = {t: n for n, t in enumerate(self.ids)}
         return sorted(marked, key=lambda e: (e.dropped is not None, order[e.topic]))
 
-    def _cap(self, sums: Mapping[str, int], tagged: set[str]) -> tuple[list[str], dict[str, str]]:
-        """The topics an issue keeps (best first) and why each other one was dropped."""
+    def _cap(
+        self, sums: Mapping[str, int], tagged: set[str], *, passing: bool = True
+    ) -> tuple[list[str], dict[str, str]]:
+        """The topics an issue keeps (best first) and why each other one was dropped.
+
+        ``passing``: also drop topics under a third of the best (an article's asides).
+        """
         order = {t: n for n, t in enumerate(self.ids)}
         ranked = sorted(sums, key=lambda t: (-sums[t], t not in tagged, order.get(t, 0)))
         top = sums[ranked[0]] if ranked else 0
@@ -249,7 +255,7 @@ class Taxonomy:
         reasons: dict[str, str] = {}
         for rank, topic_id in enumerate(ranked, start=1):
             with_parents = {*kept, topic_id, *self._ancestors(topic_id)}
-            if sums[topic_id] * 3 < top:
+            if passing and sums[topic_id] * 3 < top:
                 reasons[topic_id] = f"a passing mention (score {sums[topic_id]}, best {top})"
             elif len(with_parents) > MAX_ISSUE_TOPICS:
                 reasons[topic_id] = f"ranked {rank}; an issue keeps {MAX_ISSUE_TOPICS} topics"

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 import tomllib
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
@@ -275,6 +276,19 @@ class TestWholeIssues:
             ("d",),
             (GENERAL,),
         ]
+
+    def test_a_bulletin_item_on_a_minor_topic_keeps_it(self, tmp_path: Path) -> None:
+        """Within the cap, a bulletin item keeps its topic however small beside the others."""
+        path = tmp_path / "t.toml"
+        path.write_text(
+            '[[topic]]\nid = "x"\nkeywords = ["x1", "x2", "x3", "x4", "x5"]\n'
+            '[[topic]]\nid = "y"\nkeywords = ["y1"]\n'
+        )
+        issue = sections("x1 x2 x3 x4 x5", "y1", format=Format.BULLETIN)
+        tagged = load_taxonomy(path).tag_issue(issue)
+        assert [s.topics for s in tagged.stories] == [("x",), ("y",)]
+        article = load_taxonomy(path).tag_issue(replace(issue, format=Format.ARTICLE))
+        assert article.stories[0].topics == ("x",)
 
     def test_a_brief_keeps_every_story_topic(self, taxonomy: Taxonomy) -> None:
         """Per-story formats (briefs) are not capped: each story keeps what its text earns."""
