@@ -77,7 +77,7 @@ def _ingest(app: Briefmail, folder: Path) -> int:
     """Ingest the bench's issue (the same one bench/send.py sends); its id."""
     issue_file = folder / "issue.txt"
     issue_file.write_text(ISSUE, encoding="utf-8")
-    stored = app.ingest(issue_file, "bench").stored
+    stored = app.ingest(issue_file, "bench", approve=True).stored
     assert stored is not None
     return stored.id
 

@@ -310,7 +310,9 @@ def _set_up_briefmail(args: argparse.Namespace, folder: Path, url: str, port: in
     write_config(config, port, args.connections, args.dkim != "none", url)
     run_cli(folder, "--config", str(config), "init")
     (folder / "issue.txt").write_text(ISSUE, encoding="utf-8")
-    ingested = run_cli(folder, "--config", str(config), "ingest", "issue.txt", "--json")
+    ingested = run_cli(
+        folder, "--config", str(config), "ingest", "issue.txt", "--approve", "--json"
+    )
     return int(json.loads(ingested)["id"])
 
 

@@ -40,11 +40,24 @@ _UNVERIFIED_RELAY = (
 __all__ = ["Briefmail", "build_app"]
 
 
+def _login_name() -> str:
+    """The operating-system user running the command (an unknown one is "unknown")."""
+    import getpass
+
+    try:
+        return getpass.getuser()
+    except (KeyError, OSError):  # no passwd entry and no LOGNAME (some containers)
+        return "unknown"
+
+
 @dataclass
 class Briefmail:
     """A configured briefmail: database, taxonomy, renderer and a transport factory."""
 
     settings: Settings
+    #: Who the operations act for, in issue histories: "cli:alice" for a command; a console
+    #: or API face sets its signed-in operator.
+    actor: str = field(default_factory=lambda: f"cli:{_login_name()}")
     engine: Engine = field(init=False)
     sessions: sessionmaker[Session] = field(init=False)
 
@@ -232,9 +245,12 @@ class Briefmail:
         format: str = "auto",
         dry_run: bool = False,
         replace: bool = False,
+        approve: bool = False,
     ) -> IngestResult:
         """Parse, tag and (unless dry_run) store an issue file on a list (`content.ingest`)."""
-        return self.content.ingest(path, list_slug, format=format, dry_run=dry_run, replace=replace)
+        return self.content.ingest(
+            path, list_slug, format=format, dry_run=dry_run, replace=replace, approve=approve
+        )
 
     def process_bounces(self, *paths: Path) -> BounceSummary:
         """Read bounces and complaints from these paths and apply them (`feedback`)."""

@@ -1,9 +1,14 @@
-"""Stored issues and weekly digests: what was ingested or assembled, exactly as it will be sent.
+"""Stored issues and their lifecycle: what was ingested or assembled, exactly as it will be sent.
 
 An issue is identified on its list by its key (format and period; title for articles). Storing
 is all or nothing, and idempotent: the same content again is a no-op; changed content updates the
-issue, unless a run has already sent it (then only with ``replace``). A weekly digest is assembled
-from the week's daily issues and stored like any other issue, so building it twice gives one.
+issue, unless a run has already sent it (then only with ``replace``).
+
+An issue is a `draft` until an editor approves it; only `approved` issues are planned, scheduled
+or shown to readers, and an issue is `sent` once a run for it exists. Any issue but a sent one may
+be `withdrawn` (and approved again later). Every change of status or content by an operator is an
+IssueChange row (who, when, what, before and after), so `issues show` can tell its history.
+Weekly digests are assembled in scheduler/digests.py and stored here like any other issue.
 """
 
 from __future__ import annotations
@@ -12,46 +17,73 @@ import datetime as dt
 import enum
 import hashlib
 import json
-import re
-from collections import Counter
-from collections.abc import Sequence
-from dataclasses import replace
 from pathlib import Path
+from typing import Any
 
-from rapidfuzz import fuzz
-from rapidfuzz.utils import default_process
-from sqlalchemy import JSON, Date, ForeignKey, String, Text, UniqueConstraint, func, select
+from sqlalchemy import (
+    JSON,
+    Date,
+    ForeignKey,
+    String,
+    Text,
+    UniqueConstraint,
+    func,
+    select,
+)
 from sqlalchemy.orm import Mapped, Session, mapped_column, relationship, selectinload
 
 from mailer.content import GENERAL, Format, Issue, Role, Story, issue_to_json
 from mailer.ingest import IngestError
 from mailer.topics import Taxonomy
 from scheduler.ledger import Run
-from subscribers.db import Base, utcnow
+from subscribers.db import Base, string_enum, utcnow
 from subscribers.models import NewsletterList
 
 __all__ = [
-    "DigestError",
+    "ISSUE_TRANSITIONS",
+    "PUBLISHED",
     "IssueAlreadySent",
+    "IssueChange",
+    "IssueStateError",
+    "IssueStatus",
     "Stored",
     "StoredIssue",
     "StoredStory",
     "UnknownIssue",
-    "assemble_digest",
-    "build_digest",
+    "change_status",
     "content_hash",
+    "delete_issue",
+    "history",
     "list_issues",
     "load_issue",
     "newest_unsent_issue",
-    "parse_week",
+    "record_change",
+    "require_sendable",
     "retag_issue",
     "store_issue",
     "tag_ingested",
-    "week_label",
 ]
 
-#: Titles at least this similar (rapidfuzz token_sort_ratio, 0-100) from one source are one story.
-TITLE_SIMILARITY = 90
+
+class IssueStatus(enum.StrEnum):
+    """Where an issue is in its life: draft → approved → sent, or withdrawn."""
+
+    DRAFT = "draft"
+    APPROVED = "approved"
+    SENT = "sent"
+    WITHDRAWN = "withdrawn"
+
+
+#: Which status an issue may move to from each. `sent → approved` happens only when the run that
+#: sent it was cancelled and no other run has it (scheduler/dispatch.py), so it can be sent anew.
+ISSUE_TRANSITIONS: dict[IssueStatus, frozenset[IssueStatus]] = {
+    IssueStatus.DRAFT: frozenset({IssueStatus.APPROVED, IssueStatus.WITHDRAWN}),
+    IssueStatus.APPROVED: frozenset({IssueStatus.DRAFT, IssueStatus.SENT, IssueStatus.WITHDRAWN}),
+    IssueStatus.SENT: frozenset({IssueStatus.APPROVED}),
+    IssueStatus.WITHDRAWN: frozenset({IssueStatus.DRAFT, IssueStatus.APPROVED}),
+}
+#: Issues readers may see (planned, previewed, digested): approved ones, and those already sent.
+PUBLISHED = (IssueStatus.APPROVED, IssueStatus.SENT)
 
 
 class UnknownIssue(LookupError):
@@ -66,8 +98,8 @@ class IssueAlreadySent(Exception):
     """Changed content for an issue that a run has already sent; needs an explicit replace."""
 
 
-class DigestError(ValueError):
-    """A digest cannot be built as asked (bad week, no daily issues)."""
+class IssueStateError(ValueError):
+    """The operation needs the issue in another status (a draft cannot be sent, …)."""
 
 
 class Stored(enum.StrEnum):
@@ -99,6 +131,19 @@ class StoredIssue(Base):
     #: sha256 of the reader-visible content: re-ingesting identical content is a no-op.
     content_hash: Mapped[str] = mapped_column(String(64))
     created_at: Mapped[dt.datetime] = mapped_column(default=utcnow, server_default=func.now())
+    status: Mapped[IssueStatus] = mapped_column(
+        string_enum(IssueStatus), default=IssueStatus.DRAFT, index=True
+    )
+    #: The piece's own summary as printed (an article's bullet block), if any.
+    summary: Mapped[str | None] = mapped_column(Text)
+    #: The Subject when it is not the title (an editor's, or the list's subject template).
+    subject: Mapped[str | None] = mapped_column(String(500))
+    #: The inbox preview text when it is not made from the story titles.
+    preheader: Mapped[str | None] = mapped_column(String(500))
+    #: A whole-issue send an editor scheduled for this instant (UTC); None: not scheduled.
+    send_at: Mapped[dt.datetime | None]
+    approved_at: Mapped[dt.datetime | None]
+    approved_by: Mapped[str | None] = mapped_column(String(200))
 
     newsletter: Mapped[NewsletterList] = relationship()
     stories: Mapped[list[StoredStory]] = relationship(
@@ -115,6 +160,9 @@ class StoredIssue(Base):
             posted=self.posted,
             tags=tuple(self.tags or ()),
             stories=tuple(s.to_story() for s in self.stories),
+            summary=self.summary,
+            subject=self.subject,
+            preheader=self.preheader,
         )
 
 
@@ -138,6 +186,8 @@ class StoredStory(Base):
     role: Mapped[str] = mapped_column(String(16), default=Role.STORY.value)
     group: Mapped[str | None] = mapped_column(String(64))
     line: Mapped[int | None]
+    #: An editor set these topics by hand: retagging leaves them alone.
+    topics_locked: Mapped[bool] = mapped_column(default=False)
 
     def to_story(self) -> Story:
         """The content value object this row stores."""
@@ -155,6 +205,24 @@ class StoredStory(Base):
             group=self.group,
             line=self.line,
         )
+
+
+class IssueChange(Base):
+    """One operator's change to an issue: a status move or an edited field, before and after."""
+
+    __tablename__ = "issue_changes"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    issue_id: Mapped[int] = mapped_column(ForeignKey("issues.id", ondelete="CASCADE"), index=True)
+    at: Mapped[dt.datetime] = mapped_column(default=utcnow)
+    #: Who did it: "cli:alice", "source:feed-name", later a console user's address.
+    actor: Mapped[str] = mapped_column(String(200))
+    #: What was done: "approve", "withdraw", "edit", "ingest", "schedule", …
+    action: Mapped[str] = mapped_column(String(32))
+    #: The field changed ("status", "title", "story 3 topics", …).
+    field: Mapped[str] = mapped_column(String(100))
+    before: Mapped[Any] = mapped_column(JSON, nullable=True)
+    after: Mapped[Any] = mapped_column(JSON, nullable=True)
 
 
 def content_hash(issue: Issue) -> str:
@@ -193,11 +261,16 @@ def store_issue(
     *,
     source_name: str | None = None,
     replace_sent: bool = False,
+    status: IssueStatus = IssueStatus.APPROVED,
+    actor: str | None = None,
 ) -> tuple[StoredIssue, Stored]:
-    """Store an issue on a list (the caller commits); returns the row and what was done.
+    """Store an issue on a list as ``status`` (the caller commits); the row and what was done.
 
-    Raises IssueAlreadySent when the content changed after a run sent the issue, unless
-    ``replace_sent``.
+    The faces store what an operator ingests as a draft unless asked to approve it. Changed
+    content of an approved issue is stored as ``status`` (a draft must be approved again); a
+    withdrawn issue stays withdrawn unless approved; a sent one stays sent. Raises
+    IssueAlreadySent when the content changed after a run sent the issue, unless
+    ``replace_sent``. With ``actor``, the change is recorded in the issue's history.
     """
     digest = content_hash(issue)
     row = session.scalar(
@@ -206,6 +279,8 @@ def store_issue(
         .options(selectinload(StoredIssue.stories))
     )
     if row is not None and row.content_hash == digest:
+        if row.status == IssueStatus.DRAFT and status == IssueStatus.APPROVED:
+            change_status(session, row, IssueStatus.APPROVED, actor or "system")
         return row, Stored.UNCHANGED
     if row is not None:
         sent = session.scalar(select(Run.id).where(Run.issue_id == row.id).limit(1))
@@ -218,20 +293,112 @@ def store_issue(
         session.flush()  # the old stories' (issue, position) rows must go before new ones arrive
         outcome = Stored.UPDATED
     else:
-        row = StoredIssue(list_id=newsletter.id, issue_key=issue.key)
+        row = StoredIssue(list_id=newsletter.id, issue_key=issue.key, status=IssueStatus.DRAFT)
         session.add(row)
         outcome = Stored.CREATED
+    _fill(row, issue, source_name, digest)
+    session.flush()
+    _settle_status(session, row, status, actor or "system")
+    if actor is not None:
+        record_change(session, row, actor, "ingest", "content", None, outcome.value)
+    return row, outcome
+
+
+def _fill(row: StoredIssue, issue: Issue, source_name: str | None, digest: str) -> None:
     row.title = issue.title
     row.date = issue.date
     row.period_end = issue.period_end
     row.format = issue.format.value
     row.posted = issue.posted
     row.tags = list(issue.tags)
+    row.summary = issue.summary
+    # An editor's subject and preheader outlive a re-ingest of the same issue.
+    row.subject = issue.subject or row.subject
+    row.preheader = issue.preheader or row.preheader
     row.source_name = source_name
     row.content_hash = digest
     row.stories.extend(_story_rows(issue))
+
+
+def _settle_status(session: Session, row: StoredIssue, wanted: IssueStatus, actor: str) -> None:
+    """The status stored content ends in (see store_issue)."""
+    current = IssueStatus(row.status)
+    if current == IssueStatus.SENT or current == wanted:
+        return
+    if current == IssueStatus.WITHDRAWN and wanted != IssueStatus.APPROVED:
+        return
+    change_status(session, row, wanted, actor)
+
+
+def change_status(
+    session: Session, row: StoredIssue, new: IssueStatus, actor: str, *, action: str | None = None
+) -> None:
+    """Move an issue to ``new`` and record who did it; IssueStateError if it may not move so."""
+    current = IssueStatus(row.status)
+    if new == current:
+        return
+    if new not in ISSUE_TRANSITIONS[current]:
+        raise IssueStateError(
+            f"issue {row.id} is {current}: it cannot become {new}"
+            + (" (a sent issue stays in the archive)" if current == IssueStatus.SENT else "")
+        )
+    row.status = new
+    if new == IssueStatus.APPROVED and current == IssueStatus.DRAFT:
+        row.approved_at, row.approved_by = utcnow(), actor
+    if new in (IssueStatus.DRAFT, IssueStatus.WITHDRAWN):
+        row.send_at = None  # a schedule belongs to the approval it was made under
+    record_change(session, row, actor, action or str(new), "status", current.value, new.value)
+
+
+def record_change(
+    session: Session,
+    row: StoredIssue,
+    actor: str,
+    action: str,
+    field: str,
+    before: object,
+    after: object,
+) -> IssueChange:
+    """Add one line to an issue's history (the caller commits)."""
+    change = IssueChange(
+        issue_id=row.id, actor=actor, action=action, field=field, before=before, after=after
+    )
+    session.add(change)
+    return change
+
+
+def history(session: Session, issue_id: int) -> list[IssueChange]:
+    """An issue's changes, oldest first."""
+    return list(
+        session.scalars(
+            select(IssueChange)
+            .where(IssueChange.issue_id == issue_id)
+            .order_by(IssueChange.at, IssueChange.id)
+        )
+    )
+
+
+def require_sendable(row: StoredIssue) -> None:
+    """Refuse to plan a send of an issue no editor approved (drafts, withdrawn issues)."""
+    if row.status in PUBLISHED:
+        return
+    hint = (
+        f"approve it first: briefmail issues approve {row.id}"
+        if row.status == IssueStatus.DRAFT
+        else f"it was withdrawn; approve it again to send it: briefmail issues approve {row.id}"
+    )
+    raise IssueStateError(f"issue {row.id} is a {row.status} and is not sent: {hint}")
+
+
+def delete_issue(session: Session, row: StoredIssue) -> None:
+    """Delete an issue that no run ever had (IssueStateError otherwise: the ledger needs it)."""
+    run = session.scalar(select(Run.id).where(Run.issue_id == row.id).limit(1))
+    if run is not None:
+        raise IssueStateError(
+            f"issue {row.id} was sent by run {run} and cannot be deleted; withdraw it instead"
+        )
+    session.delete(row)
     session.flush()
-    return row, outcome
 
 
 def tag_ingested(issue: Issue, taxonomy: Taxonomy, *, from_json: bool, path: str | Path) -> Issue:
@@ -251,15 +418,20 @@ def tag_ingested(issue: Issue, taxonomy: Taxonomy, *, from_json: bool, path: str
 
 
 def retag_issue(session: Session, row: StoredIssue, taxonomy: Taxonomy) -> int:
-    """Tag a stored issue's stories again with ``taxonomy``; returns how many changed."""
+    """Tag a stored issue's stories again with ``taxonomy``; returns how many changed.
+
+    Topics an editor set by hand (``topics_locked``) are kept.
+    """
     issue = row.to_issue()
     tagged = taxonomy.tag_issue(issue)
     changed = 0
     for story_row, story in zip(row.stories, tagged.stories, strict=True):
+        if story_row.topics_locked:
+            continue
         if list(story.topics) != list(story_row.topics):
             story_row.topics = list(story.topics)
             changed += 1
-    row.content_hash = content_hash(tagged)
+    row.content_hash = content_hash(row.to_issue())
     session.flush()
     return changed
 
@@ -281,12 +453,13 @@ def load_issue(
 def newest_unsent_issue(
     session: Session, newsletter: NewsletterList, format: Format = Format.BRIEF
 ) -> StoredIssue | None:
-    """The list's newest issue of ``format`` that no run has sent yet (what a job picks)."""
+    """The list's newest approved issue of ``format`` no run has sent yet (what a job picks)."""
     return session.scalar(
         select(StoredIssue)
         .where(
             StoredIssue.list_id == newsletter.id,
             StoredIssue.format == format.value,
+            StoredIssue.status == IssueStatus.APPROVED,
             ~select(Run.id).where(Run.issue_id == StoredIssue.id).exists(),
         )
         .order_by(StoredIssue.date.desc(), StoredIssue.id.desc())
@@ -304,103 +477,3 @@ def list_issues(session: Session, newsletter: NewsletterList) -> list[StoredIssu
             .order_by(StoredIssue.date.desc(), StoredIssue.id.desc())
         )
     )
-
-
-# -- weekly digest ------------------------------------------------------------------------------
-
-
-def parse_week(week: str) -> tuple[dt.date, dt.date]:
-    """Monday and Sunday of an ISO week written as 2026-W26; DigestError if malformed."""
-    match = re.fullmatch(r"(\d{4})-?W(\d{1,2})", week.strip(), re.IGNORECASE)
-    if match is None:
-        raise DigestError(f"week {week!r}: expected an ISO week such as 2026-W26")
-    try:
-        monday = dt.date.fromisocalendar(int(match.group(1)), int(match.group(2)), 1)
-    except ValueError:
-        raise DigestError(f"week {week!r} does not exist") from None
-    return monday, monday + dt.timedelta(days=6)
-
-
-def week_label(day: dt.date) -> str:
-    """The ISO week of a day, written as 2026-W26."""
-    year, week, _ = day.isocalendar()
-    return f"{year}-W{week:02d}"
-
-
-def assemble_digest(
-    dailies: Sequence[Issue], monday: dt.date, title: str, taxonomy: Taxonomy
-) -> Issue:
-    """One digest from a week's daily issues: duplicates merged, stories grouped by topic.
-
-    A story reported on several days (same address, or near-identical title from the same source)
-    appears once, where it first appeared, with the union of its topics. Each story keeps its
-    original date. Groups are topics, the most-covered first; a story is listed under its topic
-    that covers the most stories, `general` last.
-    """
-    kept: list[Story] = []
-    for issue in sorted(dailies, key=lambda i: i.date):
-        for story in issue.stories:
-            story = story if story.published else replace(story, published=issue.date.isoformat())
-            twin = next((i for i, k in enumerate(kept) if _same_story(k, story)), None)
-            if twin is None:
-                kept.append(story)
-            else:
-                kept[twin] = kept[twin].with_topics({*kept[twin].topics, *story.topics})
-    coverage = Counter(t for s in kept for t in s.topics if t != GENERAL)
-    order = {t: n for n, t in enumerate(taxonomy.ids)}
-
-    def group_of(story: Story) -> str:
-        real = [t for t in story.topics if t != GENERAL]
-        return (
-            min(real, key=lambda t: (-coverage[t], order.get(t, len(order)))) if real else GENERAL
-        )
-
-    groups: dict[str, list[Story]] = {}
-    for story in kept:
-        groups.setdefault(group_of(story), []).append(story)
-    ranked = sorted(
-        groups,
-        key=lambda g: (g == GENERAL, -len(groups[g]), order.get(g, len(order))),
-    )
-    stories = [
-        replace(story, group=group, line=None) for group in ranked for story in groups[group]
-    ]
-    return Issue(
-        title=title,
-        date=monday,
-        period_end=monday + dt.timedelta(days=6),
-        format=Format.DIGEST,
-        stories=tuple(replace(s, position=n) for n, s in enumerate(stories, start=1)),
-    )
-
-
-def _same_story(a: Story, b: Story) -> bool:
-    if a.url and b.url:
-        return a.url == b.url
-    same_source = (a.source or "").strip().casefold() == (b.source or "").strip().casefold()
-    # default_process lowercases and drops punctuation, so "Opens New Fab Line!" equals
-    # "opens new fab line".
-    similarity = fuzz.token_sort_ratio(a.title, b.title, processor=default_process)
-    return same_source and similarity >= TITLE_SIMILARITY
-
-
-def build_digest(
-    session: Session, newsletter: NewsletterList, week: str, taxonomy: Taxonomy
-) -> tuple[StoredIssue, Stored]:
-    """Assemble and store the digest of an ISO week from the list's daily issues."""
-    monday, sunday = parse_week(week)
-    dailies = session.scalars(
-        select(StoredIssue)
-        .where(
-            StoredIssue.list_id == newsletter.id,
-            StoredIssue.format == Format.BRIEF.value,
-            StoredIssue.date.between(monday, sunday),
-        )
-        .options(selectinload(StoredIssue.stories))
-        .order_by(StoredIssue.date, StoredIssue.id)
-    ).all()
-    if not dailies:
-        raise DigestError(f"no daily issues on list {newsletter.slug!r} in {week_label(monday)}")
-    title = f"{newsletter.name} — week {week_label(monday)}"
-    digest = assemble_digest([d.to_issue() for d in dailies], monday, title, taxonomy)
-    return store_issue(session, newsletter, digest)

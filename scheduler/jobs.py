@@ -38,8 +38,9 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session, sessionmaker
 
 from mailer.bounces import BounceError
+from scheduler.digests import DigestError, week_label
 from scheduler.dispatch import SendInterrupted, SendReport
-from scheduler.editions import DigestError, StoredIssue, newest_unsent_issue, week_label
+from scheduler.editions import StoredIssue, newest_unsent_issue
 from scheduler.feedback import BounceSummary
 from scheduler.ledger import ACTIVE, Run
 from scheduler.timing import freshness

@@ -36,7 +36,8 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from mailer.content import WHOLE_ISSUE_FORMATS, Format, Issue, select_stories
 from scheduler import ledger
-from scheduler.editions import StoredIssue, week_label
+from scheduler.digests import week_label
+from scheduler.editions import StoredIssue
 from scheduler.timing import local_send_time
 from subscribers.audience import audience_census, audience_ids, audience_select
 from subscribers.db import utcnow

@@ -84,13 +84,16 @@ def ingest(
     replace: Annotated[
         bool, typer.Option("--replace", help="Store a changed file for an already-sent issue.")
     ] = False,
+    approve: Annotated[
+        bool, typer.Option("--approve", help="Approve it for sending at once (else a draft).")
+    ] = False,
     as_json: JsonOption = False,
     list_slug: ListOption = None,
 ) -> None:
-    """Parse an issue file, tag its stories with topics and store it (all or nothing)."""
+    """Parse an issue file, tag its stories and store it as a draft (all or nothing)."""
     with open_app() as app:
         result = app.content.ingest(
-            path, list_slug, format=format, dry_run=dry_run, replace=replace
+            path, list_slug, format=format, dry_run=dry_run, replace=replace, approve=approve
         )
     # On stderr, so `--json` output stays one JSON document.
     for warning in result.detection.warnings:

@@ -93,7 +93,7 @@ def run_demo(out_dir: Path, subscribers: int = 50, seed: int = 7) -> DemoResult:
             app.migrate()
             newsletter, _ = app.ensure_default_list()
             with sample_issue_path() as sample:
-                ingested = app.content.ingest(sample, newsletter.slug)
+                ingested = app.content.ingest(sample, newsletter.slug, approve=True)
             assert ingested.stored is not None
             weekly = _add_subscribers(app, newsletter.slug, subscribers, seed)
             report = asyncio.run(app.send_issue(ingested.stored.id))

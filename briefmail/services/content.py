@@ -15,13 +15,13 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from mailer.content import Issue, issue_to_json
+from scheduler.digests import week_label
 from scheduler.editions import (
     Stored,
     StoredIssue,
     list_issues,
     load_issue,
     retag_issue,
-    week_label,
 )
 from subscribers.lists import all_lists, create_list, get_list
 
@@ -252,10 +252,15 @@ class ContentService:
         format: str = "auto",
         dry_run: bool = False,
         replace: bool = False,
+        approve: bool = False,
+        actor: str | None = None,
     ) -> IngestResult:
-        """Parse, tag and (unless dry_run) store an issue file on a list, all or nothing."""
+        """Parse, tag and (unless dry_run) store an issue file on a list, all or nothing.
+
+        The issue is stored as a draft for an editor to approve, unless ``approve``.
+        """
         from mailer.ingest import read_issue  # the format readers are heavy: only for ingest
-        from scheduler.editions import store_issue, tag_ingested
+        from scheduler.editions import IssueStatus, store_issue, tag_ingested
 
         parsed, detection = read_issue(path, format)
         issue = tag_ingested(
@@ -266,7 +271,13 @@ class ContentService:
         with self.app.sessions() as session:
             newsletter = get_list(session, self.list_slug(list_slug))
             stored, outcome = store_issue(
-                session, newsletter, issue, source_name=Path(path).name, replace_sent=replace
+                session,
+                newsletter,
+                issue,
+                source_name=Path(path).name,
+                replace_sent=replace,
+                status=IssueStatus.APPROVED if approve else IssueStatus.DRAFT,
+                actor=actor or self.app.actor,
             )
             session.commit()
             return IngestResult(issue, detection, stored, outcome)
@@ -290,7 +301,7 @@ class ContentService:
         self, week: str | None = None, list_slug: str | None = None, *, today: dt.date | None = None
     ) -> DigestResult:
         """Assemble a week's daily issues into one digest (default: last week); idempotent."""
-        from scheduler.editions import build_digest
+        from scheduler.digests import build_digest
 
         label = week or week_label((today or dt.date.today()) - dt.timedelta(days=7))
         with self.app.sessions() as session:

@@ -300,7 +300,7 @@ class Sending:
 
     def assemble_digest(self, week: str) -> int:
         """Build (or find) the list's digest of ``week``; the issue's id."""
-        from scheduler.editions import build_digest
+        from scheduler.digests import build_digest
         from subscribers.lists import get_list
 
         with self.app.sessions() as session:

@@ -43,9 +43,9 @@ def test_ingest_is_all_or_nothing_and_deduplicated(app: Briefmail, tmp_path) -> 
     bad = tmp_path / "bad.txt"
     bad.write_text("Brief — 2026-07-01\n1. T\n  • Summary: x\n3. U\n  • Summary: y\n")
     with pytest.raises(IngestError):
-        app.content.ingest(bad, "brief")
-    first = app.content.ingest(FIXTURES / "brief-mixed.txt", "brief")
-    second = app.content.ingest(FIXTURES / "brief-mixed.txt", "brief")
+        app.content.ingest(bad, "brief", approve=True)
+    first = app.content.ingest(FIXTURES / "brief-mixed.txt", "brief", approve=True)
+    second = app.content.ingest(FIXTURES / "brief-mixed.txt", "brief", approve=True)
     assert (first.outcome, second.outcome) == (Stored.CREATED, Stored.UNCHANGED)
     assert first.stored is not None
     assert second.stored is not None

@@ -15,7 +15,7 @@ from mailer.content import Format, Issue, Role, Story
 from mailer.ingest import read_issue
 from mailer.render import Newsletter, Notice, Rendered, Renderer, Slot
 from mailer.topics import Taxonomy
-from scheduler.editions import assemble_digest
+from scheduler.digests import assemble_digest
 from tests.conftest import FIXTURES
 
 ARCHIVE_URL = "https://news.example.org/archive/42"

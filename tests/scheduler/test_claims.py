@@ -29,7 +29,7 @@ NOW = dt.datetime(2026, 11, 29, 6, 0, tzinfo=dt.UTC)
 def run_id(app: Briefmail) -> int:
     """A planned run of the sample brief to ten every-topic daily readers."""
     subscribe_readers(app, [f"r{n}@example.net" for n in range(10)])
-    stored = app.ingest(FIXTURES / "brief-mixed.txt", "brief").stored
+    stored = app.ingest(FIXTURES / "brief-mixed.txt", "brief", approve=True).stored
     assert stored is not None
     return app.dispatcher().plan(stored.id)
 

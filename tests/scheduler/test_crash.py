@@ -65,7 +65,7 @@ def readers(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, int]:
                 session, newsletter, f"r{n:04d}@example.net", taxonomy=app.taxonomy, confirmed=True
             )
         session.commit()
-    stored = app.ingest(FIXTURES / "brief-mixed.txt", "brief").stored
+    stored = app.ingest(FIXTURES / "brief-mixed.txt", "brief", approve=True).stored
     assert stored is not None
     app.close()
     return home / "b.db", stored.id

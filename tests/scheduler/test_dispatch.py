@@ -45,7 +45,7 @@ def add(
 
 
 def ingest(app: Briefmail) -> int:
-    result = app.ingest(FIXTURES / "brief-mixed.txt", "brief")
+    result = app.ingest(FIXTURES / "brief-mixed.txt", "brief", approve=True)
     assert result.stored is not None
     return result.stored.id
 
@@ -201,7 +201,7 @@ class TestEditions:
         self, app: Briefmail, smtp_sink: SmtpSink
     ) -> None:
         """A weekly digest run reaches weekly subscribers, never daily ones, once per week."""
-        from scheduler.editions import build_digest
+        from scheduler.digests import build_digest
 
         add(app, "daily@example.net", ["chips"])
         add(app, "weekly@example.net", ["chips"], cadence=Cadence.WEEKLY)
@@ -229,7 +229,7 @@ class TestEditions:
             "Carriers laid new fibre to data centres. **(Wire)**\n",
             encoding="utf-8",
         )
-        stored = app.ingest(path, "brief").stored
+        stored = app.ingest(path, "brief", approve=True).stored
         assert stored is not None
         await send(app, stored.id)
         assert sorted(smtp_sink.recipients()) == ["daily@example.net", "weekly@example.net"]
@@ -246,7 +246,7 @@ class TestEditions:
             "Outlook\nMore openings will follow next year, observers say.\n",
             encoding="utf-8",
         )
-        stored = app.ingest(path, "brief").stored
+        stored = app.ingest(path, "brief", approve=True).stored
         assert stored is not None
         await send(app, stored.id)
         (message,) = smtp_sink.messages

@@ -11,15 +11,8 @@ from sqlalchemy.orm import Session, sessionmaker
 from mailer.content import GENERAL, Format, Issue, Story
 from mailer.topics import Taxonomy
 from scheduler import ledger
-from scheduler.editions import (
-    DigestError,
-    IssueAlreadySent,
-    Stored,
-    assemble_digest,
-    build_digest,
-    parse_week,
-    store_issue,
-)
+from scheduler.digests import DigestError, assemble_digest, build_digest, parse_week
+from scheduler.editions import IssueAlreadySent, Stored, store_issue
 from subscribers.lists import create_list
 from subscribers.models import NewsletterList
 
@@ -149,7 +142,7 @@ class TestDigest:
             assert (created, unchanged) == (Stored.CREATED, Stored.UNCHANGED)
             assert first.id == second.id
             assert [s.title for s in first.stories] == ["A", "B"]
-            assert first.title == "Test Brief — week 2026-W26"
+            assert first.title == "Test Brief — Week of 22–28 June 2026"
 
     def test_bad_weeks(
         self, sessions: sessionmaker[Session], newsletter: NewsletterList, taxonomy: Taxonomy

@@ -44,7 +44,7 @@ async def send_to_everyone(app: Briefmail) -> dict[str, tuple[int, str]]:
         for address in (HARD, SOFT, SPAM, FINE):
             subscribe(session, newsletter, address, taxonomy=app.taxonomy, confirmed=True)
         session.commit()
-    stored = app.ingest(FIXTURES / "brief-mixed.txt", "brief").stored
+    stored = app.ingest(FIXTURES / "brief-mixed.txt", "brief", approve=True).stored
     assert stored is not None
     report = await app.send_issue(stored.id)
     assert report.delivered == 4

@@ -76,12 +76,12 @@ def test_each_reader_gets_the_brief_at_seven_local_across_a_dst_change(
     received: dict[str, list[dt.datetime]] = {address: [] for address in READERS}
     start = dt.datetime(2026, 3, 27, 20, 0, tzinfo=UTC)
     with time_machine.travel(start, tick=False) as clock:
-        app.ingest(brief_for(dt.date(2026, 3, 28), tmp_path), "brief")
+        app.ingest(brief_for(dt.date(2026, 3, 28), tmp_path), "brief", approve=True)
         now = start
         while now <= dt.datetime(2026, 3, 29, 20, 0, tzinfo=UTC):
             clock.move_to(now)
             if now == dt.datetime(2026, 3, 28, 20, 0, tzinfo=UTC):
-                app.ingest(brief_for(dt.date(2026, 3, 29), tmp_path), "brief")
+                app.ingest(brief_for(dt.date(2026, 3, 29), tmp_path), "brief", approve=True)
             before = len(smtp_sink.messages)
             tick(app.sending)
             for message in smtp_sink.messages[before:]:
@@ -110,7 +110,7 @@ def test_after_thirty_hours_down_the_stale_issue_is_not_sent(
     add_readers(app, {"utc@example.net": "UTC"})
     ingested = dt.datetime(2026, 3, 27, 20, 0, tzinfo=UTC)
     with time_machine.travel(ingested, tick=False) as clock:
-        stored = app.ingest(brief_for(dt.date(2026, 3, 28), tmp_path), "brief").stored
+        stored = app.ingest(brief_for(dt.date(2026, 3, 28), tmp_path), "brief", approve=True).stored
         assert stored is not None
         clock.move_to(ingested + dt.timedelta(hours=30))
         report = tick(app.sending)
@@ -124,7 +124,7 @@ def test_a_planned_run_goes_stale_too(app: Briefmail, smtp_sink: SmtpSink, tmp_p
     add_readers(app, {"la@example.net": "America/Los_Angeles", "utc@example.net": "UTC"})
     ingested = dt.datetime(2026, 3, 27, 20, 0, tzinfo=UTC)
     with time_machine.travel(ingested, tick=False) as clock:
-        app.ingest(brief_for(dt.date(2026, 3, 28), tmp_path), "brief")
+        app.ingest(brief_for(dt.date(2026, 3, 28), tmp_path), "brief", approve=True)
         clock.move_to(dt.datetime(2026, 3, 28, 7, 0, tzinfo=UTC))
         tick(app.sending)  # the UTC reader's 07:00
         clock.move_to(ingested + dt.timedelta(hours=30))  # down through LA's 07:00
@@ -139,7 +139,7 @@ def test_a_restarted_scheduler_or_a_second_one_sends_nothing_twice(
     """The job fired again, or by a second process on the same database, finds nothing to do."""
     add_readers(app, {f"r{n}@example.net": "UTC" for n in range(20)})
     with time_machine.travel(dt.datetime(2026, 3, 28, 8, 0, tzinfo=UTC), tick=False):
-        app.ingest(brief_for(dt.date(2026, 3, 28), tmp_path), "brief")
+        app.ingest(brief_for(dt.date(2026, 3, 28), tmp_path), "brief", approve=True)
         assert tick(app.sending).delivered == 20
         assert tick(app.sending).delivered == 0
         second = Briefmail(app.settings)  # a restarted (or second) scheduler
@@ -183,7 +183,7 @@ def test_the_weekly_digest_goes_to_weekly_readers_once(
             )
         session.commit()
     with time_machine.travel(dt.datetime(2026, 3, 18, 6, 0, tzinfo=UTC), tick=False) as clock:
-        app.ingest(brief_for(dt.date(2026, 3, 18), tmp_path), "brief")
+        app.ingest(brief_for(dt.date(2026, 3, 18), tmp_path), "brief", approve=True)
         clock.move_to(dt.datetime(2026, 3, 23, 8, 0, tzinfo=UTC))  # Monday of the next week
         first = send_weekly_digest(app.sending)
         again = send_weekly_digest(app.sending)
@@ -212,7 +212,8 @@ def test_two_serve_processes_on_one_database_send_each_reader_once(
     from scheduler.ledger import list_runs
 
     add_readers(app, {f"r{n:02d}@example.net": "UTC" for n in range(60)})
-    app.ingest(FIXTURES / "brief-mixed.txt", "brief")  # dated in the past: due at once
+    # Dated in the past: due at once.
+    app.ingest(FIXTURES / "brief-mixed.txt", "brief", approve=True)
     (tmp_path / "briefmail.toml").write_text(
         f'[database]\nurl = "{database_url}"\n'
         f'[smtp]\nhost = "{smtp_sink.host}"\nport = {smtp_sink.port}\n'

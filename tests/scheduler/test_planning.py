@@ -44,7 +44,7 @@ def add(
 
 
 def ingest(app: Briefmail, name: str = "brief-mixed.txt") -> int:
-    result = app.ingest(FIXTURES / name, "brief")
+    result = app.ingest(FIXTURES / name, "brief", approve=True)
     assert result.stored is not None
     return result.stored.id
 

@@ -148,7 +148,7 @@ class TestInit:
 class TestSendAndRuns:
     def test_status_reports_unfinished_runs_and_the_job(self, home: Path) -> None:
         """`status --json`: a paused run with its progress, the jobs, no suppressions."""
-        run("ingest", str(FIXTURES / "brief-mixed.txt"))
+        run("ingest", str(FIXTURES / "brief-mixed.txt"), "--approve")
         run("subscribers", "add", "a@example.net", "--confirmed")
         from briefmail.app import build_app
         from briefmail.settings import load_settings
@@ -171,7 +171,7 @@ class TestSendAndRuns:
         self, home: Path, monkeypatch: pytest.MonkeyPatch
     ) -> None:
         """`worker` sends every run that is sending, paused ones not, and then has nothing."""
-        run("ingest", str(FIXTURES / "brief-mixed.txt"))
+        run("ingest", str(FIXTURES / "brief-mixed.txt"), "--approve")
         for n in range(5):
             run("subscribers", "add", f"w{n}@example.net", "--confirmed")
         from briefmail.app import build_app
@@ -206,7 +206,7 @@ class TestSendAndRuns:
         self, home: Path, monkeypatch: pytest.MonkeyPatch
     ) -> None:
         """--dry-run prints the audience JSON; --test-to mails one [TEST] copy; no run exists."""
-        run("ingest", str(FIXTURES / "brief-mixed.txt"))
+        run("ingest", str(FIXTURES / "brief-mixed.txt"), "--approve")
         run("subscribers", "add", "a@example.net", "--topics", "chips", "--confirmed")
         code, out, _ = run("send", "1", "--dry-run", "--json")
         assert code == 0
@@ -229,7 +229,7 @@ class TestSendAndRuns:
         self, home: Path, monkeypatch: pytest.MonkeyPatch
     ) -> None:
         """`send --workers 3` sends the run by three processes: each reader gets one copy."""
-        run("ingest", str(FIXTURES / "brief-mixed.txt"))
+        run("ingest", str(FIXTURES / "brief-mixed.txt"), "--approve")
         for n in range(30):
             run("subscribers", "add", f"r{n:02d}@example.net", "--confirmed")
         with SmtpSink() as sink:
@@ -251,7 +251,7 @@ class TestSendAndRuns:
     ) -> None:
         """`send --json` reports the counts; a second send delivers nothing new; runs are listed."""
         assert run("runs", "list", "--json")[1].strip() == "[]"
-        run("ingest", str(FIXTURES / "brief-mixed.txt"))
+        run("ingest", str(FIXTURES / "brief-mixed.txt"), "--approve")
         run("subscribers", "add", "a@example.net", "--topics", "chips", "--confirmed")
         run("subscribers", "add", "b@example.net", "--topics", "funding", "--confirmed")
         run("subscribers", "add", "w@example.net", "--cadence", "weekly", "--confirmed")
@@ -293,7 +293,7 @@ class TestSendAndRuns:
         self, home: Path, monkeypatch: pytest.MonkeyPatch
     ) -> None:
         """With no SMTP server, send exits 1 with one line and the run stays resumable."""
-        run("ingest", str(FIXTURES / "brief-mixed.txt"))
+        run("ingest", str(FIXTURES / "brief-mixed.txt"), "--approve")
         run("subscribers", "add", "a@example.net", "--confirmed")
         monkeypatch.setenv("BRIEFMAIL_SMTP__PORT", str(free_port()))
         code, out, err = run("send", "1")
@@ -314,7 +314,7 @@ class TestSendAndRuns:
         """send --test-to, send, runs resume and worker end with one line and exit 1."""
         from mailer.testing import Faults
 
-        run("ingest", str(FIXTURES / "brief-mixed.txt"))
+        run("ingest", str(FIXTURES / "brief-mixed.txt"), "--approve")
         run("subscribers", "add", "a@example.net", "--confirmed")
         faults = {
             "refused port": None,
@@ -350,7 +350,7 @@ class TestSendAndRuns:
         """A relay refusing our sender: send exits 1 with the reason; runs show and status tell."""
         from mailer.testing import Faults
 
-        run("ingest", str(FIXTURES / "brief-mixed.txt"))
+        run("ingest", str(FIXTURES / "brief-mixed.txt"), "--approve")
         for n in range(30):
             run("subscribers", "add", f"r{n:02d}@example.net", "--confirmed")
         refusal = (550, "5.1.0 Sender address rejected: User unknown in local recipient table")
@@ -380,7 +380,7 @@ class TestSendAndRuns:
         """SIGINT mid-send: in-flight messages are recorded, one line says how to resume."""
         from mailer.testing import Faults
 
-        run("ingest", str(FIXTURES / "brief-mixed.txt"))
+        run("ingest", str(FIXTURES / "brief-mixed.txt"), "--approve")
         for n in range(200):
             run("subscribers", "add", f"r{n:03d}@example.net", "--confirmed")
         with SmtpSink(faults=Faults(delay=0.05)) as sink:
@@ -441,7 +441,7 @@ class TestSendAndRuns:
 
     def test_preview_writes_html_and_eml(self, home: Path) -> None:
         """`preview` writes one variant's HTML and full message for the chosen topics."""
-        run("ingest", str(FIXTURES / "brief-mixed.txt"))
+        run("ingest", str(FIXTURES / "brief-mixed.txt"), "--approve")
         code, out, _ = run(
             "preview", "1", "--topics", "models", "--out", "p.html", "--eml", "p.eml"
         )

@@ -126,7 +126,7 @@ class TestFormatsTopicsDigest:
         """After a send, a changed file is refused (exit 1) until --replace is given."""
         source = home / "brief.txt"
         source.write_text((FIXTURES / "brief-mixed.txt").read_text(encoding="utf-8"), "utf-8")
-        run("ingest", str(source))
+        run("ingest", str(source), "--approve")
         with SmtpSink() as sink:
             monkeypatch.setenv("BRIEFMAIL_SMTP__PORT", str(sink.port))
             assert run("send", "1")[0] == 0
@@ -141,7 +141,7 @@ class TestFormatsTopicsDigest:
         """The taxonomy is listed, tags are explained per story, and retag reports changes."""
         topics = json.loads(run("topics", "list", "--json")[1])
         assert [t["id"] for t in topics][:3] == ["chips", "models", "funding"]
-        run("ingest", str(FIXTURES / "brief-mixed.txt"))
+        run("ingest", str(FIXTURES / "brief-mixed.txt"), "--approve")
         code, out, _ = run("topics", "explain", "1")
         assert code == 0
         assert "1. Foundry Starts Volume Output of a New Accelerator Chip" in out
@@ -153,10 +153,12 @@ class TestFormatsTopicsDigest:
 
     def test_digest_builds_once(self, home: Path) -> None:
         """`digest --week` builds the week's digest; building it again changes nothing."""
-        run("ingest", str(FIXTURES / "brief-mixed.txt"))
+        run("ingest", str(FIXTURES / "brief-mixed.txt"), "--approve")
         code, out, _ = run("digest", "--week", "2026-W27")
         assert code == 0
-        assert out.startswith("Digest 2 stored: China AI Brief — week 2026-W27 · 4 stories")
+        assert out.startswith(
+            "Digest 2 stored: China AI Brief — Week of 29 June – 5 July 2026 · 4 stories"
+        )
         data = json.loads(run("digest", "--week", "2026-W27", "--json")[1])
         assert data["id"] == 2 and data["format"] == "digest"
         assert [s["group"] for s in data["stories"]] == ["chips", "models", "funding", "general"]

@@ -102,7 +102,7 @@ class TestPersonalData:
         assert code == 1 and "no data is held about a@example.net" in err
         assert json.loads(run("subscribers", "list", "--json")[1]) == []
         run("subscribers", "add", "a@example.net", "--confirmed")
-        run("ingest", str(FIXTURES / "brief-mixed.txt"))
+        run("ingest", str(FIXTURES / "brief-mixed.txt"), "--approve")
         # Re-added by an operator, but still suppressed: no send reaches the address.
         code, out, _ = run("send", "1", "--json")
         assert code == 0 and json.loads(out)["planned"] == 0

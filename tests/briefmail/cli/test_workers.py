@@ -77,7 +77,7 @@ def planned_run(home: Path, database_url: str) -> tuple[int, Briefmail]:
     with app.sessions() as session:
         import_csv(session, get_list(session, "brief"), readers, taxonomy=app.taxonomy)
         session.commit()
-    stored = app.ingest(FIXTURES / "brief-mixed.txt", "brief").stored
+    stored = app.ingest(FIXTURES / "brief-mixed.txt", "brief", approve=True).stored
     assert stored is not None
     return app.dispatcher().plan(stored.id), app
 

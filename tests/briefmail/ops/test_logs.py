@@ -32,7 +32,7 @@ async def test_a_send_logs_json_lines_with_run_and_delivery_ids(
     """Not a terminal: each record is one JSON object; a refusal (at INFO) names its delivery."""
     configure_logging(logging.INFO, stream)
     subscribe_readers(app, ["a@example.net", "gone@example.net"])
-    stored = app.content.ingest(FIXTURES / "brief-mixed.txt", "brief").stored
+    stored = app.content.ingest(FIXTURES / "brief-mixed.txt", "brief", approve=True).stored
     assert stored is not None
     await app.send_issue(stored.id)
     records = [json.loads(line) for line in stream.getvalue().splitlines()]

@@ -22,7 +22,7 @@ async def test_figures_after_a_send_and_their_prometheus_text(
 ) -> None:
     """Deliveries and runs by status, a recent send rate, suppressions; valid exposition text."""
     subscribe_readers(app, ["a@example.net", "b@example.net", "gone@example.net"])
-    stored = app.ingest(FIXTURES / "brief-mixed.txt", "brief").stored
+    stored = app.ingest(FIXTURES / "brief-mixed.txt", "brief", approve=True).stored
     assert stored is not None
     await app.send_issue(stored.id)
     with app.sessions() as session:

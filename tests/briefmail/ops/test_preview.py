@@ -23,7 +23,7 @@ from tests.conftest import FIXTURES
 
 @pytest.fixture
 def issue_id(app: Briefmail) -> int:
-    stored = app.content.ingest(FIXTURES / "brief-mixed.txt", "brief").stored
+    stored = app.content.ingest(FIXTURES / "brief-mixed.txt", "brief", approve=True).stored
     assert stored is not None
     return stored.id
 
@@ -192,7 +192,7 @@ def test_a_dry_run_shows_when_each_time_zone_gets_a_daily_brief(
         text.replace("2026-07-01", "2026-03-28").replace("July 1, 2026", "March 28, 2026"),
         encoding="utf-8",
     )
-    stored = app.content.ingest(dated, "brief").stored
+    stored = app.content.ingest(dated, "brief", approve=True).stored
     assert stored is not None
     with time_machine.travel(dt.datetime(2026, 3, 27, 20, 0, tzinfo=dt.UTC), tick=False):
         plan = dry_run(app, stored.id, "brief")

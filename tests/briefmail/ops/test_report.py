@@ -43,7 +43,7 @@ async def test_a_report_counts_variants_replies_minutes_and_problems(
                 confirmed=True,
             )
         session.commit()
-    stored = app.ingest(FIXTURES / "brief-mixed.txt", "brief").stored
+    stored = app.ingest(FIXTURES / "brief-mixed.txt", "brief", approve=True).stored
     assert stored is not None
     run_id = (await app.send_issue(stored.id)).run_id
     with app.sessions() as session:

@@ -9,7 +9,8 @@ import pytest
 
 from briefmail.app import Briefmail
 from mailer.ingest import IngestError
-from scheduler.editions import DigestError, Stored, UnknownIssue
+from scheduler.digests import DigestError
+from scheduler.editions import Stored, UnknownIssue
 from subscribers.lists import UnknownList
 from tests.conftest import FIXTURES
 
@@ -39,7 +40,7 @@ class TestLists:
 class TestIngestAndIssues:
     def test_ingest_stores_on_the_default_list_and_lists_it(self, app: Briefmail) -> None:
         """Without a list slug an issue goes to [newsletter] slug; issues() and issue() show it."""
-        result = app.content.ingest(BRIEF)
+        result = app.content.ingest(BRIEF, approve=True)
         assert result.outcome == Stored.CREATED
         assert result.issue_id is not None
         [summary] = app.content.issues()
@@ -60,12 +61,12 @@ class TestIngestAndIssues:
         bad = tmp_path / "bad.txt"
         bad.write_text("Brief — 2026-07-01\n1. T\n  • Summary: x\n3. U\n  • Summary: y\n")
         with pytest.raises(IngestError):
-            app.content.ingest(bad)
+            app.content.ingest(bad, approve=True)
         assert app.content.issues() == []
 
     def test_an_issue_of_another_list_is_unknown_here(self, app: Briefmail) -> None:
         """issue() looks only on the named list; an unknown list is named as such."""
-        stored = app.content.ingest(BRIEF).issue_id
+        stored = app.content.ingest(BRIEF, approve=True).issue_id
         assert stored is not None
         app.content.add_list("other", "Other")
         with pytest.raises(UnknownIssue):
@@ -77,15 +78,15 @@ class TestIngestAndIssues:
 class TestDigest:
     def test_last_weeks_digest_is_built_once(self, app: Briefmail, tmp_path: Path) -> None:
         """The default week is last week; building it again finds the stored digest unchanged."""
-        app.content.ingest(brief_on(dt.date(2026, 6, 23), tmp_path))
-        app.content.ingest(brief_on(dt.date(2026, 6, 25), tmp_path))
+        app.content.ingest(brief_on(dt.date(2026, 6, 23), tmp_path), approve=True)
+        app.content.ingest(brief_on(dt.date(2026, 6, 25), tmp_path), approve=True)
         today = dt.date(2026, 7, 1)  # last week is 2026-W26
         first = app.content.digest(today=today)
         again = app.content.digest("2026-W26")
         assert (first.outcome, again.outcome) == (Stored.CREATED, Stored.UNCHANGED)
         assert first.id == again.id
         assert first.groups
-        assert "week 2026-W26" in first.issue.title
+        assert "Week of 22–28 June 2026" in first.issue.title
 
     def test_a_week_without_dailies_is_refused(self, app: Briefmail) -> None:
         """A digest of a week with no daily issue raises DigestError naming the week."""
@@ -98,7 +99,7 @@ class TestPreviewAndTopics:
         self, app: Briefmail, tmp_path: Path
     ) -> None:
         """A preview writes HTML, text and .eml, and reports the HTML's size in bytes."""
-        issue_id = app.content.ingest(BRIEF).issue_id
+        issue_id = app.content.ingest(BRIEF, approve=True).issue_id
         assert issue_id is not None
         written = app.content.preview(issue_id, html_path=tmp_path / "p.html")
         assert [p.name for p in written.paths] == ["p.html", "p.txt", "p.eml"]
@@ -107,7 +108,7 @@ class TestPreviewAndTopics:
 
     def test_variants_cover_the_issues_topics_when_nobody_subscribed(self, app: Briefmail) -> None:
         """With no audience, the variants are "every topic" and one per topic in the issue."""
-        result = app.content.ingest(BRIEF)
+        result = app.content.ingest(BRIEF, approve=True)
         assert result.issue_id is not None
         variants = app.content.variants(result.issue_id)
         assert variants[0].topics == ()
@@ -119,7 +120,7 @@ class TestPreviewAndTopics:
 
     def test_explain_and_retag_cover_every_story(self, app: Briefmail) -> None:
         """explain() has one entry per story; retag with the same taxonomy changes none."""
-        result = app.content.ingest(BRIEF)
+        result = app.content.ingest(BRIEF, approve=True)
         assert result.issue_id is not None
         explained = app.content.explain(result.issue_id)
         assert [s.title for s in explained] == [s.title for s in result.issue.stories]

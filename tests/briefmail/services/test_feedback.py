@@ -18,7 +18,7 @@ async def send_brief(app: Briefmail) -> dict[str, tuple[str, str]]:
     """Two confirmed readers get the sample brief; each one's (VERP token, Message-ID)."""
     for address in (GONE, FINE):
         app.people.subscribe(address, confirmed=True)
-    issue_id = app.content.ingest(FIXTURES / "brief-mixed.txt").issue_id
+    issue_id = app.content.ingest(FIXTURES / "brief-mixed.txt", approve=True).issue_id
     assert issue_id is not None
     assert (await app.send_issue(issue_id)).delivered == 2
     signer = app.dispatcher().signer

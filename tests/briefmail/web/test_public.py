@@ -306,7 +306,7 @@ class TestPreferences:
         self, app: Briefmail, client: Client, smtp_sink: SmtpSink
     ) -> None:
         """The preference centre saves new choices and previews the latest issue for them."""
-        app.ingest(FIXTURES / "brief-mixed.txt", "brief")
+        app.ingest(FIXTURES / "brief-mixed.txt", "brief", approve=True)
         await subscribe_form(client, topics=["chips"])
         await confirm_by_button(client, link_in(smtp_sink, "confirm"))
         path = link_in(smtp_sink, "preferences")
@@ -336,7 +336,7 @@ class TestUnsubscribe:
     ) -> None:
         """RFC 8058: POSTing One-Click to the List-Unsubscribe URL unsubscribes, 200, no cookie."""
         subscribe_readers(app, ["a@example.net"], topics=["chips"])
-        stored = app.ingest(FIXTURES / "brief-mixed.txt", "brief").stored
+        stored = app.ingest(FIXTURES / "brief-mixed.txt", "brief", approve=True).stored
         assert stored is not None
         await app.send_issue(stored.id)
         header = smtp_sink.messages[-1].parsed()["List-Unsubscribe"]
@@ -350,7 +350,7 @@ class TestUnsubscribe:
         assert response.status_code == 200
         assert "set-cookie" not in response.headers and "location" not in response.headers
         assert subscription_of(app, "a@example.net").status == SubscriptionStatus.UNSUBSCRIBED
-        second = app.ingest(FIXTURES / "bulletin-sample.txt", "brief").stored
+        second = app.ingest(FIXTURES / "bulletin-sample.txt", "brief", approve=True).stored
         assert second is not None
         report = await app.send_issue(second.id)
         assert report.planned == 0 and report.skipped == {"unsubscribed": 1}
@@ -396,7 +396,7 @@ class TestArchive:
         self, app: Briefmail, client: Client, smtp_sink: SmtpSink
     ) -> None:
         """Only sent issues are listed; the web version has every story; the feed is Atom."""
-        stored = app.ingest(FIXTURES / "brief-mixed.txt", "brief").stored
+        stored = app.ingest(FIXTURES / "brief-mixed.txt", "brief", approve=True).stored
         assert stored is not None
         assert "Nothing has been sent yet" in (await client.get("/archive")).text
         assert (await client.get(f"/archive/{stored.id}")).status_code == 404

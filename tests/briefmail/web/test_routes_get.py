@@ -90,7 +90,7 @@ class TestNoGetChangesState:
     ) -> None:
         """Every GET route, called with valid tokens, writes no row and sends no mail."""
         subscribe_readers(app, ["confirmed@example.net"], topics=["chips"])
-        stored = app.ingest(FIXTURES / "brief-mixed.txt", "brief").stored
+        stored = app.ingest(FIXTURES / "brief-mixed.txt", "brief", approve=True).stored
         assert stored is not None
         await app.send_issue(stored.id)
         await subscribe_form(client, email="pending@example.net")
