@@ -219,6 +219,62 @@ class WebSettings(_Section):
     trusted_proxies: list[IPvAnyNetwork] = Field(default_factory=list)
 
 
+class ListSettings(_Section):
+    """[lists.SLUG]: how one list's issues present themselves (the list itself is stored)."""
+
+    #: The Subject of the list's issues, e.g. "{list} · {date:%a %-d %b}: {top_story}". Fields:
+    #: list (the list's name), title (the issue's own, normalised), date (a date), top_story
+    #: (the first story's title) and stories (how many). None: the issue's title.
+    subject: str | None = None
+
+    @field_validator("subject")
+    @classmethod
+    def _known_fields(cls, value: str | None) -> str | None:
+        import string
+
+        if value is None:
+            return None
+        known = {"list", "title", "date", "top_story", "stories"}
+        try:
+            fields = {name for _, name, _, _ in string.Formatter().parse(value) if name}
+        except ValueError as exc:
+            raise ValueError(f"not a valid template: {exc}") from None
+        unknown = sorted(fields - known)
+        if unknown:
+            raise ValueError(f"unknown field {{{unknown[0]}}} (known: {', '.join(sorted(known))})")
+        return value
+
+
+class SourceSettings(_Section):
+    """[[sources]]: a feed or a folder that issues arrive from by themselves."""
+
+    #: The slug of the list the source's issues go to.
+    list: str
+    #: An RSS, Atom or JSON Feed address.
+    url: str | None = None
+    #: A folder watched for new issue files.
+    folder: Path | None = None
+    #: "auto": what arrives is approved at once; "editor": it waits as a draft.
+    approve: Literal["auto", "editor"] = "editor"
+    poll_minutes: float = Field(default=30.0, gt=0, le=7 * 24 * 60)
+    #: A name for logs and `briefmail sources list` (default: the list and the url or folder).
+    name: str | None = None
+    #: The source format of what arrives (auto: detected, as for `briefmail ingest`).
+    format: str = "auto"
+
+    def model_post_init(self, context: Any, /) -> None:
+        """Exactly one of url and folder; a url must be http(s)."""
+        if (self.url is None) == (self.folder is None):
+            raise ValueError("a source needs exactly one of url or folder")
+        if self.url is not None and not self.url.startswith(("http://", "https://")):
+            raise ValueError(f"url {self.url!r} must be an http(s) address")
+
+    @property
+    def label(self) -> str:
+        """The source's name, or what it reads from."""
+        return self.name or f"{self.list}:{self.url or self.folder}"
+
+
 class Settings(BaseSettings):
     """Every setting briefmail reads, validated once at start."""
 
@@ -236,6 +292,8 @@ class Settings(BaseSettings):
     topics: TopicsSettings = TopicsSettings()
     security: SecuritySettings = SecuritySettings()
     web: WebSettings = WebSettings()
+    lists: dict[str, ListSettings] = Field(default_factory=dict)
+    sources: list[SourceSettings] = Field(default_factory=list)
     secret_key: SecretStr | None = None
     #: The file these settings came from (None: defaults only). Not a config key.
     config_file: Path | None = Field(default=None, exclude=True)
