@@ -53,6 +53,11 @@ ONE_PIECE_FORMATS = WHOLE_ISSUE_FORMATS | {Format.BULLETIN}
 #: The word lists of a topic, in the order evidence names them.
 _WORD_KEYS = ("keywords", "hints", "weak")
 _ORDINALS = ("1st", "2nd", "3rd")
+#: Han ideographs, kana and hangul: scripts written without spaces between words.
+_CJK_RANGES = "\u3040-\u30ff\u3400-\u4dbf\u4e00-\u9fff\uac00-\ud7af\uf900-\ufaff"
+_CJK = re.compile(f"[{_CJK_RANGES}]")
+#: A character that continues a Latin-script word (a letter, digit or '_', but not CJK).
+_LATIN_CHAR = f"[^\\W{_CJK_RANGES}]"
 
 
 class TaxonomyError(Exception):
@@ -377,11 +382,21 @@ def _pattern(words: Iterable[str]) -> re.Pattern[str] | None:
     terms = sorted({w.strip() for w in words if w.strip()}, key=len, reverse=True)
     if not terms:
         return None
+    # Chinese and Japanese are written without spaces between words, so a CJK term can have no
+    # word boundary: "芯片" must be found inside "车规级芯片迎来量产". CJK terms are therefore
+    # matched as substrings (and have no inflections); other terms as whole words.
+    cjk = [re.escape(t) for t in terms if _CJK.search(t)]
     # Lookarounds instead of \b so that terms ending in punctuation ("5G", "C++") still match as
     # whole words, "chip" does not match inside "chipset" or "blue-chip", and phrases match
-    # across line breaks.
-    alternatives = "|".join(re.escape(t).replace(r"\ ", r"\s+") + _endings(t) for t in terms)
-    return re.compile(rf"(?<![\w-])(?:{alternatives})(?![\w-])", re.IGNORECASE)
+    # across line breaks. A CJK character is no letter of a Latin word: "GPU" is found in
+    # "租用GPU资源".
+    latin = "|".join(
+        re.escape(t).replace(r"\ ", r"\s+") + _endings(t) for t in terms if not _CJK.search(t)
+    )
+    alternatives = [f"(?<!-)(?<!{_LATIN_CHAR})(?:{latin})(?!-)(?!{_LATIN_CHAR})"] if latin else []
+    if cjk:
+        alternatives.append("|".join(cjk))
+    return re.compile("|".join(alternatives), re.IGNORECASE)
 
 
 def _endings(term: str) -> str:

@@ -96,6 +96,26 @@ class TestTagging:
         (evidence,) = taxonomy.explain(story("new data\ncenters open"))
         assert (evidence.topic, evidence.words) == ("infrastructure", ("data centers",))
 
+    def test_chinese_terms_match_inside_unspaced_text(self, taxonomy: Taxonomy) -> None:
+        """A CJK keyword matches as a substring, since Chinese has no spaces between words."""
+        assert "chips" in taxonomy.tag(story("国产车规级芯片迎来量产潮")).topics
+        assert "funding" in taxonomy.tag(story("某机器人公司完成B轮融资")).topics
+        # A Latin word inside Chinese text is still a whole word ("GPU", not "GPUx").
+        (evidence,) = taxonomy.explain(story("租用GPU资源和显卡"))
+        assert (evidence.topic, evidence.words) == ("chips", ("gpu", "显卡"))
+        assert taxonomy.tag(story("今天天气很好，适合出门散步")).topics == (GENERAL,)
+
+    def test_chinese_articles_get_their_topics(self, taxonomy: Taxonomy) -> None:
+        """The WeChat fixtures, written in Chinese, get topics rather than general."""
+        expected = {
+            "wechat-chip-watch.txt": {"chips"},
+            "wechat-policy-funding.txt": {"policy", "infrastructure"},
+        }
+        for name, topics in expected.items():
+            issue, _ = read_issue(FIXTURES / "articles" / name, format=Format.ARTICLE.value)
+            got = {t for s in taxonomy.tag_issue(issue).stories for t in s.topics}
+            assert topics <= got and GENERAL not in got, (name, got)
+
     def test_no_match_is_general(self, taxonomy: Taxonomy) -> None:
         """A story no topic matches is tagged general."""
         assert taxonomy.tag(story("The editors wish you a good summer")).topics == (GENERAL,)
