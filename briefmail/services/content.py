@@ -17,8 +17,10 @@ from typing import TYPE_CHECKING
 from mailer.content import Issue, issue_to_json
 from scheduler.digests import week_label
 from scheduler.editions import (
+    IssueStatus,
     Stored,
     StoredIssue,
+    change_status,
     list_issues,
     load_issue,
     retag_issue,
@@ -99,6 +101,7 @@ class IssueSummary:
     date: dt.date
     format: str
     stories: int
+    status: str = IssueStatus.DRAFT.value
 
     def as_json(self) -> dict[str, object]:
         """The `briefmail issues list --json` shape."""
@@ -108,6 +111,7 @@ class IssueSummary:
             "date": self.date.isoformat(),
             "format": self.format,
             "stories": self.stories,
+            "status": self.status,
         }
 
 
@@ -287,7 +291,9 @@ class ContentService:
         with self.app.sessions() as session:
             newsletter = get_list(session, self.list_slug(list_slug))
             return [
-                IssueSummary(row.id, row.title, row.date, row.format, len(row.stories))
+                IssueSummary(
+                    row.id, row.title, row.date, row.format, len(row.stories), str(row.status)
+                )
                 for row in list_issues(session, newsletter)
             ]
 
@@ -296,6 +302,25 @@ class ContentService:
         with self.app.sessions() as session:
             newsletter = get_list(session, self.list_slug(list_slug))
             return IssueView(issue_id, load_issue(session, issue_id, newsletter).to_issue())
+
+    def approve(self, issue_id: int, list_slug: str | None = None) -> IssueSummary:
+        """Approve a draft (or withdrawn) issue so it may be sent; IssueStateError otherwise."""
+        return self._move(issue_id, IssueStatus.APPROVED, list_slug)
+
+    def withdraw(self, issue_id: int, list_slug: str | None = None) -> IssueSummary:
+        """Withdraw an unsent issue (its schedule is dropped); IssueStateError if sent."""
+        return self._move(issue_id, IssueStatus.WITHDRAWN, list_slug)
+
+    def _move(self, issue_id: int, new: IssueStatus, list_slug: str | None) -> IssueSummary:
+        """Change one issue's status as the app's actor, recorded in its history."""
+        with self.app.sessions() as session:
+            newsletter = get_list(session, self.list_slug(list_slug))
+            row = load_issue(session, issue_id, newsletter)
+            change_status(session, row, new, self.app.actor)
+            session.commit()
+            return IssueSummary(
+                row.id, row.title, row.date, row.format, len(row.stories), str(row.status)
+            )
 
     def digest(
         self, week: str | None = None, list_slug: str | None = None, *, today: dt.date | None = None

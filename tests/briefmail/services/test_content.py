@@ -10,7 +10,14 @@ import pytest
 from briefmail.app import Briefmail
 from mailer.ingest import IngestError
 from scheduler.digests import DigestError
-from scheduler.editions import Stored, UnknownIssue
+from scheduler.editions import (
+    IssueStateError,
+    IssueStatus,
+    Stored,
+    StoredIssue,
+    UnknownIssue,
+    history,
+)
 from subscribers.lists import UnknownList
 from tests.conftest import FIXTURES
 
@@ -35,6 +42,36 @@ class TestLists:
         assert created.from_address == app.settings.newsletter.from_
         assert [one.slug for one in app.content.lists()] == ["brief", "weekly"]
         assert created.as_json()["slug"] == "weekly"
+
+
+class TestLifecycle:
+    def test_approve_then_withdraw_is_listed_and_recorded(self, app: Briefmail) -> None:
+        """A draft is approved then withdrawn; issues() shows the status and history the actor."""
+        result = app.content.ingest(BRIEF)
+        assert result.issue_id is not None
+        assert app.content.issues()[0].as_json()["status"] == "draft"
+        assert app.content.approve(result.issue_id).status == "approved"
+        assert app.content.withdraw(result.issue_id).status == "withdrawn"
+        assert app.content.issues()[0].as_json()["status"] == "withdrawn"
+        with app.sessions() as session:
+            changes = [(c.actor, c.after) for c in history(session, result.issue_id)]
+        assert changes[-2:] == [(app.actor, "approved"), (app.actor, "withdrawn")]
+
+    def test_withdrawing_an_unknown_issue_is_refused(self, app: Briefmail) -> None:
+        """Withdrawing an id that is not stored raises UnknownIssue (the CLI's clear error)."""
+        with pytest.raises(UnknownIssue):
+            app.content.withdraw(999)
+
+    def test_a_sent_issue_cannot_be_withdrawn(self, app: Briefmail) -> None:
+        """Once sent, an issue stays in the archive: withdraw raises IssueStateError."""
+        result = app.content.ingest(BRIEF, approve=True)
+        with app.sessions() as session:
+            row = session.get(StoredIssue, result.issue_id)
+            assert row is not None
+            row.status = IssueStatus.SENT
+            session.commit()
+        with pytest.raises(IssueStateError, match="sent"):
+            app.content.withdraw(row.id)
 
 
 class TestIngestAndIssues:
