@@ -123,10 +123,32 @@ def issues_list(as_json: JsonOption = False, list_slug: ListOption = None) -> No
     if as_json:
         print_json([row.as_json() for row in rows])
         return
-    table = Table("id", "date", "title", "stories")
+    table = Table("id", "date", "status", "title", "stories")
     for row in rows:
-        table.add_row(str(row.id), row.date.isoformat(), row.title, str(row.stories))
+        table.add_row(str(row.id), row.date.isoformat(), row.status, row.title, str(row.stories))
     out.print(table)
+
+
+@issues_cli.command("approve")
+@handle_errors
+def issues_approve(
+    issue_id: Annotated[int, typer.Argument(help="Issue id.")], list_slug: ListOption = None
+) -> None:
+    """Approve a draft so runs may send it."""
+    with open_app() as app:
+        done = app.content.approve(issue_id, list_slug)
+    out.print(f"Issue {done.id} approved: {done.title}")
+
+
+@issues_cli.command("withdraw")
+@handle_errors
+def issues_withdraw(
+    issue_id: Annotated[int, typer.Argument(help="Issue id.")], list_slug: ListOption = None
+) -> None:
+    """Withdraw an unsent issue (nothing will send it; its schedule is dropped)."""
+    with open_app() as app:
+        done = app.content.withdraw(issue_id, list_slug)
+    out.print(f"Issue {done.id} withdrawn: {done.title}")
 
 
 @issues_cli.command("show")

@@ -191,3 +191,15 @@ class TestDkimKeygen:
         assert (home / "dkim.key").stat().st_mode & 0o777 == 0o600
         code, _, err = run("dkim", "keygen", "--domain", "example.org")
         assert code == 1 and "refusing to overwrite" in err
+
+
+def test_issues_approve_and_withdraw_change_the_listed_status(home: Path) -> None:
+    """`issues approve` then `issues withdraw` move a draft; `issues list --json` shows status."""
+    assert run("ingest", str(FIXTURES / "brief-mixed.txt"))[0] == 0
+    assert json.loads(run("issues", "list", "--json")[1])[0]["status"] == "draft"
+    code, text, _ = run("issues", "approve", "1")
+    assert (code, "approved" in text) == (0, True)
+    assert json.loads(run("issues", "list", "--json")[1])[0]["status"] == "approved"
+    assert run("issues", "withdraw", "1")[0] == 0
+    assert json.loads(run("issues", "list", "--json")[1])[0]["status"] == "withdrawn"
+    assert run("issues", "approve", "99")[0] == 2
