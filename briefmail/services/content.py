@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import datetime as dt
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -274,6 +274,7 @@ class ContentService:
             return IngestResult(issue, detection, None, None)
         with self.app.sessions() as session:
             newsletter = get_list(session, self.list_slug(list_slug))
+            issue = self._titled(issue, newsletter.slug, newsletter.name)
             stored, outcome = store_issue(
                 session,
                 newsletter,
@@ -285,6 +286,26 @@ class ContentService:
             )
             session.commit()
             return IngestResult(issue, detection, stored, outcome)
+
+    def _titled(self, issue: Issue, slug: str, list_name: str) -> Issue:
+        """The issue with a title readers understand and the list's subject template filled."""
+        from scheduler.titles import fill_subject, list_name_fix, normalise_title
+
+        title = list_name_fix(normalise_title(issue.title), list_name)
+        subject = issue.subject
+        wanted = self.app.settings.lists.get(slug)
+        if subject is None and wanted is not None and wanted.subject:
+            top = issue.stories[0].title if issue.stories else title
+            subject = fill_subject(
+                wanted.subject,
+                slug,
+                list_name=list_name,
+                title=title,
+                date=issue.date,
+                top_story=top,
+                stories=len(issue.stories),
+            )
+        return replace(issue, title=title, subject=subject)
 
     def issues(self, list_slug: str | None = None) -> list[IssueSummary]:
         """The list's stored issues, newest first."""

@@ -8,6 +8,7 @@ from pathlib import Path
 import pytest
 
 from briefmail.app import Briefmail
+from briefmail.settings import ListSettings
 from mailer.ingest import IngestError
 from scheduler.digests import DigestError
 from scheduler.editions import (
@@ -72,6 +73,23 @@ class TestLifecycle:
             session.commit()
         with pytest.raises(IssueStateError, match="sent"):
             app.content.withdraw(row.id)
+
+
+class TestTitles:
+    def test_a_shouting_near_miss_title_is_fixed_and_the_subject_templated(
+        self, app: Briefmail, tmp_path: Path
+    ) -> None:
+        """'TEST BRIEF+' is stored as the list's name, and [lists.brief] subject fills Subject."""
+        app.settings.lists["brief"] = ListSettings(subject="{list}: {top_story} ({stories})")
+        loud = tmp_path / "loud.txt"
+        text = BRIEF.read_text(encoding="utf-8").replace("Test Brief —", "TEST BRIEF+ —", 1)
+        loud.write_text(text, encoding="utf-8")
+        result = app.content.ingest(loud)
+        assert result.issue_id is not None
+        stored = app.content.issue(result.issue_id).issue
+        assert stored.title == "Test Brief — 2026-07-01"
+        first = stored.stories[0].title
+        assert stored.subject_line == f"Test Brief: {first} ({len(stored.stories)})"
 
 
 class TestIngestAndIssues:
