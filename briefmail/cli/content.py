@@ -26,6 +26,7 @@ from briefmail.cli.base import (
 
 if TYPE_CHECKING:
     from briefmail.ops.preview import Preview
+    from mailer.content import Issue
 
 # Each command imports what it prints with (rich.table) and the library through `open_app`, so
 # registering the commands costs nothing when another one runs.
@@ -103,13 +104,27 @@ def ingest(
         return
     if explain:
         out.print(f"format: {result.detection.format} ({result.detection.reason})", markup=False)
+        out.print(_dating(result.issue, result.detection.reason), markup=False)
     state = result.outcome.value if result.outcome else "parsed (dry run)"
     issue_id = result.issue_id
+    draft = issue_id is not None and not approve
     out.print(
-        f"Issue {issue_id if issue_id is not None else '-'} {state}: {result.issue.title} · "
-        f"{result.issue.date.isoformat()} · {len(result.issue.stories)} stories",
+        f"Issue {issue_id if issue_id is not None else '-'} "
+        f"{state}{' as a draft' if draft else ''}: {result.issue.title} · "
+        f"{result.issue.date.isoformat()} · {len(result.issue.stories)} stories"
+        + (f" — approve with `briefmail issues approve {issue_id}`" if draft else ""),
         markup=False,
     )
+
+
+def _dating(issue: Issue, reason: str) -> str:
+    """How ingest dated the issue, for --explain."""
+    day = issue.date.isoformat()
+    if issue.posted:
+        return f"date: {day}, printed as {issue.posted!r}"
+    if reason.startswith("an HTML page (metadata date"):
+        return f"date: {day}, dated by the page's metadata"
+    return f"date: none printed; dated the day of ingest ({day})"
 
 
 @issues_cli.command("list")

@@ -66,7 +66,7 @@ class TestIngestAndIssues:
         code, out, _ = run("ingest", str(FIXTURES / "brief-mixed.txt"), "--explain")
         assert code == 0
         assert "format: brief (" in out
-        assert "Issue 1 stored: Test Brief — 2026-07-01 · 2026-07-01 · 4 stories" in out
+        assert "Issue 1 stored as a draft: Test Brief — 2026-07-01 · 2026-07-01 · 4 stories" in out
         shown = json.loads(run("issues", "show", "1", "--json")[1])
         dry = json.loads(run("ingest", str(FIXTURES / "brief-mixed.txt"), "--json", "--dry-run")[1])
         assert shown == {**dry, "id": 1}
@@ -203,3 +203,12 @@ def test_issues_approve_and_withdraw_change_the_listed_status(home: Path) -> Non
     assert run("issues", "withdraw", "1")[0] == 0
     assert json.loads(run("issues", "list", "--json")[1])[0]["status"] == "withdrawn"
     assert run("issues", "approve", "99")[0] == 2
+
+
+def test_ingest_explain_says_how_it_dated_and_that_it_is_a_draft(home: Path) -> None:
+    """--explain prints the printed date; the ingest line says draft and how to approve."""
+    code, text, _ = run("ingest", str(FIXTURES / "brief-mixed.txt"), "--explain")
+    assert code == 0
+    assert "date: 2026-07-01, printed as" in text
+    assert "stored as a draft" in text
+    assert "briefmail issues approve 1" in text
