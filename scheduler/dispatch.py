@@ -33,7 +33,7 @@ from mailer.transport import Transport
 from scheduler import ledger, pool
 from scheduler.breaker import Breaker, BreakerSettings, pause_line
 from scheduler.claims import Lease, LeaseClaims
-from scheduler.editions import StoredIssue, load_issue
+from scheduler.editions import StoredIssue, load_issue, require_sendable
 from scheduler.ledger import Claim, DeliveryStatus, Outcome, Run
 from scheduler.messages import BOUNCE_PREFIX, MessageFactory, newsletter_identity
 from scheduler.outcomes import OWN_FIGURES, SendInterrupted, SendReport, not_sent, outcome_of
@@ -184,6 +184,7 @@ class Dispatcher:
         """Create (or extend) the run of an issue with one delivery per eligible subscriber."""
         with self.sessions() as session:
             row = load_issue(session, issue_id)
+            require_sendable(row)  # a draft or withdrawn issue never reaches readers
             planner = Planner(row)
             run, _ = ledger.open_run(session, row.list_id, planner.kind, planner.period, row.id)
             session.commit()  # the run exists before its ranges, each committed on its own

@@ -11,7 +11,7 @@ from briefmail.web.forms import PageAdapter
 from mailer.content import Issue
 from mailer.render import Newsletter
 from scheduler.dispatch import newsletter_identity
-from scheduler.editions import StoredIssue
+from scheduler.editions import PUBLISHED, StoredIssue
 from subscribers.models import NewsletterList
 from subscribers.notices import Notices
 from subscribers.pages import LatestIssue, PublicPages
@@ -31,13 +31,13 @@ def list_identity(app: Briefmail) -> Callable[[NewsletterList], Newsletter]:
 
 
 def latest_issue(app: Briefmail) -> LatestIssue:
-    """The newest stored issue of a list (the preferences page previews it)."""
+    """The newest published issue of a list (the preferences page previews it, never a draft)."""
 
     def latest(list_id: int) -> Issue | None:
         with app.sessions() as session:
             row = session.scalar(
                 select(StoredIssue)
-                .where(StoredIssue.list_id == list_id)
+                .where(StoredIssue.list_id == list_id, StoredIssue.status.in_(PUBLISHED))
                 .order_by(StoredIssue.date.desc(), StoredIssue.id.desc())
                 .limit(1)
             )

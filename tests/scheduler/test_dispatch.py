@@ -12,6 +12,7 @@ from briefmail.app import Briefmail
 from mailer.testing import MemoryTransport, SmtpSink
 from scheduler import ledger
 from scheduler.dispatch import SendInterrupted, variant_key, variant_topics
+from scheduler.editions import IssueStateError
 from scheduler.ledger import Delivery, DeliveryStatus, RunStatus
 from subscribers.lists import get_list
 from subscribers.models import Cadence
@@ -483,3 +484,14 @@ class TestAgainstPostfix:
             resumed = await app.resume_run(1)
             assert accepting.wait_for(30) == 30
         assert (resumed.delivered, resumed.failed, resumed.stopped) == (30, 0, None)
+
+
+def test_a_draft_is_never_planned(app: Briefmail) -> None:
+    """Planning a draft (not yet approved) raises before any run exists."""
+    add(app, "a@example.net", ["chips"])
+    result = app.ingest(FIXTURES / "brief-mixed.txt", "brief")
+    assert result.stored is not None
+    with pytest.raises(IssueStateError):
+        app.dispatcher().plan(result.stored.id)
+    with app.sessions() as session:
+        assert session.query(ledger.Run).count() == 0
