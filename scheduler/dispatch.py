@@ -33,7 +33,13 @@ from mailer.transport import Transport
 from scheduler import ledger, pool
 from scheduler.breaker import Breaker, BreakerSettings, pause_line
 from scheduler.claims import Lease, LeaseClaims
-from scheduler.editions import StoredIssue, load_issue, require_sendable
+from scheduler.editions import (
+    IssueStatus,
+    StoredIssue,
+    change_status,
+    load_issue,
+    require_sendable,
+)
 from scheduler.ledger import Claim, DeliveryStatus, Outcome, Run
 from scheduler.messages import BOUNCE_PREFIX, MessageFactory, newsletter_identity
 from scheduler.outcomes import OWN_FIGURES, SendInterrupted, SendReport, not_sent, outcome_of
@@ -102,8 +108,11 @@ class Dispatcher:
         lease_seconds: float = 60.0,
         breaker: BreakerSettings | None = None,
         opener: Opener | None = None,
+        actor: str = "scheduler",
     ) -> None:
         self.sessions = sessions
+        #: Who plans, in the issue's history ("cli:alice", "scheduler").
+        self.actor = actor
         self.renderer = renderer
         self.signer = signer
         self.base_url = base_url.rstrip("/")
@@ -187,6 +196,8 @@ class Dispatcher:
             require_sendable(row)  # a draft or withdrawn issue never reaches readers
             planner = Planner(row)
             run, _ = ledger.open_run(session, row.list_id, planner.kind, planner.period, row.id)
+            # Once a run has it, the issue is sent: it stays in the archive, never edited.
+            change_status(session, row, IssueStatus.SENT, self.actor, action="send")
             session.commit()  # the run exists before its ranges, each committed on its own
             added = planner.plan(self.sessions, run.id)
             ledger.finish_planning(session, run, dict(planner.skipped), added)

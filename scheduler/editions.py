@@ -82,6 +82,13 @@ ISSUE_TRANSITIONS: dict[IssueStatus, frozenset[IssueStatus]] = {
     IssueStatus.SENT: frozenset({IssueStatus.APPROVED}),
     IssueStatus.WITHDRAWN: frozenset({IssueStatus.DRAFT, IssueStatus.APPROVED}),
 }
+#: What an operator did, in an issue's history, by the status it moved to.
+_VERBS = {
+    IssueStatus.DRAFT: "reopen",
+    IssueStatus.APPROVED: "approve",
+    IssueStatus.SENT: "send",
+    IssueStatus.WITHDRAWN: "withdraw",
+}
 #: Issues readers may see (planned, previewed, digested): approved ones, and those already sent.
 PUBLISHED = (IssueStatus.APPROVED, IssueStatus.SENT)
 
@@ -298,9 +305,9 @@ def store_issue(
         outcome = Stored.CREATED
     _fill(row, issue, source_name, digest)
     session.flush()
-    _settle_status(session, row, status, actor or "system")
     if actor is not None:
         record_change(session, row, actor, "ingest", "content", None, outcome.value)
+    _settle_status(session, row, status, actor or "system")
     return row, outcome
 
 
@@ -347,7 +354,7 @@ def change_status(
         row.approved_at, row.approved_by = utcnow(), actor
     if new in (IssueStatus.DRAFT, IssueStatus.WITHDRAWN):
         row.send_at = None  # a schedule belongs to the approval it was made under
-    record_change(session, row, actor, action or str(new), "status", current.value, new.value)
+    record_change(session, row, actor, action or _VERBS[new], "status", current.value, new.value)
 
 
 def record_change(

@@ -55,6 +55,7 @@ ERRORS: tuple[tuple[str, str, int], ...] = (
     ("mailer.bounces", "BounceError", 2),
     ("scheduler.digests", "DigestError", 2),
     ("scheduler.editions", "IssueStateError", 2),
+    ("scheduler.titles", "SubjectTemplateError", 2),
     ("scheduler.editions", "IssueAlreadySent", 1),
     ("subscribers.service", "NotSubscribed", 1),
     ("scheduler.ledger", "RunConflict", 1),

@@ -495,3 +495,22 @@ def test_a_draft_is_never_planned(app: Briefmail) -> None:
         app.dispatcher().plan(result.stored.id)
     with app.sessions() as session:
         assert session.query(ledger.Run).count() == 0
+
+
+def test_planning_an_approved_issue_makes_it_sent_with_who_did_it(app: Briefmail) -> None:
+    """The run's creation moves the issue to `sent` and its history names the planner."""
+    from scheduler.editions import IssueStatus, history, load_issue
+
+    add(app, "a@example.net", ["chips"])
+    result = app.ingest(FIXTURES / "brief-mixed.txt", "brief", approve=True)
+    assert result.stored is not None
+    app.dispatcher().plan(result.stored.id)
+    app.dispatcher().plan(result.stored.id)  # planning again changes no status
+    with app.sessions() as session:
+        assert load_issue(session, result.stored.id).status == IssueStatus.SENT
+        moves = [(c.action, c.before, c.after, c.actor) for c in history(session, result.stored.id)]
+    assert moves == [
+        ("ingest", None, "stored", app.actor),
+        ("approve", "draft", "approved", app.actor),
+        ("send", "approved", "sent", app.actor),
+    ]
