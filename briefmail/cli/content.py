@@ -183,6 +183,14 @@ def issues_show(
         return
     issue = view.issue
     out.print(f"[bold]{issue.title}[/bold] · {issue.date.isoformat()} · issue {issue_id}")
+    out.print(
+        f"status: {view.status}"
+        + (f" (approved by {view.approved_by})" if view.approved_by else ""),
+        markup=False,
+    )
+    out.print(f"subject: {issue.subject_line}", markup=False)
+    if issue.preheader or issue.summary:
+        out.print(f"preview text: {issue.preheader or issue.summary}", markup=False)
     table = Table("#", "title", "source · date", "topics", "link")
     for s in issue.stories:
         table.add_row(
@@ -193,6 +201,12 @@ def issues_show(
             s.url or (f"(text) {s.link_text}" if s.link_text else ""),
         )
     out.print(table)
+    for change in view.history:
+        out.print(
+            f"{change.at:%Y-%m-%d %H:%M} {change.actor}: {change.action} {change.field}"
+            f" {change.before!r} → {change.after!r}",
+            markup=False,
+        )
 
 
 @cli.command()

@@ -35,6 +35,7 @@ if TYPE_CHECKING:
     from subscribers.models import NewsletterList
 
 __all__ = [
+    "Change",
     "ContentService",
     "DigestResult",
     "IngestResult",
@@ -116,15 +117,50 @@ class IssueSummary:
 
 
 @dataclass(frozen=True, slots=True)
+class Change:
+    """One line of an issue's history: who did what to which field, before and after."""
+
+    at: dt.datetime
+    actor: str
+    action: str
+    field: str
+    before: object
+    after: object
+
+    def as_json(self) -> dict[str, object]:
+        """The history entry of `briefmail issues show --json`."""
+        return {
+            "at": self.at.isoformat(),
+            "actor": self.actor,
+            "action": self.action,
+            "field": self.field,
+            "before": self.before,
+            "after": self.after,
+        }
+
+
+@dataclass(frozen=True, slots=True)
 class IssueView:
-    """A stored issue with its stories and their topics."""
+    """A stored issue with its stories and their topics, its status and its history."""
 
     id: int
     issue: Issue
+    status: str = "approved"
+    approved_by: str | None = None
+    approved_at: dt.datetime | None = None
+    send_at: dt.datetime | None = None
+    history: tuple[Change, ...] = ()
 
     def as_json(self) -> dict[str, object]:
-        """The `briefmail issues show --json` shape (the ingest shape)."""
-        return issue_to_json(self.issue, self.id)
+        """The `briefmail issues show --json` shape: the ingest shape, status and history."""
+        return {
+            **issue_to_json(self.issue, self.id),
+            "status": self.status,
+            "approved_by": self.approved_by,
+            "approved_at": self.approved_at.isoformat() if self.approved_at else None,
+            "send_at": self.send_at.isoformat() if self.send_at else None,
+            "history": [change.as_json() for change in self.history],
+        }
 
 
 @dataclass(frozen=True, slots=True)
@@ -320,9 +356,24 @@ class ContentService:
 
     def issue(self, issue_id: int, list_slug: str | None = None) -> IssueView:
         """One stored issue of the list; UnknownIssue if it is not there."""
+        from scheduler.editions import history
+
         with self.app.sessions() as session:
             newsletter = get_list(session, self.list_slug(list_slug))
-            return IssueView(issue_id, load_issue(session, issue_id, newsletter).to_issue())
+            row = load_issue(session, issue_id, newsletter)
+            changes = tuple(
+                Change(c.at, c.actor, c.action, c.field, c.before, c.after)
+                for c in history(session, issue_id)
+            )
+            return IssueView(
+                issue_id,
+                row.to_issue(),
+                str(row.status),
+                row.approved_by,
+                row.approved_at,
+                row.send_at,
+                changes,
+            )
 
     def approve(self, issue_id: int, list_slug: str | None = None) -> IssueSummary:
         """Approve a draft (or withdrawn) issue so it may be sent; IssueStateError otherwise."""

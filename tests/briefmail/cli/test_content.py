@@ -69,7 +69,8 @@ class TestIngestAndIssues:
         assert "Issue 1 stored as a draft: Test Brief — 2026-07-01 · 2026-07-01 · 4 stories" in out
         shown = json.loads(run("issues", "show", "1", "--json")[1])
         dry = json.loads(run("ingest", str(FIXTURES / "brief-mixed.txt"), "--json", "--dry-run")[1])
-        assert shown == {**dry, "id": 1}
+        lifecycle = ("status", "approved_by", "approved_at", "send_at", "history")
+        assert {k: v for k, v in shown.items() if k not in lifecycle} == {**dry, "id": 1}
         assert json.loads(run("issues", "list", "--json")[1])[0]["stories"] == 4
 
     def test_bad_issue_file_is_one_line_with_file_and_line(self, home: Path) -> None:
@@ -212,3 +213,20 @@ def test_ingest_explain_says_how_it_dated_and_that_it_is_a_draft(home: Path) -> 
     assert "date: 2026-07-01, printed as" in text
     assert "stored as a draft" in text
     assert "briefmail issues approve 1" in text
+
+
+def test_issues_show_tells_status_and_history(home: Path) -> None:
+    """`issues show` gives the status, who approved it and every change, oldest first."""
+    assert run("ingest", str(FIXTURES / "brief-mixed.txt"))[0] == 0
+    assert run("issues", "approve", "1")[0] == 0
+    shown = json.loads(run("issues", "show", "1", "--json")[1])
+    assert shown["status"] == "approved"
+    assert shown["approved_by"] is not None and shown["approved_by"].startswith("cli:")
+    assert [(c["action"], c["before"], c["after"]) for c in shown["history"]] == [
+        ("ingest", None, "stored"),
+        ("approve", "draft", "approved"),
+    ]
+    code, text, _ = run("issues", "show", "1")
+    assert code == 0
+    assert "status: approved (approved by cli:" in text
+    assert "approve status 'draft' → 'approved'" in text
