@@ -50,7 +50,6 @@ def test_variants_come_from_the_audience(app: Briefmail, issue_id: int) -> None:
         ("chips",),
         ("models",),
         ("funding",),
-        ("business",),
     ]
     with app.sessions() as session:
         newsletter = get_list(session, "brief")
