@@ -166,6 +166,21 @@ def issues_withdraw(
     out.print(f"Issue {done.id} withdrawn: {done.title}")
 
 
+@issues_cli.command("delete")
+@handle_errors
+def issues_delete(
+    issue_id: Annotated[int, typer.Argument(help="Issue id.")],
+    yes: Annotated[bool, typer.Option("--yes", help="Do not ask for confirmation.")] = False,
+    list_slug: ListOption = None,
+) -> None:
+    """Delete an issue that was never sent (a sent one can only stay in the archive)."""
+    if not yes:
+        typer.confirm(f"Delete issue {issue_id} and its history? This cannot be undone", abort=True)
+    with open_app() as app:
+        gone = app.content.delete(issue_id, list_slug)
+    out.print(f"Issue {gone.id} deleted: {gone.title}", markup=False)
+
+
 @issues_cli.command("show")
 @handle_errors
 def issues_show(

@@ -21,6 +21,7 @@ from scheduler.editions import (
     Stored,
     StoredIssue,
     change_status,
+    delete_issue,
     list_issues,
     load_issue,
     retag_issue,
@@ -382,6 +383,18 @@ class ContentService:
     def withdraw(self, issue_id: int, list_slug: str | None = None) -> IssueSummary:
         """Withdraw an unsent issue (its schedule is dropped); IssueStateError if sent."""
         return self._move(issue_id, IssueStatus.WITHDRAWN, list_slug)
+
+    def delete(self, issue_id: int, list_slug: str | None = None) -> IssueSummary:
+        """Delete an issue no run ever had, with its stories and history (else IssueStateError)."""
+        with self.app.sessions() as session:
+            newsletter = get_list(session, self.list_slug(list_slug))
+            row = load_issue(session, issue_id, newsletter)
+            gone = IssueSummary(
+                row.id, row.title, row.date, row.format, len(row.stories), str(row.status)
+            )
+            delete_issue(session, row)
+            session.commit()
+            return gone
 
     def _move(self, issue_id: int, new: IssueStatus, list_slug: str | None) -> IssueSummary:
         """Change one issue's status as the app's actor, recorded in its history."""

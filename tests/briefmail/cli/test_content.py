@@ -230,3 +230,17 @@ def test_issues_show_tells_status_and_history(home: Path) -> None:
     assert code == 0
     assert "status: approved (approved by cli:" in text
     assert "approve status 'draft' → 'approved'" in text
+
+
+def test_issues_delete_removes_only_what_no_run_had(home: Path) -> None:
+    """A never-sent issue is deleted with --yes; a sent one is refused (exit 2) and kept."""
+    assert run("ingest", str(FIXTURES / "brief-mixed.txt"))[0] == 0
+    code, text, _ = run("issues", "delete", "1", "--yes")
+    assert (code, "Issue 1 deleted" in text) == (0, True)
+    assert json.loads(run("issues", "list", "--json")[1]) == []
+    code, printed, _ = run("ingest", str(FIXTURES / "brief-mixed.txt"), "--approve", "--json")
+    sent = str(json.loads(printed)["id"])
+    assert run("send", sent)[0] == 0  # no subscribers: the run exists, nobody is sent anything
+    code, _, err = run("issues", "delete", sent, "--yes")
+    assert code == 2 and "cannot be deleted" in err
+    assert [str(row["id"]) for row in json.loads(run("issues", "list", "--json")[1])] == [sent]
