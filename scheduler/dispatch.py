@@ -195,7 +195,7 @@ class Dispatcher:
             row = load_issue(session, issue_id)
             require_sendable(row)  # a draft or withdrawn issue never reaches readers
             planner = Planner(row)
-            run, _ = ledger.open_run(session, row.list_id, planner.kind, planner.period, row.id)
+            run = self._open_run(session, row, planner)
             # Once a run has it, the issue is sent: it stays in the archive, never edited.
             change_status(session, row, IssueStatus.SENT, self.actor, action="send")
             session.commit()  # the run exists before its ranges, each committed on its own
@@ -203,6 +203,24 @@ class Dispatcher:
             ledger.finish_planning(session, run, dict(planner.skipped), added)
             session.commit()
             return run.id
+
+    @staticmethod
+    def _open_run(session: Session, row: StoredIssue, planner: Planner) -> ledger.Run:
+        """The issue's run for its period; after a cancelled one, a new run ("…#2").
+
+        The new run leaves out whoever the cancelled ones reached, so sending an issue again
+        after `runs cancel` gives every reader one copy.
+        """
+        period, attempt = planner.period, 1
+        run, _ = ledger.open_run(session, row.list_id, planner.kind, period, row.id)
+        cancelled: list[int] = []
+        while run.status == ledger.RunStatus.CANCELLED:
+            cancelled.append(run.id)
+            attempt += 1
+            period = f"{planner.period}#{attempt}"
+            run, _ = ledger.open_run(session, row.list_id, planner.kind, period, row.id)
+        planner.earlier = tuple(cancelled)
+        return run
 
     async def _send_here(self, run_id: int, transport: Transport, retry_for: float) -> SendReport:
         """Passes over the run in this process, deferred ones retried with backoff and jitter.

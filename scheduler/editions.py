@@ -35,7 +35,7 @@ from sqlalchemy.orm import Mapped, Session, mapped_column, relationship, selecti
 from mailer.content import GENERAL, Format, Issue, Role, Story, issue_to_json
 from mailer.ingest import IngestError
 from mailer.topics import Taxonomy
-from scheduler.ledger import Run
+from scheduler.ledger import Run, RunStatus
 from subscribers.db import Base, string_enum, utcnow
 from subscribers.models import NewsletterList
 
@@ -58,6 +58,7 @@ __all__ = [
     "load_issue",
     "newest_unsent_issue",
     "record_change",
+    "reopen_after_cancel",
     "require_sendable",
     "retag_issue",
     "store_issue",
@@ -395,6 +396,23 @@ def require_sendable(row: StoredIssue) -> None:
         else f"it was withdrawn; approve it again to send it: briefmail issues approve {row.id}"
     )
     raise IssueStateError(f"issue {row.id} is a {row.status} and is not sent: {hint}")
+
+
+def reopen_after_cancel(session: Session, issue_id: int, actor: str) -> bool:
+    """A sent issue whose every run was cancelled is approved again, to be sent anew; True if so.
+
+    The next send makes a new run that leaves out whoever the cancelled ones reached.
+    """
+    row = session.get(StoredIssue, issue_id)
+    if row is None or row.status != IssueStatus.SENT:
+        return False
+    live = session.scalar(
+        select(Run.id).where(Run.issue_id == issue_id, Run.status != RunStatus.CANCELLED).limit(1)
+    )
+    if live is not None:
+        return False
+    change_status(session, row, IssueStatus.APPROVED, actor, action="cancel")
+    return True
 
 
 def delete_issue(session: Session, row: StoredIssue) -> None:

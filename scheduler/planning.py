@@ -27,6 +27,7 @@ from sqlalchemy import (
     String,
     Table,
     Text,
+    delete,
     func,
     insert,
     select,
@@ -59,6 +60,14 @@ __all__ = [
 ALL_TOPICS = "*"
 #: Why a reader whose topics match no story of the issue is skipped.
 NO_MATCH = "no matching story"
+#: Why a reader is skipped by a run that sends an issue again after its run was cancelled.
+ALREADY_SENT = "sent by a cancelled run"
+#: A cancelled run's deliveries that reached (or may have reached) the reader.
+_REACHED = (
+    ledger.DeliveryStatus.DELIVERED,
+    ledger.DeliveryStatus.UNCERTAIN,
+    ledger.DeliveryStatus.SENDING,
+)
 #: Subscription ids per round. Each round is one transaction: memory, and the work a crash
 #: loses, stay bounded, and the database's statements stay few (a handful per round).
 PLAN_RANGE = 50_000
@@ -164,6 +173,8 @@ class Planner:
         self.kind, self.period, self.cadence = run_kind(self.issue, row.id)
         self.whole = self.issue.format in WHOLE_ISSUE_FORMATS
         self.now = now or utcnow()
+        #: Cancelled runs of the same issue: whoever they reached is not planned again.
+        self.earlier: tuple[int, ...] = ()
         #: Readers left out, by reason (the list's census, then topic sets with no story).
         self.skipped: Counter[str] = Counter()
         self._lock = threading.Lock()
@@ -204,6 +215,8 @@ class Planner:
                 select(part.c.subscriber_id, part.c.topics, part.c.timezone, part.c.send_hour),
             )
         )
+        if self.earlier:
+            self._leave_out_reached(session)
         variants = []
         no_match = 0
         for topics, count in session.execute(
@@ -227,6 +240,17 @@ class Planner:
             ]
             if times:
                 session.execute(insert(_TIMES), times)
+
+    def _leave_out_reached(self, session: Session) -> None:
+        """Drop from the range's audience whoever a cancelled run of this issue reached."""
+        reached = select(ledger.Delivery.subscriber_id).where(
+            ledger.Delivery.run_id.in_(self.earlier), ledger.Delivery.status.in_(_REACHED)
+        )
+        result = session.execute(delete(_AUDIENCE).where(_AUDIENCE.c.subscriber_id.in_(reached)))
+        gone = int(getattr(result, "rowcount", 0))  # a DML result has one; Result's type omits it
+        if gone:
+            with self._lock:
+                self.skipped[ALREADY_SENT] += gone
 
     def plan(self, sessions: sessionmaker[Session], run_id: int) -> int:
         """Add a delivery to run ``run_id`` for each reader it lacks; the count added.

@@ -210,10 +210,14 @@ class Sending:
 
     def _change(self, run_id: int, status: RunStatus) -> RunChange:
         from scheduler import ledger
+        from scheduler.editions import reopen_after_cancel
 
         with self.app.sessions() as session:
             run = ledger.get_run(session, run_id)
             ledger.set_run_status(session, run, status)
+            if status == ledger.RunStatus.CANCELLED:
+                # The issue may be sent again by a new run (skipping whoever this one reached).
+                reopen_after_cancel(session, run.issue_id, self.app.actor)
             session.commit()
             return RunChange(run_id, str(status), ledger.count_by_status(session, run_id))
 
@@ -229,13 +233,15 @@ class Sending:
             return ledger.count_by_status(session, run_id)
 
     def run_of(self, issue_id: int) -> int | None:
-        """The id of an issue's run (an issue goes out in one run); None before it is planned."""
+        """The id of an issue's newest run (after a cancelled one, its successor); None before."""
         from sqlalchemy import select
 
         from scheduler.runs import Run
 
         with self.app.sessions() as session:
-            return session.scalar(select(Run.id).where(Run.issue_id == issue_id))
+            return session.scalar(
+                select(Run.id).where(Run.issue_id == issue_id).order_by(Run.id.desc()).limit(1)
+            )
 
     def runs(self) -> list[RunSummary]:
         """Every run, newest first, with its deliveries by status."""

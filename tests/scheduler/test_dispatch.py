@@ -439,6 +439,38 @@ class TestOperatorControl:
                 ledger.set_run_status(session, run, RunStatus.PAUSED)
 
 
+@pytest.mark.smtp_faults(delay=0.02)
+async def test_after_runs_cancel_a_new_run_sends_the_rest_once(
+    app: Briefmail, smtp_sink: SmtpSink
+) -> None:
+    """`runs cancel` mid-send approves the issue again; sending it again reaches the others once."""
+    import asyncio
+
+    from scheduler.editions import IssueStatus, load_issue
+
+    for n in range(200):
+        add(app, f"r{n:03d}@example.net", ["chips"])
+    issue_id = ingest(app)
+    first = app.dispatcher().plan(issue_id)
+    sending = asyncio.create_task(app.resume_run(first))
+    while smtp_sink.count() < 10:
+        await asyncio.sleep(0.01)
+    app.sending.cancel(first)
+    reached = (await sending).delivered
+    with app.sessions() as session:
+        assert load_issue(session, issue_id).status == IssueStatus.APPROVED
+    again = await app.send_issue(issue_id)
+    assert again.run_id != first
+    assert (again.delivered, reached + again.delivered) == (200 - reached, 200)
+    recipients = smtp_sink.recipients()
+    assert len(recipients) == len(set(recipients)) == 200
+    with app.sessions() as session:
+        assert load_issue(session, issue_id).status == IssueStatus.SENT
+        assert ledger.get_run(session, again.run_id).skipped.get("sent by a cancelled run") == (
+            reached
+        )
+
+
 @pytest.fixture(scope="module")
 def postfix_sink() -> object:
     """Postfix's own smtp-sink (Debian's postfix package, unpacked as the benchmarks do)."""
