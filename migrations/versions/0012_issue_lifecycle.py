@@ -32,8 +32,8 @@ def upgrade() -> None:
         batch_op.add_column(sa.Column("summary", sa.Text(), nullable=True))
         batch_op.add_column(sa.Column("subject", sa.String(length=500), nullable=True))
         batch_op.add_column(sa.Column("preheader", sa.String(length=500), nullable=True))
-        batch_op.add_column(sa.Column("send_at", sa.DateTime(), nullable=True))
-        batch_op.add_column(sa.Column("approved_at", sa.DateTime(), nullable=True))
+        batch_op.add_column(sa.Column("send_at", sa.DateTime(timezone=True), nullable=True))
+        batch_op.add_column(sa.Column("approved_at", sa.DateTime(timezone=True), nullable=True))
         batch_op.add_column(sa.Column("approved_by", sa.String(length=200), nullable=True))
         batch_op.create_index(batch_op.f("ix_issues_status"), ["status"], unique=False)
     op.execute(
@@ -48,7 +48,7 @@ def upgrade() -> None:
         "issue_changes",
         sa.Column("id", sa.Integer(), nullable=False),
         sa.Column("issue_id", sa.Integer(), nullable=False),
-        sa.Column("at", sa.DateTime(), nullable=False),
+        sa.Column("at", sa.DateTime(timezone=True), nullable=False),
         sa.Column("actor", sa.String(length=200), nullable=False),
         sa.Column("action", sa.String(length=32), nullable=False),
         sa.Column("field", sa.String(length=100), nullable=False),
