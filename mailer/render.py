@@ -471,18 +471,19 @@ def summary_line(summary: str | None, limit: int = 140) -> str | None:
     """An issue's printed summary as preview text: one line, cut at a word; None if none."""
     if not summary:
         return None
-    text = " ".join(plain_text(summary).split())
-    if len(text) <= limit:
-        return text
-    return text[: limit - 1].rsplit(" ", 1)[0].rstrip(" ·,;") + "…"
+    return _clip(" ".join(plain_text(summary).split()), limit, " ·,;")
 
 
 def preheader_for(stories: Sequence[Story], limit: int = 140) -> str:
     """The preview text inbox lists show: the first story titles, cut at a word boundary."""
-    text = " · ".join(plain_text(s.title) for s in stories)
+    return _clip(" · ".join(plain_text(s.title) for s in stories), limit, " ·")
+
+
+def _clip(text: str, limit: int, trailer: str) -> str:
+    """``text`` if it fits ``limit`` characters, else cut at a word, ``trailer`` stripped, + "…"."""
     if len(text) <= limit:
         return text
-    return text[: limit - 1].rsplit(" ", 1)[0].rstrip(" ·") + "…"
+    return text[: limit - 1].rsplit(" ", 1)[0].rstrip(trailer) + "…"
 
 
 def one_line(text: str, width: int = _ONE_LINE) -> str:

@@ -152,7 +152,7 @@ def issues_approve(
     """Approve a draft so runs may send it."""
     with open_app() as app:
         done = app.content.approve(issue_id, list_slug)
-    out.print(f"Issue {done.id} approved: {done.title}")
+    out.print(f"Issue {done.id} approved: {done.title}", markup=False)
 
 
 @issues_cli.command("withdraw")
@@ -163,7 +163,7 @@ def issues_withdraw(
     """Withdraw an unsent issue (nothing will send it; its schedule is dropped)."""
     with open_app() as app:
         done = app.content.withdraw(issue_id, list_slug)
-    out.print(f"Issue {done.id} withdrawn: {done.title}")
+    out.print(f"Issue {done.id} withdrawn: {done.title}", markup=False)
 
 
 @issues_cli.command("delete")

@@ -105,6 +105,11 @@ class IssueSummary:
     stories: int
     status: str = IssueStatus.DRAFT.value
 
+    @classmethod
+    def of(cls, row: StoredIssue) -> IssueSummary:
+        """The line of a stored issue (its stories loaded)."""
+        return cls(row.id, row.title, row.date, row.format, len(row.stories), str(row.status))
+
     def as_json(self) -> dict[str, object]:
         """The `briefmail issues list --json` shape."""
         return {
@@ -348,12 +353,7 @@ class ContentService:
         """The list's stored issues, newest first."""
         with self.app.sessions() as session:
             newsletter = get_list(session, self.list_slug(list_slug))
-            return [
-                IssueSummary(
-                    row.id, row.title, row.date, row.format, len(row.stories), str(row.status)
-                )
-                for row in list_issues(session, newsletter)
-            ]
+            return [IssueSummary.of(row) for row in list_issues(session, newsletter)]
 
     def issue(self, issue_id: int, list_slug: str | None = None) -> IssueView:
         """One stored issue of the list; UnknownIssue if it is not there."""
@@ -389,9 +389,7 @@ class ContentService:
         with self.app.sessions() as session:
             newsletter = get_list(session, self.list_slug(list_slug))
             row = load_issue(session, issue_id, newsletter)
-            gone = IssueSummary(
-                row.id, row.title, row.date, row.format, len(row.stories), str(row.status)
-            )
+            gone = IssueSummary.of(row)
             delete_issue(session, row)
             session.commit()
             return gone
@@ -403,9 +401,7 @@ class ContentService:
             row = load_issue(session, issue_id, newsletter)
             change_status(session, row, new, self.app.actor)
             session.commit()
-            return IssueSummary(
-                row.id, row.title, row.date, row.format, len(row.stories), str(row.status)
-            )
+            return IssueSummary.of(row)
 
     def digest(
         self, week: str | None = None, list_slug: str | None = None, *, today: dt.date | None = None
