@@ -223,32 +223,6 @@ class TestAmbiguity:
         assert taxonomy.tag(story("Blue chip and blue-chip stocks")).topics == (GENERAL,)
         assert "models" in taxonomy.tag(story("A model beats the benchmark")).topics
 
-    @pytest.mark.parametrize(
-        ("content", "message"),
-        [
-            (
-                '[[topic]]\nid = "a"\nkeywords = ["x"]\nhints = ["X"]',
-                "topic a: hints: 'X' is already in keywords",
-            ),
-            (
-                '[[topic]]\nid = "a"\nkeywords = ["x"]\nignore = ["y z"]',
-                "topic a: ignore: 'y z' contains none of the topic's words",
-            ),
-            ('[[topic]]\nid = "a"\nweak = "x"', "topic a: weak must be a list of strings"),
-            ('places = "Paris"\n[[topic]]\nid = "a"', "places must be a list of strings"),
-            ('place = ["Paris"]\n[[topic]]\nid = "a"', "t.toml: unknown key place"),
-        ],
-    )
-    def test_malformed_word_lists_name_topic_and_key(
-        self, tmp_path: Path, content: str, message: str
-    ) -> None:
-        """Errors in the new word lists name the file, the topic and the key at fault."""
-        path = tmp_path / "t.toml"
-        path.write_text(content)
-        with pytest.raises(TaxonomyError, match="t.toml") as info:
-            load_taxonomy(path)
-        assert message in str(info.value)
-
 
 class TestWholeIssues:
     def test_an_article_keeps_at_most_three_topics(self, taxonomy: Taxonomy) -> None:
@@ -418,12 +392,23 @@ class TestLoading:
                 "parents form a cycle",
             ),
             ('[[topic]]\nid = "a"\nkeyword = ["x"]', "topic a: unknown key keyword"),
+            (
+                '[[topic]]\nid = "a"\nkeywords = ["x"]\nhints = ["X"]',
+                "topic a: hints: 'X' is already in keywords",
+            ),
+            (
+                '[[topic]]\nid = "a"\nkeywords = ["x"]\nignore = ["y z"]',
+                "topic a: ignore: 'y z' contains none of the topic's words",
+            ),
+            ('[[topic]]\nid = "a"\nweak = "x"', "topic a: weak must be a list of strings"),
+            ('places = "Paris"\n[[topic]]\nid = "a"', "places must be a list of strings"),
+            ('place = ["Paris"]\n[[topic]]\nid = "a"', "t.toml: unknown key place"),
         ],
     )
     def test_malformed_file_names_file_and_topic(
         self, tmp_path: Path, content: str, message: str
     ) -> None:
-        """Errors in a taxonomy file name the file and the topic at fault."""
+        """Errors in a taxonomy file (its word lists too) name the file, topic and key at fault."""
         path = tmp_path / "t.toml"
         path.write_text(content)
         with pytest.raises(TaxonomyError, match="t.toml") as info:
