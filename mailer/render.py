@@ -2,7 +2,8 @@
 
 Rendering is the expensive step (MJML takes milliseconds), so it happens once per *variant* — a
 distinct (topic set, cadence) — and never per subscriber. The per-subscriber parts (unsubscribe
-and preferences links) are placeholders here, filled cheaply by `Rendered.fill`.
+and preferences links) are placeholders here, filled cheaply by `Rendered.fill`. The archive's web
+version is the same rendering with a public footer instead (`WebVersion`).
 
 Each issue format has its template (`brief`, `digest`, `bulletin`, `article`, each `.mjml.j2`
 and `.txt.j2`); `confirm`, `welcome` and `goodbye` are the one-to-one notices.
@@ -52,6 +53,7 @@ __all__ = [
     "Rendered",
     "Renderer",
     "Slot",
+    "WebVersion",
     "html_size",
     "one_line",
     "summary_line",
@@ -108,6 +110,18 @@ class Newsletter:
     sender_name: str
     postal_address: str | None = None
     language: str = "en"
+
+
+@dataclass(frozen=True, slots=True)
+class WebVersion:
+    """An issue rendered as its public web page: a footer for anyone, not for one reader.
+
+    No counts, no "because you subscribed to…", no unsubscribe or preferences links: the list's
+    name, a link to subscribe and one to the list's archive (``archive_url``, its index page).
+    """
+
+    subscribe_url: str
+    archive_url: str
 
 
 @dataclass(frozen=True, slots=True)
@@ -236,15 +250,17 @@ class Renderer:
         cadence: str,
         archive_url: str | None = None,
         budget: int | None = HTML_BUDGET,
+        web: WebVersion | None = None,
     ) -> Rendered:
         """Render one variant: ``stories`` (already selected) for readers of ``topics``.
 
         ``cadence`` ("daily", "weekly", or "" for an edition) appears in the footer's reason.
         ``archive_url`` is the issue's web version (``{base_url}/archive/{issue_id}``): the
         contents list and compact stories link to its anchors. The HTML is made to fit
-        ``budget`` bytes (None: never shortened, as for the web version itself).
+        ``budget`` bytes (None: never shortened, as for the web version itself). With ``web``
+        it is that web version: the public footer, and no per-reader text or links.
         """
-        base = self._issue_context(issue, stories, newsletter, topics, cadence, archive_url)
+        base = self._issue_context(issue, stories, newsletter, topics, cadence, archive_url, web)
         _, html_part, context = self._fit(issue, base, budget)
         text_part = self._render_template(f"{issue.format.value}.txt.j2", base)
         layout = context["layout"]
@@ -267,9 +283,10 @@ class Renderer:
         cadence: str,
         archive_url: str | None = None,
         budget: int | None = HTML_BUDGET,
+        web: WebVersion | None = None,
     ) -> str:
         """Return the MJML source of a variant as sent (what the official validator checks)."""
-        base = self._issue_context(issue, stories, newsletter, topics, cadence, archive_url)
+        base = self._issue_context(issue, stories, newsletter, topics, cadence, archive_url, web)
         source, _, _ = self._fit(issue, base, budget)
         return source
 
@@ -319,6 +336,7 @@ class Renderer:
         topics: Sequence[str],
         cadence: str,
         archive_url: str | None,
+        web: WebVersion | None = None,
     ) -> dict[str, Any]:
         refs = iter(range(1, len(stories) + 1))
         # The anchor is the story's place in the whole issue, which the web version shows in
@@ -336,12 +354,14 @@ class Renderer:
             "issue": issue,
             "newsletter": newsletter,
             "archive_url": archive_url,
+            "web": web,
             "preheader": issue.preheader or summary_line(issue.summary) or preheader_for(stories),
             "subscriber": {
                 "topics": list(topics),
                 "cadence": cadence,
-                # An article's sections are not "stories for you"; it is one piece.
-                "story_count": 0 if issue.format == Format.ARTICLE else len(views),
+                # An article's sections are not "stories for you"; it is one piece. The web
+                # version is for everyone: nothing in it is "for you".
+                "story_count": 0 if issue.format == Format.ARTICLE or web else len(views),
             },
             "links": {
                 "unsubscribe": Slot.UNSUBSCRIBE_URL.value,

@@ -5,13 +5,21 @@ from __future__ import annotations
 import itertools
 import re
 import subprocess
+from dataclasses import replace
 from html.parser import HTMLParser
 from pathlib import Path
 
 import pytest
 
 from mailer.content import Issue
-from mailer.render import Rendered, Renderer, period_text, preheader_for, wrap_paragraphs
+from mailer.render import (
+    Rendered,
+    Renderer,
+    WebVersion,
+    period_text,
+    preheader_for,
+    wrap_paragraphs,
+)
 from mailer.topics import Taxonomy
 from tests.conftest import require_tool
 from tests.mailer.cases import (
@@ -135,6 +143,68 @@ class TestOfficialMjml:
         """The parametrized lists above name every case the renderer produces."""
         assert set(MJML) == set(sources)
         assert set(CASES) == set(rendered)
+
+
+WEB = WebVersion("https://news.example.org/subscribe", "https://news.example.org/archive")
+#: What only an e-mail to one reader says; the web version says none of it.
+PER_READER = ("unsubscribe", "because you subscribed", "for you", "change your topics", "slot")
+
+
+def web_version(renderer: Renderer, issue: Issue) -> Rendered:
+    """The issue as the archive shows it: every story, never shortened, the public footer."""
+    return renderer.render_issue(
+        issue,
+        issue.stories,
+        NEWSLETTER,
+        topics=[],
+        cadence="",
+        archive_url=ARCHIVE_URL,
+        budget=None,
+        web=WEB,
+    )
+
+
+class TestWebVersion:
+    @pytest.mark.parametrize("case", NEWSLETTER_CASES)
+    def test_every_format_passes_strict_validation(
+        self, taxonomy: Taxonomy, case: str, tmp_path: Path
+    ) -> None:
+        """The web version's MJML, public footer included, passes the npm compiler's strict mode."""
+        mjml = require_tool("mjml")
+        issue = issues(taxonomy)[case]
+        source = Renderer(taxonomy).render_mjml(
+            issue, issue.stories, NEWSLETTER, topics=[], cadence="", budget=None, web=WEB
+        )
+        assert WEB.subscribe_url in source
+        path = tmp_path / f"web-{case}.mjml"
+        path.write_text(source, encoding="utf-8")
+        result = validate_strictly(mjml, path)
+        assert result.returncode == 0, result.stderr
+
+    @pytest.mark.parametrize("case", ["brief", "digest", "bulletin", "article"])
+    def test_the_footer_is_for_anyone(self, taxonomy: Taxonomy, case: str) -> None:
+        """The web version names the list and links to subscribe and to the list's archive only."""
+        page = web_version(Renderer(taxonomy), issues(taxonomy)[case])
+        for part in (page.html, page.text):
+            lowered = part.lower()
+            assert not [p for p in PER_READER if p in lowered]
+        document = parse(page.html)
+        assert WEB.subscribe_url in document.hrefs and WEB.archive_url in document.hrefs
+        assert "Subscribe" in document.anchor_texts
+        assert "This issue of Test Brief is shown as it was sent." in page.html
+
+    def test_the_mail_keeps_its_reader_footer(self, rendered: dict[str, Rendered]) -> None:
+        """Without ``web`` the e-mail still counts the reader's stories and links to leave."""
+        html = rendered["brief"].html
+        assert "stories for you" in html and "Unsubscribe" in html
+        assert WEB.subscribe_url not in html and "shown as it was sent" not in html
+
+    def test_an_issue_without_stories_renders(self, taxonomy: Taxonomy) -> None:
+        """Every format's web version renders with no story left (all removed by an editor)."""
+        renderer = Renderer(taxonomy)
+        for case in ("brief", "digest", "bulletin", "article"):
+            page = web_version(renderer, replace(issues(taxonomy)[case], stories=()))
+            assert WEB.archive_url in parse(page.html).hrefs, case
 
 
 class TestSafety:
