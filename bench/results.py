@@ -150,12 +150,41 @@ def _ingest_shapes(run: Run) -> str:
     return "; ".join(parts)
 
 
-def _micro(key: str) -> Callable[[Run], str]:
+def _micro(key: str, part: str | None = None) -> Callable[[Run], str]:
+    """A micro-averaged figure of the tuning set, or of ``part`` ("holdout") of the run."""
+
     def cell(run: Run) -> str:
-        micro = _figure(run, "micro") or {}
+        figures = (_figure(run, part) or {}) if part else run.get("figures", {})
+        micro = figures.get("micro") or {}
         return "" if key not in micro else f"{micro[key]:.2f}"
 
     return cell
+
+
+def _holdout_stories(run: Run) -> str:
+    stories = (_figure(run, "holdout") or {}).get("stories")
+    return "" if stories is None else f"{stories:,}"
+
+
+#: Issue 19's goal for every topic on the hold-out, precision and recall alike.
+_TOPIC_GOAL = 0.75
+
+
+def _under_goal(run: Run) -> str:
+    """The hold-out's topics under the per-topic goal, each with the figures under it."""
+    holdout = _figure(run, "holdout")
+    if not holdout:
+        return ""
+    under = []
+    for topic, figures in holdout.get("topics", {}).items():
+        low = [
+            f"{letter}{figures[key]:.2f}"
+            for letter, key in (("P", "precision"), ("R", "recall"))
+            if figures[key] < _TOPIC_GOAL
+        ]
+        if low:
+            under.append(f"{topic} {' '.join(low)}")
+    return ", ".join(under) or "none"
 
 
 # --- the views ---------------------------------------------------------------------------------
@@ -230,6 +259,10 @@ TABLES: dict[str, Table] = {
             Column("stories", whole("stories")),
             Column("precision (micro)", _micro("precision")),
             Column("recall (micro)", _micro("recall")),
+            Column("hold-out stories", _holdout_stories),
+            Column("hold-out precision", _micro("precision", "holdout")),
+            Column("hold-out recall", _micro("recall", "holdout")),
+            Column(f"hold-out topics under {_TOPIC_GOAL}", _under_goal),
         ),
     ),
 }

@@ -128,6 +128,36 @@ class TestResults:
         assert header == "| command | commit | examples | failed | seconds |"
         assert row.endswith("| 40,000 | no | 93.5 |")
 
+    def test_the_tagging_table_shows_the_holdout_and_its_topics_under_the_goal(
+        self, tmp_path: Path
+    ) -> None:
+        """A tagging run shows its hold-out's micro figures and each topic figure under 0.75."""
+        topics = {
+            "chips": {"precision": 1.0, "recall": 0.9},
+            "funding": {"precision": 0.667, "recall": 0.5},
+            "business": {"precision": 0.9, "recall": 0.7},
+        }
+        holdout = {"stories": 60, "topics": topics, "micro": {"precision": 0.9, "recall": 0.85}}
+        micro = {"precision": 0.951, "recall": 0.948}
+        record(
+            "tagging", {"stories": 505, "micro": micro}, "python -m bench.tagging", folder=tmp_path
+        )
+        record(
+            "tagging",
+            {"stories": 505, "micro": micro, "holdout": holdout},
+            "python -m bench.tagging",
+            folder=tmp_path,
+        )
+        header, _, before, after = render_table("tagging", tmp_path).splitlines()
+        assert header.endswith(
+            "| hold-out stories | hold-out precision | hold-out recall "
+            "| hold-out topics under 0.75 |"
+        )
+        assert before.endswith("| 505 | 0.95 | 0.95 |  |  |  |  |")
+        assert after.endswith(
+            "| 505 | 0.95 | 0.95 | 60 | 0.90 | 0.85 | funding P0.67 R0.50, business R0.70 |"
+        )
+
     def test_the_command_writes_the_file_and_check_finds_stale_tables(self, tmp_path: Path) -> None:
         """`python -m bench.results --check` fails on a stale table; without --check it fixes it."""
         plan_run(tmp_path, "abc1234", 8.6)
