@@ -22,6 +22,7 @@ if TYPE_CHECKING:
     from briefmail.services.feedback import FeedbackService
     from briefmail.services.people import PeopleService
     from briefmail.services.sending import Sending
+    from briefmail.services.sources import SourcesService
     from briefmail.settings import Settings
     from mailer.dkim import DkimSigner
     from mailer.render import Renderer
@@ -235,6 +236,13 @@ class Briefmail:
         from briefmail.services.feedback import FeedbackService
 
         return FeedbackService(self)
+
+    @cached_property
+    def sources(self) -> SourcesService:
+        """Feeds and folders that issues arrive from: listed, checked, polled."""
+        from briefmail.services.sources import SourcesService
+
+        return SourcesService(self)
 
     # Shortcuts the scheduler's jobs and older callers use; the services own the operations.
 

@@ -261,6 +261,8 @@ class SourceSettings(_Section):
     name: str | None = None
     #: The source format of what arrives (auto: detected, as for `briefmail ingest`).
     format: str = "auto"
+    #: How long one request (the feed, or an entry's page) may take before it is given up.
+    timeout_seconds: float = Field(default=20.0, gt=0, le=300)
 
     def model_post_init(self, context: Any, /) -> None:
         """Exactly one of url and folder; a url must be http(s)."""

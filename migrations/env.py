@@ -9,6 +9,7 @@ from sqlalchemy import engine_from_config, pool
 import scheduler.editions  # noqa: F401
 import scheduler.feedback  # noqa: F401
 import scheduler.ledger  # noqa: F401
+import scheduler.sources  # noqa: F401
 import subscribers.models  # noqa: F401
 from subscribers.db import Base
 

@@ -1,7 +1,8 @@
 """The `briefmail` command: thin wrappers over the library (Typer + Rich).
 
 `base` holds what every command shares; the commands live by subject in `content`, `feedback`,
-`people`, `sending` and `workers`, each registering itself on the one Typer app when imported.
+`people`, `sending`, `sources` and `workers`, each registering itself on the one Typer app when
+imported.
 `cli` (and `main`) import them all; importing one command module alone does not, so each can be
 checked for what it costs to start.
 """
@@ -19,7 +20,7 @@ __all__ = ["cli", "main"]
 def _commands() -> typer.Typer:
     """The Typer app with every command registered on it."""
     # Imported for the commands they register on `cli`.
-    from briefmail.cli import content, feedback, people, sending, workers  # noqa: F401
+    from briefmail.cli import content, feedback, people, sending, sources, workers  # noqa: F401
     from briefmail.cli.base import cli
 
     return cli

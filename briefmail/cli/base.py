@@ -56,6 +56,7 @@ ERRORS: tuple[tuple[str, str, int], ...] = (
     ("scheduler.digests", "DigestError", 2),
     ("scheduler.editions", "IssueStateError", 2),
     ("scheduler.titles", "SubjectTemplateError", 2),
+    ("briefmail.services.sources", "UnknownSource", 2),
     ("scheduler.editions", "IssueAlreadySent", 1),
     ("subscribers.service", "NotSubscribed", 1),
     ("scheduler.ledger", "RunConflict", 1),
@@ -105,6 +106,10 @@ bounces_cli = typer.Typer(
 )
 cli.add_typer(bounces_cli, name="bounces")
 cli.add_typer(topics_cli, name="topics")
+sources_cli = typer.Typer(
+    help="Feeds and folders that issues arrive from by themselves.", no_args_is_help=True
+)
+cli.add_typer(sources_cli, name="sources")
 cli.add_typer(dkim_cli, name="dkim")
 
 out = Console(highlight=False, soft_wrap=True)

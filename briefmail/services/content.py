@@ -316,7 +316,7 @@ class ContentService:
             return IngestResult(issue, detection, None, None)
         with self.app.sessions() as session:
             newsletter = get_list(session, self.list_slug(list_slug))
-            issue = self._titled(issue, newsletter.slug, newsletter.name)
+            issue = self.titled(issue, newsletter.slug, newsletter.name)
             stored, outcome = store_issue(
                 session,
                 newsletter,
@@ -329,7 +329,7 @@ class ContentService:
             session.commit()
             return IngestResult(issue, detection, stored, outcome)
 
-    def _titled(self, issue: Issue, slug: str, list_name: str) -> Issue:
+    def titled(self, issue: Issue, slug: str, list_name: str) -> Issue:
         """The issue with a title readers understand and the list's subject template filled."""
         from scheduler.titles import fill_subject, list_name_fix, normalise_title
 

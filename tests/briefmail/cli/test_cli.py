@@ -122,7 +122,10 @@ class TestStartUp:
     def test_the_content_people_and_feedback_commands_load_no_heavy_library(self) -> None:
         """Registering these commands (and the app they open) imports no database or renderer."""
         heavy = ("sqlalchemy", "alembic", "mjml", "fastapi", "pydantic", "email_validator")
-        modules = "briefmail.cli.content, briefmail.cli.people, briefmail.cli.feedback"
+        modules = (
+            "briefmail.cli.content, briefmail.cli.people, briefmail.cli.feedback, "
+            "briefmail.cli.sources"
+        )
         script = (
             f"import sys, {modules}, briefmail.app, briefmail.ops.preview\n"
             f"print(' '.join(m for m in {heavy!r} if m in sys.modules))"
