@@ -53,6 +53,7 @@ __all__ = [
     "DIGEST_RETRY_JOB_ID",
     "JOB_FAULTS",
     "SEND_JOB_ID",
+    "SOURCES_JOB_ID",
     "Backoff",
     "JobApp",
     "JobInfo",
@@ -61,6 +62,7 @@ __all__ = [
     "build_scheduler",
     "describe_jobs",
     "poll_bounces",
+    "poll_sources",
     "send_weekly_digest",
     "tick",
 ]
@@ -68,6 +70,7 @@ __all__ = [
 SEND_JOB_ID = "send-due"
 DIGEST_JOB_ID = "weekly-digest"
 BOUNCES_JOB_ID = "bounce-mailbox"
+SOURCES_JOB_ID = "sources"
 DIGEST_RETRY_JOB_ID = "weekly-digest-retry"
 log = logging.getLogger("briefmail.jobs")
 #: Faults a job cannot fix by itself: logged once, then retried after a growing pause. The
@@ -94,6 +97,8 @@ class Schedule:
     bounce_minutes: float | None = None
     #: Which database this is (what the process already said is remembered per database).
     where: str = ""
+    #: Whether [[sources]] are configured (the sources job then checks every tick which are due).
+    sources: bool = False
 
 
 class JobApp(Protocol):
@@ -128,6 +133,10 @@ class JobApp(Protocol):
 
     def poll_bounces(self) -> BounceSummary | None:
         """Apply what arrived in the bounce mailbox (None: there is none; BounceError)."""
+        ...
+
+    def poll_sources(self) -> int:
+        """Poll the sources that are due; how many issues they stored or updated."""
         ...
 
 
@@ -296,8 +305,15 @@ def poll_bounces(app: JobApp) -> None:
         log.info("bounce mailbox: %s", summary.as_json())
 
 
+def poll_sources(app: JobApp) -> None:
+    """Poll the sources whose poll_minutes have passed (each logs what it stored or skipped)."""
+    stored = app.poll_sources()
+    if stored:
+        log.info("sources job: %d issues stored or updated", stored)
+
+
 def build_scheduler(app: JobApp, *, blocking: bool) -> BaseScheduler:
-    """A scheduler holding the send job (every tick_seconds) and the weekly digest job."""
+    """The send job (every tick_seconds), the weekly digest, the bounce mailbox and sources."""
     schedule = app.schedule
     scheduler: BaseScheduler = (BlockingScheduler if blocking else BackgroundScheduler)(
         timezone=schedule.timezone
@@ -328,6 +344,19 @@ def build_scheduler(app: JobApp, *, blocking: bool) -> BaseScheduler:
             coalesce=True,
             max_instances=1,
             replace_existing=True,
+        )
+    if schedule.sources:
+        # Every tick, each source is polled only when its own poll_minutes have passed.
+        fetching = Backoff(SOURCES_JOB_ID, schedule.tick_seconds, faults=faults)
+        scheduler.add_job(
+            fetching.attempt,
+            IntervalTrigger(seconds=schedule.tick_seconds, timezone=schedule.timezone),
+            args=[lambda: poll_sources(app)],
+            id=SOURCES_JOB_ID,
+            coalesce=True,
+            max_instances=1,
+            replace_existing=True,
+            next_run_time=dt.datetime.now(dt.UTC),
         )
     return scheduler
 

@@ -286,6 +286,7 @@ class Sending:
             max_age_hours=cfg.max_age_hours,
             bounce_minutes=settings.bounces.poll_minutes if settings.bounces.mailbox else None,
             where=settings.database_url(),
+            sources=bool(settings.sources),
         )
 
     @property
@@ -321,3 +322,12 @@ class Sending:
         if mailbox is None:
             return None
         return self.app.process_bounces(self.app.settings.resolve(mailbox))
+
+    def poll_sources(self) -> int:
+        """Poll the sources that are due (the sources job); issues stored or updated."""
+        from scheduler.sources import log_report
+
+        reports = self.app.sources.poll(due_only=True)
+        for report in reports:
+            log_report(report)
+        return sum(report.count("stored") + report.count("updated") for report in reports)

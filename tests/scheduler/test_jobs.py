@@ -19,9 +19,11 @@ from scheduler import ledger
 from scheduler.jobs import (
     DIGEST_JOB_ID,
     SEND_JOB_ID,
+    SOURCES_JOB_ID,
     TickReport,
     build_scheduler,
     describe_jobs,
+    poll_sources,
     send_weekly_digest,
     tick,
 )
@@ -160,6 +162,45 @@ def test_the_scheduler_holds_one_coalescing_send_job(app: Briefmail) -> None:
     listed = describe_jobs(scheduler)
     assert [job.id for job in listed] == [SEND_JOB_ID, DIGEST_JOB_ID]
     assert all(job.next_run is not None and job.next_run.tzinfo for job in listed)
+
+
+def test_an_auto_approving_folder_source_feeds_the_send_job(
+    app: Briefmail, smtp_sink: SmtpSink, tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    """The sources job stores a brief dropped in the folder; the next tick sends it to readers."""
+    import os
+
+    from briefmail.settings import SourceSettings
+
+    inbox = tmp_path / "inbox"
+    inbox.mkdir()
+    day = dt.date(2026, 3, 28)
+    brief = brief_for(day, inbox)
+    os.utime(brief, (0, 0))  # long settled
+    settings = app.settings.model_copy(
+        update={
+            "sources": [
+                SourceSettings(list="brief", folder=inbox, approve="auto", name="drop-folder")
+            ]
+        }
+    )
+    configured = Briefmail(settings)
+    try:
+        scheduler = build_scheduler(configured.sending, blocking=False)
+        assert scheduler.get_job(SOURCES_JOB_ID) is not None
+        assert build_scheduler(app.sending, blocking=False).get_job(SOURCES_JOB_ID) is None
+        add_readers(configured, {"sh@example.net": "Asia/Shanghai"})
+        with time_machine.travel(dt.datetime(2026, 3, 27, 23, 30, tzinfo=UTC), tick=False):
+            with caplog.at_level(logging.INFO, logger="briefmail"):
+                poll_sources(configured.sending)
+                poll_sources(configured.sending)  # not due again: nothing more
+            report = tick(configured.sending)
+    finally:
+        configured.close()
+    assert "source drop-folder: stored issue 1" in caplog.text
+    assert caplog.text.count("stored issue") == 1
+    assert report.planned == [1] and report.delivered == 1
+    assert smtp_sink.recipients() == ["sh@example.net"]
 
 
 def test_the_weekly_digest_goes_to_weekly_readers_once(
