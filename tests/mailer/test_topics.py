@@ -324,9 +324,10 @@ class TestQuality:
             assert score.precision >= 0.75 and score.recall >= 0.75, score
 
     @pytest.mark.xfail(
-        reason="issue 19's goal is not met: on the hold-out written after tuning, keyword "
-        "tagging reaches micro precision 0.91 and recall 0.85; models, funding and business "
-        "recall and funding precision fall below 0.75, mostly on a story's second topic",
+        reason="issue 19's goal is not met: on hold-out 8 (60 stories written after the freeze "
+        "at c071b18, measured once), keyword tagging reaches micro precision 0.93 and recall "
+        "0.87; models recall is 0.71, missed where models is a story's second topic (a paper "
+        "about a model, rules on generated content, a video tool's funding round)",
         strict=True,
     )
     def test_holdout_meets_the_goals(self, taxonomy: Taxonomy) -> None:
@@ -341,14 +342,15 @@ class TestQuality:
             assert score.precision >= 0.75 and score.recall >= 0.75, score
 
     def test_holdout_stays_above_its_measured_floor(self, taxonomy: Taxonomy) -> None:
-        """On the 50 hold-out stories, micro precision stays >= 0.88 and recall >= 0.82.
+        """On the 60 hold-out stories, micro precision stays >= 0.90 and recall >= 0.84.
 
-        A regression floor just under what was measured when the hold-out was written.
+        A regression floor just under what was measured once when the hold-out was written
+        (0.93 and 0.87).
         """
         holdout = labelled(HOLDOUT)
-        assert len(holdout) >= 50
+        assert len(holdout) >= 60
         precision, recall = micro(evaluate(taxonomy, holdout))
-        assert precision >= 0.88 and recall >= 0.82, (precision, recall)
+        assert precision >= 0.90 and recall >= 0.84, (precision, recall)
 
     def test_articles_keep_few_topics(self, taxonomy: Taxonomy) -> None:
         """Article fixtures keep at most three topics each and 2.5 or fewer on average."""
