@@ -21,7 +21,9 @@ def create_web(app: Briefmail) -> FastAPI:
     web.state.signups = pages.signups
     web.include_router(public_router(pages, page_adapter(app)))
     settings = app.settings.newsletter
-    archive = Archive(app.sessions, app.renderer, list_identity(app), settings.base_url)
-    web.include_router(archive_router(archive, settings.slug))
+    archive = Archive(
+        app.sessions, app.renderer, list_identity(app), settings.base_url, settings.slug
+    )
+    web.include_router(archive_router(archive))
     web.include_router(health_router(app))
     return web
