@@ -478,13 +478,17 @@ def load_issue(
 def newest_unsent_issue(
     session: Session, newsletter: NewsletterList, format: Format = Format.BRIEF
 ) -> StoredIssue | None:
-    """The list's newest approved issue of ``format`` no run has sent yet (what a job picks)."""
+    """The list's newest approved issue of ``format`` no run has sent yet (what a job picks).
+
+    An issue scheduled for a chosen time is not picked: it goes out at its time.
+    """
     return session.scalar(
         select(StoredIssue)
         .where(
             StoredIssue.list_id == newsletter.id,
             StoredIssue.format == format.value,
             StoredIssue.status == IssueStatus.APPROVED,
+            StoredIssue.send_at.is_(None),
             ~select(Run.id).where(Run.issue_id == StoredIssue.id).exists(),
         )
         .order_by(StoredIssue.date.desc(), StoredIssue.id.desc())

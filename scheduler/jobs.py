@@ -34,7 +34,7 @@ from apscheduler.schedulers.blocking import BlockingScheduler
 from apscheduler.triggers.cron import CronTrigger
 from apscheduler.triggers.date import DateTrigger
 from apscheduler.triggers.interval import IntervalTrigger
-from sqlalchemy import select
+from sqlalchemy import func, or_, select
 from sqlalchemy.orm import Session, sessionmaker
 
 from mailer.bounces import BounceError
@@ -43,6 +43,7 @@ from scheduler.dispatch import SendInterrupted, SendReport
 from scheduler.editions import StoredIssue, newest_unsent_issue
 from scheduler.feedback import BounceSummary
 from scheduler.ledger import ACTIVE, Run
+from scheduler.scheduling import due_scheduled
 from scheduler.timing import freshness
 from subscribers.db import DatabaseUnavailable, utcnow
 from subscribers.lists import get_list
@@ -231,17 +232,20 @@ def tick(app: JobApp, list_slug: str | None = None) -> TickReport:
     report = TickReport()
     with app.sessions() as session:
         newsletter = get_list(session, list_slug or schedule.list_slug)
+        for scheduled in due_scheduled(session, now):
+            # Stale after downtime like any issue, counted from the time it was due.
+            _plan_if_fresh(report, scheduled.id, scheduled.send_at, now, max_age)
         issue = newest_unsent_issue(session, newsletter)
         if issue is not None:
-            fresh = freshness(issue.created_at, now, max_age)
-            if fresh.fresh:
-                report.planned.append(issue.id)
-            else:
-                report.skipped[f"issue {issue.id}"] = fresh.reason
+            _plan_if_fresh(report, issue.id, issue.created_at, now, max_age)
+        # The list's open runs, and those of scheduled issues on any list.
         open_runs = session.execute(
-            select(Run.id, StoredIssue.created_at)
+            select(Run.id, func.coalesce(StoredIssue.send_at, StoredIssue.created_at))
             .join(StoredIssue, StoredIssue.id == Run.issue_id)
-            .where(Run.list_id == newsletter.id, Run.status.in_(ACTIVE))
+            .where(
+                or_(Run.list_id == newsletter.id, StoredIssue.send_at.is_not(None)),
+                Run.status.in_(ACTIVE),
+            )
             .order_by(Run.id)
         ).all()
     runs = [app.plan(issue_id) for issue_id in report.planned]
@@ -262,6 +266,21 @@ def tick(app: JobApp, list_slug: str | None = None) -> TickReport:
         report.delivered += sent.sent_now
     _say_once(schedule, report)
     return report
+
+
+def _plan_if_fresh(
+    report: TickReport,
+    issue_id: int,
+    since: dt.datetime | None,
+    now: dt.datetime,
+    max_age: dt.timedelta,
+) -> None:
+    """Plan the issue in this tick, unless it is older than max_age (then say why not)."""
+    fresh = freshness(since or now, now, max_age)
+    if fresh.fresh:
+        report.planned.append(issue_id)
+    else:
+        report.skipped[f"issue {issue_id}"] = fresh.reason
 
 
 def _say_once(schedule: Schedule, report: TickReport) -> None:

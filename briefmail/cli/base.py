@@ -57,6 +57,7 @@ ERRORS: tuple[tuple[str, str, int], ...] = (
     ("scheduler.editions", "IssueStateError", 2),
     ("scheduler.titles", "SubjectTemplateError", 2),
     ("briefmail.services.sources", "UnknownSource", 2),
+    ("scheduler.scheduling", "ScheduleError", 2),
     ("scheduler.editions", "IssueAlreadySent", 1),
     ("subscribers.service", "NotSubscribed", 1),
     ("scheduler.ledger", "RunConflict", 1),

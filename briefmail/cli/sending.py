@@ -43,6 +43,21 @@ if TYPE_CHECKING:
 # -- send and runs -----------------------------------------------------------------------------
 
 
+AtOption = Annotated[
+    str | None,
+    typer.Option(
+        "--at", help='Schedule the send for a local time, "YYYY-MM-DD HH:MM"; sent by serve.'
+    ),
+]
+TzOption = Annotated[
+    str | None,
+    typer.Option("--tz", help="With --at: the time zone (default: [schedule] timezone)."),
+]
+UnscheduleOption = Annotated[
+    bool, typer.Option("--unschedule", help="Clear the issue's scheduled send.")
+]
+
+
 @cli.command()
 @handle_errors
 def send(
@@ -65,14 +80,17 @@ def send(
     topics: Annotated[
         str | None, typer.Option("--topics", help="With --test-to: the variant's topics (a,b).")
     ] = None,
+    at: AtOption = None,
+    tz: TzOption = None,
+    unschedule: UnscheduleOption = False,
     as_json: JsonOption = False,
     list_slug: ListOption = None,
 ) -> None:
     """Send an issue to every matching subscriber. Repeating it sends nothing twice."""
-    if topics is not None and test_to is None:
-        raise typer.BadParameter("--topics goes with --test-to")
-    if dry_run and test_to is not None:
-        raise typer.BadParameter("--dry-run and --test-to are two different things; pick one")
+    _check_options(topics, test_to, dry_run, at, tz, unschedule, workers)
+    if at is not None or unschedule:
+        _schedule(issue_id, at, tz, list_slug, as_json)
+        return
     with open_app() as app:
         slug = chosen_list(app, list_slug)
         with app.sessions() as session:
@@ -98,6 +116,50 @@ def send(
     else:
         _print_report(report)
     end_if_interrupted(report, f"briefmail send {issue_id}")
+
+
+def _check_options(
+    topics: str | None,
+    test_to: str | None,
+    dry_run: bool,
+    at: str | None,
+    tz: str | None,
+    unschedule: bool,
+    workers: int,
+) -> None:
+    """Refuse options that do not go together (exit 2, naming them)."""
+    if topics is not None and test_to is None:
+        raise typer.BadParameter("--topics goes with --test-to")
+    if dry_run and test_to is not None:
+        raise typer.BadParameter("--dry-run and --test-to are two different things; pick one")
+    if tz is not None and at is None:
+        raise typer.BadParameter("--tz goes with --at")
+    if (at is not None or unschedule) and (dry_run or test_to is not None or workers != 1):
+        raise typer.BadParameter("--at and --unschedule schedule; they send nothing now")
+
+
+def _schedule(
+    issue_id: int, at: str | None, tz: str | None, list_slug: str | None, as_json: bool
+) -> None:
+    """Schedule (or clear) the issue's send and say when it goes out."""
+    with open_app() as app:
+        if at is None:
+            cleared = app.sending.unschedule_send(issue_id, list_slug)
+            if as_json:
+                print_json({"issue_id": issue_id, "send_at": None, "cleared": cleared})
+            else:
+                what = "no longer scheduled" if cleared else "was not scheduled"
+                out.print(f"issue {issue_id} {what}", markup=False)
+            return
+        scheduled = app.sending.schedule_send(issue_id, at, tz, list_slug)
+    if as_json:
+        print_json(scheduled.as_json())
+        return
+    out.print(
+        f"issue {issue_id} scheduled for {scheduled.local:%Y-%m-%d %H:%M} {scheduled.zone} "
+        f"({scheduled.at:%Y-%m-%d %H:%M} UTC); `briefmail serve` sends it then",
+        markup=False,
+    )
 
 
 def _print_test_copy(copy: Preview, as_json: bool) -> None:

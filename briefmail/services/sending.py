@@ -10,6 +10,7 @@ plain arguments and returns a plain result with ``as_json``.
 from __future__ import annotations
 
 import asyncio
+import datetime as dt
 import functools
 import time
 from collections.abc import Sequence
@@ -30,7 +31,7 @@ if TYPE_CHECKING:
     from scheduler.jobs import JobInfo, Schedule
     from scheduler.runs import RunStatus
 
-__all__ = ["RunChange", "Sending", "Status", "WorkSummary", "open_sender"]
+__all__ = ["RunChange", "Scheduled", "Sending", "Status", "WorkSummary", "open_sender"]
 
 
 def open_sender(settings: Settings) -> Briefmail:
@@ -67,6 +68,32 @@ class WorkSummary:
         figures = {key: sum(int(getattr(r, key)) for r in self.reports) for key in OWN_FIGURES}
         runs: list[object] = [report.run_id for report in self.reports]
         return {"runs": runs, **figures, "seconds": round(self.seconds, 3)}
+
+
+@dataclass(frozen=True, slots=True)
+class Scheduled:
+    """A scheduled send: the issue, and the instant it goes out (UTC) as chosen in ``zone``."""
+
+    issue_id: int
+    title: str
+    at: dt.datetime
+    zone: str
+
+    @property
+    def local(self) -> dt.datetime:
+        """The instant in the zone it was chosen in."""
+        import zoneinfo
+
+        return self.at.astimezone(zoneinfo.ZoneInfo(self.zone))
+
+    def as_json(self) -> dict[str, object]:
+        """The shape `send --at --json` prints."""
+        return {
+            "issue_id": self.issue_id,
+            "send_at": self.at.isoformat(),
+            "local": self.local.isoformat(),
+            "timezone": self.zone,
+        }
 
 
 @dataclass(frozen=True, slots=True)
@@ -195,6 +222,38 @@ class Sending:
         from briefmail.ops.preview import send_test_copy
 
         return await send_test_copy(self.app, issue_id, list_slug, to, topics)
+
+    def schedule_send(
+        self, issue_id: int, at: str, zone: str | None = None, list_slug: str | None = None
+    ) -> Scheduled:
+        """Schedule an approved issue's send for a local time ("2026-06-27 07:00") in ``zone``."""
+        from scheduler.editions import load_issue
+        from scheduler.scheduling import parse_send_time, schedule_send
+        from subscribers.db import utcnow
+        from subscribers.lists import get_list
+
+        zone = zone or self.app.settings.schedule.timezone
+        instant = parse_send_time(at, zone)
+        with self.app.sessions() as session:
+            row = load_issue(session, issue_id, get_list(session, self._slug(list_slug)))
+            schedule_send(session, row, instant, self.app.actor, utcnow())
+            session.commit()
+            return Scheduled(issue_id, row.title, instant, zone)
+
+    def unschedule_send(self, issue_id: int, list_slug: str | None = None) -> bool:
+        """Clear an issue's scheduled send; False when it had none."""
+        from scheduler.editions import load_issue
+        from scheduler.scheduling import unschedule
+        from subscribers.lists import get_list
+
+        with self.app.sessions() as session:
+            row = load_issue(session, issue_id, get_list(session, self._slug(list_slug)))
+            cleared = unschedule(session, row, self.app.actor)
+            session.commit()
+            return cleared
+
+    def _slug(self, list_slug: str | None) -> str:
+        return list_slug or self.app.settings.newsletter.slug
 
     def pause(self, run_id: int) -> RunChange:
         """Pause a run: its senders stop after the messages in flight."""
