@@ -31,6 +31,12 @@ FULL_TEXT_CHARS = 600
 STRUCTURED_CHARS = 200
 _BLOCKS = re.compile(r"<(?:p|h[1-6]|li|blockquote)[\s>]", re.IGNORECASE)
 _PARAGRAPH_BREAK = re.compile(r"\n\s*\n")
+# How an excerpt ends (WordPress' "[…]", "Continue reading →", "Read more"): the page has the rest.
+_EXCERPT_END = re.compile(
+    r"(?:\[(?:…|\.\.\.|&hellip;)\]|continue reading\W*|read more\W*|read the full \w+\W*|"
+    r"阅读全文\W*|阅读原文\W*)$",
+    re.IGNORECASE,
+)
 _TAGS = re.compile(r"<[^>]+>")
 _JSON_FEED = re.compile(r"^https?://jsonfeed\.org/version/\d", re.IGNORECASE)
 
@@ -60,7 +66,10 @@ class FeedEntry:
         """Whether the body is the whole entry (a short body is a teaser: read the page)."""
         if self.body is None:
             return False
-        length = len(_text(self.body))
+        text = _text(self.body)
+        length = len(text)
+        if _EXCERPT_END.search(text[-80:]):
+            return False
         if length >= FULL_TEXT_CHARS:
             return True
         blocks = (

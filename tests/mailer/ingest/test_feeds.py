@@ -71,6 +71,16 @@ class TestRss:
         second = parse_feed(data).entries[0]
         assert second.full
 
+    @pytest.mark.parametrize(
+        "ending",
+        ["[…]", "[&hellip;]", '<a href="/p/1">Continue reading →</a>', "Read more", "阅读全文"],
+    )
+    def test_a_long_excerpt_that_says_so_is_a_teaser(self, ending: str) -> None:
+        """A body ending in "[…]" or "Continue reading" is an excerpt: the page is read."""
+        escaped = (LONG + f"<p>{ending}</p>").replace("<", "&lt;").replace(">", "&gt;")
+        data = RSS.replace("Only a teaser.", escaped).encode("utf-8")
+        assert not parse_feed(data).entries[0].full
+
     def test_the_digest_changes_with_the_entry(self) -> None:
         """Another title gives another digest; the same document gives the same one."""
         before = parse_feed(RSS.encode("utf-8")).entries[0]
