@@ -21,6 +21,7 @@ if TYPE_CHECKING:
     from briefmail.services.content import ContentService, IngestResult
     from briefmail.services.feedback import FeedbackService
     from briefmail.services.people import PeopleService
+    from briefmail.services.revisions import RevisionService
     from briefmail.services.sending import Sending
     from briefmail.services.sources import SourcesService
     from briefmail.settings import Settings
@@ -222,6 +223,13 @@ class Briefmail:
         from briefmail.services.content import ContentService
 
         return ContentService(self)
+
+    @cached_property
+    def revisions(self) -> RevisionService:
+        """An editor's changes to stored issues: title, subject, topics, stories' places."""
+        from briefmail.services.revisions import RevisionService
+
+        return RevisionService(self)
 
     @cached_property
     def people(self) -> PeopleService:
