@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated
+from typing import TYPE_CHECKING, Annotated, NoReturn
 
 import typer
 
@@ -26,6 +26,7 @@ from briefmail.cli.base import (
 
 if TYPE_CHECKING:
     from briefmail.ops.preview import Preview
+    from briefmail.services.content import Change
     from mailer.content import Issue
 
 # Each command imports what it prints with (rich.table) and the library through `open_app`, so
@@ -132,6 +133,7 @@ def _dating(issue: Issue, reason: str) -> str:
 def issues_list(as_json: JsonOption = False, list_slug: ListOption = None) -> None:
     """Show stored issues, newest first."""
     from rich.table import Table
+    from rich.text import Text
 
     with open_app() as app:
         rows = app.content.issues(list_slug)
@@ -140,7 +142,9 @@ def issues_list(as_json: JsonOption = False, list_slug: ListOption = None) -> No
         return
     table = Table("id", "date", "status", "title", "stories")
     for row in rows:
-        table.add_row(str(row.id), row.date.isoformat(), row.status, row.title, str(row.stories))
+        table.add_row(
+            str(row.id), row.date.isoformat(), row.status, Text(row.title), str(row.stories)
+        )
     out.print(table)
 
 
@@ -190,6 +194,7 @@ def issues_show(
 ) -> None:
     """Show one issue with its stories and their topics."""
     from rich.table import Table
+    from rich.text import Text
 
     with open_app() as app:
         view = app.content.issue(issue_id, list_slug)
@@ -197,7 +202,10 @@ def issues_show(
         print_json(view.as_json())
         return
     issue = view.issue
-    out.print(f"[bold]{issue.title}[/bold] · {issue.date.isoformat()} · issue {issue_id}")
+    # Titles are an editor's or a feed's text: shown as text, never read as Rich markup.
+    out.print(
+        Text.assemble((issue.title, "bold"), f" · {issue.date.isoformat()} · issue {issue_id}")
+    )
     out.print(
         f"status: {view.status}"
         + (f" (approved by {view.approved_by})" if view.approved_by else ""),
@@ -210,18 +218,93 @@ def issues_show(
     for s in issue.stories:
         table.add_row(
             str(s.position),
-            s.title,
-            " · ".join(filter(None, (s.source, s.published))),
+            Text(s.title),
+            Text(" · ".join(filter(None, (s.source, s.published)))),
             ", ".join(s.topics),
-            s.url or (f"(text) {s.link_text}" if s.link_text else ""),
+            Text(s.url or (f"(text) {s.link_text}" if s.link_text else "")),
         )
     out.print(table)
     for change in view.history:
-        out.print(
-            f"{change.at:%Y-%m-%d %H:%M} {change.actor}: {change.action} {change.field}"
-            f" {change.before!r} → {change.after!r}",
-            markup=False,
+        out.print(f"{change.at:%Y-%m-%d %H:%M} {change.actor}: {_described(change)}", markup=False)
+
+
+def _described(change: Change) -> str:
+    """A history line's what: "edit story 2 topics [models] → [models, policy]"."""
+    return f"{change.action} {change.field} {_shown(change.before)} → {_shown(change.after)}"
+
+
+def _shown(value: object) -> str:
+    """A recorded value as text: a topic list as [a, b], anything else as its repr."""
+    if isinstance(value, list):
+        return f"[{', '.join(str(item) for item in value)}]"
+    return repr(value)
+
+
+@issues_cli.command("edit")
+@handle_errors
+def issues_edit(
+    issue_id: Annotated[int, typer.Argument(help="Issue id.")],
+    title: Annotated[str | None, typer.Option("--title", help="A new title.")] = None,
+    subject: Annotated[
+        str | None, typer.Option("--subject", help='The Subject line ("": the title).')
+    ] = None,
+    preheader: Annotated[
+        str | None,
+        typer.Option("--preheader", help='The inbox preview text ("": from the stories).'),
+    ] = None,
+    story: Annotated[
+        int | None, typer.Option("--story", help="The story --topics sets (1-based).")
+    ] = None,
+    topics: Annotated[
+        str | None,
+        typer.Option("--topics", help='Comma-separated topic ids ("": general); kept by retag.'),
+    ] = None,
+    drop: Annotated[int | None, typer.Option("--drop", help="Drop story N.")] = None,
+    move: Annotated[int | None, typer.Option("--move", help="Move story N (with --to).")] = None,
+    to: Annotated[int | None, typer.Option("--to", help="The place --move puts it.")] = None,
+    as_json: JsonOption = False,
+    list_slug: ListOption = None,
+) -> None:
+    """Edit an unsent issue: title, subject, preheader, story topics, stories (all or nothing)."""
+    from scheduler.revisions import Edits
+
+    _pair("--story", story, "--topics", topics)
+    _pair("--move", move, "--to", to)
+    edits = Edits(
+        title=title,
+        subject=subject,
+        preheader=preheader,
+        topics=(story, tuple(split_topics(topics))) if story is not None else None,
+        drop=drop,
+        move=(move, to) if move is not None and to is not None else None,
+    )
+    if edits.empty:
+        _usage(
+            "nothing to change: give --title, --subject, --preheader, --story N --topics a,b, "
+            "--drop N or --move N --to M (see `briefmail issues edit --help`)"
         )
+    with open_app() as app:
+        edited = app.revisions.edit(issue_id, edits, list_slug)
+    if as_json:
+        print_json(edited.as_json())
+        return
+    if not edited.changes:
+        out.print(f"Issue {issue_id}: nothing changed ({edited.view.status})", markup=False)
+    for change in edited.changes:
+        out.print(f"Issue {issue_id}: {_described(change)}", markup=False)
+
+
+def _pair(name: str, value: object, other: str, other_value: object) -> None:
+    """Two options that only work together: both given, or neither."""
+    if (value is None) != (other_value is None):
+        given, missing = (name, other) if value is not None else (other, name)
+        _usage(f"{given} needs {missing}")
+
+
+def _usage(message: str) -> NoReturn:
+    """Bad options: one line on stderr and exit 2, like a library's refusal."""
+    err.print(f"Error: {message}", markup=False)
+    raise typer.Exit(2)
 
 
 @cli.command()

@@ -244,3 +244,92 @@ def test_issues_delete_removes_only_what_no_run_had(home: Path) -> None:
     code, _, err = run("issues", "delete", sent, "--yes")
     assert code == 2 and "cannot be deleted" in err
     assert [str(row["id"]) for row in json.loads(run("issues", "list", "--json")[1])] == [sent]
+
+
+class TestIssuesEdit:
+    """`issues edit`: an editor's changes, one line each, refusals as one `Error:` line."""
+
+    @pytest.fixture
+    def issue(self, home: Path) -> str:
+        """The sample brief (4 stories), ingested as issue 1."""
+        assert run("ingest", str(FIXTURES / "brief-mixed.txt"))[0] == 0
+        return "1"
+
+    def test_each_change_is_printed_and_shown_in_the_history(self, issue: str) -> None:
+        """Title, subject, topics and a move print one line each; `issues show` lists them."""
+        code, text, _ = run(
+            "issues", "edit", issue, "--title", "Corrected [bold]brief[/bold]",
+            "--subject", "Chips today", "--story", "2", "--topics", "policy,models",
+            "--move", "4", "--to", "1",
+        )  # fmt: skip
+        assert code == 0
+        assert text.splitlines() == [
+            "Issue 1: edit title 'Test Brief — 2026-07-01' → 'Corrected [bold]brief[/bold]'",
+            "Issue 1: edit subject None → 'Chips today'",
+            "Issue 1: edit story 2 topics [models] → [models, policy]",
+            "Issue 1: move story 4 place 4 → 1",
+        ]
+        code, shown, _ = run("issues", "show", issue)
+        assert code == 0
+        assert shown.splitlines()[0] == "Corrected [bold]brief[/bold] · 2026-07-01 · issue 1"
+        assert "edit story 2 topics [models] → [models, policy]" in shown
+        assert "subject: Chips today" in shown
+
+    def test_json_prints_the_issue_as_show_does(self, issue: str) -> None:
+        """`--json` prints the edited issue in the `issues show --json` shape."""
+        code, printed, _ = run("issues", "edit", issue, "--drop", "1", "--json")
+        assert code == 0
+        edited = json.loads(printed)
+        assert edited == json.loads(run("issues", "show", issue, "--json")[1])
+        assert [s["position"] for s in edited["stories"]] == [1, 2, 3]
+        assert edited["history"][-1]["action"] == "drop"
+
+    def test_empty_topics_mean_general_and_survive_a_retag(self, issue: str) -> None:
+        """`--topics ""` makes a story general, and `topics retag` keeps what the editor set."""
+        assert run("issues", "edit", issue, "--story", "1", "--topics", "")[0] == 0
+        assert run("topics", "retag", issue)[0] == 0
+        shown = json.loads(run("issues", "show", issue, "--json")[1])
+        assert shown["stories"][0]["topics"] == ["general"]
+
+    def test_an_edit_to_the_same_value_says_nothing_changed(self, issue: str) -> None:
+        """Setting what is already there prints that nothing changed, with the status."""
+        code, text, _ = run("issues", "edit", issue, "--subject", "")
+        assert (code, text) == (0, "Issue 1: nothing changed (draft)\n")
+
+    @pytest.mark.parametrize(
+        ("args", "message"),
+        [
+            (
+                (),
+                "Error: nothing to change: give --title, --subject, --preheader, "
+                "--story N --topics a,b, --drop N or --move N --to M "
+                "(see `briefmail issues edit --help`)",
+            ),
+            (("--story", "2"), "Error: --story needs --topics"),
+            (("--to", "2"), "Error: --to needs --move"),
+            (("--drop", "12"), "Error: story 12: the issue has 4 stories"),
+            (("--move", "1", "--to", "5"), "Error: story 5: the issue has 4 stories"),
+            (
+                ("--title", "Kept?", "--story", "2", "--topics", "models,crypto"),
+                "Error: story 2: unknown topic crypto (valid topics: chips, models, funding, "
+                "policy, infrastructure, robotics, research, business, general)",
+            ),
+            (("--title", " "), "Error: issue 1: the title cannot be empty"),
+        ],
+    )
+    def test_bad_edits_exit_2_with_one_line_and_change_nothing(
+        self, issue: str, args: tuple[str, ...], message: str
+    ) -> None:
+        """Each bad edit prints its one-line error, exits 2 and leaves the issue as it was."""
+        before = json.loads(run("issues", "show", issue, "--json")[1])
+        code, text, err = run("issues", "edit", issue, *args)
+        assert (code, text, err) == (2, "", message + "\n")
+        assert json.loads(run("issues", "show", issue, "--json")[1]) == before
+
+    def test_a_sent_or_unknown_issue_is_refused(self, issue: str) -> None:
+        """A sent issue is never edited (exit 2, said why); an unknown id exits 2 too."""
+        assert run("issues", "approve", issue)[0] == 0
+        assert run("send", issue)[0] == 0  # no subscribers: the run exists, nobody gets it
+        code, _, err = run("issues", "edit", issue, "--title", "Too late")
+        assert (code, err) == (2, "Error: issue 1 was sent; a sent issue is never changed\n")
+        assert run("issues", "edit", "99", "--title", "Nothing")[0] == 2
