@@ -427,3 +427,18 @@ class TestOddData:
         feed = feedparser.parse(response.text)
         assert response.status_code == 200 and not feed.bozo, feed.get("bozo_exception")
         assert "Bell and" in feed.entries[0].content[0].value
+
+    async def test_a_list_name_with_markup(self, app: Briefmail, client: httpx.AsyncClient) -> None:
+        """A list's name is text in the archive's title, heading, footer links and feed."""
+        with app.sessions() as session:
+            create_list(session, "odd", "Odd " + HOSTILE, "Odd <odd@news.example.org>")
+            session.commit()
+        issue_id = store(app, brief(1), "odd")
+        app.sending.plan(issue_id)
+        index = (await client.get("/lists/odd/archive")).text
+        page = (await client.get(f"/lists/odd/archive/{issue_id}")).text
+        for html in (index, page):
+            assert tags(html).isdisjoint({"script", "img"}) and "&lt;script&gt;" in html
+        assert "<title>Odd &lt;script&gt;alert(1)&lt;/script&gt;&quot;&gt;" in index
+        feed = feedparser.parse((await client.get("/lists/odd/feed.xml")).text)
+        assert not feed.bozo and feed.feed.title == "Odd " + HOSTILE
