@@ -265,7 +265,10 @@ def issues_edit(
     as_json: JsonOption = False,
     list_slug: ListOption = None,
 ) -> None:
-    """Edit an unsent issue: title, subject, preheader, story topics, stories (all or nothing)."""
+    """Edit an unsent issue: title, subject, preheader, story topics, stories (all or nothing).
+
+    Story numbers are the places `issues show` prints before this command.
+    """
     from scheduler.revisions import Edits
 
     _pair("--story", story, "--topics", topics)
