@@ -186,6 +186,18 @@ def _story_html(story: StoredStory) -> str:
     )
 
 
+def _plain_issue(row: StoredIssue, who: Newsletter, web: WebVersion, head: str) -> str:
+    """An issue's page without the renderer: its stories, and the web version's footer."""
+    name = html.escape(who.name)
+    body = (
+        f"<p>{name}</p><h1>{html.escape(row.title)}</h1>{_stories_html(row)}"
+        f"<p>This issue of {name} is shown as it was sent. "
+        f'<a href="{html.escape(web.subscribe_url)}">Subscribe</a> · '
+        f'<a href="{html.escape(web.archive_url)}">All issues of {name}</a></p>'
+    )
+    return _page(row.title, body, head, who.language)
+
+
 def _when(row: StoredIssue) -> str:
     """The issue's day or period as text ("8–14 June 2026")."""
     return period_text(Issue(row.title, row.date, (), period_end=row.period_end))
@@ -231,7 +243,7 @@ class Archive:
         )
         items = (
             "".join(
-                f'<li><a href="{paths.issue(issue_id)}">{html.escape(title)}</a> '
+                f'<li><a href="{html.escape(paths.issue(issue_id))}">{html.escape(title)}</a> '
                 f'<time class="date" datetime="{day.isoformat()}">{html.escape(when)}</time></li>'
                 for issue_id, title, day, when in rows
             )
@@ -239,8 +251,8 @@ class Archive:
         )
         body = (
             f"<h1>{html.escape(name)}: archive</h1><ul>{items}</ul>"
-            f'<p><a href="{self.subscribe_url}">Subscribe</a> · '
-            f'<a href="{paths.feed}">Feed (Atom)</a></p>'
+            f'<p><a href="{html.escape(self.subscribe_url)}">Subscribe</a> · '
+            f'<a href="{html.escape(paths.feed)}">Feed (Atom)</a></p>'
         )
         return HTMLResponse(_page(f"{name} — archive", body, head, lang))
 
@@ -271,6 +283,9 @@ class Archive:
         # footer's archive link is the issue's list's.
         page_url = ArchivePaths.of(self.base_url, None if short else row.newsletter.slug)
         web = WebVersion(self.subscribe_url, own.index)
+        # One address for search engines whichever of the issue's two serves it.
+        canonical = self.paths(row.newsletter, True).issue(row.id)
+        head = f'<link rel="canonical" href="{html.escape(canonical)}">'
         try:
             issue = row.to_issue()
             # Never shortened (budget None): it is where the compact e-mails send readers.
@@ -286,14 +301,8 @@ class Archive:
             )
         except (ValueError, RenderError):
             # A value stored before a format, role or template changed: show the text anyway.
-            body = (
-                f"<p>{html.escape(who.name)}</p><h1>{html.escape(row.title)}</h1>"
-                f"{_stories_html(row)}<p>This issue of {html.escape(who.name)} is shown as it "
-                f'was sent. <a href="{web.subscribe_url}">Subscribe</a> · '
-                f'<a href="{web.archive_url}">All issues of {html.escape(who.name)}</a></p>'
-            )
-            return _page(row.title, body, lang=who.language)
-        return rendered.html
+            return _plain_issue(row, who, web, head)
+        return rendered.html.replace("<head>", "<head>" + head, 1)
 
     def feed(self, slug: str, *, short: bool = False) -> Response:
         """An Atom feed of the list's sent issues, each entry carrying its stories."""

@@ -260,6 +260,11 @@ class TestPerList:
         # The e-mails of every list link to /archive/{id}; its footer leads to the issue's list.
         page = (await client.get(f"/archive/{weekly}")).text
         assert linked(page, f"{BASE_URL}/lists/weekly/archive", "All issues of Weekly Test")
+        canonical = f'<link rel="canonical" href="{BASE_URL}/lists/weekly/archive/{weekly}">'
+        assert canonical in page
+        assert canonical in (await client.get(f"/lists/weekly/archive/{weekly}")).text
+        short = f'<link rel="canonical" href="{BASE_URL}/archive/{daily}">'
+        assert short in (await client.get(f"/lists/brief/archive/{daily}")).text
 
     async def test_unknown_lists_and_ids_are_not_found(
         self, app: Briefmail, client: httpx.AsyncClient
