@@ -119,7 +119,7 @@ err = Console(stderr=True, highlight=False, soft_wrap=True)
 state: dict[str, Any] = {"config": None, "debug": False}
 
 ListOption = Annotated[
-    str | None, typer.Option("--list", "-l", help="List slug (default: [newsletter] slug).")
+    str | None, typer.Option("--list", "-l", help="List slug (default: \\[newsletter] slug).")
 ]
 RetryOption = Annotated[
     float, typer.Option("--retry-for", help="Seconds to keep retrying deferred deliveries.")
