@@ -12,7 +12,13 @@ import datetime as dt
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
-from scheduler.editions import IssueAlreadySent, IssueStateError, IssueStatus, StoredIssue
+from scheduler.editions import (
+    IssueAlreadySent,
+    IssueChange,
+    IssueStateError,
+    IssueStatus,
+    StoredIssue,
+)
 from scheduler.editions import Stored as StoreOutcome
 from scheduler.sources import (
     PollReport,
@@ -35,6 +41,8 @@ if TYPE_CHECKING:
 
 __all__ = ["SourceInfo", "SourcesService", "UnknownSource"]
 
+#: History actions of an editor's hand (scheduler.revisions): a source never overwrites them.
+_EDITS = ("edit", "drop", "move")
 _OUTCOMES = {
     StoreOutcome.CREATED: "stored",
     StoreOutcome.UPDATED: "updated",
@@ -233,6 +241,18 @@ def _prepare_update(session: Session, issue_id: int, key: str) -> None:
         raise IssueAlreadySent(f"issue {row.id} was sent; a sent issue is never changed")
     if row.status == IssueStatus.WITHDRAWN:
         raise IssueStateError(f"issue {row.id} was withdrawn by an editor; left as it is")
+    edited = session.scalar(
+        select(IssueChange.actor)
+        .where(IssueChange.issue_id == row.id, IssueChange.action.in_(_EDITS))
+        .order_by(IssueChange.id.desc())
+        .limit(1)
+    )
+    if edited is not None:
+        # The publisher's correction would silently undo an editor's work: the editor decides.
+        raise IssueStateError(
+            f"issue {row.id} was edited by {edited}; the entry's change is not applied over it "
+            "(ingest the page by hand with --replace to take it)"
+        )
     if row.issue_key == key:
         return
     clash = session.scalar(

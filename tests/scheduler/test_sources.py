@@ -23,6 +23,7 @@ from werkzeug import Request, Response
 from briefmail.app import Briefmail
 from briefmail.settings import SourceSettings
 from scheduler.editions import IssueStatus, StoredIssue, change_status, history
+from scheduler.revisions import Edits
 from scheduler.sources import SourceEntry, SourceState, due
 from tests.conftest import FIXTURES
 
@@ -255,6 +256,25 @@ class TestFeeds:
         assert entry.action == "skipped"
         assert entry.reason == f"issue {issue_id} was sent; a sent issue is never changed"
         assert "An update after sending" not in str(issue_row(app, issue_id).stories[-1].summary)
+
+    def test_an_editors_edits_are_not_overwritten_by_a_changed_entry(
+        self, publisher: Publisher, sourced: Sourced
+    ) -> None:
+        """Once an editor edited the draft, the entry's change is skipped, naming the editor."""
+        item = Item("n-1", "Memory note", dt.date(2026, 7, 3), article("one"))
+        publisher.items.append(item)
+        app = sourced(url=publisher.url)
+        (first,) = app.sources.poll()
+        issue_id = first.entries[0].issue_id or 0
+        app.revisions.edit(issue_id, Edits(title="Memory prices: a fourth rise"))
+        item.body = article("one", "The publisher's own fix.")
+        (second,) = app.sources.poll()
+        (entry,) = second.entries
+        assert entry.action == "skipped"
+        assert entry.reason is not None and entry.reason.startswith(
+            f"issue {issue_id} was edited by {app.actor}"
+        )
+        assert issue_row(app, issue_id).title == "Memory prices: a fourth rise"
 
     def test_a_withdrawn_issue_is_not_brought_back_by_its_entry(
         self, publisher: Publisher, sourced: Sourced
