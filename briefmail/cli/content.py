@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import datetime as dt
 import os
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, NoReturn
@@ -211,6 +212,9 @@ def issues_show(
         + (f" (approved by {view.approved_by})" if view.approved_by else ""),
         markup=False,
     )
+    if view.send_at is not None:
+        when = view.send_at if view.send_at.tzinfo else view.send_at.replace(tzinfo=dt.UTC)
+        out.print(f"scheduled: {when:%Y-%m-%d %H:%M} UTC", markup=False)
     out.print(f"subject: {issue.subject_line}", markup=False)
     if issue.preheader or issue.summary:
         out.print(f"preview text: {issue.preheader or issue.summary}", markup=False)

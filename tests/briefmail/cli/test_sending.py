@@ -44,6 +44,8 @@ class TestSendAt:
         }
         code, out, _ = run("issues", "show", issue, "--json")
         assert json.loads(out)["send_at"].startswith("2027-06-27T07:00:00")
+        code, out, _ = run("issues", "show", issue)
+        assert "scheduled: 2027-06-27 07:00 UTC\n" in out
 
     def test_unschedule_clears_it(self, home: Path) -> None:
         """--unschedule clears a schedule and says when there was none."""
