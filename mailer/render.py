@@ -55,7 +55,9 @@ __all__ = [
     "Slot",
     "WebVersion",
     "html_size",
+    "inline_html",
     "one_line",
+    "paragraphs_html",
     "summary_line",
     "template_dir",
 ]
@@ -114,11 +116,7 @@ class Newsletter:
 
 @dataclass(frozen=True, slots=True)
 class WebVersion:
-    """An issue rendered as its public web page: a footer for anyone, not for one reader.
-
-    No counts, no "because you subscribed to…", no unsubscribe or preferences links: the list's
-    name, a link to subscribe and one to the list's archive (``archive_url``, its index page).
-    """
+    """The issue as its public page: a footer for anyone (list, Subscribe, the list's archive)."""
 
     subscribe_url: str
     archive_url: str
