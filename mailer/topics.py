@@ -6,10 +6,12 @@ suggest the topic but mislead alone: "market"; two are needed) and *weak* words 
 alone or with each other). *ignore* lists phrases that contain a topic's word but are no evidence
 of it ("business model", "blue chip"). The taxonomy's *places* ("Beijing", "Brussels") are never
 evidence of any topic: a story set in Washington is not about policy. Matching is by whole word
-or whole phrase, case-insensitively, in a story's title, summary and "why it matters". A story
-gets a topic when its score reaches 2: each distinct keyword found scores 2, each hint or weak
-word 1; a topic that only just reaches 2 is dropped as a passing mention when another topic
-scores twice as much or more, unless its word is in the title. Hashtags (articles) map to
+or whole phrase, case-insensitively, in a story's title, summary and "why it matters" (a word
+ending a hyphenated compound counts: "delivery-drone" is a drone; one starting it does not). A
+story gets a topic when its score reaches 2: each distinct keyword found scores 2, each hint or
+weak word 1. A topic that only just reaches 2 is dropped as a passing mention when another topic
+scores twice as much or more (three times, if its 2 is a keyword: a named thing is seldom an
+aside), unless its word is in the title. Hashtags (articles) map to
 topics through each topic's *aliases*. A topic with a *parent* also gives its parent.
 
 An issue read as one piece (an article, a bulletin) goes to a reader whole, so every topic it
@@ -45,6 +47,12 @@ __all__ = [
 ]
 
 _THRESHOLD = 2
+#: How many times a story's strongest topic may outscore a topic that only just reaches the
+#: threshold before that one is a passing mention: two hints are thin evidence beside a strong
+#: subject, while one keyword (a product, an agency, "funding round") is most often a second
+#: topic of the story, not an aside.
+_PASSING_HINTS = 2
+_PASSING_KEYWORD = 3
 #: The most topics an issue read as one piece keeps: each one widens who receives it.
 MAX_ISSUE_TOPICS = 3
 #: Formats whose readers get the issue as one piece. Articles share one topic set across their
@@ -167,13 +175,10 @@ class Taxonomy:
         """The topics a text earns, with evidence, in taxonomy order (parents included)."""
         scored = [self._score(topic, f"{title}\n{body}") for topic in self.topics]
         top = max((e.score for e in scored), default=0)
-        # A lone keyword is a passing mention when the story is clearly about something else:
-        # it counts only if it is over half the strongest topic's score, or in the title.
         found = {
             e.topic: e
             for e, topic in zip(scored, self.topics, strict=True)
-            if e.score >= _THRESHOLD
-            and (e.score > _THRESHOLD or e.score * 2 > top or self._score(topic, title).score)
+            if e.score >= _THRESHOLD and not self._passing(topic, e, top, title)
         }
         tags = {_normalise_tag(tag) for tag in hashtags}
         for topic in self.topics:
@@ -267,6 +272,14 @@ class Taxonomy:
             else:
                 kept.append(topic_id)
         return kept, reasons
+
+    def _passing(self, topic: Topic, evidence: Evidence, top: int, title: str) -> bool:
+        """Whether a topic that only just reaches the threshold is an aside beside the top one."""
+        if evidence.score > _THRESHOLD or self._score(topic, title).score:
+            return False
+        keywords = self._matchers[topic.id].keywords
+        keyword = keywords is not None and any(keywords.fullmatch(w) for w in evidence.words)
+        return evidence.score * (_PASSING_KEYWORD if keyword else _PASSING_HINTS) <= top
 
     def _score(self, topic: Topic, text: str) -> Evidence:
         matcher = self._matchers[topic.id]
@@ -387,13 +400,14 @@ def _pattern(words: Iterable[str]) -> re.Pattern[str] | None:
     # matched as substrings (and have no inflections); other terms as whole words.
     cjk = [re.escape(t) for t in terms if _CJK.search(t)]
     # Lookarounds instead of \b so that terms ending in punctuation ("5G", "C++") still match as
-    # whole words, "chip" does not match inside "chipset" or "blue-chip", and phrases match
-    # across line breaks. A CJK character is no letter of a Latin word: "GPU" is found in
-    # "租用GPU资源".
+    # whole words, "chip" does not match inside "chipset" or "chip-making", and phrases match
+    # across line breaks. A term may end a hyphenated compound: a "delivery-drone" is a drone and
+    # "power-management chips" are chips (so "blue-chip" is an ignored phrase of chips). A CJK
+    # character is no letter of a Latin word: "GPU" is found in "租用GPU资源".
     latin = "|".join(
         re.escape(t).replace(r"\ ", r"\s+") + _endings(t) for t in terms if not _CJK.search(t)
     )
-    alternatives = [f"(?<!-)(?<!{_LATIN_CHAR})(?:{latin})(?!-)(?!{_LATIN_CHAR})"] if latin else []
+    alternatives = [f"(?<!{_LATIN_CHAR})(?:{latin})(?!-)(?!{_LATIN_CHAR})"] if latin else []
     if cjk:
         alternatives.append("|".join(cjk))
     return re.compile("|".join(alternatives), re.IGNORECASE)

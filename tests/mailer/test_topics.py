@@ -127,9 +127,37 @@ class TestTagging:
         assert "models" in taxonomy.tag(story("DeepSeek ships")).topics
 
     def test_passing_mentions_give_way_to_the_main_topic(self, taxonomy: Taxonomy) -> None:
-        """One keyword in a story clearly about something else is not a topic of it."""
+        """Two hints in a story clearly about something else are not a topic of it."""
         text = "The SMIC foundry lifts 7 nm chip output; semiconductor capital raised"
         assert taxonomy.tag(Story(1, "Output rises", text)).topics == ("chips",)
+
+    def test_a_second_keyword_outlasts_two_hints(self, tmp_path: Path) -> None:
+        """Beside a topic scoring 5, one keyword stays a second topic; two hints do not.
+
+        A keyword names something ("IPO"), so it is most often a story's second topic; only a
+        topic three times as strong or more makes it an aside.
+        """
+        path = tmp_path / "t.toml"
+        path.write_text(
+            '[[topic]]\nid = "space"\nkeywords = ["rocket", "orbit", "crew"]\nhints = ["launch"]\n'
+            '[[topic]]\nid = "money"\nkeywords = ["IPO"]\nhints = ["shares", "investors"]\n'
+        )
+        space = load_taxonomy(path)
+
+        def topics(text: str) -> set[str]:
+            return set(space.tag(Story(1, "Flight", text)).topics)
+
+        main = "A rocket launch reached orbit"
+        assert space.explain(Story(1, "Flight", main))[0].score == 5
+        assert topics(f"{main}; an IPO is next") == {"space", "money"}
+        assert topics(f"{main}; investors bought shares") == {"space"}
+        assert topics(f"{main} with a crew; an IPO is next") == {"space"}
+
+    def test_a_word_ending_a_hyphenated_compound_counts(self, taxonomy: Taxonomy) -> None:
+        """'delivery-drone' is a drone and 'power-management chips' chips; 'chipset' is not."""
+        assert "robotics" in taxonomy.tag(story("Delivery-drone operators get permits")).topics
+        assert "chips" in taxonomy.tag(story("Power-chip makers cut prices")).topics
+        assert "chips" not in taxonomy.tag(story("A chipset-free phone")).topics
 
     def test_explain_names_matching_words_and_scores(self, taxonomy: Taxonomy) -> None:
         """Explanations list each topic's matching words and its score."""
@@ -324,11 +352,10 @@ class TestQuality:
             assert score.precision >= 0.75 and score.recall >= 0.75, score
 
     @pytest.mark.xfail(
-        reason="issue 19's goal is not met: on hold-out 8 (60 stories written after the freeze "
-        "at c071b18, measured once), keyword tagging reaches micro precision 0.93 and recall "
-        "0.87; models recall is 0.71, missed where models is a story's second topic (a paper "
-        "about a model, rules on generated content, a video tool's funding round)",
-        strict=True,
+        reason="between hold-outs: hold-out 8 (measured once at 29b8fa4: P0.93/R0.87, models "
+        "recall 0.71) is tuning data since the freeze before hold-out 9, so passing on it "
+        "proves nothing; hold-out 9 replaces it and decides this mark",
+        strict=False,
     )
     def test_holdout_meets_the_goals(self, taxonomy: Taxonomy) -> None:
         """On stories written after tuning: micro P and R >= 0.90, every topic >= 0.75.
