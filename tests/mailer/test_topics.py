@@ -352,10 +352,12 @@ class TestQuality:
             assert score.precision >= 0.75 and score.recall >= 0.75, score
 
     @pytest.mark.xfail(
-        reason="between hold-outs: hold-out 8 (measured once at 29b8fa4: P0.93/R0.87, models "
-        "recall 0.71) is tuning data since the freeze before hold-out 9, so passing on it "
-        "proves nothing; hold-out 9 replaces it and decides this mark",
-        strict=False,
+        reason="issue 19's goal is not met: on hold-out 9 (65 stories written after the freeze "
+        "at 819aa2e, measured once at 8d139b7), keyword tagging reaches micro precision 0.90 "
+        "and recall 0.84; models recall 0.69 and policy recall 0.69 (second topics said in "
+        "words no list has: voice cloning, machine-made clips, a cyberspace office), general "
+        "precision 0.62",
+        strict=True,
     )
     def test_holdout_meets_the_goals(self, taxonomy: Taxonomy) -> None:
         """On stories written after tuning: micro P and R >= 0.90, every topic >= 0.75.
@@ -369,15 +371,15 @@ class TestQuality:
             assert score.precision >= 0.75 and score.recall >= 0.75, score
 
     def test_holdout_stays_above_its_measured_floor(self, taxonomy: Taxonomy) -> None:
-        """On the 60 hold-out stories, micro precision stays >= 0.90 and recall >= 0.84.
+        """On the 65 hold-out stories, micro precision stays >= 0.89 and recall >= 0.83.
 
         A regression floor just under what was measured once when the hold-out was written
-        (0.93 and 0.87).
+        (0.904 and 0.842).
         """
         holdout = labelled(HOLDOUT)
-        assert len(holdout) >= 60
+        assert len(holdout) >= 65
         precision, recall = micro(evaluate(taxonomy, holdout))
-        assert precision >= 0.90 and recall >= 0.84, (precision, recall)
+        assert precision >= 0.89 and recall >= 0.83, (precision, recall)
 
     def test_articles_keep_few_topics(self, taxonomy: Taxonomy) -> None:
         """Article fixtures keep at most three topics each and 2.5 or fewer on average."""
