@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import datetime as dt
+import subprocess
+import sys
 import tomllib
 from dataclasses import replace
 from pathlib import Path
@@ -18,14 +20,23 @@ from mailer.topics import (
     Taxonomy,
     TaxonomyError,
     UnknownTopic,
+    default_taxonomy,
     evaluate,
     load_taxonomy,
 )
-from tests.conftest import FIXTURES
+from tests.conftest import FIXTURES, ROOT
 from tests.mailer.cases import render_all
 
 HOLDOUT = FIXTURES.parent / "data" / "labelled-holdout.toml"
 TUNING = FIXTURES.parent / "data" / "labelled-stories.toml"
+#: The tuning stories as the package ships them, for the learned backstop to train on.
+TRAINING = ROOT / "mailer" / "data" / "labelled-stories.toml"
+
+
+@pytest.fixture(scope="module")
+def rules() -> Taxonomy:
+    """The shipped taxonomy's keyword rules alone, without the learned backstop."""
+    return default_taxonomy(learned=False)
 
 
 def story(text: str) -> Story:
@@ -120,11 +131,11 @@ class TestTagging:
         """A story no topic matches is tagged general."""
         assert taxonomy.tag(story("The editors wish you a good summer")).topics == (GENERAL,)
 
-    def test_one_hint_is_not_enough(self, taxonomy: Taxonomy) -> None:
-        """A lone hint ('model') does not give a topic; two hints or a keyword do."""
-        assert taxonomy.tag(story("A new model")).topics == (GENERAL,)
-        assert "models" in taxonomy.tag(story("The model beats every benchmark")).topics
-        assert "models" in taxonomy.tag(story("DeepSeek ships")).topics
+    def test_one_hint_is_not_enough(self, rules: Taxonomy) -> None:
+        """To the rules a lone hint ('model') gives no topic; two hints or a keyword do."""
+        assert rules.tag(story("A new model")).topics == (GENERAL,)
+        assert "models" in rules.tag(story("The model beats every benchmark")).topics
+        assert "models" in rules.tag(story("DeepSeek ships")).topics
 
     def test_passing_mentions_give_way_to_the_main_topic(self, taxonomy: Taxonomy) -> None:
         """Two hints in a story clearly about something else are not a topic of it."""
@@ -204,6 +215,59 @@ class TestTagging:
         )
         found = load_taxonomy(path).explain(story("A GPU"))
         assert [(e.topic, e.via) for e in found] == [("hardware", "parent of gpus"), ("gpus", None)]
+
+
+class TestLearnedBackstop:
+    def test_it_adds_a_topic_no_word_list_has(self, taxonomy: Taxonomy, rules: Taxonomy) -> None:
+        """A ministry that capped prices is policy to the backstop, said as learned evidence."""
+        summary = "The ministry capped the prices that operators may charge for rented computing."
+        text = Story(1, "Ministry caps prices", summary)
+        assert "policy" not in rules.tag(text).topics
+        found = {e.topic: e for e in taxonomy.explain(text)}
+        assert found["policy"].words == ()
+        assert found["policy"].describe().startswith("policy: - [score 2] (learned, p 0.")
+
+    def test_it_adds_at_most_one_topic_and_keeps_the_rules(
+        self, taxonomy: Taxonomy, rules: Taxonomy
+    ) -> None:
+        """On every tuning story the rules' topics stay, and at most one learned one joins."""
+        for item, _ in labelled(TRAINING):
+            learned = [e for e in taxonomy.explain(item) if (e.via or "").startswith("learned")]
+            assert len(learned) <= 1, item.title
+            kept = {e.topic for e in rules.explain(item)}
+            assert kept <= {e.topic for e in taxonomy.explain(item)}, item.title
+
+    def test_articles_are_left_to_the_rules(self, taxonomy: Taxonomy, rules: Taxonomy) -> None:
+        """An article's topics come from its words alone: the backstop never adds one."""
+        paths = [FIXTURES / "article-sample.txt", *sorted(FIXTURES.glob("articles/*.txt"))]
+        for path in paths:
+            issue, _ = read_issue(path, format=Format.ARTICLE.value)
+            assert taxonomy.tag_issue(issue) == rules.tag_issue(issue), path.name
+
+    def test_custom_taxonomies_have_no_backstop(self, tmp_path: Path) -> None:
+        """A taxonomy file of one's own is tagged by its words only (the labels are ours)."""
+        path = tmp_path / "t.toml"
+        path.write_text('[[topic]]\nid = "policy"\nkeywords = ["rule"]\n')
+        custom = load_taxonomy(path)
+        assert not custom.learned
+        assert custom.tag(story("The ministry capped prices")).topics == (GENERAL,)
+
+    def test_the_package_ships_the_tuning_stories(self) -> None:
+        """The training data in mailer/data is the tuning set the tests and benches read."""
+        assert TRAINING.read_bytes() == TUNING.read_bytes()
+        assert len(labelled(TRAINING)) >= 600
+
+    def test_scikit_learn_is_imported_only_to_tag(self) -> None:
+        """Loading the taxonomy (as `briefmail --help` does) leaves scikit-learn unimported."""
+        code = (
+            "import sys\nfrom mailer.content import Story\nfrom mailer.topics import "
+            "default_taxonomy\nt = default_taxonomy()\nprint('sklearn' in sys.modules)\n"
+            "t.tag(Story(1, 'A title', 'A summary'))\nprint('sklearn' in sys.modules)\n"
+        )
+        done = subprocess.run(
+            [sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, check=True
+        )
+        assert done.stdout.split() == ["False", "True"]
 
 
 class TestAmbiguity:
@@ -352,12 +416,9 @@ class TestQuality:
             assert score.precision >= 0.75 and score.recall >= 0.75, score
 
     @pytest.mark.xfail(
-        reason="issue 19's goal is not met: on hold-out 9 (65 stories written after the freeze "
-        "at 819aa2e, measured once at 8d139b7), keyword tagging reaches micro precision 0.90 "
-        "and recall 0.84; models recall 0.69 and policy recall 0.69 (second topics said in "
-        "words no list has: voice cloning, machine-made clips, a cyberspace office), general "
-        "precision 0.62",
-        strict=True,
+        reason="between hold-outs: hold-out 9 is tuning data now (the learned backstop trains "
+        "on it), so its figures say nothing of unseen text; hold-out 10 replaces it",
+        strict=False,
     )
     def test_holdout_meets_the_goals(self, taxonomy: Taxonomy) -> None:
         """On stories written after tuning: micro P and R >= 0.90, every topic >= 0.75.
