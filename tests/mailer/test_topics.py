@@ -416,9 +416,12 @@ class TestQuality:
             assert score.precision >= 0.75 and score.recall >= 0.75, score
 
     @pytest.mark.xfail(
-        reason="between hold-outs: hold-out 9 is tuning data now (the learned backstop trains "
-        "on it), so its figures say nothing of unseen text; hold-out 10 replaces it",
-        strict=False,
+        reason="issue 19's goal is not met: on hold-out 10 (62 stories written after the freeze "
+        "at aa8a977, measured once at 794faae), the keyword rules with the learned backstop reach "
+        "micro precision 0.88 and recall 0.75 (the rules alone 0.86/0.68); models recall 0.65, "
+        "policy and robotics recall 0.67, business 0.60/0.60, general precision 0.60 (second "
+        "topics said in words neither the lists nor the training stories have)",
+        strict=True,
     )
     def test_holdout_meets_the_goals(self, taxonomy: Taxonomy) -> None:
         """On stories written after tuning: micro P and R >= 0.90, every topic >= 0.75.
@@ -432,15 +435,15 @@ class TestQuality:
             assert score.precision >= 0.75 and score.recall >= 0.75, score
 
     def test_holdout_stays_above_its_measured_floor(self, taxonomy: Taxonomy) -> None:
-        """On the 65 hold-out stories, micro precision stays >= 0.89 and recall >= 0.83.
+        """On the 62 hold-out stories, micro precision stays >= 0.88 and recall >= 0.74.
 
         A regression floor just under what was measured once when the hold-out was written
-        (0.904 and 0.842).
+        (0.884 and 0.745, with the learned backstop).
         """
         holdout = labelled(HOLDOUT)
-        assert len(holdout) >= 65
+        assert len(holdout) >= 62
         precision, recall = micro(evaluate(taxonomy, holdout))
-        assert precision >= 0.89 and recall >= 0.83, (precision, recall)
+        assert precision >= 0.88 and recall >= 0.74, (precision, recall)
 
     def test_articles_keep_few_topics(self, taxonomy: Taxonomy) -> None:
         """Article fixtures keep at most three topics each and 2.5 or fewer on average."""
