@@ -1,7 +1,7 @@
 """A sender killed with SIGKILL at any moment loses nobody; only what was in flight can double.
 
 Real processes: `briefmail send` runs as a subprocess against a real SMTP server in this
-process, is killed with SIGKILL at five points of a 5,000-reader run (while planning, at the
+process, is killed with SIGKILL at five points of a 2,000-reader run (while planning, at the
 first sends, between batches, mid-run with two worker processes, near the end), and the same
 command then resumes the run. Every reader ends with at least one copy; extra copies are at most the
 deliveries the resumed run reports as uncertain, and those are at most the connections open.
@@ -27,9 +27,10 @@ from subscribers.lists import get_list
 from subscribers.service import subscribe
 from tests.conftest import FIXTURES, start_briefmail
 
-READERS = 5000
+# Big enough for five batches and two workers mid-run; small enough to keep the suite quick.
+READERS = 2000
 CONNECTIONS = 4
-BATCH = 1000
+BATCH = 400
 
 
 def briefmail(home: Path, *args: str) -> subprocess.Popen[str]:
@@ -73,7 +74,7 @@ def readers(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, int]:
 
 @pytest.mark.parametrize(
     ("kill_after", "workers"),
-    [(0, 1), (5, 1), (BATCH, 1), (2600, 2), (READERS - 10, 1)],
+    [(0, 1), (5, 1), (BATCH, 1), (READERS // 2 + 100, 2), (READERS - 10, 1)],
     ids=["planning", "first-sends", "between-batches", "two-workers-mid-run", "near-the-end"],
 )
 def test_kill_then_resume_sends_everyone_once_but_the_in_flight(
