@@ -319,19 +319,13 @@ def _take_entry(
     into = known.issue_id if known is not None else None
     try:
         data, base_url = _entry_document(entry, fetcher)
-        stored = sink.store(
-            data, entry.link or entry.key, spec, base_url=base_url, received=entry.day, into=into
-        )
-        result = EntryResult(entry.key, entry.title, stored.outcome, stored.issue_id)
-    except FetchError as exc:
+    except FetchError as exc:  # the page is unreachable now: tried again next poll
         result = EntryResult(entry.key, entry.title, FAILED, into, _one_line(exc))
-    except (IngestError, IssueAlreadySent, IssueStateError) as exc:
-        result = EntryResult(entry.key, entry.title, SKIPPED, into, _one_line(exc))
-    except (DatabaseUnavailable, SQLAlchemyError):
-        raise  # the database's fault, not the entry's: the job backs off and tries again
-    except Exception as exc:  # one bad entry fails alone, whatever a parser raised
-        log.exception("source %s: entry %s could not be ingested", spec.label, entry.key)
-        result = EntryResult(entry.key, entry.title, FAILED, into, f"{type(exc).__name__}: {exc}")
+    else:
+        name = entry.link or entry.key
+        result = _hand_over(
+            spec, sink, data, entry.key, entry.title, name, base_url, entry.day, into
+        )
     _remember(sessions, state_id, entry.key, entry.digest, result)
     return result
 
@@ -390,7 +384,7 @@ def _poll_folder(
             report.entries.append(EntryResult(name, name, "new" if known is None else "changed"))
             continue
         into = known.issue_id if known is not None else None
-        result = _store_file(spec, sink, data, name, modified.date(), into)
+        result = _hand_over(spec, sink, data, name, name, name, None, modified.date(), into)
         _remember(sessions, state_id, name, digest, result)
         report.entries.append(result)
     return None
@@ -414,30 +408,43 @@ def _settled_files(folder: Path, settle_seconds: float) -> Iterator[tuple[Path, 
         yield path, dt.datetime.fromtimestamp(mtime, dt.UTC)
 
 
-def _store_file(
-    spec: SourceSpec, sink: IssueSink, data: bytes, name: str, day: dt.date, into: int | None
+def _hand_over(
+    spec: SourceSpec,
+    sink: IssueSink,
+    data: bytes,
+    key: str,
+    title: str,
+    name: str,
+    base_url: str | None,
+    day: dt.date | None,
+    into: int | None,
 ) -> EntryResult:
-    """Hand one file to the sink; a refusal or a fault fails this file alone."""
+    """Hand one entry or file to the sink; a refusal or a fault fails it alone."""
     try:
-        stored = sink.store(data, name, spec, base_url=None, received=day, into=into)
-        return EntryResult(name, name, stored.outcome, stored.issue_id)
+        stored = sink.store(data, name, spec, base_url=base_url, received=day, into=into)
+        return EntryResult(key, title, stored.outcome, stored.issue_id)
     except (IngestError, IssueAlreadySent, IssueStateError) as exc:
-        return EntryResult(name, name, SKIPPED, into, _one_line(exc))
+        return EntryResult(key, title, SKIPPED, into, _one_line(exc))
     except (DatabaseUnavailable, SQLAlchemyError):
-        raise
-    except Exception as exc:  # one bad file fails alone
-        log.exception("source %s: file %s could not be ingested", spec.label, name)
-        return EntryResult(name, name, FAILED, into, f"{type(exc).__name__}: {exc}")
+        raise  # the database's fault, not the entry's: the job backs off and tries again
+    except Exception as exc:  # one bad entry fails alone, whatever a parser raised
+        log.exception("source %s: %s could not be ingested", spec.label, key)
+        return EntryResult(key, title, FAILED, into, f"{type(exc).__name__}: {exc}")
+
+
+def _entry_row(session: Session, state_id: int, key: str) -> SourceEntry | None:
+    """The entry as last seen, in this session, if it was."""
+    return session.scalar(
+        select(SourceEntry).where(
+            SourceEntry.source_id == state_id, SourceEntry.key_hash == _hash(key)
+        )
+    )
 
 
 def _known(sessions: sessionmaker[Session], state_id: int, key: str) -> SourceEntry | None:
     """The entry as last seen, if it was."""
     with sessions() as session:
-        return session.scalar(
-            select(SourceEntry).where(
-                SourceEntry.source_id == state_id, SourceEntry.key_hash == _hash(key)
-            )
-        )
+        return _entry_row(session, state_id, key)
 
 
 def _remember(
@@ -445,11 +452,7 @@ def _remember(
 ) -> None:
     """Record what became of an entry (its own transaction: later entries do not depend on it)."""
     with sessions() as session:
-        row = session.scalar(
-            select(SourceEntry).where(
-                SourceEntry.source_id == state_id, SourceEntry.key_hash == _hash(key)
-            )
-        )
+        row = _entry_row(session, state_id, key)
         if row is None:
             row = SourceEntry(source_id=state_id, key_hash=_hash(key), key=key)
             session.add(row)

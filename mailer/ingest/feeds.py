@@ -130,7 +130,7 @@ def _parse_json_feed(data: bytes) -> ParsedFeed:
 
 def _json_entry(item: dict[str, Any]) -> FeedEntry:
     """One JSON Feed item."""
-    title = _clean(str(item.get("title") or ""))
+    title = _text(str(item.get("title") or ""))
     link = _string(item.get("url")) or _string(item.get("external_url"))
     published = _iso(item.get("date_published"))
     updated = _iso(item.get("date_modified"))
@@ -159,7 +159,7 @@ def _parse_xml_feed(data: bytes, url: str) -> ParsedFeed:
         reason = parsed.get("bozo_exception")
         detail = f": {' '.join(str(reason).split())}" if reason else ""
         raise FeedError(f"not a feed: no RSS or Atom document found{detail}")
-    feed_title = _clean(str(parsed.feed.get("title") or ""))
+    feed_title = _text(str(parsed.feed.get("title") or ""))
     # An entry with nothing in it (what a truncated document leaves of its last item) is none.
     entries = tuple(
         entry
@@ -173,7 +173,7 @@ def _parse_xml_feed(data: bytes, url: str) -> ParsedFeed:
 
 def _xml_entry(entry: Any) -> FeedEntry:
     """One feedparser entry."""
-    title = _clean(str(entry.get("title") or ""))
+    title = _text(str(entry.get("title") or ""))
     link = _string(entry.get("link"))
     # dict.get, not entry.get: feedparser maps a missing "updated" to "published" with a warning.
     published = _struct(dict.get(entry, "published_parsed"))
@@ -205,13 +205,8 @@ def _string(value: object) -> str | None:
     return value.strip() or None if isinstance(value, str) else None
 
 
-def _clean(text: str) -> str:
-    """A title as one line of plain text (feeds escape, wrap and tag their titles)."""
-    return " ".join(html.unescape(_TAGS.sub(" ", text)).split())
-
-
 def _text(markup: str) -> str:
-    """The visible text of an HTML fragment, roughly (to judge its length)."""
+    """The visible text of an HTML fragment as one line, roughly (titles and judged bodies)."""
     return " ".join(html.unescape(_TAGS.sub(" ", markup)).split())
 
 
