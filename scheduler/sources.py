@@ -115,6 +115,8 @@ class SourceSpec:
     approve: bool = False
     poll_minutes: float = 30.0
     format: str = "auto"
+    #: How long one request (the feed, or an entry's page) may take.
+    timeout_seconds: float = 20.0
 
     @property
     def key(self) -> str:

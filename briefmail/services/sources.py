@@ -109,6 +109,7 @@ class SourcesService:
             approve=cfg.approve == "auto",
             poll_minutes=cfg.poll_minutes,
             format=cfg.format,
+            timeout_seconds=cfg.timeout_seconds,
         )
 
     def listing(self) -> list[SourceInfo]:
@@ -183,12 +184,10 @@ class SourcesService:
         """The HTTP fetcher a source's poll uses (its timeout from the source's settings)."""
         from scheduler.fetching import HttpFetcher
 
-        timeout = next(
-            (cfg.timeout_seconds for cfg in self.app.settings.sources if cfg.label == spec.label),
-            20.0,
-        )
         base = self.app.settings.newsletter.base_url
-        return HttpFetcher(timeout=timeout, user_agent=f"briefmail feed reader (+{base})")
+        return HttpFetcher(
+            timeout=spec.timeout_seconds, user_agent=f"briefmail feed reader (+{base})"
+        )
 
     # -- scheduler.sources.IssueSink -------------------------------------------------------------
 
