@@ -23,6 +23,7 @@ from sqlalchemy.orm import Session, selectinload
 
 from scheduler.editions import IssueStateError, IssueStatus, StoredIssue, record_change
 from scheduler.ledger import Run
+from subscribers.db import as_utc
 from subscribers.rules import check_timezone
 
 __all__ = ["ScheduleError", "due_scheduled", "parse_send_time", "schedule_send", "unschedule"]
@@ -117,4 +118,4 @@ def _iso(value: dt.datetime | None) -> str | None:
     """An instant as stored in the history (SQLite gives it back without its zone: UTC)."""
     if value is None:
         return None
-    return (value if value.tzinfo else value.replace(tzinfo=dt.UTC)).isoformat()
+    return as_utc(value).isoformat()

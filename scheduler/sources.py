@@ -40,7 +40,7 @@ from mailer.ingest import IngestError
 from mailer.ingest.feeds import FeedEntry, FeedError, parse_feed
 from scheduler.editions import IssueAlreadySent, IssueStateError
 from scheduler.fetching import Fetcher, FetchError
-from subscribers.db import Base, DatabaseUnavailable, utcnow
+from subscribers.db import Base, DatabaseUnavailable, as_utc, utcnow
 
 __all__ = [
     "EntryResult",
@@ -209,7 +209,7 @@ def due(state: SourceState | None, spec: SourceSpec, now: dt.datetime) -> bool:
     """Whether a source should be polled now (never polled, or its poll_minutes have passed)."""
     if state is None or state.polled_at is None:
         return True
-    polled = state.polled_at if state.polled_at.tzinfo else state.polled_at.replace(tzinfo=dt.UTC)
+    polled = as_utc(state.polled_at)
     # A few seconds' slack: the job fires on a tick, not on the exact second.
     return now >= polled + dt.timedelta(minutes=spec.poll_minutes) - dt.timedelta(seconds=5)
 

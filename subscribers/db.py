@@ -24,6 +24,7 @@ __all__ = [
     "BUSY_TIMEOUT",
     "Base",
     "DatabaseUnavailable",
+    "as_utc",
     "database_fault",
     "driver_message",
     "make_engine",
@@ -67,6 +68,11 @@ def string_enum(kind: type[enum.StrEnum]) -> Enum:
 def utcnow() -> dt.datetime:
     """The current time, timezone-aware (UTC)."""
     return dt.datetime.now(dt.UTC)
+
+
+def as_utc(value: dt.datetime) -> dt.datetime:
+    """An instant read back from the database, aware: SQLite returns it naive, and it is UTC."""
+    return value if value.tzinfo else value.replace(tzinfo=dt.UTC)
 
 
 class DatabaseUnavailable(Exception):

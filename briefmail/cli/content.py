@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import datetime as dt
 import os
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, NoReturn
@@ -213,8 +212,9 @@ def issues_show(
         markup=False,
     )
     if view.send_at is not None:
-        when = view.send_at if view.send_at.tzinfo else view.send_at.replace(tzinfo=dt.UTC)
-        out.print(f"scheduled: {when:%Y-%m-%d %H:%M} UTC", markup=False)
+        from subscribers.db import as_utc  # the app is open: the database layer is loaded
+
+        out.print(f"scheduled: {as_utc(view.send_at):%Y-%m-%d %H:%M} UTC", markup=False)
     out.print(f"subject: {issue.subject_line}", markup=False)
     if issue.preheader or issue.summary:
         out.print(f"preview text: {issue.preheader or issue.summary}", markup=False)

@@ -29,7 +29,7 @@ from scheduler.sources import (
     poll_source,
     source_state,
 )
-from subscribers.db import utcnow
+from subscribers.db import as_utc, utcnow
 from subscribers.lists import get_list
 
 if TYPE_CHECKING:
@@ -128,12 +128,12 @@ class SourcesService:
                         )
                         or 0
                     )
-                polled = _aware(state.polled_at) if state and state.polled_at else None
+                polled = as_utc(state.polled_at) if state and state.polled_at else None
                 infos.append(
                     SourceInfo(
                         spec,
                         polled,
-                        _aware(state.ok_at) if state and state.ok_at else None,
+                        as_utc(state.ok_at) if state and state.ok_at else None,
                         state.error if state else None,
                         entries,
                         polled + dt.timedelta(minutes=spec.poll_minutes) if polled else None,
@@ -269,9 +269,4 @@ def _prepare_update(session: Session, issue_id: int, key: str) -> None:
 
 
 def _iso(value: dt.datetime | None) -> str | None:
-    return _aware(value).isoformat() if value else None
-
-
-def _aware(value: dt.datetime) -> dt.datetime:
-    """An instant read back from the database as UTC (SQLite returns it without its zone)."""
-    return value if value.tzinfo else value.replace(tzinfo=dt.UTC)
+    return as_utc(value).isoformat() if value else None

@@ -49,6 +49,7 @@ from mailer.render import (
 )
 from scheduler.editions import IssueStatus, StoredIssue, StoredStory
 from scheduler.ledger import Run, RunStatus
+from subscribers.db import as_utc
 from subscribers.lists import UnknownList, all_lists, get_list
 from subscribers.models import NewsletterList
 
@@ -105,7 +106,7 @@ def sent_times(session: Session, issue_ids: Iterable[int]) -> dict[int, dt.datet
         .group_by(Run.issue_id)
     )
     # SQLite hands back naive instants; they are UTC (server_default now()).
-    return {i: (t if t.tzinfo else t.replace(tzinfo=dt.UTC)) for i, t in rows if t is not None}
+    return {i: as_utc(t) for i, t in rows if t is not None}
 
 
 @dataclass(frozen=True, slots=True)
