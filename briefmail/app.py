@@ -18,12 +18,16 @@ if TYPE_CHECKING:
     from sqlalchemy import Engine
     from sqlalchemy.orm import Session, sessionmaker
 
+    from briefmail.accounts.audit import AuditLog
+    from briefmail.accounts.operators import Operators
+    from briefmail.accounts.tokens import Tokens
     from briefmail.services.content import ContentService, IngestResult
     from briefmail.services.feedback import FeedbackService
     from briefmail.services.people import PeopleService
     from briefmail.services.revisions import RevisionService
     from briefmail.services.sending import Sending
     from briefmail.services.sources import SourcesService
+    from briefmail.services.webhooks import WebhooksService
     from briefmail.settings import Settings
     from mailer.dkim import DkimSigner
     from mailer.render import Renderer
@@ -251,6 +255,34 @@ class Briefmail:
         from briefmail.services.sources import SourcesService
 
         return SourcesService(self)
+
+    @cached_property
+    def operators(self) -> Operators:
+        """The console's operators: added, signed in (argon2), their sessions and roles."""
+        from briefmail.accounts.operators import Operators
+
+        return Operators(self)
+
+    @cached_property
+    def tokens(self) -> Tokens:
+        """The API's bearer tokens: created (shown once), verified, revoked."""
+        from briefmail.accounts.tokens import Tokens
+
+        return Tokens(self)
+
+    @cached_property
+    def audit(self) -> AuditLog:
+        """Every operator action: who, when, what, before and after."""
+        from briefmail.accounts.audit import AuditLog
+
+        return AuditLog(self)
+
+    @cached_property
+    def webhooks(self) -> WebhooksService:
+        """Events told to [[webhooks]] from the outbox: signed, retried, inspected."""
+        from briefmail.services.webhooks import WebhooksService
+
+        return WebhooksService(self)
 
     # Shortcuts the scheduler's jobs and older callers use; the services own the operations.
 

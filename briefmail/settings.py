@@ -219,6 +219,62 @@ class WebSettings(_Section):
     trusted_proxies: list[IPvAnyNetwork] = Field(default_factory=list)
 
 
+class ConsoleSettings(_Section):
+    """[console]: the operators' console at /admin and the API at /api/v1."""
+
+    #: How long a console sign-in lasts before the operator signs in again.
+    session_hours: float = Field(default=12.0, gt=0, le=24 * 30)
+    #: Failed sign-ins allowed per client address and per account in `login_window_minutes`.
+    login_attempts: int = Field(default=5, ge=1, le=1000)
+    login_window_minutes: float = Field(default=15.0, gt=0, le=24 * 60)
+
+
+#: The events a webhook can ask for (see briefmail.services.webhooks).
+WEBHOOK_EVENTS = (
+    "issue.approved",
+    "run.started",
+    "run.finished",
+    "run.paused",
+    "subscriber.confirmed",
+    "subscriber.unsubscribed",
+    "subscriber.suppressed",
+    "delivery.failed",
+)
+
+
+class WebhookSettings(_Section):
+    """[[webhooks]]: an address told of events, each POST signed with HMAC-SHA256."""
+
+    url: str
+    #: The events it receives (default: every one).
+    events: list[str] = Field(default_factory=lambda: list(WEBHOOK_EVENTS))
+    #: The environment variable that holds the signing secret (secrets never live in the file).
+    secret_env: str
+    #: A name for logs and the console (default: the url).
+    name: str | None = None
+    timeout_seconds: float = Field(default=10.0, gt=0, le=120)
+
+    @field_validator("events")
+    @classmethod
+    def _known_events(cls, value: list[str]) -> list[str]:
+        unknown = sorted(set(value) - set(WEBHOOK_EVENTS))
+        if unknown:
+            raise ValueError(f"unknown event {unknown[0]!r} (known: {', '.join(WEBHOOK_EVENTS)})")
+        return value
+
+    @field_validator("url")
+    @classmethod
+    def _http_url(cls, value: str) -> str:
+        if not value.startswith(("http://", "https://")):
+            raise ValueError(f"{value!r} must be an http(s) address")
+        return value
+
+    @property
+    def label(self) -> str:
+        """The webhook's name, or its address."""
+        return self.name or self.url
+
+
 class ListSettings(_Section):
     """[lists.SLUG]: how one list's issues present themselves (the list itself is stored)."""
 
@@ -294,8 +350,10 @@ class Settings(BaseSettings):
     topics: TopicsSettings = TopicsSettings()
     security: SecuritySettings = SecuritySettings()
     web: WebSettings = WebSettings()
+    console: ConsoleSettings = ConsoleSettings()
     lists: dict[str, ListSettings] = Field(default_factory=dict)
     sources: list[SourceSettings] = Field(default_factory=list)
+    webhooks: list[WebhookSettings] = Field(default_factory=list)
     secret_key: SecretStr | None = None
     #: The file these settings came from (None: defaults only). Not a config key.
     config_file: Path | None = Field(default=None, exclude=True)

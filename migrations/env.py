@@ -6,6 +6,7 @@ from alembic import context
 from sqlalchemy import engine_from_config, pool
 
 # Every model module, imported for its tables (autogenerate compares against all of them).
+import briefmail.accounts.models  # noqa: F401
 import scheduler.editions  # noqa: F401
 import scheduler.feedback  # noqa: F401
 import scheduler.ledger  # noqa: F401

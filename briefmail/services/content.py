@@ -329,6 +329,32 @@ class ContentService:
             session.commit()
             return IngestResult(issue, detection, stored, outcome)
 
+    def ingest_text(
+        self,
+        text: str,
+        list_slug: str | None = None,
+        *,
+        filename: str = "pasted.txt",
+        format: str = "auto",
+        dry_run: bool = False,
+        approve: bool = False,
+        actor: str | None = None,
+    ) -> IngestResult:
+        """`ingest` of text pasted or posted rather than read from a file (console, API).
+
+        ``filename`` is what the upload was called: its suffix helps the format detection, as
+        a file's does, and it is the issue's recorded source name.
+        """
+        import tempfile
+
+        name = Path(filename).name or "pasted.txt"
+        with tempfile.TemporaryDirectory(prefix="briefmail-ingest-") as folder:
+            path = Path(folder) / name
+            path.write_text(text, encoding="utf-8")
+            return self.ingest(
+                path, list_slug, format=format, dry_run=dry_run, approve=approve, actor=actor
+            )
+
     def titled(self, issue: Issue, slug: str, list_name: str) -> Issue:
         """The issue with a title readers understand and the list's subject template filled."""
         from scheduler.titles import fill_subject, list_name_fix, normalise_title

@@ -1,11 +1,13 @@
-"""The web face: one FastAPI application for the public pages, the archive, health and metrics."""
+"""The web face: one FastAPI application: public pages, archive, console, API, health, metrics."""
 
 from __future__ import annotations
 
 from fastapi import FastAPI
 
 from briefmail.app import Briefmail
+from briefmail.web.api import api_router
 from briefmail.web.archive import Archive, archive_router
+from briefmail.web.console import console_router
 from briefmail.web.health import health_router
 from briefmail.web.public import public_router
 from briefmail.web.wiring import list_identity, page_adapter, public_pages
@@ -26,4 +28,6 @@ def create_web(app: Briefmail) -> FastAPI:
     )
     web.include_router(archive_router(archive))
     web.include_router(health_router(app))
+    web.include_router(console_router(app))
+    web.include_router(api_router(app))
     return web

@@ -1,0 +1,1 @@
+"""Who may run the newsletter: operators (console sign-in), API tokens, and the audit log."""
