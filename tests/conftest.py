@@ -8,6 +8,7 @@ import shutil
 import subprocess
 import sys
 from collections.abc import Iterable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -285,3 +286,35 @@ def newsletter(sessions: sessionmaker[Session]) -> NewsletterList:
         created = create_list(session, "brief", "Test Brief", "Brief <b@news.example.org>")
         session.commit()
         return created
+
+
+@contextmanager
+def serve_web(app: Briefmail) -> Iterator[str]:
+    """The app's whole web face served by uvicorn on a free loopback port; yields its base URL.
+
+    The app's ``newsletter.base_url`` should be the address it is served at when pages or
+    e-mails print links a test follows (build the settings with ``free_port()`` first).
+    """
+    import threading
+    import time
+
+    import uvicorn
+
+    from briefmail.web import create_web
+    from mailer.testing import free_port
+
+    port = free_port()
+    server = uvicorn.Server(
+        uvicorn.Config(create_web(app), host="127.0.0.1", port=port, log_level="error")
+    )
+    thread = threading.Thread(target=server.run, daemon=True)
+    thread.start()
+    deadline = time.monotonic() + 15
+    while not server.started:
+        assert thread.is_alive() and time.monotonic() < deadline, "uvicorn did not start"
+        time.sleep(0.02)
+    try:
+        yield f"http://127.0.0.1:{port}"
+    finally:
+        server.should_exit = True
+        thread.join(10)
