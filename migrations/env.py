@@ -12,6 +12,7 @@ import scheduler.feedback  # noqa: F401
 import scheduler.ledger  # noqa: F401
 import scheduler.sources  # noqa: F401
 import subscribers.models  # noqa: F401
+import subscribers.outbox  # noqa: F401
 from subscribers.db import Base
 
 config = context.config
