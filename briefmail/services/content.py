@@ -26,6 +26,7 @@ from scheduler.editions import (
     load_issue,
     retag_issue,
 )
+from subscribers.db import as_utc
 from subscribers.lists import all_lists, create_list, get_list
 
 if TYPE_CHECKING:
@@ -35,7 +36,11 @@ if TYPE_CHECKING:
     from mailer.topics import Evidence
     from subscribers.models import NewsletterList
 
+#: What the issue list can be filtered by: the statuses, plus "scheduled" (approved, with a time).
+STAGES = ("draft", "approved", "scheduled", "sent", "withdrawn")
+
 __all__ = [
+    "STAGES",
     "Change",
     "ContentService",
     "DigestResult",
@@ -104,11 +109,23 @@ class IssueSummary:
     format: str
     stories: int
     status: str = IssueStatus.DRAFT.value
+    #: When an approved issue's scheduled send goes out (UTC); None: not scheduled.
+    send_at: dt.datetime | None = None
 
     @classmethod
     def of(cls, row: StoredIssue) -> IssueSummary:
         """The line of a stored issue (its stories loaded)."""
-        return cls(row.id, row.title, row.date, row.format, len(row.stories), str(row.status))
+        send_at = as_utc(row.send_at) if row.send_at is not None else None
+        return cls(
+            row.id, row.title, row.date, row.format, len(row.stories), str(row.status), send_at
+        )
+
+    @property
+    def stage(self) -> str:
+        """Where the issue stands for an operator: its status, or "scheduled" when it has a time."""
+        if self.status == IssueStatus.APPROVED.value and self.send_at is not None:
+            return "scheduled"
+        return self.status
 
     def as_json(self) -> dict[str, object]:
         """The `briefmail issues list --json` shape."""
@@ -375,11 +392,20 @@ class ContentService:
             )
         return replace(issue, title=title, subject=subject)
 
-    def issues(self, list_slug: str | None = None) -> list[IssueSummary]:
-        """The list's stored issues, newest first."""
+    def issues(
+        self, list_slug: str | None = None, *, stage: str | None = None
+    ) -> list[IssueSummary]:
+        """The list's stored issues, newest first; only those at ``stage`` when given.
+
+        A stage is a status, or "scheduled" (approved with a send time); "approved" then means
+        approved and not yet scheduled. An unknown stage is a ValueError naming the valid ones.
+        """
+        if stage is not None and stage not in STAGES:
+            raise ValueError(f"stage: unknown {stage!r} (one of {', '.join(STAGES)})")
         with self.app.sessions() as session:
             newsletter = get_list(session, self.list_slug(list_slug))
-            return [IssueSummary.of(row) for row in list_issues(session, newsletter)]
+            rows = [IssueSummary.of(row) for row in list_issues(session, newsletter)]
+        return [row for row in rows if stage is None or row.stage == stage]
 
     def issue(self, issue_id: int, list_slug: str | None = None) -> IssueView:
         """One stored issue of the list; UnknownIssue if it is not there."""
@@ -402,13 +428,17 @@ class ContentService:
                 changes,
             )
 
-    def approve(self, issue_id: int, list_slug: str | None = None) -> IssueSummary:
+    def approve(
+        self, issue_id: int, list_slug: str | None = None, *, actor: str | None = None
+    ) -> IssueSummary:
         """Approve a draft (or withdrawn) issue so it may be sent; IssueStateError otherwise."""
-        return self._move(issue_id, IssueStatus.APPROVED, list_slug)
+        return self._move(issue_id, IssueStatus.APPROVED, list_slug, actor)
 
-    def withdraw(self, issue_id: int, list_slug: str | None = None) -> IssueSummary:
+    def withdraw(
+        self, issue_id: int, list_slug: str | None = None, *, actor: str | None = None
+    ) -> IssueSummary:
         """Withdraw an unsent issue (its schedule is dropped); IssueStateError if sent."""
-        return self._move(issue_id, IssueStatus.WITHDRAWN, list_slug)
+        return self._move(issue_id, IssueStatus.WITHDRAWN, list_slug, actor)
 
     def delete(self, issue_id: int, list_slug: str | None = None) -> IssueSummary:
         """Delete an issue no run ever had, with its stories and history (else IssueStateError)."""
@@ -420,12 +450,14 @@ class ContentService:
             session.commit()
             return gone
 
-    def _move(self, issue_id: int, new: IssueStatus, list_slug: str | None) -> IssueSummary:
-        """Change one issue's status as the app's actor, recorded in its history."""
+    def _move(
+        self, issue_id: int, new: IssueStatus, list_slug: str | None, actor: str | None
+    ) -> IssueSummary:
+        """Change one issue's status as ``actor`` (else the app's), recorded in its history."""
         with self.app.sessions() as session:
             newsletter = get_list(session, self.list_slug(list_slug))
             row = load_issue(session, issue_id, newsletter)
-            change_status(session, row, new, self.app.actor)
+            change_status(session, row, new, actor or self.app.actor)
             session.commit()
             return IssueSummary.of(row)
 

@@ -186,3 +186,35 @@ class TestPreviewAndTopics:
             "changed": 0,
             "stories": len(result.issue.stories),
         }
+
+
+class TestStages:
+    def test_issues_filter_by_stage_and_scheduled_is_its_own(
+        self, app: Briefmail, tmp_path: Path
+    ) -> None:
+        """A scheduled issue is listed as "scheduled", not "approved"; a draft as "draft"."""
+        draft = app.content.ingest(brief_on(dt.date(2026, 7, 1), tmp_path))
+        approved = app.content.ingest(brief_on(dt.date(2026, 7, 2), tmp_path), approve=True)
+        assert draft.issue_id is not None and approved.issue_id is not None
+        soon = dt.date.today() + dt.timedelta(days=3)
+        app.revisions.schedule(approved.issue_id, f"{soon} 07:00", "UTC")
+        assert [i.id for i in app.content.issues(stage="scheduled")] == [approved.issue_id]
+        assert app.content.issues(stage="approved") == []
+        assert [i.id for i in app.content.issues(stage="draft")] == [draft.issue_id]
+        [line] = app.content.issues(stage="scheduled")
+        assert line.send_at == dt.datetime.combine(soon, dt.time(7), dt.UTC)
+        with pytest.raises(ValueError, match="^stage: unknown 'late'"):
+            app.content.issues(stage="late")
+
+    def test_approve_and_withdraw_name_the_operator(self, app: Briefmail) -> None:
+        """`approve(actor=…)` and `withdraw(actor=…)` record the operator, and approved_by."""
+        result = app.content.ingest(BRIEF)
+        assert result.issue_id is not None
+        app.content.approve(result.issue_id, actor="console:e@example.org")
+        app.content.withdraw(result.issue_id, actor="console:f@example.org")
+        view = app.content.issue(result.issue_id)
+        assert view.approved_by == "console:e@example.org"
+        assert [c.actor for c in view.history[-2:]] == [
+            "console:e@example.org",
+            "console:f@example.org",
+        ]

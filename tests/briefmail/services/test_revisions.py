@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import datetime as dt
+import zoneinfo
+
 import pytest
 
 from briefmail.app import Briefmail
@@ -73,3 +76,55 @@ class TestEdit:
         app.revisions.edit(issue_id, Edits(topics=(1, ("robotics",))))
         app.content.retag([issue_id])
         assert app.content.issue(issue_id).issue.stories[0].topics == ("robotics",)
+
+
+class TestAsAnOperator:
+    def test_an_edit_names_the_operator_who_made_it(self, app: Briefmail) -> None:
+        """`edit(actor=…)` records the console operator in the issue's history, not the app."""
+        issue_id = ingested(app)
+        edited = app.revisions.edit(
+            issue_id, Edits(subject="Fixed subject"), actor="console:ed@example.org"
+        )
+        assert [(c.actor, c.field) for c in edited.changes] == [
+            ("console:ed@example.org", "subject")
+        ]
+        assert edited.view.history[-1].actor == "console:ed@example.org"
+
+    def test_schedule_and_unschedule_are_recorded_as_the_operator(self, app: Briefmail) -> None:
+        """A schedule in a named zone is stored in UTC and both changes name the operator."""
+        issue_id = ingested(app, approve=True)
+        day = dt.date.today() + dt.timedelta(days=30)
+        scheduled = app.revisions.schedule(
+            issue_id, f"{day} 07:00", "Europe/Berlin", actor="console:o@example.org"
+        )
+        berlin = dt.datetime.combine(day, dt.time(7), zoneinfo.ZoneInfo("Europe/Berlin"))
+        assert scheduled.at == berlin and scheduled.at.tzinfo == dt.UTC
+        assert app.content.issues(stage="scheduled")[0].id == issue_id
+        assert app.revisions.unschedule(issue_id, actor="console:o@example.org") is True
+        assert app.revisions.unschedule(issue_id, actor="console:o@example.org") is False
+        history = app.content.issue(issue_id).history
+        assert [(c.actor, c.action) for c in history[-2:]] == [
+            ("console:o@example.org", "schedule"),
+            ("console:o@example.org", "unschedule"),
+        ]
+
+    def test_a_draft_cannot_be_scheduled_or_released(self, app: Briefmail) -> None:
+        """Scheduling or releasing a draft is refused with the library's hint; no run exists."""
+        issue_id = ingested(app)
+        with pytest.raises(IssueStateError, match="approve it first"):
+            app.revisions.schedule(issue_id, f"{dt.date.today() + dt.timedelta(days=3)} 07:00")
+        with pytest.raises(IssueStateError, match="approve it first"):
+            app.revisions.release(issue_id)
+        assert app.sending.run_of(issue_id) is None
+
+    def test_release_plans_the_run_once_as_the_operator(self, app: Briefmail) -> None:
+        """Release plans one run (a second release answers the same run), sent by the operator."""
+        issue_id = ingested(app, approve=True)
+        run_id = app.revisions.release(issue_id, actor="console:o@example.org")
+        assert app.revisions.release(issue_id, actor="console:o@example.org") == run_id
+        view = app.content.issue(issue_id)
+        assert view.status == "sent"
+        assert (view.history[-1].actor, view.history[-1].action) == (
+            "console:o@example.org",
+            "send",
+        )
