@@ -46,6 +46,7 @@ from scheduler.outcomes import OWN_FIGURES, SendInterrupted, SendReport, not_sen
 from scheduler.planning import ALL_TOPICS, Planner, run_kind, variant_key, variant_topics
 from scheduler.pool import Opener, stop_on_signals
 from subscribers.db import utcnow
+from subscribers.outbox import record_event
 from subscribers.service import suppress
 from subscribers.tokens import TokenSigner
 
@@ -450,6 +451,11 @@ class Dispatcher:
     ) -> None:
         """Write a turn's outcomes; a missing mailbox also suppresses the address everywhere."""
         claims.record(session, outcomes, released)
+        failed = [o for o in outcomes if o.status == DeliveryStatus.FAILED]
+        if failed:
+            # One event per recorded batch, never one per reader: a webhook hears of a bad
+            # turn of a million-reader run in a few POSTs.
+            record_event(session, "delivery.failed", _failed_event(claims.run, failed))
         for outcome in outcomes:
             if outcome.status != DeliveryStatus.DELIVERED:
                 # One reader's outcome is the weather of a large list, kept in the ledger;
@@ -536,3 +542,16 @@ class Dispatcher:
         report.outcome_unknown = counts[DeliveryStatus.UNCERTAIN]
         report.waiting = ledger.count_waiting(session, run.id)
         report.skipped = dict(run.skipped or {})
+
+
+def _failed_event(run: Run, failed: list[Outcome], shown: int = 100) -> dict[str, object]:
+    """What `delivery.failed` says of a batch: how many, and the first ``shown`` of them."""
+    return {
+        "run_id": run.id,
+        "issue_id": run.issue_id,
+        "count": len(failed),
+        "failures": [
+            {"delivery_id": o.delivery_id, "code": o.code, "reason": o.reason, "reply": o.text}
+            for o in failed[:shown]
+        ],
+    }

@@ -38,6 +38,7 @@ from mailer.topics import Taxonomy
 from scheduler.ledger import Run, RunStatus
 from subscribers.db import Base, string_enum, utcnow
 from subscribers.models import NewsletterList
+from subscribers.outbox import record_event
 
 __all__ = [
     "ISSUE_TRANSITIONS",
@@ -356,6 +357,9 @@ def change_status(
     if new in (IssueStatus.DRAFT, IssueStatus.WITHDRAWN):
         row.send_at = None  # a schedule belongs to the approval it was made under
     record_change(session, row, actor, action or _VERBS[new], "status", current.value, new.value)
+    if new == IssueStatus.APPROVED:
+        event = {"issue_id": row.id, "list_id": row.list_id, "title": row.title}
+        record_event(session, "issue.approved", event | {"date": row.date, "by": actor})
 
 
 def record_change(

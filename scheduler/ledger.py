@@ -52,10 +52,12 @@ from scheduler.runs import (
     list_runs,
     open_run,
     pause_run,
+    run_event,
     run_status,
 )
 from subscribers.db import utcnow
 from subscribers.models import Subscriber, Subscription, SubscriptionStatus, Suppression
+from subscribers.outbox import record_event
 
 __all__ = [
     "ACTIVE",
@@ -176,7 +178,10 @@ def set_run_status(session: Session, run: Run, status: RunStatus) -> None:
     run.status = status
     if status != RunStatus.PAUSED:
         run.pause_reason = None  # resumed or cancelled: the reason it paused is history
+    if status == RunStatus.PAUSED:
+        record_event(session, "run.paused", run_event(run) | {"reason": "paused by an operator"})
     if status == RunStatus.CANCELLED:
+        record_event(session, "run.finished", run_event(run) | {"status": "cancelled"})
         run.finished_at = utcnow()
         session.execute(
             update(Delivery)
@@ -203,6 +208,8 @@ def finish_run(session: Session, run: Run) -> bool:
     if run.status != RunStatus.DONE:
         run.status = RunStatus.DONE
         run.finished_at = utcnow()
+        counts = count_by_status(session, run.id)
+        record_event(session, "run.finished", run_event(run) | {"status": "done", "counts": counts})
     return True
 
 

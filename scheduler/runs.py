@@ -28,6 +28,7 @@ from sqlalchemy.orm import Mapped, Session, mapped_column
 
 from subscribers.db import Base, string_enum
 from subscribers.models import Subscriber, Subscription
+from subscribers.outbox import record_event
 
 __all__ = [
     "ACTIVE",
@@ -47,6 +48,7 @@ __all__ = [
     "list_runs",
     "open_run",
     "pause_run",
+    "run_event",
     "run_status",
 ]
 
@@ -203,6 +205,8 @@ def finish_planning(session: Session, run: Run, skipped: dict[str, int], added: 
     """
     run.skipped = dict(sorted(skipped.items()))
     if run.status == RunStatus.PLANNING or (added and run.status == RunStatus.DONE):
+        if run.status == RunStatus.PLANNING:
+            record_event(session, "run.started", run_event(run) | {"skipped": run.skipped})
         run.status = RunStatus.SENDING
         run.finished_at = None
 
@@ -219,7 +223,22 @@ def pause_run(session: Session, run_id: int, reason: str) -> bool:
         .values(status=RunStatus.PAUSED, pause_reason=reason[:1000])
         .execution_options(synchronize_session=False)
     )
-    return bool(getattr(result, "rowcount", 0))
+    paused = bool(getattr(result, "rowcount", 0))
+    run = session.get(Run, run_id) if paused else None
+    if run is not None:
+        record_event(session, "run.paused", run_event(run) | {"reason": reason[:1000], "by": None})
+    return paused
+
+
+def run_event(run: Run) -> dict[str, object]:
+    """What a run's webhook events say of it."""
+    return {
+        "run_id": run.id,
+        "list_id": run.list_id,
+        "issue_id": run.issue_id,
+        "kind": run.kind,
+        "period": run.period,
+    }
 
 
 def run_status(session: Session, run_id: int) -> RunStatus | None:

@@ -48,6 +48,7 @@ from subscribers.models import (
     address_hash,
     new_token_key,
 )
+from subscribers.outbox import record_event
 from subscribers.rules import (
     DEFAULT_CADENCE,
     DEFAULT_SEND_HOUR,
@@ -148,9 +149,34 @@ def _transition(
     """The one place a subscription's status changes."""
     if status not in TRANSITIONS[subscription.status]:
         raise ValueError(f"a {subscription.status} subscription cannot become {status}")
-    subscription.status = status
+    before, subscription.status = subscription.status, status
     subscription.updated_at = utcnow()
     _record(session, subscription.subscriber, action, context, subscription.list_id, detail)
+    if status != before and status in _ANNOUNCED:
+        _announce(session, subscription, _ANNOUNCED[status], context, detail)
+
+
+#: The subscription statuses webhooks hear of (bounced and complained: subscriber.suppressed).
+_ANNOUNCED = {S.CONFIRMED: "subscriber.confirmed", S.UNSUBSCRIBED: "subscriber.unsubscribed"}
+
+
+def _announce(
+    session: Session,
+    subscription: Subscription,
+    kind: str,
+    context: Context,
+    detail: str | None = None,
+) -> None:
+    """Tell the webhooks of a subscription's change, in the change's own transaction."""
+    subscriber = subscription.subscriber
+    payload = {
+        "email": subscriber.email,
+        "subscriber_id": subscriber.id,
+        "list": subscription.newsletter.slug,
+        "source": str(context.source),
+        "detail": detail,
+    }
+    record_event(session, kind, payload)
 
 
 def find_subscriber(session: Session, email: str) -> Subscriber | None:
@@ -210,6 +236,8 @@ def subscribe(
         )
         detail = "confirmed by the operator" if confirmed else None
         _record(session, subscriber, action, context, newsletter.id, detail)
+        if confirmed:
+            _announce(session, subscription, "subscriber.confirmed", context, detail)
     else:
         subscription.cadence = cadence
         subscription.send_hour = send_hour
@@ -352,6 +380,10 @@ def suppress(
             )
         )
         session.flush()
+        # An erased address is not repeated to anybody: the event names its hash only.
+        shown = None if reason == "erased" else email
+        event = {"email": shown, "address_hash": digest, "reason": reason}
+        record_event(session, "subscriber.suppressed", event | {"diagnostic": diagnostic})
 
 
 def suppression_of(session: Session, email: str) -> Suppression | None:
