@@ -1,14 +1,26 @@
-"""The operators' console at /admin: server-rendered pages, htmx for the live parts."""
+"""The operators' console at /admin: server-rendered pages, htmx for the live parts.
+
+Each page module exports `router(app, ui) -> APIRouter` with paths relative to /admin; this
+module includes every one of them, by name, into the one `ConsoleRouter` (styled refusals and
+the security headers on every answer).
+"""
 
 from __future__ import annotations
 
 from fastapi import APIRouter
 
 from briefmail.app import Briefmail
+from briefmail.web.console import auth, dashboard, static
+from briefmail.web.console.ui import ConsoleRouter, ConsoleUI
 
 __all__ = ["console_router"]
 
 
 def console_router(app: Briefmail) -> APIRouter:
     """Every /admin page, each behind a signed-in operator of the role it needs."""
-    return APIRouter(prefix="/admin")
+    ui = ConsoleUI(app)
+    console = ConsoleRouter(ui)
+    console.page_routes(static.router(app, ui))
+    console.page_routes(auth.router(app, ui))
+    console.page_routes(dashboard.router(app, ui))
+    return console
