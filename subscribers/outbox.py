@@ -85,9 +85,7 @@ class WebhookDelivery(Base):
 
     id: Mapped[int] = mapped_column(primary_key=True)
     event_id: Mapped[int] = mapped_column(ForeignKey("webhook_events.id", ondelete="CASCADE"))
-    endpoint_id: Mapped[int] = mapped_column(
-        ForeignKey("webhook_endpoints.id", ondelete="CASCADE")
-    )
+    endpoint_id: Mapped[int] = mapped_column(ForeignKey("webhook_endpoints.id", ondelete="CASCADE"))
     state: Mapped[DeliveryState] = mapped_column(string_enum(DeliveryState))
     attempts: Mapped[int] = mapped_column(default=0)
     #: Due from this instant; a deliverer's claim moves it past its lease (a crashed
