@@ -1,0 +1,221 @@
+"""/api/v1/subscribers: list, add (double opt-in or a confirmed import), read, change, remove.
+
+Adding is `PeopleService.add`, the operation behind `briefmail subscribers add` and the
+console: a new pending reader gets the confirmation e-mail, an address already on the list
+changes only with ``update``, a suppressed one is refused with its reason. A person is named by
+their address in the path (URL-encoded: ``reader%2Btag@example.org``).
+"""
+
+from __future__ import annotations
+
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Depends, Header, Query, Request
+from fastapi.responses import JSONResponse
+from pydantic import BaseModel, ConfigDict, Field
+from sqlalchemy import select
+from sqlalchemy.orm import selectinload
+
+from briefmail.accounts.models import Scope
+from briefmail.services.people import SubscriptionView
+from briefmail.web.api.auth import Called, Caller
+from briefmail.web.api.base import Api
+from briefmail.web.api.idempotency import idempotent
+from briefmail.web.api.issues import ListSlug
+from briefmail.web.api.pagination import PageQuery, page_of, page_query
+from subscribers.lists import get_list
+from subscribers.models import ConsentSource, Subscription, SubscriptionStatus
+from subscribers.rules import DEFAULT_SEND_HOUR, parse_cadence
+from subscribers.service import Context, NotSubscribed, find_subscriber, set_preferences
+
+__all__ = ["NewSubscriber", "Preferences", "SubscribersApi"]
+
+IdempotencyKey = Annotated[
+    str | None,
+    Header(alias="Idempotency-Key", description="Retry-safe: the first answer is replayed."),
+]
+
+
+class NewSubscriber(BaseModel):
+    """An address to add to a list, pending its owner's confirmation unless ``confirmed``."""
+
+    model_config = ConfigDict(extra="forbid", populate_by_name=True)
+
+    email: str
+    list_slug: str | None = Field(None, alias="list", description="The list's slug.")
+    topics: list[str] = Field(default_factory=list, description="None chosen: every topic.")
+    cadence: str = "daily"
+    timezone: str = "UTC"
+    send_hour: int = DEFAULT_SEND_HOUR
+    confirmed: bool = Field(False, description="An import whose consent the operator holds.")
+    send_email: bool = Field(True, description="Mail the confirmation to a pending reader.")
+    update: bool = Field(False, description="Change an address already on the list.")
+
+
+class Preferences(BaseModel):
+    """A reader's settings to change; a field left out keeps its value."""
+
+    model_config = ConfigDict(extra="forbid", populate_by_name=True)
+
+    list_slug: str | None = Field(None, alias="list", description="The list's slug.")
+    topics: list[str] | None = Field(None, description="[] means every topic.")
+    cadence: str | None = None
+    timezone: str | None = None
+    send_hour: int | None = None
+
+
+def view_json(view: SubscriptionView) -> dict[str, Any]:
+    """A subscription as the API shows it (its list and send hour too)."""
+    return {**view.as_json(), "list": view.list, "send_hour": view.send_hour}
+
+
+def _context(caller: Caller, *, imported: bool = False) -> Context:
+    """The consent record's "where": the operator's tool, named by the token."""
+    source = ConsentSource.IMPORT if imported else ConsentSource.CLI
+    return Context(source=source, ip=None, user_agent=f"briefmail API ({caller.token.actor})")
+
+
+def _subscription(caller: Caller, session: Any, email: str, slug: str) -> Subscription:
+    """The address's subscription to the list; NotSubscribed (404) if it has none."""
+    newsletter = get_list(session, slug)
+    person = find_subscriber(session, email)
+    found = next(
+        (s for s in (person.subscriptions if person else []) if s.list_id == newsletter.id), None
+    )
+    if found is None:
+        raise NotSubscribed(f"{email} is not subscribed to {slug!r}")
+    return found
+
+
+class SubscribersApi:
+    """Subscribers of the lists and what is held about each person."""
+
+    def __init__(self, api: Api) -> None:
+        self.api = api
+
+    def router(self) -> APIRouter:
+        """The subscriber routes."""
+        api, router = self.api, self.api.router("subscribers")
+        path = "/subscribers/{email}"
+        api.add(router, "GET", "/subscribers", self.list_subscribers, Scope.READ)
+        api.add(router, "POST", "/subscribers", self.add, Scope.WRITE, status=201)
+        api.add(router, "GET", path, self.show, Scope.READ)
+        api.add(router, "PATCH", path, self.change, Scope.WRITE)
+        api.add(router, "DELETE", path, self.unsubscribe, Scope.WRITE)
+        api.add(router, "POST", f"{path}/erase", self.erase, Scope.SEND)
+        api.add(router, "GET", f"{path}/export", self.export, Scope.READ)
+        return router
+
+    def list_subscribers(
+        self,
+        caller: Called,
+        page: Annotated[PageQuery, Depends(page_query)],
+        slug: ListSlug = None,
+        status: Annotated[
+            SubscriptionStatus | None, Query(description="Only subscriptions in this status.")
+        ] = None,
+    ) -> dict[str, Any]:
+        """A list's subscriptions, oldest first, a page at a time."""
+        chosen = caller.app.people.list_slug(slug)
+        with caller.app.sessions() as session:
+            newsletter = get_list(session, chosen)
+            query = (
+                select(Subscription)
+                .where(Subscription.list_id == newsletter.id)
+                .options(
+                    selectinload(Subscription.subscriber),
+                    selectinload(Subscription.topic_choices),
+                )
+                .order_by(Subscription.id)
+                .limit(page.limit + 1)
+            )
+            if status is not None:
+                query = query.where(Subscription.status == status)
+            if isinstance(page.after, int):
+                query = query.where(Subscription.id > page.after)
+            rows = list(session.scalars(query))
+            return page_of(
+                rows,
+                page,
+                lambda row: row.id,
+                lambda row: view_json(SubscriptionView.of(row, chosen)),
+            ).as_json()
+
+    def add(
+        self, caller: Called, body: NewSubscriber, request: Request, key: IdempotencyKey = None
+    ) -> JSONResponse:
+        """Add an address: pending and sent the confirmation e-mail, or ``confirmed`` (import)."""
+        route = f"POST {request.url.path}"
+        return idempotent(caller, key, route, body.model_dump(), lambda: self._add(caller, body))
+
+    def _add(self, caller: Caller, body: NewSubscriber) -> JSONResponse:
+        added = caller.app.people.add(
+            body.email,
+            body.list_slug,
+            topics=body.topics,
+            cadence=body.cadence,
+            timezone=body.timezone,
+            send_hour=body.send_hour,
+            confirmed=body.confirmed,
+            send_email=body.send_email,
+            update=body.update,
+            actor=caller.token.actor,
+            context=_context(caller, imported=body.confirmed),
+        )
+        view = added.subscription
+        if added.outcome in ("created", "updated"):
+            caller.audit(
+                f"subscriber.{'add' if added.outcome == 'created' else 'update'}",
+                f"subscriber:{view.email}",
+                after=view_json(view),
+            )
+        answer = {**added.as_json(), "list": view.list, "send_hour": view.send_hour}
+        return JSONResponse(answer, status_code=201 if added.outcome == "created" else 200)
+
+    def show(self, caller: Called, email: str) -> dict[str, Any]:
+        """A person: subscriptions, consent history, suppression and its evidence, deliveries."""
+        return caller.app.people.profile(email)
+
+    def change(self, caller: Called, email: str, body: Preferences) -> dict[str, Any]:
+        """Change a reader's topics, cadence, time zone or send hour (others kept)."""
+        slug = caller.app.people.list_slug(body.list_slug)
+        with caller.app.sessions() as session:
+            subscription = _subscription(caller, session, email, slug)
+            before = view_json(SubscriptionView.of(subscription, slug))
+            set_preferences(
+                session,
+                subscription,
+                taxonomy=caller.app.taxonomy,
+                topics=subscription.topics if body.topics is None else body.topics,
+                cadence=subscription.cadence
+                if body.cadence is None
+                else parse_cadence(body.cadence),
+                timezone=body.timezone or subscription.subscriber.timezone,
+                send_hour=subscription.send_hour if body.send_hour is None else body.send_hour,
+                context=_context(caller),
+            )
+            session.commit()
+            after = view_json(SubscriptionView.of(subscription, slug))
+        caller.audit(
+            "subscriber.preferences", f"subscriber:{after['email']}", before=before, after=after
+        )
+        return after
+
+    def unsubscribe(self, caller: Called, email: str, slug: ListSlug = None) -> dict[str, Any]:
+        """Unsubscribe the address from the list (its consent history is kept)."""
+        view = caller.app.people.unsubscribe(email, slug, context=_context(caller))
+        caller.audit(
+            "subscriber.unsubscribe", f"subscriber:{view.email}", after={"list": view.list}
+        )
+        return view_json(view)
+
+    def erase(self, caller: Called, email: str) -> dict[str, Any]:
+        """Erase everything held about the person; only a suppression hash remains."""
+        erased = caller.app.people.erase(email)
+        # The audit entry names no address: an erasure must not leave one behind.
+        caller.audit("subscriber.erase", None, after={"found": erased.found})
+        return erased.as_json()
+
+    def export(self, caller: Called, email: str) -> dict[str, Any]:
+        """Everything held about the person (GDPR Art. 15/20), as JSON."""
+        return caller.app.people.export_data(email)
