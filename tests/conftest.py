@@ -158,7 +158,8 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
             keep = False  # a clone elsewhere has no ../shared: said in the header and summary
             _WITHOUT_SEEDS.append(item.nodeid)
         elif on_postgresql:
-            keep = "database_url" in getattr(item, "fixturenames", ()) and (
+            names = getattr(item, "fixturenames", ())
+            keep = ("database_url" in names or "migrated_url" in names) and (
                 item.get_closest_marker("sqlite_only") is None
             )
         else:
@@ -205,11 +206,38 @@ def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str
     yield f"sqlite:///{tmp_path / 'test.db'}"
 
 
-@pytest.fixture
-def engine(database_url: str) -> Iterator[Engine]:
-    """An engine on a database built by the migrations (never create_all)."""
-    engine = make_engine(database_url)
+@pytest.fixture(scope="session")
+def _migrated_sqlite(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A SQLite file migrated to the newest schema once per run (per xdist worker)."""
+    path = tmp_path_factory.mktemp("template") / "migrated.db"
+    engine = make_engine(f"sqlite:///{path}")
     upgrade(engine)
+    engine.dispose()  # the last connection checkpoints the WAL: the file alone is the database
+    return path
+
+
+@pytest.fixture
+def migrated_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
+    """A fresh database already at the newest schema: a copy of one the migrations built.
+
+    The migrations run once per run, not once per test (~0.5 s each on SQLite); the copy is
+    what `upgrade` would have made, and tests/briefmail/test_migrate.py pins that upgrade
+    itself works on an empty database.
+    """
+    if request.config.getoption("--db") == "postgresql":
+        cluster = request.getfixturevalue("postgres_cluster")
+        with cluster.database(template=cluster.migrated_template()) as url:
+            yield url
+        return
+    target = tmp_path / "test.db"
+    shutil.copyfile(request.getfixturevalue("_migrated_sqlite"), target)
+    yield f"sqlite:///{target}"
+
+
+@pytest.fixture
+def engine(migrated_url: str) -> Iterator[Engine]:
+    """An engine on a database built by the migrations (never create_all)."""
+    engine = make_engine(migrated_url)
     yield engine
     engine.dispose()
 
@@ -229,7 +257,7 @@ def smtp_sink(request: pytest.FixtureRequest) -> Iterator[SmtpSink]:
 
 
 @pytest.fixture
-def app(database_url: str, smtp_sink: SmtpSink) -> Iterator[Briefmail]:
+def app(migrated_url: str, smtp_sink: SmtpSink) -> Iterator[Briefmail]:
     """A migrated Briefmail with its default list, sending to the test SMTP sink."""
     settings = isolated_settings(
         newsletter=NewsletterSettings(
@@ -238,12 +266,11 @@ def app(database_url: str, smtp_sink: SmtpSink) -> Iterator[Briefmail]:
             base_url="https://news.example.org",
             postal_address="1 Example Street, 10115 Berlin",
         ),
-        database=DatabaseSettings(url=database_url),
+        database=DatabaseSettings(url=migrated_url),
         smtp=SmtpSettings(host=smtp_sink.host, port=smtp_sink.port),
         secret_key=SecretStr(secrets.token_urlsafe(32)),
     )
     app = Briefmail(settings)
-    app.migrate()
     app.ensure_default_list()
     yield app
     app.close()

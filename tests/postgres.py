@@ -58,6 +58,7 @@ class PostgresCluster:
         self.folder = folder
         self.port = port
         self.user = user
+        self._template: str | None = None
 
     @property
     def admin_url(self) -> str:
@@ -68,11 +69,14 @@ class PostgresCluster:
         """The SQLAlchemy URL of database ``name`` (psycopg 3 driver)."""
         return f"postgresql+psycopg://{self.user}@127.0.0.1:{self.port}/{name}"
 
-    def create_database(self) -> str:
-        """Create an empty database; its name."""
+    def create_database(self, template: str | None = None) -> str:
+        """Create a database, empty or as a copy of ``template``; its name."""
         name = f"t_{uuid.uuid4().hex[:12]}"
+        statement = sql.SQL("CREATE DATABASE {}").format(sql.Identifier(name))
+        if template is not None:
+            statement += sql.SQL(" TEMPLATE {}").format(sql.Identifier(template))
         with psycopg.connect(self.admin_url, autocommit=True) as connection:
-            connection.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(name)))
+            connection.execute(statement)
         return name
 
     def drop_database(self, name: str) -> None:
@@ -82,10 +86,30 @@ class PostgresCluster:
                 sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(name))
             )
 
+    def migrated_template(self) -> str:
+        """A database migrated to the newest schema once per run, for tests to copy.
+
+        Thirteen-odd Alembic migrations cost ~0.5 s per test; CREATE DATABASE … TEMPLATE copies
+        the result in a few milliseconds. Nothing stays connected to it (PostgreSQL refuses to
+        copy a database that has sessions).
+        """
+        if self._template is None:
+            from briefmail.migrate import upgrade
+            from subscribers.db import make_engine
+
+            name = self.create_database()
+            engine = make_engine(self.url(name))
+            try:
+                upgrade(engine)
+            finally:
+                engine.dispose()
+            self._template = name
+        return self._template
+
     @contextmanager
-    def database(self) -> Iterator[str]:
-        """A fresh database's SQLAlchemy URL for the life of the block."""
-        name = self.create_database()
+    def database(self, template: str | None = None) -> Iterator[str]:
+        """A fresh database's SQLAlchemy URL (a copy of ``template``) for the life of the block."""
+        name = self.create_database(template)
         try:
             yield self.url(name)
         finally:
