@@ -1,7 +1,7 @@
 """A sender killed with SIGKILL at any moment loses nobody; only what was in flight can double.
 
 Real processes: `briefmail send` runs as a subprocess against a real SMTP server in this
-process, is killed with SIGKILL at five points of a 2,000-reader run (while planning, at the
+process, is killed with SIGKILL at five points of a 1,000-reader run (while planning, at the
 first sends, between batches, mid-run with two worker processes, near the end), and the same
 command then resumes the run. Every reader ends with at least one copy; extra copies are at most the
 deliveries the resumed run reports as uncertain, and those are at most the connections open.
@@ -28,9 +28,9 @@ from subscribers.service import subscribe
 from tests.conftest import FIXTURES, start_briefmail
 
 # Big enough for five batches and two workers mid-run; small enough to keep the suite quick.
-READERS = 2000
+READERS = 1000
 CONNECTIONS = 4
-BATCH = 400
+BATCH = 200
 
 
 def briefmail(home: Path, *args: str) -> subprocess.Popen[str]:

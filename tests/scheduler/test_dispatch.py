@@ -282,7 +282,10 @@ class TestDkim:
         assert name == "brief._domainkey.news.example.org"
 
 
-REFUSED = {f"r{n:04d}@example.net": (550, "5.1.1 No such user") for n in range(0, 2000, 97)}
+HOSTILE_READERS = 1000
+REFUSED = {
+    f"r{n:04d}@example.net": (550, "5.1.1 No such user") for n in range(0, HOSTILE_READERS, 97)
+}
 FAULTS = {
     "refuse": REFUSED,
     "defer_first": 0.1,
@@ -296,7 +299,7 @@ class TestHostileServer:
     async def test_every_delivery_ends_exactly_once_against_every_fault(
         self, app: Briefmail, smtp_sink: SmtpSink
     ) -> None:
-        """2,000 readers, every fault on: each ends delivered once or failed with the 550.
+        """1,000 readers, every fault on: each ends delivered once or failed with the 550.
 
         A message whose connection dropped after its data has an unknown outcome: it is left
         uncertain by the send, and the operator's resume sends it again.
@@ -307,7 +310,7 @@ class TestHostileServer:
 
         with app.sessions() as session:
             newsletter = get_list(session, "brief")
-            for n in range(2000):
+            for n in range(HOSTILE_READERS):
                 subscribe(
                     session,
                     newsletter,
@@ -323,8 +326,9 @@ class TestHostileServer:
         transport = app.transport()
         try:
             first = await dispatcher.send(issue_id, transport, retry_for=30)
-            assert first.outcome_unknown > 20  # the dropped DATA (3%), never deferred
-            assert first.delivered + first.failed + first.outcome_unknown == 2000
+            # The dropped DATA (3%: ~30, more than 10 with near certainty), never deferred.
+            assert first.outcome_unknown > 10
+            assert first.delivered + first.failed + first.outcome_unknown == HOSTILE_READERS
             report = await dispatcher.resume(first.run_id, transport, resend_unknown=True)
         finally:
             await transport.close()
@@ -332,9 +336,9 @@ class TestHostileServer:
         refused = set(REFUSED)
         delivered = smtp_sink.recipients()
         assert len(delivered) == len(set(delivered)), "somebody got two copies"
-        assert set(delivered) == {f"r{n:04d}@example.net" for n in range(2000)} - refused
+        assert set(delivered) == {f"r{n:04d}@example.net" for n in range(HOSTILE_READERS)} - refused
         assert (report.delivered, report.failed, report.deferred, report.pending) == (
-            2000 - len(refused),
+            HOSTILE_READERS - len(refused),
             len(refused),
             0,
             0,
@@ -348,7 +352,8 @@ class TestHostileServer:
             assert failed_codes == {550}
             assert session.scalar(select(func.count()).select_from(Suppression)) == len(refused)
             retried = session.scalar(select(func.count()).where(Delivery.attempts > 1))
-            assert retried and retried >= 150  # the greylisted tenth and the dropped DATA
+            # The greylisted tenth and the dropped DATA: ~130 expected, 90 is 3.5 sd below.
+            assert retried and retried >= 90
 
 
 class TestDeparted:
