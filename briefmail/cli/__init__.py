@@ -20,7 +20,16 @@ __all__ = ["cli", "main"]
 def _commands() -> typer.Typer:
     """The Typer app with every command registered on it."""
     # Imported for the commands they register on `cli`.
-    from briefmail.cli import content, feedback, operators, people, sending, sources, workers  # noqa: F401
+    from briefmail.cli import (  # noqa: F401
+        content,
+        feedback,
+        operators,
+        people,
+        sending,
+        sources,
+        webhooks,
+        workers,
+    )
     from briefmail.cli.base import cli
 
     return cli
