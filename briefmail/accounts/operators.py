@@ -234,7 +234,13 @@ class Operators:
     # Managing operators
 
     def add(
-        self, email: str, role: Role | str, password: str, *, actor: str | None = None
+        self,
+        email: str,
+        role: Role | str,
+        password: str,
+        *,
+        actor: str | None = None,
+        ip: str | None = None,
     ) -> OperatorView:
         """Add an operator with this role and password; OperatorExists if the address is taken."""
         address, role = _address(email), parse_role(role)
@@ -259,6 +265,7 @@ class Operators:
                 "operator.add",
                 _target(address),
                 after={"email": address, "role": role.value},
+                ip=ip,
             )
             session.commit()
         return view
@@ -274,7 +281,7 @@ class Operators:
         with self._app.sessions() as session:
             return OperatorView.of(self._require(session, email))
 
-    def remove(self, email: str, *, actor: str | None = None) -> None:
+    def remove(self, email: str, *, actor: str | None = None, ip: str | None = None) -> None:
         """Remove an operator (their sessions end); refused for the last owner."""
         with self._app.sessions() as session:
             operator = self._require(session, email)
@@ -291,10 +298,13 @@ class Operators:
                 "operator.remove",
                 _target(before["email"]),
                 before=before,
+                ip=ip,
             )
             session.commit()
 
-    def set_role(self, email: str, role: Role | str, *, actor: str | None = None) -> OperatorView:
+    def set_role(
+        self, email: str, role: Role | str, *, actor: str | None = None, ip: str | None = None
+    ) -> OperatorView:
         """Give an operator another role; demoting the last owner is refused."""
         role = parse_role(role)
         with self._app.sessions() as session:
@@ -311,13 +321,16 @@ class Operators:
                     _target(operator.email),
                     before={"role": old.value},
                     after={"role": role.value},
+                    ip=ip,
                 )
             session.flush()
             view = OperatorView.of(operator)
             session.commit()
         return view
 
-    def set_password(self, email: str, password: str, *, actor: str | None = None) -> None:
+    def set_password(
+        self, email: str, password: str, *, actor: str | None = None, ip: str | None = None
+    ) -> None:
         """Set an operator's password; every session they have open ends."""
         hashed = self._hasher.hash(check_password(password))
         with self._app.sessions() as session:
@@ -325,7 +338,11 @@ class Operators:
             operator.password_hash = hashed
             operator.session_epoch += 1
             audit.write(
-                session, actor or self._app.actor, "operator.passwd", _target(operator.email)
+                session,
+                actor or self._app.actor,
+                "operator.passwd",
+                _target(operator.email),
+                ip=ip,
             )
             session.commit()
 

@@ -129,7 +129,7 @@ class Tokens:
         self._app = app
 
     def create(
-        self, name: str, scope: Scope | str, created_by: str | None = None
+        self, name: str, scope: Scope | str, created_by: str | None = None, *, ip: str | None = None
     ) -> tuple[str, TokenView]:
         """A new token: (the raw token, to show once; its stored view). Audited as token.create."""
         name, scope = _check_name(name), parse_scope(scope)
@@ -152,6 +152,7 @@ class Tokens:
                 "token.create",
                 f"token:{token.id}",
                 after={"name": name, "scope": scope.value, "prefix": view.prefix},
+                ip=ip,
             )
             session.commit()
         return raw, view
@@ -173,7 +174,9 @@ class Tokens:
                 return view
             return TokenView.of(token)
 
-    def revoke(self, token_id: int, *, actor: str | None = None) -> TokenView:
+    def revoke(
+        self, token_id: int, *, actor: str | None = None, ip: str | None = None
+    ) -> TokenView:
         """Revoke a token for good (revoking it again changes nothing); UnknownToken if none."""
         with self._app.sessions() as session:
             token = session.get(ApiToken, token_id)
@@ -187,6 +190,7 @@ class Tokens:
                     "token.revoke",
                     f"token:{token.id}",
                     before={"name": token.name, "scope": Scope(token.scope).value},
+                    ip=ip,
                 )
             session.flush()
             view = TokenView.of(token)
