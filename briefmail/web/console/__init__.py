@@ -10,8 +10,8 @@ from __future__ import annotations
 from fastapi import APIRouter
 
 from briefmail.app import Briefmail
-from briefmail.web.console import auth, dashboard, static
-from briefmail.web.console.ui import ConsoleRouter, ConsoleUI
+from briefmail.web.console import auth, dashboard, runs, static
+from briefmail.web.console.ui import ConsoleRouter, ConsoleUI, NavItem
 
 __all__ = ["console_router"]
 
@@ -23,4 +23,5 @@ def console_router(app: Briefmail) -> APIRouter:
     console.page_routes(static.router(app, ui))
     console.page_routes(auth.router(app, ui))
     console.page_routes(dashboard.router(app, ui))
+    console.page_routes(runs.router(app, ui), nav=NavItem("Runs", "/admin/runs"))
     return console

@@ -158,6 +158,7 @@ class ConsoleUI:
         )
         self.templates.filters["when"] = _when
         self.templates.filters["number"] = _number
+        self.templates.globals["Role"] = Role
         self.templates.globals["static"] = {
             name: _static_url(name) for name in ("console.css", "htmx.min.js")
         }
