@@ -55,6 +55,8 @@ __all__ = [
     "JOB_FAULTS",
     "SEND_JOB_ID",
     "SOURCES_JOB_ID",
+    "WEBHOOKS_JOB_ID",
+    "WEBHOOKS_SECONDS",
     "Backoff",
     "JobApp",
     "JobInfo",
@@ -72,6 +74,9 @@ SEND_JOB_ID = "send-due"
 DIGEST_JOB_ID = "weekly-digest"
 BOUNCES_JOB_ID = "bounce-mailbox"
 SOURCES_JOB_ID = "sources"
+WEBHOOKS_JOB_ID = "webhooks"
+#: How often the webhooks job delivers what is due in the outbox.
+WEBHOOKS_SECONDS = 15.0
 DIGEST_RETRY_JOB_ID = "weekly-digest-retry"
 log = logging.getLogger("briefmail.jobs")
 #: Faults a job cannot fix by itself: logged once, then retried after a growing pause. The
@@ -331,8 +336,14 @@ def poll_sources(app: JobApp) -> None:
         log.info("sources job: %d issues stored or updated", stored)
 
 
-def build_scheduler(app: JobApp, *, blocking: bool) -> BaseScheduler:
-    """The send job (every tick_seconds), the weekly digest, the bounce mailbox and sources."""
+def build_scheduler(
+    app: JobApp, *, blocking: bool, deliver_webhooks: Callable[[], object] | None = None
+) -> BaseScheduler:
+    """The send job (every tick_seconds), the weekly digest, the bounce mailbox and sources.
+
+    ``deliver_webhooks`` (given when [[webhooks]] are configured) runs every 15 seconds: one
+    delivery round of the webhook outbox.
+    """
     schedule = app.schedule
     scheduler: BaseScheduler = (BlockingScheduler if blocking else BackgroundScheduler)(
         timezone=schedule.timezone
@@ -372,6 +383,18 @@ def build_scheduler(app: JobApp, *, blocking: bool) -> BaseScheduler:
             IntervalTrigger(seconds=schedule.tick_seconds, timezone=schedule.timezone),
             args=[lambda: poll_sources(app)],
             id=SOURCES_JOB_ID,
+            coalesce=True,
+            max_instances=1,
+            replace_existing=True,
+            next_run_time=dt.datetime.now(dt.UTC),
+        )
+    if deliver_webhooks is not None:
+        delivering = Backoff(WEBHOOKS_JOB_ID, WEBHOOKS_SECONDS, faults=faults)
+        scheduler.add_job(
+            delivering.attempt,
+            IntervalTrigger(seconds=WEBHOOKS_SECONDS, timezone=schedule.timezone),
+            args=[deliver_webhooks],
+            id=WEBHOOKS_JOB_ID,
             coalesce=True,
             max_instances=1,
             replace_existing=True,
