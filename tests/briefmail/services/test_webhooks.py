@@ -24,9 +24,9 @@ def with_webhooks(app: Briefmail, *hooks: WebhookSettings) -> Briefmail:
     return configured
 
 
-def hook(receiver: Receiver, path: str, name: str, **options: object) -> WebhookSettings:
+def hook(receiver: Receiver, path: str, name: str) -> WebhookSettings:
     """A [[webhooks]] table for one path of the receiver (secret in $HOOK_SECRET)."""
-    return WebhookSettings(url=receiver.url(path), name=name, secret_env="HOOK_SECRET", **options)
+    return WebhookSettings(url=receiver.url(path), name=name, secret_env="HOOK_SECRET")
 
 
 @pytest.fixture
