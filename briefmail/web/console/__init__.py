@@ -10,7 +10,7 @@ from __future__ import annotations
 from fastapi import APIRouter
 
 from briefmail.app import Briefmail
-from briefmail.web.console import auth, dashboard, runs, static
+from briefmail.web.console import auth, dashboard, lists, runs, sources, static
 from briefmail.web.console.ui import ConsoleRouter, ConsoleUI, NavItem
 
 __all__ = ["console_router"]
@@ -24,4 +24,6 @@ def console_router(app: Briefmail) -> APIRouter:
     console.page_routes(auth.router(app, ui))
     console.page_routes(dashboard.router(app, ui))
     console.page_routes(runs.router(app, ui), nav=NavItem("Runs", "/admin/runs"))
+    console.page_routes(lists.router(app, ui), nav=NavItem("Lists", "/admin/lists"))
+    console.page_routes(sources.router(app, ui), nav=NavItem("Sources", "/admin/sources"))
     return console
