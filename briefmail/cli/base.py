@@ -14,7 +14,7 @@ import sys
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated, Any, ParamSpec, TypeVar
+from typing import TYPE_CHECKING, Annotated, Any, Literal, ParamSpec, TypeVar
 
 import typer
 from rich.console import Console
@@ -60,6 +60,8 @@ ERRORS: tuple[tuple[str, str, int], ...] = (
     ("scheduler.scheduling", "ScheduleError", 2),
     ("scheduler.editions", "IssueAlreadySent", 1),
     ("subscribers.service", "NotSubscribed", 1),
+    # An operator adding or confirming a suppressed address: refused, with the evidence.
+    ("subscribers.adding", "AddressSuppressed", 1),
     ("scheduler.ledger", "RunConflict", 1),
     ("scheduler.dispatch", "SendInterrupted", 1),
     ("mailer.dkim", "DkimError", 2),
@@ -83,32 +85,55 @@ def exit_code(exc: BaseException) -> int | None:
     return None
 
 
+#: Help text is Markdown, not Rich markup: Rich would take "[newsletter]" or "[smtp]" (the
+#: config's section names, all over the help) for style tags and print nothing in their place.
+HELP_MARKUP: Literal["markdown"] = "markdown"
+
 cli = typer.Typer(
     name="briefmail",
     help="Newsletter delivery: ingest issues, manage subscribers, preview and send.",
     no_args_is_help=True,
+    rich_markup_mode=HELP_MARKUP,
     add_completion=False,
     pretty_exceptions_enable=False,
 )
-lists_cli = typer.Typer(help="Newsletter lists (a publisher runs several).", no_args_is_help=True)
-issues_cli = typer.Typer(help="Stored issues.", no_args_is_help=True)
-subscribers_cli = typer.Typer(help="Subscribers of a list.", no_args_is_help=True)
-runs_cli = typer.Typer(help="Send runs and their deliveries.", no_args_is_help=True)
-topics_cli = typer.Typer(help="The topic taxonomy and story tagging.", no_args_is_help=True)
-dkim_cli = typer.Typer(help="DKIM keys for signing messages.", no_args_is_help=True)
+lists_cli = typer.Typer(
+    help="Newsletter lists (a publisher runs several).",
+    no_args_is_help=True,
+    rich_markup_mode=HELP_MARKUP,
+)
+issues_cli = typer.Typer(help="Stored issues.", no_args_is_help=True, rich_markup_mode=HELP_MARKUP)
+subscribers_cli = typer.Typer(
+    help="Subscribers of a list.", no_args_is_help=True, rich_markup_mode=HELP_MARKUP
+)
+runs_cli = typer.Typer(
+    help="Send runs and their deliveries.", no_args_is_help=True, rich_markup_mode=HELP_MARKUP
+)
+topics_cli = typer.Typer(
+    help="The topic taxonomy and story tagging.", no_args_is_help=True, rich_markup_mode=HELP_MARKUP
+)
+dkim_cli = typer.Typer(
+    help="DKIM keys for signing messages.", no_args_is_help=True, rich_markup_mode=HELP_MARKUP
+)
 cli.add_typer(lists_cli, name="lists")
 cli.add_typer(issues_cli, name="issues")
 cli.add_typer(subscribers_cli, name="subscribers")
 cli.add_typer(runs_cli, name="runs")
-schedule_cli = typer.Typer(help="The scheduler's jobs.", no_args_is_help=True)
+schedule_cli = typer.Typer(
+    help="The scheduler's jobs.", no_args_is_help=True, rich_markup_mode=HELP_MARKUP
+)
 cli.add_typer(schedule_cli, name="schedule")
 bounces_cli = typer.Typer(
-    help="Bounces and complaints sent back by mail servers.", no_args_is_help=True
+    help="Bounces and complaints sent back by mail servers.",
+    no_args_is_help=True,
+    rich_markup_mode=HELP_MARKUP,
 )
 cli.add_typer(bounces_cli, name="bounces")
 cli.add_typer(topics_cli, name="topics")
 sources_cli = typer.Typer(
-    help="Feeds and folders that issues arrive from by themselves.", no_args_is_help=True
+    help="Feeds and folders that issues arrive from by themselves.",
+    no_args_is_help=True,
+    rich_markup_mode=HELP_MARKUP,
 )
 cli.add_typer(sources_cli, name="sources")
 cli.add_typer(dkim_cli, name="dkim")
@@ -242,3 +267,98 @@ def init() -> None:
         out.print(
             f"{'Created' if created else 'Found'} list {newsletter.slug!r} ({newsletter.name})"
         )
+
+
+# -- the scheduler, as `status` tells it ---------------------------------------------------------
+
+_DAYS = {"mon": "Monday", "tue": "Tuesday", "wed": "Wednesday", "thu": "Thursday"}
+_DAYS |= {"fri": "Friday", "sat": "Saturday", "sun": "Sunday"}
+
+
+def trigger_words(trigger: object) -> str:
+    """When a job fires, in words: "every minute", "every Monday at 08:00 Europe/Berlin"."""
+    from apscheduler.triggers.cron import CronTrigger
+    from apscheduler.triggers.date import DateTrigger
+    from apscheduler.triggers.interval import IntervalTrigger
+
+    if isinstance(trigger, IntervalTrigger):
+        return "every " + _span(int(trigger.interval.total_seconds()))
+    if isinstance(trigger, CronTrigger):
+        fields = {f.name: str(f) for f in trigger.fields if not f.is_default}
+        hour, minute = fields.pop("hour", "*"), fields.pop("minute", "0")
+        day = fields.pop("day_of_week", None)
+        if hour.isdigit() and minute.isdigit() and not fields:
+            when = f"at {int(hour):02d}:{int(minute):02d} {trigger.timezone}"
+            if day is None:
+                return f"daily {when}"
+            if day in _DAYS:
+                return f"every {_DAYS[day]} {when}"
+    if isinstance(trigger, DateTrigger):
+        return f"once, at {trigger.run_date:%Y-%m-%d %H:%M %Z}"
+    return str(trigger)  # a shape this function does not know: APScheduler's own words
+
+
+def _span(seconds: int) -> str:
+    """``60`` -> "minute", ``1800`` -> "30 minutes", ``45`` -> "45 seconds"."""
+    for unit, size in (("day", 86400), ("hour", 3600), ("minute", 60), ("second", 1)):
+        if seconds % size == 0 and seconds >= size:
+            count = seconds // size
+            return unit if count == 1 else f"{count} {unit}s"
+    return f"{seconds} seconds"
+
+
+#: Where `briefmail serve` (with its scheduler) writes its process id, beside the config.
+SCHEDULER_PID_FILE = "briefmail-scheduler.pid"
+
+
+def scheduler_pid_path(app: Briefmail) -> Path:
+    """The scheduler's pid file of this configuration."""
+    return app.settings.resolve(Path(SCHEDULER_PID_FILE))
+
+
+@contextmanager
+def scheduler_running(app: Briefmail) -> Iterator[None]:
+    """Mark this process as the configuration's running scheduler until it stops.
+
+    The mark is a pid file (pid, host, start time) that `status` reads; it says nothing about
+    other machines, which `status` says too.
+    """
+    import datetime as dt
+    import os
+    import socket
+
+    path = scheduler_pid_path(app)
+    mark = {"pid": os.getpid(), "host": socket.gethostname()}
+    mark["since"] = dt.datetime.now(dt.UTC).isoformat(timespec="seconds")
+    path.write_text(json.dumps(mark), encoding="utf-8")
+    try:
+        yield
+    finally:
+        path.unlink(missing_ok=True)
+
+
+def scheduler_state(app: Briefmail) -> tuple[bool | None, str]:
+    """Whether a scheduler runs for this configuration (None: cannot tell), and in words."""
+    import os
+    import socket
+
+    path = scheduler_pid_path(app)
+    try:
+        mark = json.loads(path.read_text(encoding="utf-8"))
+        pid, host, since = int(mark["pid"]), str(mark["host"]), str(mark["since"])
+    except FileNotFoundError:
+        return False, f"not running on this machine (no `briefmail serve` has written {path})"
+    except (OSError, ValueError, KeyError, TypeError) as exc:
+        return None, f"unknown: {path} cannot be read ({exc})"
+    if host != socket.gethostname():
+        return None, f"pid {pid} on {host} since {since} said it was running; cannot check it here"
+    try:
+        os.kill(pid, 0)  # signal 0: only asks whether the process exists
+    except ProcessLookupError:
+        return False, f"not running (pid {pid}, started {since}, ended without removing {path})"
+    except PermissionError:
+        pass  # it exists, run by another user
+    command = Path(f"/proc/{pid}/cmdline")
+    if command.exists() and b"briefmail" not in command.read_bytes():
+        return False, f"not running (pid {pid}, started {since}, is now another program)"
+    return True, f"running (pid {pid} since {since})"

@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 
@@ -18,6 +19,10 @@ from briefmail.cli.base import (
     split_topics,
     subscribers_cli,
 )
+
+if TYPE_CHECKING:
+    from briefmail.services.confirmations import ConfirmationSent
+    from briefmail.services.people import Added
 
 # -- subscribers -------------------------------------------------------------------------------
 
@@ -34,26 +39,136 @@ def subscribers_add(
     # (an address validator) for every command, `--help` too.
     cadence: Annotated[str, typer.Option("--cadence", help="daily or weekly.")] = "daily",
     timezone: Annotated[str, typer.Option("--timezone", help="IANA time zone.")] = "UTC",
+    hour: Annotated[
+        int, typer.Option("--hour", help="Local hour (0-23) of daily sends.", min=0, max=23)
+    ] = 7,
     confirmed: Annotated[
         bool, typer.Option("--confirmed", help="Skip double opt-in (you hold their consent).")
     ] = False,
+    no_email: Annotated[
+        bool,
+        typer.Option("--no-email", help="Send no confirmation e-mail (the reader stays pending)."),
+    ] = False,
+    update: Annotated[
+        bool,
+        typer.Option("--update", help="Change an address already on the list to these settings."),
+    ] = False,
+    as_json: JsonOption = False,
     list_slug: ListOption = None,
 ) -> None:
-    """Subscribe an address to a list (pending until confirmed, unless --confirmed)."""
+    """Subscribe an address; without --confirmed it gets the confirmation e-mail.
+
+    An address already on the list changes only with --update (what differs is printed); a
+    suppressed or erased address is refused with the reason.
+    """
     with open_app() as app:
-        subscription = app.people.subscribe(
+        added = app.people.add(
             email,
             list_slug,
             topics=split_topics(topics),
             cadence=cadence,
             timezone=timezone,
+            send_hour=hour,
             confirmed=confirmed,
+            send_email=not no_email,
+            update=update,
         )
-    chosen = ", ".join(subscription.topics) or "every topic"
-    out.print(
-        f"{subscription.email}: {subscription.status} · {subscription.cadence} · {chosen}",
-        markup=False,
-    )
+    if as_json:
+        print_json(added.as_json())
+    else:
+        _print_added(added, no_email=no_email)
+    if added.confirmation is not None and added.confirmation.error is not None:
+        raise typer.Exit(1)
+
+
+def _print_added(added: Added, *, no_email: bool) -> None:
+    """What `subscribers add` did, in words: the outcome, the differences, the e-mail."""
+    s = added.subscription
+    summary = f"{s.status} · {s.cadence} · {', '.join(s.topics) or 'every topic'} · {s.timezone}"
+    changes = ", ".join(str(d) for d in added.differences)
+    if added.outcome == "unchanged":
+        out.print(f"{s.email}: already on the list ({summary}); nothing to change", markup=False)
+        return
+    if added.outcome == "exists":
+        out.print(
+            f"{s.email} exists ({summary}): would change {changes}; run with --update to apply",
+            markup=False,
+        )
+        return
+    out.print(f"{s.email}: {added.outcome} · {summary}", markup=False)
+    if added.outcome == "updated":
+        out.print(f"  changed {changes}", markup=False)
+    elif added.differences:  # a known person on a new list: their time zone is kept
+        out.print(
+            f"  kept {changes.replace(' → ', ' (asked ')}); --update changes it", markup=False
+        )
+    confirmation = added.confirmation
+    if confirmation is not None and confirmation.error is not None:
+        err.print(
+            f"Error: {confirmation}; {s.email} stays pending "
+            f"(try again: briefmail subscribers resend-confirmation {s.email})",
+            markup=False,
+        )
+    elif confirmation is not None:
+        out.print(f"  {confirmation}; they are mailed once they confirm", markup=False)
+    elif s.status == "pending" and no_email:
+        out.print(
+            f"  no e-mail sent (--no-email): {s.email} stays pending until confirmed "
+            f"(briefmail subscribers confirm / resend-confirmation {s.email})",
+            markup=False,
+        )
+
+
+@subscribers_cli.command("confirm")
+@handle_errors
+def subscribers_confirm(
+    email: Annotated[str, typer.Argument(help="E-mail address.")], list_slug: ListOption = None
+) -> None:
+    """Record that a pending reader confirmed (by reply, in person); they are mailed from now on."""
+    with open_app() as app:
+        subscription, changed = app.people.confirm_for(email, list_slug)
+    if changed:
+        out.print(f"{subscription.email}: confirmed", markup=False)
+    else:
+        out.print(
+            f"{subscription.email}: {subscription.status}, not pending; nothing changed",
+            markup=False,
+        )
+
+
+@subscribers_cli.command("resend-confirmation")
+@handle_errors
+def subscribers_resend_confirmation(
+    emails: Annotated[
+        list[str] | None, typer.Argument(help="Pending addresses (or use --pending).")
+    ] = None,
+    pending: Annotated[
+        bool, typer.Option("--pending", help="Every pending reader of the list.")
+    ] = False,
+    as_json: JsonOption = False,
+    list_slug: ListOption = None,
+) -> None:
+    """Send the confirmation e-mail again (at most one an hour per address; skips are named)."""
+    if not emails and not pending:
+        raise typer.BadParameter("name the addresses, or use --pending for every pending reader")
+    with open_app() as app:
+        results = app.people.resend_confirmation(emails or (), list_slug, pending=pending)
+    if as_json:
+        print_json([r.as_json() for r in results])
+    else:
+        for result in results:
+            out.print(str(result), markup=False)
+        _print_tally(results)
+    if any(r.error is not None for r in results):
+        raise typer.Exit(1)
+
+
+def _print_tally(results: Sequence[ConfirmationSent]) -> None:
+    """``confirmations: 3 sent, 1 skipped, 0 failed``."""
+    sent = sum(r.sent for r in results)
+    failed = sum(r.error is not None for r in results)
+    skipped = len(results) - sent - failed
+    out.print(f"confirmations: {sent} sent, {skipped} skipped, {failed} failed", markup=False)
 
 
 @subscribers_cli.command("list")
@@ -145,6 +260,12 @@ def subscribers_import(
     dry_run: Annotated[
         bool, typer.Option("--dry-run", help="Check every row, change nothing.")
     ] = False,
+    send_confirmations: Annotated[
+        bool,
+        typer.Option(
+            "--send-confirmations", help="Mail the pending rows their confirmation e-mail."
+        ),
+    ] = False,
     list_slug: ListOption = None,
 ) -> None:
     """Import subscribers from CSV: every row or none; bad rows are named with their line."""
@@ -157,6 +278,7 @@ def subscribers_import(
             list_slug,
             dry_run=dry_run,
             progress=lambda done, total: bar.update(task, completed=done, total=total),
+            send_confirmations=send_confirmations,
         )
     report = imported.report
     verb = "would import" if dry_run else "imported"
@@ -165,6 +287,21 @@ def subscribers_import(
         f"{report.unchanged} unchanged, {report.skipped_suppressed} suppressed (skipped)",
         markup=False,
     )
+    if report.pending and not send_confirmations:
+        out.print(
+            f"{len(report.pending)} pending: they get nothing until they confirm; "
+            "--send-confirmations mails them the confirmation e-mail",
+            markup=False,
+        )
+    elif report.pending:
+        out.print(f"{len(report.pending)} pending", markup=False)
+    if imported.confirmations:
+        for result in imported.confirmations:
+            if not result.sent:
+                out.print(str(result), markup=False)
+        _print_tally(imported.confirmations)
+        if any(r.error is not None for r in imported.confirmations):
+            raise typer.Exit(1)
 
 
 @subscribers_cli.command("export")

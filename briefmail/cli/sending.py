@@ -7,7 +7,7 @@ import logging
 import threading
 import time
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import contextmanager, nullcontext
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated
 
@@ -28,8 +28,11 @@ from briefmail.cli.base import (
     print_json,
     runs_cli,
     schedule_cli,
+    scheduler_running,
+    scheduler_state,
     split_topics,
     state,
+    trigger_words,
 )
 
 if TYPE_CHECKING:
@@ -349,16 +352,29 @@ def runs_show(
 @handle_errors
 def status(as_json: JsonOption = False) -> None:
     """Where sending stands: unfinished runs, rate, queue, suppressions, the scheduler's job."""
+    from scheduler.jobs import build_scheduler
+
     with open_app() as app:
         now = app.sending.status()
+        triggers = {
+            job.id: trigger_words(job.trigger)
+            for job in build_scheduler(app.sending, blocking=False).get_jobs()
+        }
+        running, scheduler = scheduler_state(app)
     figures, jobs, warnings = now.figures, now.jobs, now.warnings
     if as_json:
-        print_json(now.as_json())
+        data = now.as_json()
+        for job in data["jobs"]:  # type: ignore[attr-defined]
+            job["when"] = triggers.get(job["id"], job["trigger"])
+        print_json(data | {"scheduler": {"running": running, "state": scheduler}})
         return
     for warning in warnings:
         err.print(f"warning: {warning}", markup=False)
+    out.print(f"scheduler: {scheduler}", markup=False)
     for job in jobs:
-        out.print(f"job {job.id}: {job.trigger}", markup=False)
+        when = triggers.get(job.id, job.trigger)
+        upcoming = f"; next {job.next_run:%Y-%m-%d %H:%M %Z}" if job.next_run else ""
+        out.print(f"job {job.id}: {when}{upcoming}", markup=False)
     table = Table("run", "kind", "period", "status", "done", "open")
     for run in figures.unfinished:
         total = sum(run.counts.values())
@@ -426,7 +442,7 @@ def serve(
 
     if no_web and no_scheduler:
         raise typer.BadParameter("--no-web and --no-scheduler together leave nothing to run")
-    with open_app() as app:
+    with open_app() as app, scheduler_running(app) if not no_scheduler else nullcontext():
         run(
             app,
             host=host,

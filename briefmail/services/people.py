@@ -13,9 +13,24 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from subscribers.adding import (
+    AddressSuppressed,
+    Difference,
+    Wanted,
+    apply_add,
+    plan_add,
+    refuse_suppressed,
+)
 from subscribers.lists import get_list
-from subscribers.models import Cadence, Subscription
-from subscribers.rules import parse_cadence
+from subscribers.models import Cadence, Subscription, SubscriptionStatus
+from subscribers.rules import (
+    DEFAULT_SEND_HOUR,
+    check_deliverable,
+    check_timezone,
+    parse_cadence,
+    parse_send_hour,
+    parse_topics,
+)
 from subscribers.service import (
     CLI,
     Context,
@@ -35,9 +50,42 @@ if TYPE_CHECKING:
     from sqlalchemy.orm import Session
 
     from briefmail.app import Briefmail
+    from briefmail.services.confirmations import ConfirmationSent
     from subscribers.importer import ImportReport
 
-__all__ = ["Erased", "Exported", "Imported", "PeopleService", "SubscriptionView"]
+__all__ = [
+    "Added",
+    "AddressSuppressed",
+    "Difference",
+    "Erased",
+    "Exported",
+    "Imported",
+    "PeopleService",
+    "SubscriptionView",
+]
+
+
+@dataclass(frozen=True, slots=True)
+class Added:
+    """What adding an address did: created, updated, or left as it was (and what differs)."""
+
+    subscription: SubscriptionView
+    #: created | updated | unchanged (asked for what is stored) | exists (differs; kept).
+    outcome: str
+    differences: tuple[Difference, ...] = ()
+    #: The confirmation e-mail's fate; None when none was due (confirmed, kept, --no-email).
+    confirmation: ConfirmationSent | None = None
+
+    def as_json(self) -> dict[str, object]:
+        """The subscription, the outcome, what differs and the confirmation's fate."""
+        return {
+            **self.subscription.as_json(),
+            "outcome": self.outcome,
+            "differences": [
+                {"field": d.field, "before": d.before, "after": d.after} for d in self.differences
+            ],
+            "confirmation": self.confirmation.as_json() if self.confirmation else None,
+        }
 
 
 @dataclass(frozen=True, slots=True)
@@ -95,11 +143,15 @@ class Imported:
 
     path: Path
     report: ImportReport
+    #: The confirmation e-mails sent to the pending rows (--send-confirmations), if asked.
+    confirmations: tuple[ConfirmationSent, ...] = ()
 
     def as_json(self) -> dict[str, object]:
         """The counts of the import."""
         r = self.report
         return {
+            "pending": len(r.pending),
+            "confirmations": [c.as_json() for c in self.confirmations],
             "path": str(self.path),
             "dry_run": r.dry_run,
             "rows": r.rows,
@@ -165,6 +217,134 @@ class PeopleService:
             session.commit()
             return SubscriptionView.of(subscription, slug)
 
+    def add(
+        self,
+        email: str,
+        list_slug: str | None = None,
+        *,
+        topics: Sequence[str] = (),
+        cadence: Cadence | str = Cadence.DAILY,
+        timezone: str = "UTC",
+        send_hour: int = DEFAULT_SEND_HOUR,
+        confirmed: bool = False,
+        send_email: bool = True,
+        update: bool = False,
+        actor: str | None = None,
+        context: Context = CLI,
+    ) -> Added:
+        """An operator adds an address: what `subscribers add`, the console and the API do.
+
+        A suppressed or erased address is refused (AddressSuppressed, with its evidence). An
+        address already on the list changes nothing unless ``update``; either way the result
+        lists what differs. A new pending subscription gets the confirmation e-mail unless
+        ``send_email`` is false. Every field is checked before anything is looked up.
+        """
+        slug = self.list_slug(list_slug)
+        wanted = Wanted(
+            self._address(email),
+            parse_topics(topics, self.app.taxonomy),
+            parse_cadence(cadence),
+            check_timezone(timezone),
+            parse_send_hour(send_hour),
+            confirmed,
+        )
+        with self.app.sessions() as session:
+            newsletter = get_list(session, slug)
+            plan = plan_add(session, newsletter, wanted)
+            current = plan.current
+            if current is not None and not plan.differences:
+                return Added(SubscriptionView.of(current, slug), "unchanged")
+            if current is not None and not update:
+                return Added(SubscriptionView.of(current, slug), "exists", plan.differences)
+            was = current.status if current is not None else None
+            subscription = apply_add(
+                session,
+                newsletter,
+                wanted,
+                plan,
+                update=update,
+                taxonomy=self.app.taxonomy,
+                context=context,
+                smtputf8=self.app.settings.smtp.smtputf8,
+            )
+            session.commit()
+            confirmation = None
+            if send_email and SubscriptionStatus.PENDING == subscription.status != was:
+                confirmation = self._send(session, [subscription], actor)[0]
+            view = SubscriptionView.of(subscription, slug)
+        outcome = "created" if current is None else "updated"
+        return Added(view, outcome, plan.differences, confirmation)
+
+    def confirm_for(
+        self, email: str, list_slug: str | None = None, *, actor: str | None = None
+    ) -> tuple[SubscriptionView, bool]:
+        """An operator records a person's confirmation (by reply, on paper); (view, changed).
+
+        A suppressed address is refused: only the person's own confirmation lifts that.
+        """
+        slug = self.list_slug(list_slug)
+        with self.app.sessions() as session:
+            refuse_suppressed(session, email)
+            subscription = self._subscription(session, email, slug)
+            changed = confirm(session, subscription, CLI)
+            if changed:
+                from briefmail.accounts.audit import write
+
+                write(
+                    session,
+                    actor or self.app.actor,
+                    "subscriber.confirmed",
+                    f"subscriber:{subscription.subscriber_id}",
+                    before={"status": "pending"},
+                    after={"status": "confirmed", "list": slug},
+                )
+            session.commit()
+            return SubscriptionView.of(subscription, slug), changed
+
+    def resend_confirmation(
+        self,
+        emails: Sequence[str] = (),
+        list_slug: str | None = None,
+        *,
+        pending: bool = False,
+        actor: str | None = None,
+    ) -> list[ConfirmationSent]:
+        """Send the confirmation again to these addresses (or, ``pending``, to every pending one).
+
+        At most one an hour per address; the skipped ones say why. NotSubscribed names an
+        address that has no subscription on the list.
+        """
+        slug = self.list_slug(list_slug)
+        with self.app.sessions() as session:
+            newsletter = get_list(session, slug)
+            targets = [self._subscription(session, email, slug) for email in emails]
+            if pending:
+                named = {s.id for s in targets}
+                targets += [
+                    s
+                    for s in list_subscriptions(session, newsletter)
+                    if s.status == SubscriptionStatus.PENDING and s.id not in named
+                ]
+            results = self._send(session, targets, actor)
+            session.commit()
+            return results
+
+    def _address(self, email: str) -> str:
+        """The address normalised and checked as every subscribe is (InvalidAddress)."""
+        return check_deliverable(normalise_email(email), smtputf8=self.app.settings.smtp.smtputf8)
+
+    def _send(
+        self, session: Session, subscriptions: Sequence[Subscription], actor: str | None
+    ) -> list[ConfirmationSent]:
+        """Mail the confirmations (rate-limited), their audit entries written in ``session``."""
+        from briefmail.services.confirmations import send_confirmations
+
+        results = send_confirmations(
+            self.app, subscriptions, session, actor=actor or self.app.actor
+        )
+        session.commit()
+        return results
+
     def confirm(
         self, email: str, list_slug: str | None = None, *, context: Context
     ) -> tuple[SubscriptionView, bool]:
@@ -213,8 +393,14 @@ class PeopleService:
         *,
         dry_run: bool = False,
         progress: Callable[[int, int], None] | None = None,
+        send_confirmations: bool = False,
+        actor: str | None = None,
     ) -> Imported:
-        """Import subscribers from CSV: every row or none (ImportFailed names the bad lines)."""
+        """Import subscribers from CSV: every row or none (ImportFailed names the bad lines).
+
+        ``send_confirmations`` mails the rows left pending their confirmation (at most one an
+        hour per address), once the import is committed.
+        """
         from subscribers.importer import import_csv
 
         with self.app.sessions() as session:
@@ -229,7 +415,10 @@ class PeopleService:
             )
             if not dry_run:
                 session.commit()
-        return Imported(Path(path), report)
+        sent: list[ConfirmationSent] = []
+        if send_confirmations and not dry_run and report.pending:
+            sent = self.resend_confirmation(report.pending, list_slug, actor=actor)
+        return Imported(Path(path), report, tuple(sent))
 
     def export_csv(self, path: Path, list_slug: str | None = None) -> Exported:
         """Write a list's subscribers as CSV (it imports back unchanged)."""

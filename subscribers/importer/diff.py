@@ -42,6 +42,9 @@ class ImportReport:
     dry_run: bool = False
     #: Line numbers of the suppressed rows that were skipped.
     suppressed_lines: list[int] = field(default_factory=list)
+    #: Addresses of the rows whose subscription is pending after the import (they wait for a
+    #: confirmation e-mail, which the import itself does not send).
+    pending: list[str] = field(default_factory=list)
 
 
 class Stored(NamedTuple):
@@ -85,6 +88,8 @@ def compare(
         elif found is None or subscription is None:
             report.created += 1
             plan.creates.append(_to_create(row, found))
+            if (row.status or SubscriptionStatus.PENDING) == SubscriptionStatus.PENDING:
+                report.pending.append(row.email)
         else:
             subscription_id, settings = subscription
             change = _to_change(row, found, subscription_id, settings, topics.get(subscription_id))
@@ -93,6 +98,8 @@ def compare(
             else:
                 report.updated += 1
                 plan.changes.append(change)
+            if (row.status or settings.status) == SubscriptionStatus.PENDING:
+                report.pending.append(row.email)
 
 
 def _refusal(status: SubscriptionStatus | None, current: SubscriptionStatus | None) -> str | None:
