@@ -22,6 +22,7 @@ from functools import cached_property
 from typing import TYPE_CHECKING, Any, ClassVar
 
 from sqlalchemy import func, select
+from sqlalchemy.exc import IntegrityError
 
 from briefmail.accounts import audit
 from briefmail.accounts.models import Operator, Role
@@ -47,6 +48,8 @@ __all__ = [
     "Operators",
     "UnknownOperator",
     "WeakPassword",
+    "check_password",
+    "operator_address",
     "parse_role",
 ]
 
@@ -55,6 +58,8 @@ MIN_PASSWORD = 10
 MAX_PASSWORD = 1024
 _RANK = {Role.VIEWER: 0, Role.EDITOR: 1, Role.OWNER: 2}
 _REFUSED = "wrong e-mail address or password"
+#: Keys of failed sign-ins held before the expired ones are swept out.
+_SWEEP_AT = 10_000
 
 
 class AccountError(RuleError):
@@ -175,6 +180,14 @@ class _Throttle(RateLimiter):
         """Drop the failures recorded for ``key`` (after its successful sign-in)."""
         self._events.pop(key, None)
 
+    def allow(self, key: str) -> bool:
+        """Record a failure for ``key``; the keys of the past are swept once they are many."""
+        # Guessed addresses are keys too: without a sweep, a spray of them would pile up.
+        if len(self._events) > _SWEEP_AT:
+            for old in list(self._events):
+                self.allows(old)  # drops a key whose failures have all left the window
+        return super().allow(key)
+
 
 def check_password(password: str) -> str:
     """The password, if long enough (and not absurdly long); else WeakPassword saying why."""
@@ -187,7 +200,7 @@ def check_password(password: str) -> str:
     return password
 
 
-def _address(email: str) -> str:
+def operator_address(email: str) -> str:
     """An operator's address, normalised and lower-cased; InvalidAddress if bad.
 
     The local part too: a sign-in name is typed by hand, and nobody wants "Ada@" and "ada@" to
@@ -243,7 +256,7 @@ class Operators:
         ip: str | None = None,
     ) -> OperatorView:
         """Add an operator with this role and password; OperatorExists if the address is taken."""
-        address, role = _address(email), parse_role(role)
+        address, role = operator_address(email), parse_role(role)
         hashed = self._hasher.hash(check_password(password))
         with self._app.sessions() as session:
             if self._find(session, address) is not None:
@@ -257,7 +270,10 @@ class Operators:
                 session_epoch=secrets.randbelow(2**30) + 1,
             )
             session.add(operator)
-            session.flush()
+            try:
+                session.flush()
+            except IntegrityError:  # added by someone else since the check above
+                raise OperatorExists(f"email: {address} is an operator already") from None
             view = OperatorView.of(operator)
             audit.write(
                 session,
@@ -269,6 +285,14 @@ class Operators:
             )
             session.commit()
         return view
+
+    def available(self, email: str) -> str:
+        """The normalised address if no operator has it yet; OperatorExists (or InvalidAddress)."""
+        address = operator_address(email)
+        with self._app.sessions() as session:
+            if self._find(session, address) is not None:
+                raise OperatorExists(f"email: {address} is an operator already")
+        return address
 
     def list(self) -> list[OperatorView]:
         """Every operator, by address."""
@@ -359,7 +383,7 @@ class Operators:
     def authenticate(self, email: str, password: str, ip: str) -> OperatorView:
         """The operator these credentials name; LoginRefused or LoginThrottled otherwise."""
         try:
-            address = _address(email)
+            address = operator_address(email)
         except InvalidAddress:
             address = email.strip().lower()[:320]
         account = f"account:{address}"
@@ -457,7 +481,7 @@ class Operators:
         return session.scalar(select(Operator).where(Operator.email == address))
 
     def _require(self, session: Session, email: str) -> Operator:
-        address = _address(email)
+        address = operator_address(email)
         operator = self._find(session, address)
         if operator is None:
             raise UnknownOperator(f"email: {address} is not an operator")

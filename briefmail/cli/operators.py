@@ -51,9 +51,11 @@ def users_add(
     """Add an operator with a role (owner, editor, viewer); the password is asked for twice."""
     from briefmail.accounts.operators import check_password, parse_role
 
-    parse_role(role)  # a bad role is refused before a password is typed
-    password = check_password(_password(password_stdin))
     with open_app() as app:
+        # A bad role or address, or one taken, is refused before a password is typed.
+        parse_role(role)
+        app.operators.available(email)
+        password = check_password(_password(password_stdin))
         operator = app.operators.add(email, role, password)
     out.print(f"Added {operator.email} ({operator.role.value})", markup=False)
 

@@ -179,6 +179,22 @@ class TestSignIn:
         # Throttled attempts are not audited: a flood must not flood the log.
         assert actions(app).count("login.failed") == app.settings.console.login_attempts
 
+    def test_failures_of_the_past_are_swept_out_of_memory(
+        self, app: Briefmail, monkeypatch: pytest.MonkeyPatch
+    ) -> None:
+        """A spray of guessed addresses does not pile up: expired keys go once they are many."""
+        monkeypatch.setattr("briefmail.accounts.operators._SWEEP_AT", 3)
+        now = [0.0]
+        operators = Operators(app, clock=lambda: now[0])
+        for n in range(5):
+            with pytest.raises(LoginRefused):
+                operators.authenticate(f"guess{n}@example.org", "wrong password!", f"10.0.0.{n}")
+        assert len(operators._by_account._events) == 5
+        now[0] += app.settings.console.login_window_minutes * 60 + 1
+        with pytest.raises(LoginRefused):
+            operators.authenticate("late@example.org", "wrong password!", "10.0.1.1")
+        assert list(operators._by_account._events) == ["account:late@example.org"]
+
     def test_a_stale_hash_is_rehashed_on_sign_in(self, app: Briefmail) -> None:
         """A hash made with weaker parameters is replaced by one with the current ones."""
         from argon2 import PasswordHasher

@@ -78,6 +78,8 @@ class TestUsers:
             "users", "add", "ada@example.org", "--role", "owner", "--password-stdin", stdin=PASSWORD
         )
         assert (code, err) == (2, "Error: email: ada@example.org is an operator already\n")
+        code, _, err = run("users", "add", "ADA@example.org", "--role", "owner")  # no prompt
+        assert (code, err) == (2, "Error: email: ada@example.org is an operator already\n")
         code, _, err = run("users", "remove", "nobody@example.org")
         assert (code, err) == (2, "Error: email: nobody@example.org is not an operator\n")
         assert len(json.loads(run("users", "list", "--json")[1])) == 1
