@@ -6,10 +6,7 @@ import re
 
 from briefmail.accounts.models import Role
 from briefmail.web.console.audit import PAGE
-from tests.briefmail.web.console.accounts_pages import pages
 from tests.briefmail.web.console.conftest import Console
-
-__all__ = ["pages"]
 
 
 def targets(html: str) -> list[str]:
@@ -18,13 +15,13 @@ def targets(html: str) -> list[str]:
 
 
 class TestAuditPage:
-    def test_shows_sign_ins_and_changes_with_who_and_where(self, pages: Console) -> None:
+    def test_shows_sign_ins_and_changes_with_who_and_where(self, console: Console) -> None:
         """The owner's sign-in, a failed one and a CLI change show, newest first, with the IP."""
-        pages.app.operators.add("ada@example.org", Role.EDITOR, "a long enough password")
-        with pages.client() as client:
+        console.app.operators.add("ada@example.org", Role.EDITOR, "a long enough password")
+        with console.client() as client:
             refused = client.post("/admin/login", data={"email": "x@example.org", "password": "y"})
             assert refused.status_code in (400, 401, 403)
-            pages.login(client, Role.OWNER)
+            console.login(client, Role.OWNER)
             page = client.get("/admin/audit")
         assert page.status_code == 200
         text = page.text
@@ -35,13 +32,13 @@ class TestAuditPage:
             "{&#34;email&#34;: &#34;ada@example.org&#34;, &#34;role&#34;: &#34;editor&#34;}" in text
         )
 
-    def test_filters_and_pages_keep_each_other(self, pages: Console) -> None:
+    def test_filters_and_pages_keep_each_other(self, console: Console) -> None:
         """actor/action narrow the log; 'Older entries' goes on from the last row shown."""
         for n in range(PAGE + 5):
-            pages.app.audit.record("cli:alice", "subscriber.erase", f"subscriber:{n}@example.org")
-        pages.app.audit.record("api:cms", "issue.approve", "issue:1")
-        with pages.client() as client:
-            pages.login(client, Role.OWNER)
+            console.app.audit.record("cli:alice", "subscriber.erase", f"subscriber:{n}@example.org")
+        console.app.audit.record("api:cms", "issue.approve", "issue:1")
+        with console.client() as client:
+            console.login(client, Role.OWNER)
             first = client.get(
                 "/admin/audit", params={"actor": "cli:alice", "action": "subscriber"}
             )
@@ -61,9 +58,9 @@ class TestAuditPage:
             bad = client.get("/admin/audit", params={"before": "soon"})
             assert bad.status_code == 400 and "before" in bad.text
 
-    def test_only_owners_read_the_log(self, pages: Console) -> None:
+    def test_only_owners_read_the_log(self, console: Console) -> None:
         """A viewer is refused with the styled 403 page."""
-        with pages.client() as client:
-            pages.login(client, Role.VIEWER)
+        with console.client() as client:
+            console.login(client, Role.VIEWER)
             refused = client.get("/admin/audit")
         assert refused.status_code == 403 and "This needs the owner role" in refused.text

@@ -13,10 +13,7 @@ from briefmail.settings import DkimSettings, SmtpSettings, WebhookSettings
 from briefmail.web.console.settings import MASK
 from mailer.dkim import generate_key
 from mailer.testing import SmtpSink, free_port
-from tests.briefmail.web.console.accounts_pages import hidden_field, pages, serve_pages
-from tests.briefmail.web.console.conftest import Console, console_app
-
-__all__ = ["pages"]
+from tests.briefmail.web.console.conftest import Console, console_app, csrf_of, serve
 
 
 @pytest.fixture
@@ -49,7 +46,7 @@ def configured(
     )
     app.close()
     app = type(app)(settings)
-    server, thread = serve_pages(app, port)
+    server, thread = serve(app, port)
     try:
         yield Console(app, base, smtp_sink)
     finally:
@@ -91,35 +88,33 @@ class TestSettingsPage:
         assert value in text and name == "brief._domainkey.example.org" and name in text
         assert "From domain news.example.org aligns with the signing domain d=example.org" in text
 
-    def test_unconfigured_dkim_is_said_and_only_owners_look(self, pages: Console) -> None:
+    def test_unconfigured_dkim_is_said_and_only_owners_look(self, console: Console) -> None:
         """Without [dkim] the page says messages go unsigned; an editor is refused."""
-        with pages.client() as client:
-            pages.login(client, Role.EDITOR)
+        with console.client() as client:
+            console.login(client, Role.EDITOR)
             assert client.get("/admin/settings").status_code == 403
-        with pages.client() as client:
-            pages.login(client, Role.OWNER)
+        with console.client() as client:
+            console.login(client, Role.OWNER)
             text = client.get("/admin/settings").text
         assert "Not configured: messages go out unsigned." in text
         assert "the key file briefmail.secret is used" not in text  # the key is set here
 
-    def test_the_one_click_self_test_unsubscribes_nobody(self, pages: Console) -> None:
+    def test_the_one_click_self_test_unsubscribes_nobody(self, console: Console) -> None:
         """The check POSTs to our own /unsubscribe as a mail client would; no reader changes."""
         from tests.conftest import subscribe_readers
 
-        subscribe_readers(pages.app, ["reader@example.org"])
-        with pages.client() as client:
-            pages.login(client, Role.OWNER)
+        subscribe_readers(console.app, ["reader@example.org"])
+        with console.client() as client:
+            console.login(client, Role.OWNER)
             page = client.get("/admin/settings").text
-            checked = client.post(
-                "/admin/settings/check", data={"csrf": hidden_field(page, "csrf")}
-            )
+            checked = client.post("/admin/settings/check", data={"csrf": csrf_of(page)})
             forged = client.post("/admin/settings/check", data={"csrf": "forged"})
         assert checked.status_code == 200
         assert 'id="one-click-result"' in checked.text
         assert "answered a one-click POST at once: 400, plain text" in checked.text
         assert "no redirect, no cookie" in checked.text
         assert forged.status_code == 403
-        profile = pages.app.subscriber_profile("reader@example.org")
+        profile = console.app.subscriber_profile("reader@example.org")
         assert [s["status"] for s in profile["subscriptions"]] == ["confirmed"]
 
 
