@@ -364,13 +364,19 @@ class ContentService:
         """
         import tempfile
 
+        from mailer.ingest import IngestError
+
         name = Path(filename).name or "pasted.txt"
         with tempfile.TemporaryDirectory(prefix="briefmail-ingest-") as folder:
             path = Path(folder) / name
             path.write_text(text, encoding="utf-8")
-            return self.ingest(
-                path, list_slug, format=format, dry_run=dry_run, approve=approve, actor=actor
-            )
+            try:
+                return self.ingest(
+                    path, list_slug, format=format, dry_run=dry_run, approve=approve, actor=actor
+                )
+            except IngestError as exc:
+                # The temporary folder means nothing to whoever pasted the text: their name.
+                raise IngestError(name, exc.line, exc.reason) from None
 
     def titled(self, issue: Issue, slug: str, list_name: str) -> Issue:
         """The issue with a title readers understand and the list's subject template filled."""
@@ -406,6 +412,29 @@ class ContentService:
             newsletter = get_list(session, self.list_slug(list_slug))
             rows = [IssueSummary.of(row) for row in list_issues(session, newsletter)]
         return [row for row in rows if stage is None or row.stage == stage]
+
+    def list_of(self, issue_id: int) -> str:
+        """The slug of the list an issue belongs to (a console's URL names only the issue)."""
+        from sqlalchemy import select
+
+        from scheduler.editions import UnknownIssue
+        from subscribers.models import NewsletterList
+
+        with self.app.sessions() as session:
+            slug = session.scalar(
+                select(NewsletterList.slug)
+                .join(StoredIssue, StoredIssue.list_id == NewsletterList.id)
+                .where(StoredIssue.id == issue_id)
+            )
+        if slug is None:
+            raise UnknownIssue(issue_id)
+        return slug
+
+    def audience_topics(self, issue_id: int, list_slug: str | None = None) -> list[tuple[str, ...]]:
+        """The topic sets the issue's audience would get it for (at most 12; the variants)."""
+        from briefmail.ops.preview import audience_variants
+
+        return audience_variants(self.app, issue_id, self.list_slug(list_slug))
 
     def issue(self, issue_id: int, list_slug: str | None = None) -> IssueView:
         """One stored issue of the list; UnknownIssue if it is not there."""
@@ -489,6 +518,14 @@ class ContentService:
         result = preview_variant(self.app, issue_id, self.list_slug(list_slug), topics)
         target = html_path or Path(f"preview-{issue_id}.html")
         return WrittenPreview(result, write_preview(result, target, eml_path))
+
+    def variant(
+        self, issue_id: int, list_slug: str | None = None, topics: Sequence[str] = ()
+    ) -> Preview:
+        """One variant rendered as a reader of ``topics`` gets it, written nowhere."""
+        from briefmail.ops.preview import preview_variant
+
+        return preview_variant(self.app, issue_id, self.list_slug(list_slug), topics)
 
     def variants(self, issue_id: int, list_slug: str | None = None) -> list[Preview]:
         """Every variant the issue's audience would get, rendered (empty ones left out)."""
