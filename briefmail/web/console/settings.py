@@ -135,7 +135,7 @@ def dkim_checks(app: Briefmail) -> list[Check]:
                 "DKIM signing",
                 None,
                 "Not configured: messages go out unsigned. Set [dkim] domain, selector and "
-                "key_file (`briefmail dkim keygen` makes a key).",
+                "key_file; briefmail dkim keygen makes a key.",
             )
         ]
     aligned = sender == cfg.domain or sender.endswith("." + cfg.domain)
@@ -220,7 +220,7 @@ def router(app: Briefmail, ui: ConsoleUI) -> APIRouter:
             request,
             operator,
             "settings.html",
-            config_file=str(app.settings.config_file or "none (defaults and BRIEFMAIL_*)"),
+            config_file=str(app.settings.config_file or ""),
             rows=setting_rows(app.settings),
             checks=dkim_checks(app),
             one_click=one_click,
