@@ -153,3 +153,19 @@ def test_an_unreachable_base_url_fails_the_check(database_url: str, smtp_sink: S
     finally:
         app.close()
     assert check.ok is False and f"{base}/unsubscribe/… could not be reached" in check.detail
+
+
+def test_passwords_in_addresses_are_masked() -> None:
+    """A password in database.url or a source's url is ••••; the user and host stay readable."""
+    from briefmail.settings import DatabaseSettings, SourceSettings, isolated_settings
+    from briefmail.web.console.settings import setting_rows
+
+    settings = isolated_settings(
+        database=DatabaseSettings(url="postgresql+psycopg://brief:db-pass-1@db.internal/brief"),
+        sources=[SourceSettings(list="brief", url="https://feed:feed-pass-2@feeds.example/x.xml")],
+    )
+    rows = dict(setting_rows(settings))
+    assert rows["database.url"] == f"postgresql+psycopg://brief:{MASK}@db.internal/brief"
+    assert rows["sources[0].url"] == f"https://feed:{MASK}@feeds.example/x.xml"
+    assert rows["sources[0].list"] == "brief" and rows["smtp.password"] == "—"
+    assert not any("pass-" in value for value in rows.values())
