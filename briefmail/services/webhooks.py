@@ -55,6 +55,8 @@ class WebhookInfo:
     events: tuple[str, ...]
     secret_env: str
     counts: dict[str, int]
+    #: Whether its secret_env holds a secret (without one its events wait).
+    secret_set: bool = True
 
     def as_json(self) -> dict[str, object]:
         """The shape `webhooks list --json` prints (the secret never appears)."""
@@ -162,15 +164,23 @@ class WebhooksService:
                 session.commit()
         return self._ids
 
-    def listing(self) -> list[WebhookInfo]:
-        """Every configured webhook with its deliveries' counts (SettingsError: no secret)."""
-        self.targets()
+    def listing(self, *, strict: bool = True) -> list[WebhookInfo]:
+        """Every configured webhook with its deliveries' counts (SettingsError: no secret).
+
+        Not strict (the console): a webhook without its secret is listed, marked so.
+        """
+        ready = {target.url for target in self.targets(strict=strict)}
         self.sync()
         with self.app.sessions() as session:
             counts = backlog(session)
         return [
             WebhookInfo(
-                cfg.label, cfg.url, tuple(cfg.events), cfg.secret_env, counts.get(cfg.url, {})
+                cfg.label,
+                cfg.url,
+                tuple(cfg.events),
+                cfg.secret_env,
+                counts.get(cfg.url, {}),
+                secret_set=cfg.url in ready,
             )
             for cfg in self.configured
         ]
