@@ -48,6 +48,7 @@ _SERVICES = (
 
 def acting(app: Briefmail, actor: str) -> Briefmail:
     """The app acting for ``actor``: same engine, sessions, taxonomy, renderer; own services."""
+    app.renderer  # noqa: B018 - built once on the app, so every clone shares its templates
     clone = copy.copy(app)
     for name in _SERVICES:
         clone.__dict__.pop(name, None)

@@ -110,3 +110,18 @@ def test_the_issue_history_names_the_token_not_the_server_login(served: Served) 
     assert history, "approving an issue is in its history"
     assert {change["actor"] for change in history} == {"api:test-write"}
     assert served.app.actor.startswith("cli:")  # the served app itself is untouched
+
+
+def test_acting_shares_the_app_but_not_its_actor(served: Served) -> None:
+    """`acting` gives a request the app's engine and renderer with its own actor and services."""
+    from briefmail.web.api.auth import acting
+
+    app = served.app
+    app.content  # noqa: B018 - a service built on the app before the clone
+    clone = acting(app, "api:someone")
+    assert clone.actor == "api:someone"
+    assert app.actor != "api:someone"
+    assert clone.engine is app.engine
+    assert clone.renderer is app.renderer
+    assert clone.content is not app.content
+    assert clone.content.app is clone
