@@ -218,3 +218,32 @@ class TestStages:
             "console:e@example.org",
             "console:f@example.org",
         ]
+
+
+class TestConsoleLookups:
+    def test_list_of_names_the_issues_list_and_refuses_an_unknown_id(
+        self, app: Briefmail
+    ) -> None:
+        """list_of answers the slug of the issue's own list; an unknown id is UnknownIssue."""
+        app.content.add_list("weekly", "Weekly Brief")
+        result = app.content.ingest(BRIEF, "weekly")
+        assert result.issue_id is not None
+        assert app.content.list_of(result.issue_id) == "weekly"
+        with pytest.raises(UnknownIssue):
+            app.content.list_of(999)
+
+    def test_a_refused_paste_names_the_upload_not_a_temporary_file(self, app: Briefmail) -> None:
+        """ingest_text's IngestError carries the given file name and the line."""
+        with pytest.raises(IngestError, match=r"^notes\.txt:1: ") as refused:
+            app.content.ingest_text("[server]\nport = 8080\nhost = x\n", filename="notes.txt")
+        assert refused.value.path == "notes.txt"
+        assert app.content.issues() == []
+
+    def test_variant_renders_one_topic_set(self, app: Briefmail) -> None:
+        """variant() renders only the stories of the chosen topics, writing nothing."""
+        result = app.content.ingest(BRIEF)
+        assert result.issue_id is not None
+        shown = app.content.variant(result.issue_id, None, ["chips"])
+        assert shown.topics == ("chips",)
+        assert "Foundry Starts Volume Output" in shown.rendered.html
+        assert "Open-Weight Reasoning Model" not in shown.rendered.html
