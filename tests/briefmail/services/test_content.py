@@ -221,9 +221,7 @@ class TestStages:
 
 
 class TestConsoleLookups:
-    def test_list_of_names_the_issues_list_and_refuses_an_unknown_id(
-        self, app: Briefmail
-    ) -> None:
+    def test_list_of_names_the_issues_list_and_refuses_an_unknown_id(self, app: Briefmail) -> None:
         """list_of answers the slug of the issue's own list; an unknown id is UnknownIssue."""
         app.content.add_list("weekly", "Weekly Brief")
         result = app.content.ingest(BRIEF, "weekly")

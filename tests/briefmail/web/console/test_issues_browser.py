@@ -52,7 +52,8 @@ class TestIssuePageInChromium:
             labels = [frames.nth(n).get_attribute("title") for n in range(frames.count())]
             assert labels[:2] == ["chips at 375 px", "chips at 600 px"]
             assert all(frames.nth(n).get_attribute("sandbox") == "" for n in range(len(labels)))
-            chips, models = _frame_text(page, 0), _frame_text(page, labels.index("models at 375 px"))
+            chips = _frame_text(page, 0)
+            models = _frame_text(page, labels.index("models at 375 px"))
             assert "Foundry Ships" in chips and "Lab Publishes" not in chips
             assert "Lab Publishes" in models and "Foundry Ships" not in models
             page.screenshot(path=str(ARTIFACTS / "console-issue-375.png"), full_page=True)
