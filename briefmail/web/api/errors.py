@@ -116,11 +116,14 @@ def translate(exc: Exception) -> ApiError | None:
     from scheduler.revisions import EditError
     from scheduler.runs import RunConflict, RunStateError
     from scheduler.scheduling import ScheduleError
+    from subscribers.adding import AddressSuppressed
     from subscribers.db import DatabaseUnavailable
     from subscribers.rules import RuleError
 
     if isinstance(exc, ApiError):
         return exc
+    if isinstance(exc, AddressSuppressed):
+        return ApiError(409, "address_suppressed", str(exc), field="email", reason=exc.reason)
     if isinstance(exc, IngestError):
         message = f"line {exc.line}: {exc.reason}"
         return ApiError(422, "invalid_issue", message, field="text", line=exc.line)

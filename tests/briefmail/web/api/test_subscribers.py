@@ -160,3 +160,19 @@ def test_unsubscribe_then_erase(served: Served) -> None:
         served.client(Scope.WRITE).post("/api/v1/subscribers/x@example.net/erase").status_code
         == 403
     )
+
+
+def test_a_suppressed_address_is_refused_with_its_reason(served: Served) -> None:
+    """Adding an erased address answers 409 address_suppressed naming why; nothing is mailed."""
+    served.app.people.erase("erased@example.net")
+    answer = served.client(Scope.WRITE).post(
+        "/api/v1/subscribers", json={"email": "erased@example.net"}
+    )
+    assert answer.status_code == 409, answer.text
+    error = error_of(answer)
+    assert (error["code"], error["field"], error["reason"]) == (
+        "address_suppressed",
+        "email",
+        "erased",
+    )
+    assert served.sink.messages == []
