@@ -377,30 +377,33 @@ def build_scheduler(
         )
     if schedule.sources:
         # Every tick, each source is polled only when its own poll_minutes have passed.
-        fetching = Backoff(SOURCES_JOB_ID, schedule.tick_seconds, faults=faults)
-        scheduler.add_job(
-            fetching.attempt,
-            IntervalTrigger(seconds=schedule.tick_seconds, timezone=schedule.timezone),
-            args=[lambda: poll_sources(app)],
-            id=SOURCES_JOB_ID,
-            coalesce=True,
-            max_instances=1,
-            replace_existing=True,
-            next_run_time=dt.datetime.now(dt.UTC),
+        _add_every(
+            scheduler, SOURCES_JOB_ID, schedule.tick_seconds, lambda: poll_sources(app), faults
         )
     if deliver_webhooks is not None:
-        delivering = Backoff(WEBHOOKS_JOB_ID, WEBHOOKS_SECONDS, faults=faults)
-        scheduler.add_job(
-            delivering.attempt,
-            IntervalTrigger(seconds=WEBHOOKS_SECONDS, timezone=schedule.timezone),
-            args=[deliver_webhooks],
-            id=WEBHOOKS_JOB_ID,
-            coalesce=True,
-            max_instances=1,
-            replace_existing=True,
-            next_run_time=dt.datetime.now(dt.UTC),
-        )
+        _add_every(scheduler, WEBHOOKS_JOB_ID, WEBHOOKS_SECONDS, deliver_webhooks, faults)
     return scheduler
+
+
+def _add_every(
+    scheduler: BaseScheduler,
+    job_id: str,
+    seconds: float,
+    job: Callable[[], object],
+    faults: tuple[type[Exception], ...],
+) -> None:
+    """An interval job that starts at once and backs off from faults it cannot fix."""
+    backoff = Backoff(job_id, seconds, faults=faults)
+    scheduler.add_job(
+        backoff.attempt,
+        IntervalTrigger(seconds=seconds, timezone=scheduler.timezone),
+        args=[job],
+        id=job_id,
+        coalesce=True,
+        max_instances=1,
+        replace_existing=True,
+        next_run_time=dt.datetime.now(dt.UTC),
+    )
 
 
 def _add_digest_job(scheduler: BaseScheduler, app: JobApp, digesting: Backoff) -> None:
