@@ -125,8 +125,21 @@ class IssueSendingApi:
         content.issue(issue_id, slug)  # 404 for an issue of another list
         return caller.app.sending.dry_run(issue_id, content.list_slug(slug)).as_json()
 
-    def test_send(self, caller: Called, issue_id: int, body: TestSend) -> dict[str, Any]:
+    def test_send(
+        self,
+        caller: Called,
+        issue_id: int,
+        body: TestSend,
+        request: Request,
+        key: IdempotencyKey = None,
+    ) -> JSONResponse:
         """Mail one [TEST] copy of a variant to each address; nothing is recorded."""
+        route = f"POST {request.url.path}"
+        return idempotent(
+            caller, key, route, body.model_dump(), lambda: self._test_send(caller, issue_id, body)
+        )
+
+    def _test_send(self, caller: Caller, issue_id: int, body: TestSend) -> JSONResponse:
         from subscribers.rules import normalise_email
 
         slug = caller.app.content.list_slug(body.list_slug)
@@ -136,13 +149,15 @@ class IssueSendingApi:
             copy = asyncio.run(caller.app.sending.test_copy(issue_id, slug, address, body.topics))
             sent.append(address)
         caller.audit("issue.test_send", f"issue:{issue_id}", after={"to": sent})
-        return {
-            "issue_id": issue_id,
-            "to": sent,
-            "topics": list(copy.topics),
-            "subject": copy.rendered.subject,
-            "stories": copy.stories,
-        }
+        return JSONResponse(
+            {
+                "issue_id": issue_id,
+                "to": sent,
+                "topics": list(copy.topics),
+                "subject": copy.rendered.subject,
+                "stories": copy.stories,
+            }
+        )
 
     def send(
         self,

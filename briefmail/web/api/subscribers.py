@@ -1,4 +1,4 @@
-"""/api/v1/subscribers: list, add (double opt-in or a confirmed import), read, change, remove.
+"""/api/v1/subscribers: list, add (double opt-in or an import), read, change, confirm, remove.
 
 Adding is `PeopleService.add`, the operation behind `briefmail subscribers add` and the
 console: a new pending reader gets the confirmation e-mail, an address already on the list
@@ -102,6 +102,8 @@ class SubscribersApi:
         api.add(router, "GET", path, self.show, Scope.READ)
         api.add(router, "PATCH", path, self.change, Scope.WRITE)
         api.add(router, "DELETE", path, self.unsubscribe, Scope.WRITE)
+        api.add(router, "POST", f"{path}/confirm", self.confirm, Scope.WRITE)
+        api.add(router, "POST", f"{path}/resend-confirmation", self.resend, Scope.WRITE)
         api.add(router, "POST", f"{path}/erase", self.erase, Scope.SEND)
         api.add(router, "GET", f"{path}/export", self.export, Scope.READ)
         return router
@@ -208,6 +210,16 @@ class SubscribersApi:
             "subscriber.unsubscribe", f"subscriber:{view.email}", after={"list": view.list}
         )
         return view_json(view)
+
+    def confirm(self, caller: Called, email: str, slug: ListSlug = None) -> dict[str, Any]:
+        """Record the person's confirmation (given by reply, on paper); ``changed`` if pending."""
+        view, changed = caller.app.people.confirm_for(email, slug, actor=caller.token.actor)
+        return {**view_json(view), "changed": changed}
+
+    def resend(self, caller: Called, email: str, slug: ListSlug = None) -> dict[str, Any]:
+        """Mail the confirmation again (at most one an hour per address; ``skipped`` says why)."""
+        [sent] = caller.app.people.resend_confirmation([email], slug, actor=caller.token.actor)
+        return sent.as_json()
 
     def erase(self, caller: Called, email: str) -> dict[str, Any]:
         """Erase everything held about the person; only a suppression hash remains."""

@@ -117,3 +117,16 @@ def test_a_bad_key_is_refused(served: Served) -> None:
     )
     assert error_of(answer)["code"] == "invalid_idempotency_key"
     assert served.app.content.issues() == []
+
+
+def test_a_retried_test_send_mails_once(served: Served) -> None:
+    """A test-send retried with its key is replayed: one copy reaches the editor."""
+    issue_id = served.create_issue()["id"]
+    client = served.client(Scope.WRITE)
+    headers = {"Idempotency-Key": "test-copy-1"}
+    body = {"to": ["ed@example.org"]}
+    first = client.post(f"/api/v1/issues/{issue_id}/test-send", json=body, headers=headers)
+    retry = client.post(f"/api/v1/issues/{issue_id}/test-send", json=body, headers=headers)
+    assert first.status_code == retry.status_code == 200, first.text
+    assert retry.headers["Idempotent-Replayed"] == "true"
+    assert len(served.sink.messages) == 1

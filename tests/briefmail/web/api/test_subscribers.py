@@ -176,3 +176,21 @@ def test_a_suppressed_address_is_refused_with_its_reason(served: Served) -> None
         "erased",
     )
     assert served.sink.messages == []
+
+
+def test_an_operator_confirms_or_resends_for_a_pending_reader(served: Served) -> None:
+    """resend-confirmation mails again (once an hour); confirm records it, then changes nothing."""
+    client = served.client(Scope.WRITE)
+    client.post("/api/v1/subscribers", json={"email": "slow@example.net"})
+    assert len(served.sink.messages) == 1
+    resent = client.post("/api/v1/subscribers/slow@example.net/resend-confirmation").json()
+    assert resent["sent"] is False
+    assert "hour" in resent["skipped"]
+    confirmed = client.post("/api/v1/subscribers/slow@example.net/confirm")
+    assert confirmed.status_code == 200, confirmed.text
+    assert (confirmed.json()["status"], confirmed.json()["changed"]) == ("confirmed", True)
+    again = client.post("/api/v1/subscribers/slow@example.net/confirm").json()
+    assert again["changed"] is False
+    assert client.post("/api/v1/subscribers/nobody@example.net/confirm").status_code == 404
+    entries = served.app.audit.entries(action="subscriber.confirmed")
+    assert [e.actor for e in entries] == ["api:test-write"]
