@@ -226,7 +226,7 @@ def pause_run(session: Session, run_id: int, reason: str) -> bool:
     paused = bool(getattr(result, "rowcount", 0))
     run = session.get(Run, run_id) if paused else None
     if run is not None:
-        record_event(session, "run.paused", run_event(run) | {"reason": reason[:1000], "by": None})
+        record_event(session, "run.paused", run_event(run) | {"reason": reason[:1000]})
     return paused
 
 

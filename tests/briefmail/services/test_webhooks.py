@@ -157,3 +157,17 @@ def test_the_scheduler_delivers_webhooks_every_fifteen_seconds(
     subscribe_readers(hooked, ["ada@example.net"])
     job.func(*job.args)
     assert _kinds(receiver) == ["subscriber.confirmed"]
+
+
+@pytest.mark.smtp_faults(greeting=(554, "5.7.1 this relay does not take your mail"))
+def test_a_run_that_pauses_itself_says_why(hooked: Briefmail, receiver: Receiver) -> None:
+    """A relay turning us away pauses the run; the webhook hears run.paused with the reason."""
+    subscribe_readers(hooked, ["ada@example.net"])
+    stored = hooked.content.ingest(FIXTURES / "brief-mixed.txt", "brief", approve=True).stored
+    assert stored is not None
+    report = asyncio.run(hooked.sending.send(stored.id))
+    assert report.delivered == 0
+    hooked.webhooks.deliver()
+    paused = [r.event["data"] for r in receiver.at("/ok") if r.event["type"] == "run.paused"]
+    assert len(paused) == 1 and "554" in paused[0]["reason"]
+    assert "run.finished" not in _kinds(receiver)
