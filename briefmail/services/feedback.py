@@ -6,6 +6,7 @@ read is named in the result's errors ("path: reason"); the other paths still cou
 
 from __future__ import annotations
 
+import datetime as dt
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -17,8 +18,9 @@ from subscribers.tokens import TokenSigner
 
 if TYPE_CHECKING:
     from briefmail.app import Briefmail
+    from subscribers.directory import SuppressionRow
 
-__all__ = ["FeedbackService", "ParsedBounces"]
+__all__ = ["BounceView", "FeedbackService", "ParsedBounces"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -77,3 +79,76 @@ class FeedbackService:
                 except BounceError as exc:
                     parsed.errors.append(str(exc))
         return parsed
+
+    # -- what the console shows ------------------------------------------------------------
+
+    def suppressions(
+        self, *, reason: str | None = None, before_id: int | None = None, limit: int = 50
+    ) -> tuple[list[SuppressionRow], int | None, dict[str, int]]:
+        """A page of suppressions (newest first), the next cursor, and counts per reason."""
+        from subscribers.directory import suppression_reasons, suppressions
+
+        with self.app.sessions() as session:
+            rows, cursor = suppressions(session, reason=reason, before_id=before_id, limit=limit)
+            return rows, cursor, suppression_reasons(session)
+
+    def recent_bounces(self, limit: int = 50, reason: str | None = None) -> list[BounceView]:
+        """The newest bounce and complaint records, each with the server's words (evidence)."""
+        from sqlalchemy import select
+
+        from scheduler.feedback import BounceRecord
+        from subscribers.db import as_utc
+
+        statement = select(BounceRecord).order_by(BounceRecord.id.desc()).limit(limit)
+        if reason:
+            statement = statement.where(BounceRecord.reason == reason)
+        with self.app.sessions() as session:
+            return [
+                BounceView(
+                    r.id,
+                    as_utc(r.received_at),
+                    r.recipient,
+                    str(r.reason),
+                    r.status,
+                    r.diagnostic,
+                    r.report_id,
+                    r.subscriber_id,
+                )
+                for r in session.scalars(statement)
+            ]
+
+    def lift_suppression(self, suppression_id: int, *, actor: str, ip: str | None = None) -> str:
+        """Lift a bounce's suppression (audited); its reason. SuppressionLocked, LookupError."""
+        from briefmail.accounts.audit import write
+        from subscribers.directory import lift_suppression
+
+        with self.app.sessions() as session:
+            lifted = lift_suppression(session, suppression_id)
+            write(
+                session,
+                actor,
+                "suppression.lifted",
+                f"suppression:{suppression_id}",
+                before={
+                    "reason": lifted.reason,
+                    "report_id": lifted.report_id,
+                    "diagnostic": lifted.diagnostic,
+                },
+                ip=ip,
+            )
+            session.commit()
+            return lifted.reason
+
+
+@dataclass(frozen=True, slots=True)
+class BounceView:
+    """One bounce or complaint record as the console shows it."""
+
+    id: int
+    received_at: dt.datetime
+    recipient: str
+    reason: str
+    status: str | None
+    diagnostic: str | None
+    report_id: str
+    subscriber_id: int | None

@@ -8,6 +8,7 @@ they come back as dicts.
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -21,6 +22,7 @@ from subscribers.adding import (
     plan_add,
     refuse_suppressed,
 )
+from subscribers.directory import Page, Query, emails_of, search
 from subscribers.lists import get_list
 from subscribers.models import Cadence, Subscription, SubscriptionStatus
 from subscribers.rules import (
@@ -361,21 +363,77 @@ class PeopleService:
             return SubscriptionView.of(subscription, slug), changed
 
     def unsubscribe(
-        self, email: str, list_slug: str | None = None, *, context: Context = CLI
+        self,
+        email: str,
+        list_slug: str | None = None,
+        *,
+        context: Context = CLI,
+        actor: str | None = None,
+        ip: str | None = None,
     ) -> SubscriptionView:
-        """Unsubscribe an address from a list (its consent history is kept)."""
+        """Unsubscribe an address from a list (its consent history is kept).
+
+        ``actor`` (an operator) writes the change to the audit log in the same transaction.
+        """
         slug = self.list_slug(list_slug)
         with self.app.sessions() as session:
             subscription = unsubscribe(session, get_list(session, slug), email, context)
+            if actor is not None:
+                self._audit(session, actor, "subscriber.unsubscribed", subscription, ip, slug)
             session.commit()
             return SubscriptionView.of(subscription, slug)
 
-    def erase(self, email: str) -> Erased:
-        """Erase everything about a person (GDPR Art. 17); only a suppression hash remains."""
+    def erase(self, email: str, *, actor: str | None = None, ip: str | None = None) -> Erased:
+        """Erase everything about a person (GDPR Art. 17); only a suppression hash remains.
+
+        ``actor`` writes the erasure to the audit log (by subscriber id: never the address).
+        """
         with self.app.sessions() as session:
+            person = find_subscriber(session, email)
             found = erase(session, email)
+            if actor is not None:
+                from briefmail.accounts.audit import write
+
+                target = f"subscriber:{person.id}" if person is not None else None
+                write(session, actor, "subscriber.erased", target, ip=ip)
             session.commit()
         return Erased(email, found)
+
+    def search(self, query: Query, list_slug: str | None = None) -> Page:
+        """A keyset page of a list's subscriptions (substring, status, topic, cadence)."""
+        with self.app.sessions() as session:
+            newsletter = get_list(session, self.list_slug(list_slug))
+            return search(session, dataclasses.replace(query, list_id=newsletter.id))
+
+    def email_of(self, subscriber_id: int) -> str:
+        """The address of a subscriber id; NotSubscribed if there is none."""
+        with self.app.sessions() as session:
+            found = emails_of(session, [subscriber_id]).get(subscriber_id)
+        if found is None:
+            raise NotSubscribed(f"there is no subscriber {subscriber_id}")
+        return found
+
+    @staticmethod
+    def _audit(
+        session: Session,
+        actor: str,
+        action: str,
+        subscription: Subscription,
+        ip: str | None,
+        slug: str,
+    ) -> None:
+        """An operator's change to a subscription, in the audit log (by id, not address)."""
+        from briefmail.accounts.audit import write
+
+        target = f"subscriber:{subscription.subscriber_id}"
+        write(
+            session,
+            actor,
+            action,
+            target,
+            after={"list": slug, "status": str(subscription.status)},
+            ip=ip,
+        )
 
     def subscribers(self, list_slug: str | None = None) -> list[SubscriptionView]:
         """Every subscription of a list, by address."""

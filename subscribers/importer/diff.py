@@ -45,6 +45,18 @@ class ImportReport:
     #: Addresses of the rows whose subscription is pending after the import (they wait for a
     #: confirmation e-mail, which the import itself does not send).
     pending: list[str] = field(default_factory=list)
+    #: The first PREVIEW rows that add, change or skip something, as (line, address, what,
+    #: detail): what an operator checks before applying a file.
+    preview: list[tuple[int, str, str, str]] = field(default_factory=list)
+
+    def note(self, line: int, email: str, what: str, detail: str) -> None:
+        """Keep one row for the preview (the first PREVIEW only)."""
+        if len(self.preview) < PREVIEW:
+            self.preview.append((line, email, what, detail))
+
+
+#: How many rows an import's preview lists.
+PREVIEW = 2000
 
 
 class Stored(NamedTuple):
@@ -79,6 +91,7 @@ def compare(
         if row.key in suppressed:
             report.skipped_suppressed += 1
             report.suppressed_lines.append(row.line)
+            report.note(row.line, row.email, "skip", "suppressed: never re-added")
             continue
         found = stored.get(row.key)
         subscription = found.subscription if found else None
@@ -87,7 +100,9 @@ def compare(
             errors.append(RowError(row.line, row.email, refusal))
         elif found is None or subscription is None:
             report.created += 1
-            plan.creates.append(_to_create(row, found))
+            created = _to_create(row, found)
+            plan.creates.append(created)
+            report.note(row.line, row.email, "add", _described(created))
             if (row.status or SubscriptionStatus.PENDING) == SubscriptionStatus.PENDING:
                 report.pending.append(row.email)
         else:
@@ -98,6 +113,7 @@ def compare(
             else:
                 report.updated += 1
                 plan.changes.append(change)
+                report.note(row.line, row.email, "change", _changes(change, settings))
             if (row.status or settings.status) == SubscriptionStatus.PENDING:
                 report.pending.append(row.email)
 
@@ -110,6 +126,29 @@ def _refusal(status: SubscriptionStatus | None, current: SubscriptionStatus | No
     if current is not None and status not in TRANSITIONS[current]:
         return f"a {current} subscription cannot become {status} (leave status empty to keep it)"
     return None
+
+
+def _described(new: NewSubscription) -> str:
+    """A new subscription in a few words: status, cadence, hour, topics."""
+    topics = ", ".join(new.topics) or "every topic"
+    return f"{new.status} · {new.cadence} at {new.send_hour:02d}:00 · {topics}"
+
+
+def _changes(change: Change, stored: Settings) -> str:
+    """What a change does to a stored subscription, field by field."""
+    said = []
+    if change.subscription is not None:
+        for field_name, before, after in zip(
+            Settings._fields, stored, change.subscription, strict=True
+        ):
+            if before != after:
+                said.append(f"{field_name} {before} → {after}")
+    if change.topics is not None:
+        said.append(f"topics → {', '.join(change.topics) or 'every topic'}")
+    if change.subscriber is not None:
+        person, zone = change.subscriber
+        said.append(f"name/time zone → {person or '-'} / {zone}")
+    return "; ".join(said) or "consent details"
 
 
 def _to_create(row: Row, found: Stored | None) -> NewSubscription:
