@@ -7,6 +7,8 @@ from pathlib import Path
 import pytest
 
 from briefmail.app import Briefmail
+from briefmail.services.people import AddressSuppressed
+from mailer.testing import SmtpSink
 from subscribers.importer import ImportFailed
 from subscribers.models import Cadence, ConsentSource
 from subscribers.rules import InvalidCadence
@@ -112,4 +114,48 @@ class TestPersonalData:
         source.write_text("email\na@example.net\n", encoding="utf-8")
         dry = app.people.import_csv(source, dry_run=True)
         assert (dry.as_json()["dry_run"], dry.report.created) == (True, 1)
+        assert app.people.subscribers() == []
+
+
+class TestAdd:
+    """`app.people.add`: what `subscribers add`, the console and the API call."""
+
+    def test_a_pending_add_mails_the_confirmation_once_an_hour(
+        self, app: Briefmail, smtp_sink: SmtpSink
+    ) -> None:
+        """A new pending address gets the form's confirmation; a resend within the hour is not."""
+        added = app.people.add("a@example.net", topics=["chips"], actor="api:cms")
+        assert added.outcome == "created" and added.subscription.status == "pending"
+        assert added.confirmation is not None and added.confirmation.sent
+        [message] = smtp_sink.messages
+        assert message.parsed()["Subject"] == "Confirm your subscription to Test Brief"
+        [again] = app.people.resend_confirmation(["a@example.net"], actor="api:cms")
+        assert not again.sent and again.skipped is not None and "an hour" in again.skipped
+        assert len(smtp_sink.messages) == 1
+        [entry] = app.audit.entries(actor="api:cms", action="subscriber.confirmation_sent")
+        assert entry.target is not None and entry.target.startswith("subscriber:")
+
+    def test_an_existing_address_changes_only_with_update(self, app: Briefmail) -> None:
+        """A re-add names what differs and keeps the stored reader; update applies it."""
+        app.people.add("a@example.net", confirmed=True, timezone="Europe/London", topics=["chips"])
+        kept = app.people.add("a@example.net", confirmed=True)
+        assert kept.outcome == "exists"
+        assert [str(d) for d in kept.differences] == [
+            "timezone Europe/London → UTC",
+            "topics chips → all",
+        ]
+        assert app.people.subscribers()[0].timezone == "Europe/London"
+        updated = app.people.add("a@example.net", confirmed=True, update=True)
+        assert updated.outcome == "updated" and updated.subscription.timezone == "UTC"
+        assert app.people.add("a@example.net", confirmed=True).outcome == "unchanged"
+
+    def test_a_suppressed_address_is_refused_with_its_evidence(self, app: Briefmail) -> None:
+        """Adding a bounced address raises AddressSuppressed naming the reason and evidence."""
+        from subscribers.service import suppress
+
+        with app.sessions() as session:
+            suppress(session, "a@example.net", "hard bounce", diagnostic="550 5.1.1 unknown")
+            session.commit()
+        with pytest.raises(AddressSuppressed, match=r"hard bounce since .*550 5\.1\.1 unknown"):
+            app.people.add("a@example.net", confirmed=True)
         assert app.people.subscribers() == []
