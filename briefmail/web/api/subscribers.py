@@ -13,8 +13,6 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Depends, Header, Query, Request
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel, ConfigDict, Field
-from sqlalchemy import select
-from sqlalchemy.orm import selectinload
 
 from briefmail.accounts.models import Scope
 from briefmail.services.people import SubscriptionView
@@ -22,9 +20,12 @@ from briefmail.web.api.auth import Called, Caller
 from briefmail.web.api.base import Api
 from briefmail.web.api.idempotency import idempotent
 from briefmail.web.api.issues import ListSlug
-from briefmail.web.api.pagination import PageQuery, page_of, page_query
+from briefmail.web.api.pagination import PageQuery, encode_cursor, page_query
+from subscribers.db import as_utc
+from subscribers.directory import Found
+from subscribers.directory import Query as DirectoryQuery
 from subscribers.lists import get_list
-from subscribers.models import ConsentSource, Subscription, SubscriptionStatus
+from subscribers.models import Cadence, ConsentSource, Subscription, SubscriptionStatus
 from subscribers.rules import DEFAULT_SEND_HOUR, parse_cadence
 from subscribers.service import Context, NotSubscribed, find_subscriber, set_preferences
 
@@ -67,6 +68,20 @@ class Preferences(BaseModel):
 def view_json(view: SubscriptionView) -> dict[str, Any]:
     """A subscription as the API shows it (its list and send hour too)."""
     return {**view.as_json(), "list": view.list, "send_hour": view.send_hour}
+
+
+def _found_json(row: Found, slug: str) -> dict[str, Any]:
+    """One search result as the API shows a subscription."""
+    return {
+        "email": row.email,
+        "list": slug,
+        "status": row.status,
+        "cadence": row.cadence,
+        "timezone": row.timezone,
+        "send_hour": row.send_hour,
+        "topics": list(row.topics),
+        "created_at": as_utc(row.created_at).isoformat(),
+    }
 
 
 def _context(caller: Caller, *, imported: bool = False) -> Context:
@@ -116,32 +131,22 @@ class SubscribersApi:
         status: Annotated[
             SubscriptionStatus | None, Query(description="Only subscriptions in this status.")
         ] = None,
+        q: Annotated[str, Query(description="Part of the address (any case).")] = "",
+        topic: Annotated[str | None, Query(description="Readers who receive this topic.")] = None,
+        cadence: Annotated[Cadence | None, Query()] = None,
     ) -> dict[str, Any]:
-        """A list's subscriptions, oldest first, a page at a time."""
+        """A list's subscriptions, newest first, a page at a time, with counts per status."""
         chosen = caller.app.people.list_slug(slug)
-        with caller.app.sessions() as session:
-            newsletter = get_list(session, chosen)
-            query = (
-                select(Subscription)
-                .where(Subscription.list_id == newsletter.id)
-                .options(
-                    selectinload(Subscription.subscriber),
-                    selectinload(Subscription.topic_choices),
-                )
-                .order_by(Subscription.id)
-                .limit(page.limit + 1)
-            )
-            if status is not None:
-                query = query.where(Subscription.status == status)
-            if isinstance(page.after, int):
-                query = query.where(Subscription.id > page.after)
-            rows = list(session.scalars(query))
-            return page_of(
-                rows,
-                page,
-                lambda row: row.id,
-                lambda row: view_json(SubscriptionView.of(row, chosen)),
-            ).as_json()
+        before = page.after if isinstance(page.after, int) else None
+        query = DirectoryQuery(
+            text=q, status=status, topic=topic, cadence=cadence, before_id=before, limit=page.limit
+        )
+        found = caller.app.people.search(query, chosen)
+        return {
+            "data": [_found_json(row, chosen) for row in found.rows],
+            "next_cursor": encode_cursor(found.next_before) if found.next_before else None,
+            "counts": found.counts,
+        }
 
     def add(
         self, caller: Called, body: NewSubscriber, request: Request, key: IdempotencyKey = None
@@ -205,9 +210,8 @@ class SubscribersApi:
 
     def unsubscribe(self, caller: Called, email: str, slug: ListSlug = None) -> dict[str, Any]:
         """Unsubscribe the address from the list (its consent history is kept)."""
-        view = caller.app.people.unsubscribe(email, slug, context=_context(caller))
-        caller.audit(
-            "subscriber.unsubscribe", f"subscriber:{view.email}", after={"list": view.list}
+        view = caller.app.people.unsubscribe(
+            email, slug, context=_context(caller), actor=caller.token.actor, ip=caller.ip
         )
         return view_json(view)
 
@@ -223,9 +227,8 @@ class SubscribersApi:
 
     def erase(self, caller: Called, email: str) -> dict[str, Any]:
         """Erase everything held about the person; only a suppression hash remains."""
-        erased = caller.app.people.erase(email)
-        # The audit entry names no address: an erasure must not leave one behind.
-        caller.audit("subscriber.erase", None, after={"found": erased.found})
+        # Audited by the service, by subscriber id: an erasure leaves no address behind.
+        erased = caller.app.people.erase(email, actor=caller.token.actor, ip=caller.ip)
         return erased.as_json()
 
     def export(self, caller: Called, email: str) -> dict[str, Any]:

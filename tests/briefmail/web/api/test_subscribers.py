@@ -83,7 +83,7 @@ def test_bad_subscriber_fields_are_refused_naming_the_field(served: Served) -> N
 
 
 def test_120_readers_page_by_cursor_each_once(served: Served) -> None:
-    """limit=50 pages 120 readers as 50, 50, 20: every one once, in order; the last cursor null."""
+    """limit=50 pages 120 readers as 50, 50, 20: each once, newest first; the last cursor null."""
     readers = [f"reader{n:03}@example.net" for n in range(120)]
     subscribe_readers(served.app, readers)
     client = served.client(Scope.READ)
@@ -101,7 +101,7 @@ def test_120_readers_page_by_cursor_each_once(served: Served) -> None:
         if cursor is None:
             break
     assert sizes == [50, 50, 20]
-    assert seen == readers
+    assert seen == readers[::-1]
     bad = client.get("/api/v1/subscribers", params={"cursor": "not-a-cursor!"})
     assert bad.status_code == 422
     assert error_of(bad)["code"] == "invalid_cursor"
@@ -116,6 +116,9 @@ def test_listing_filters_by_status(served: Served) -> None:
     client = served.client(Scope.READ)
     pending = client.get("/api/v1/subscribers", params={"status": "pending"}).json()
     assert [row["email"] for row in pending["data"]] == ["p@example.net"]
+    assert pending["counts"]["confirmed"] == 1
+    found = client.get("/api/v1/subscribers", params={"q": "C@EXAMPLE"}).json()
+    assert [row["email"] for row in found["data"]] == ["c@example.net"]
     bad = client.get("/api/v1/subscribers", params={"status": "sleeping"})
     assert error_of(bad)["field"] == "status"
 
@@ -149,12 +152,15 @@ def test_unsubscribe_then_erase(served: Served) -> None:
     removed = client.delete("/api/v1/subscribers/gone@example.net")
     assert removed.status_code == 200, removed.text
     assert removed.json()["status"] == "unsubscribed"
+    [unsubscribed] = served.app.audit.entries(action="subscriber.unsubscribed")
+    assert (unsubscribed.actor, unsubscribed.ip) == ("api:test-send", "127.0.0.1")
     erased = client.post("/api/v1/subscribers/gone@example.net/erase")
     assert erased.json() == {"email": "gone@example.net", "found": True}
     assert client.get("/api/v1/subscribers/gone@example.net").status_code == 404
     suppressions = client.get("/api/v1/suppressions").json()["data"]
     assert [row["reason"] for row in suppressions] == ["erased"]
-    entry = served.app.audit.entries(action="subscriber.erase")[0]
+    [entry] = served.app.audit.entries(action="subscriber.erased")
+    assert entry.actor == "api:test-send"
     assert "gone@example.net" not in repr(entry)
     assert (
         served.client(Scope.WRITE).post("/api/v1/subscribers/x@example.net/erase").status_code
