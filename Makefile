@@ -64,9 +64,11 @@ lint: $(DEV_STAMP)
 	$(VENV)/bin/lint-imports
 
 # The suite on SQLite, then every test that touches a database again on PostgreSQL.
+# On every core (pytest-xdist), a file's tests on one worker so module fixtures are made once.
+PARALLEL ?= -n auto --dist loadfile
 test: $(DEV_STAMP) $(NODE_STAMP) $(SMTP_SINK) system-deps
-	$(PY) -m pytest $(PYTEST_ARGS)
-	$(PY) -m pytest --db=postgresql $(PYTEST_ARGS)
+	$(PY) -m pytest $(PARALLEL) $(PYTEST_ARGS)
+	$(PY) -m pytest --db=postgresql $(PARALLEL) $(PYTEST_ARGS)
 
 check: lint test
 
