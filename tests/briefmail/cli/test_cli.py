@@ -94,8 +94,9 @@ class TestHelpAndDocs:
         readme = (ROOT / "README.md").read_text(encoding="utf-8")
         names = {" ".join(c) for c in COMMANDS}
         code = "\n".join(re.findall(r"```sh\n(.*?)```", readme, re.DOTALL))
-        shown = set(re.findall(r"`briefmail ([a-z]+(?: [a-z]+)?)", readme))
-        shown |= set(re.findall(r"^briefmail ([a-z]+(?: [a-z]+)?)", code, re.MULTILINE))
+        word = r"[a-z]+(?:-[a-z]+)*"
+        shown = set(re.findall(rf"`briefmail ({word}(?: {word})?)", readme))
+        shown |= set(re.findall(rf"^briefmail ({word}(?: {word})?)", code, re.MULTILINE))
         assert len(shown) > 10
         for words in shown:
             assert words in names or words.split()[0] in names, words
