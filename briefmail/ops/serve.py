@@ -41,7 +41,18 @@ def serve(
         stop.set()
 
     previous = {sig: signal.signal(sig, request_stop) for sig in (signal.SIGTERM, signal.SIGINT)}
-    scheduler = build_scheduler(app.sending, blocking=False) if jobs else None
+    deliver_webhooks = None
+    if jobs and app.settings.webhooks:
+        # A missing secret stops the start with one line; registering the webhooks now means
+        # events from this moment on reach them, not only after the first delivery round.
+        app.webhooks.check()
+        app.webhooks.sync()
+        deliver_webhooks = app.webhooks.deliver_job
+    scheduler = (
+        build_scheduler(app.sending, blocking=False, deliver_webhooks=deliver_webhooks)
+        if jobs
+        else None
+    )
     try:
         if scheduler is not None:
             for job in describe_jobs(scheduler):
