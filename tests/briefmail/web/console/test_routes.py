@@ -26,7 +26,7 @@ OPEN = {("GET", "/admin/login"), ("POST", "/admin/login"), ("GET", "/admin/stati
 
 def console_routes(console: Console) -> list[tuple[str, str]]:
     """(method, path) of every /admin route of the served app, refusing kinds it cannot call."""
-    found = []
+    found: list[tuple[str, str]] = []
     for context in iter_route_contexts(create_web(console.app).routes):
         path = context.path or ""
         if not path.startswith("/admin"):
