@@ -79,6 +79,15 @@ class LoginForm:
         return response
 
 
+def _missing_field(email: str, password: str) -> str | None:
+    """What the sign-in form lacks, naming the field; None when both are there."""
+    if not email.strip():
+        return "email: enter your e-mail address."
+    if not password:
+        return "password: enter your password."
+    return None
+
+
 def router(app: Briefmail, ui: ConsoleUI) -> APIRouter:
     """GET/POST /login and POST /logout."""
     routes = APIRouter()
@@ -105,18 +114,9 @@ def router(app: Briefmail, ui: ConsoleUI) -> APIRouter:
             return form.page(
                 request, next_url=target, email=email, message=message, status_code=403
             )
-        if not email.strip() or not password:
-            missing = (
-                "email: enter your e-mail address"
-                if not email.strip()
-                else "password: enter your password"
-            )
+        if missing := _missing_field(email, password):
             return form.page(
-                request,
-                next_url=target,
-                email=email,
-                message=f"{missing}.",
-                status_code=400,
+                request, next_url=target, email=email, message=missing, status_code=400
             )
         try:
             operator = app.operators.authenticate(email, password, ui.ip(request))

@@ -119,6 +119,13 @@ def router(app: Briefmail, ui: ConsoleUI) -> APIRouter:
             response.headers["HX-Refresh"] = "true"  # the report below is now out of date
         return response
 
+    _add_controls(routes, app, ui, insights)
+    return routes
+
+
+def _add_controls(routes: APIRouter, app: Briefmail, ui: ConsoleUI, insights: Insights) -> None:
+    """POST pause, resume and cancel of a run (owners: they send), each audited."""
+
     def change(request: Request, operator: Any, run_id: int, verb: str) -> Response:
         back = f"/admin/runs/{run_id}"
         try:
@@ -160,5 +167,3 @@ def router(app: Briefmail, ui: ConsoleUI) -> APIRouter:
     @routes.post("/runs/{run_id}/cancel", dependencies=[CSRF])
     def cancel(request: Request, operator: Owner, run_id: int) -> Response:
         return change(request, operator, run_id, "cancel")
-
-    return routes
