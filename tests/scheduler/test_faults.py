@@ -96,7 +96,7 @@ def home(tmp_path: Path) -> Path:
     folder = tmp_path / "home"
     folder.mkdir()
     assert briefmail(folder, "init").returncode == 0
-    added = briefmail(folder, "subscribers", "add", ADDRESS)
+    added = briefmail(folder, "subscribers", "add", ADDRESS, "--no-email")
     assert added.returncode == 0, added.stderr
     return folder
 
@@ -125,7 +125,12 @@ class TestSqliteFaults:
         try:
             holder.execute("BEGIN EXCLUSIVE")
             result = briefmail(
-                home, "subscribers", "add", NEWCOMER, BRIEFMAIL_DATABASE__BUSY_TIMEOUT="0.2"
+                home,
+                "subscribers",
+                "add",
+                NEWCOMER,
+                "--no-email",
+                BRIEFMAIL_DATABASE__BUSY_TIMEOUT="0.2",
             )
         finally:
             holder.close()
@@ -143,7 +148,9 @@ class TestSqliteFaults:
         config = read_only_config(home, query)
         listed = briefmail(home, "--config", str(config), "subscribers", "list")
         assert listed.returncode == 0 and ADDRESS in listed.stdout  # reading still works
-        result = briefmail(home, "--config", str(config), "subscribers", "add", NEWCOMER)
+        result = briefmail(
+            home, "--config", str(config), "subscribers", "add", NEWCOMER, "--no-email"
+        )
         assert result.returncode == 1
         assert_one_line(
             result.stderr,
@@ -158,7 +165,9 @@ class TestSqliteFaults:
         (home / "briefmail.db").chmod(0o444)
         home.chmod(0o555)
         try:
-            result = briefmail(home, "subscribers", "add", NEWCOMER, unprivileged=True)
+            result = briefmail(
+                home, "subscribers", "add", NEWCOMER, "--no-email", unprivileged=True
+            )
         finally:
             home.chmod(0o755)
         assert result.returncode == 1
@@ -217,13 +226,16 @@ class TestServerFaults:
         """A PostgreSQL database set read-only refuses a write in one line, exit 1."""
         env: dict[str, str | None] = {"BRIEFMAIL_DATABASE__URL": database_url}
         assert briefmail(tmp_path, "init", env=env).returncode == 0
-        assert briefmail(tmp_path, "subscribers", "add", ADDRESS, env=env).returncode == 0
+        assert (
+            briefmail(tmp_path, "subscribers", "add", ADDRESS, "--no-email", env=env).returncode
+            == 0
+        )
         name = database_url.rsplit("/", 1)[1]
         libpq = database_url.replace("+psycopg", "")
         with psycopg.connect(libpq, autocommit=True) as connection:
             connection.execute(f'ALTER DATABASE "{name}" SET default_transaction_read_only = on')
             keys = [row[0] for row in connection.execute("SELECT token_key FROM subscribers")]
-        result = briefmail(tmp_path, "subscribers", "add", NEWCOMER, env=env)
+        result = briefmail(tmp_path, "subscribers", "add", NEWCOMER, "--no-email", env=env)
         assert result.returncode == 1
         assert_one_line(result.stderr, "read-only transaction", secrets=tuple(keys))
 
