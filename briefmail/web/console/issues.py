@@ -90,6 +90,11 @@ class IssuePages:
             "issue": view.issue,
             "slug": slug,
             "evidence": {item.position: item for item in evidence},
+            # What tagging alone gives each story: where an editor chose otherwise, the page says.
+            "tagged": {
+                item.position: tuple(sorted({e.topic for e in item.evidence if not e.dropped}))
+                for item in evidence
+            },
             "topics": self.app.content.topics(),
             "editable": view.status != "sent",
         }
@@ -269,6 +274,11 @@ class IssueRoutes(IssuePages):
             return frameable(PlainTextResponse(shown.rendered.text))
         return frameable(HTMLResponse(shown.rendered.html))
 
+    def previews(self, request: Request, operator: Viewer, issue_id: int) -> Response:
+        """The previews again (htmx fetches them after an edit changed the issue)."""
+        context = self.context(issue_id, operator)
+        return self.ui.fragment(request, "_issue_previews.html", **context)
+
     def audience(self, request: Request, operator: Viewer, issue_id: int) -> Response:
         """Who a send would reach now, by variant and send hour (a fragment for htmx)."""
         slug = self.slug(issue_id)
@@ -294,6 +304,7 @@ def router(app: Briefmail, ui: ConsoleUI) -> APIRouter:
         ("/issues/new", pages.new_issue),
         ("/issues/{issue_id}", pages.issue_page),
         ("/issues/{issue_id}/audience", pages.audience),
+        ("/issues/{issue_id}/previews", pages.previews),
     ):
         routes.add_api_route(path, endpoint, methods=["GET"], response_class=HTMLResponse)
     routes.add_api_route("/issues/new", pages.ingest, methods=["POST"], dependencies=[CSRF])

@@ -127,9 +127,12 @@ class IssueActions:
             )
         said = "; ".join(f"{c.field} changed" for c in result.changes) or "nothing to change"
         if htmx:
-            return self.ui.fragment(
+            answer = self.ui.fragment(
                 request, fragment, done=said, **self.pages.stories(issue_id, slug, operator)
             )
+            if result.changes:  # the previews and the audience on the page fetch themselves
+                answer.headers["HX-Trigger"] = "issue-edited"
+            return answer
         return self._back(issue_id, said, anchor)
 
     def heading(

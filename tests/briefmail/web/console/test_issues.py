@@ -240,6 +240,7 @@ class TestIssuePage:
             for item in story.evidence:
                 assert item.describe().replace("'", "&#39;") in text
         assert ">chips</span>" in text
+        assert "Set by an editor" not in text  # stored topics are what tagging found
         # A viewer reads: no edit forms, no actions.
         assert "/stories/1/topics" not in text and "/approve" not in text
 
@@ -283,6 +284,9 @@ class TestEdits:
             assert topics.status_code == 200
             assert topics.text.lstrip().startswith('<section id="stories"')
             assert "<html" not in topics.text and "story 2 topics changed" in topics.text
+            assert topics.headers["hx-trigger"] == "issue-edited"  # previews fetch themselves
+            previews = client.get(f"/admin/issues/{issue_id}/previews", headers=htmx)
+            assert previews.text.lstrip().startswith('<section id="previews"')
             moved = post(
                 client, f"/admin/issues/{issue_id}/stories/3/move", {"to": 1}, headers=htmx
             )
@@ -293,6 +297,9 @@ class TestEdits:
         stories = site.app.content.issue(issue_id).issue.stories
         assert [s.title[:7] for s in stories] == ["Foundry", "Lab Pub"]
         assert stories[1].topics == ("models", "policy")
+        tagged = site.app.content.explain(issue_id)[1].evidence
+        assert "policy" not in {item.topic for item in tagged}
+        assert "Set by an editor; tagging alone gives" in topics.text
 
     def test_a_refused_edit_shows_the_reason_and_changes_nothing(self, site: Console) -> None:
         """An unknown topic (htmx) or story (plain form) is named; the issue is as it was."""
@@ -442,7 +449,8 @@ class TestActions:
                 assert time.monotonic() < deadline, site.app.sending.counts(run_id or 0)
                 time.sleep(0.05)
             runs_page = owner.get(answer.headers["location"])
-        assert runs_page.status_code in (200, 404)  # the runs page is the console shell's
+        assert runs_page.status_code == 200  # the console shell's run page, from the ledger
+        assert f"Issue {issue_id} is being sent." in runs_page.text  # the flash, shown there
         assert sorted(m.rcpt_to[0] for m in site.sink.messages) == [
             "a@example.org",
             "b@example.org",

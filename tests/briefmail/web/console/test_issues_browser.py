@@ -7,6 +7,7 @@ stories fragment without leaving the page. Screenshots at 375 and 1280 px go to 
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any
 
 from tests.briefmail.web.console.conftest import Console
@@ -16,6 +17,15 @@ from tests.conftest import ARTIFACTS, subscribe_readers
 
 __all__ = ["site"]  # the served console with the issue pages, shared with test_issues
 
+#: axe-core, from its npm package: the accessibility rules every console page must pass.
+AXE = Path(__file__).resolve().parents[4] / "node_modules" / "axe-core" / "axe.min.js"
+#: Run axe on the page; the serious and critical violations, one line each.
+AXE_RUN = """async () => {
+  const found = await axe.run(document, {resultTypes: ["violations"]});
+  return found.violations
+    .filter(v => ["serious", "critical"].includes(v.impact))
+    .map(v => `${v.id}: ${v.nodes.map(n => n.target.join(" ")).slice(0, 3).join(", ")}`);
+}"""
 #: How wide the document is and how far it scrolls sideways.
 WIDTHS = "() => [document.documentElement.clientWidth, document.documentElement.scrollWidth]"
 
@@ -82,3 +92,25 @@ class TestIssuePageInChromium:
         topics = site.app.content.issue(issue_id).issue.stories[2].topics
         assert "policy" in topics
         assert site.app.content.issue(issue_id).history[-1].actor == "console:editor@example.org"
+
+
+class TestAccessibility:
+    def test_the_issue_pages_have_no_serious_violations(self, browser: Any, site: Console) -> None:
+        """axe-core finds nothing serious or critical on the list, new-issue and issue pages."""
+        subscribe_readers(site.app, ["c@example.org"], topics=["chips"])
+        issue_id = stored(site, approve=True)
+        # The console's CSP refuses inline scripts, as it should: only the test's axe bypasses it.
+        context = browser.new_context(viewport={"width": 1280, "height": 900}, bypass_csp=True)
+        page = context.new_page()
+        found: dict[str, list[str]] = {}
+        try:
+            site.login(page, "owner")
+            for path in ("/admin/issues", "/admin/issues/new", f"/admin/issues/{issue_id}"):
+                page.goto(site.url(path))
+                if path.endswith(str(issue_id)):
+                    page.locator("#audience table").first.wait_for()
+                page.add_script_tag(path=str(AXE))
+                found[path] = page.evaluate(AXE_RUN)
+        finally:
+            context.close()
+        assert found == {path: [] for path in found}
