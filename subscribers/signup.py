@@ -151,6 +151,9 @@ class Background:
         self.limit = limit
         #: Jobs refused because the queue was full.
         self.dropped = 0
+        #: Jobs run to their end (failed ones included): what a caller waits on to know
+        #: the work behind an answer it has seen is done.
+        self.finished = 0
         self._jobs: deque[Job] = deque()
         self._worker: asyncio.Task[None] | None = None
 
@@ -182,3 +185,5 @@ class Background:
                 await job()
             except Exception:  # one request's failure must not stop the others'
                 log.exception("a subscription request failed in the background")
+            finally:
+                self.finished += 1

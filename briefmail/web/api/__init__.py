@@ -22,8 +22,8 @@ from briefmail.web.api.feedback import FeedbackApi
 from briefmail.web.api.issues import IssuesApi
 from briefmail.web.api.runs import RunsApi
 from briefmail.web.api.sending import IssueSendingApi
-from briefmail.web.api.sends import BackgroundSends
 from briefmail.web.api.subscribers import SubscribersApi
+from briefmail.web.sends import BackgroundSends
 
 __all__ = ["OPENAPI_URL", "VENDORED", "BackgroundSends", "api_router", "install_api_docs"]
 

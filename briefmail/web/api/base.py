@@ -18,7 +18,7 @@ from fastapi import APIRouter, Depends
 from briefmail.accounts.models import Scope
 from briefmail.web.api.auth import guard
 from briefmail.web.api.errors import ApiRoute, error_body
-from briefmail.web.api.sends import BackgroundSends
+from briefmail.web.sends import BackgroundSends
 
 if TYPE_CHECKING:
     from briefmail.app import Briefmail

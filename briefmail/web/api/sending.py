@@ -1,7 +1,7 @@
 """/api/v1/issues/{id}/…: preview a variant, dry-run, test-send, send and schedule an issue.
 
 A send plans the issue's run in the request (the answer carries the run's id; a draft is
-refused at once) and sends it in the background (`briefmail.web.api.sends`): the answer is
+refused at once) and sends it in the background (`briefmail.web.sends`): the answer is
 202 and ``GET /api/v1/runs/{id}`` follows the run.
 """
 

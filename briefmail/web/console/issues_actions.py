@@ -13,10 +13,7 @@ terminal; the run's page reads the ledger, so it shows the progress whichever pr
 
 from __future__ import annotations
 
-import asyncio
-import logging
 import re
-import threading
 from typing import TYPE_CHECKING, Annotated, Any
 
 from fastapi import APIRouter, Form, Request
@@ -26,50 +23,20 @@ from briefmail.accounts.operators import OperatorView
 from briefmail.app import Briefmail
 from briefmail.web.console.issues import REFUSALS
 from briefmail.web.console.ui import CSRF, ConsoleUI, Editor, Owner
+from briefmail.web.sends import BackgroundSends
 from scheduler.revisions import Edits
 
 if TYPE_CHECKING:
     from briefmail.web.console.issues import IssuePages
 
-__all__ = ["MAX_TEST_ADDRESSES", "SENDERS", "IssueActions", "Senders", "router"]
-
-log = logging.getLogger("briefmail.console")
+__all__ = ["MAX_TEST_ADDRESSES", "SENDERS", "IssueActions", "router"]
 
 #: How many addresses one test send may name (a test, not a mailing).
 MAX_TEST_ADDRESSES = 10
 
 
-class Senders:
-    """The runs this process sends in the background; a test waits for them here."""
-
-    def __init__(self) -> None:
-        self.threads: dict[tuple[int, int], threading.Thread] = {}
-
-    def start(self, app: Briefmail, run_id: int) -> None:
-        """Send the run from a thread of its own (unless this process already sends it)."""
-        key = (id(app), run_id)
-        running = self.threads.get(key)
-        if running is not None and running.is_alive():
-            return  # a second press while it sends: the one sender is enough
-
-        def send() -> None:
-            try:
-                asyncio.run(app.sending.send(run_id=run_id))
-            except Exception:  # the run's page shows what the ledger says; the log says why
-                log.exception("run %s: the console's background send stopped", run_id)
-
-        thread = threading.Thread(target=send, name=f"console-send-{run_id}", daemon=True)
-        self.threads[key] = thread
-        thread.start()
-
-    def join(self, timeout: float) -> None:
-        """Wait for every background send to end (tests, and a server shutting down)."""
-        for thread in list(self.threads.values()):
-            thread.join(timeout)
-
-
-#: This process's background sends.
-SENDERS = Senders()
+#: This process's background sends (the API has its own; both are the same kind).
+SENDERS = BackgroundSends()
 
 
 def _topics(values: list[str]) -> tuple[str, ...]:
@@ -298,7 +265,12 @@ class IssueActions:
             run_id = self.app.revisions.release(issue_id, slug, actor=operator.actor)
         except REFUSALS as exc:
             return self.pages.refused(request, operator, issue_id, exc)
-        SENDERS.start(self.app, run_id)
+        app = self.app
+        SENDERS.start(
+            f"console-send-{run_id}",
+            lambda: app.sending.send(run_id=run_id),
+            key=(id(app), run_id),
+        )
         self._audit(request, operator, "issue.send", issue_id, after={"run_id": run_id})
         return self.ui.redirect(f"/admin/runs/{run_id}", f"Issue {issue_id} is being sent.")
 

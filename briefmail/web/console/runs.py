@@ -10,9 +10,6 @@ Owners send, so only owners pause, resume and cancel.
 
 from __future__ import annotations
 
-import asyncio
-import logging
-import threading
 from typing import Any
 
 from fastapi import APIRouter, HTTPException, Request
@@ -22,11 +19,10 @@ from briefmail.app import Briefmail
 from briefmail.services.insights import Insights
 from briefmail.web.console import charts
 from briefmail.web.console.ui import CSRF, ConsoleUI, Owner, Viewer
+from briefmail.web.sends import BackgroundSends
 from scheduler.runs import RunStateError, UnknownRun
 
 __all__ = ["LIVE", "router"]
-
-log = logging.getLogger("briefmail.console")
 
 #: A run in one of these may still change without an operator: its page keeps polling.
 LIVE = ("planning", "sending", "paused")
@@ -34,37 +30,7 @@ LIVE = ("planning", "sending", "paused")
 PAGE = 50
 
 
-class _Resumer:
-    """Resumed runs sent from a thread of this process (one at a time per run)."""
-
-    def __init__(self) -> None:
-        self.threads: dict[tuple[int, int], threading.Thread] = {}
-
-    def start(self, app: Briefmail, run_id: int) -> None:
-        """Unpause the run and send what it owes, in the background."""
-        key = (id(app), run_id)
-        running = self.threads.get(key)
-        if running is not None and running.is_alive():
-            return
-
-        def send() -> None:
-            try:
-                asyncio.run(app.sending.resume(run_id))
-            except Exception:  # the page shows what the ledger says; the log says why
-                log.exception("run %s: the console's resumed send stopped", run_id)
-
-        thread = threading.Thread(target=send, name=f"console-resume-{run_id}", daemon=True)
-        self.threads[key] = thread
-        thread.start()
-
-    def join(self, timeout: float) -> None:
-        """Wait for every resumed send to end (tests, and a server shutting down)."""
-        for thread in list(self.threads.values()):
-            thread.join(timeout)
-
-
-#: This process's resumed sends.
-RESUMED = _Resumer()
+RESUMED = BackgroundSends()
 
 
 def router(app: Briefmail, ui: ConsoleUI) -> APIRouter:
@@ -139,7 +105,11 @@ def _add_controls(routes: APIRouter, app: Briefmail, ui: ConsoleUI, insights: In
             else:
                 if before != "paused":
                     raise RunStateError(f"run {run_id} is {before}; only a paused run resumes")
-                RESUMED.start(app, run_id)
+                RESUMED.start(
+                    f"console-resume-{run_id}",
+                    lambda: app.sending.resume(run_id),
+                    key=(id(app), run_id),
+                )
                 status = "sending"
                 message = f"Run {run_id} resumes: this server sends what it still owes."
         except UnknownRun:

@@ -41,10 +41,14 @@ class Site(NamedTuple):
     base: str
     signups: Background
 
-    def settled(self) -> None:
-        """Wait (at most 10 s) until the app has done what it does after answering."""
+    def settled(self, jobs: int) -> None:
+        """Wait (at most 10 s) until `jobs` pieces of after-the-answer work have finished.
+
+        Counted, not "until idle": the work is queued only once the answer has gone out, so
+        the browser can see the page before the queue has anything in it.
+        """
         deadline = time.monotonic() + 10
-        while self.signups.busy:
+        while self.signups.finished < jobs or self.signups.busy:
             assert time.monotonic() < deadline, "the app's background work did not finish"
             time.sleep(0.01)
 
@@ -114,7 +118,7 @@ class TestJourney:
             page.screenshot(path=str(ARTIFACTS / "web-1-subscribe.png"), full_page=True)
             page.click("button[type=submit]")
             assert page.locator("h1").inner_text() == "Check your inbox", page.content()
-            site.settled()
+            site.settled(jobs=1)
             assert state(app) == ("pending", "daily", ("chips", "models"))
 
             confirm_link = link(smtp_sink, base, "confirm")
@@ -181,7 +185,7 @@ class TestForgery:
             page.goto(f"http://127.0.0.1:{evil.server_address[1]}/evil.html")
             page.click("button[type=submit]")
             assert page.locator("h1").inner_text() == "Please try again"
-            site.settled()
+            site.settled(jobs=0)  # refused before any work was queued
             assert smtp_sink.messages == []
         finally:
             context.close()

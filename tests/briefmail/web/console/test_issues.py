@@ -89,7 +89,7 @@ def site(database_url: str, smtp_sink: SmtpSink) -> Iterator[Console]:
     try:
         yield Console(app, base, smtp_sink)
     finally:
-        SENDERS.join(20)
+        SENDERS.wait(20)
         server.should_exit = True
         thread.join(10)
         app.close()

@@ -130,7 +130,7 @@ class TestControls:
             assert 'data-status="paused"' in page.text
             resumed = client.post(f"/admin/runs/{run_id}/resume", data={"csrf": csrf_of(page.text)})
             assert resumed.status_code == 303
-            RESUMED.join(30)
+            RESUMED.wait(30)
         assert console.app.sending.counts(run_id)["delivered"] == 5
         actions = [e.action for e in console.app.audit.entries(actor=owner.actor)]
         assert {"run.pause", "run.resume"} <= set(actions)

@@ -1,8 +1,9 @@
-"""Sends the API starts: each in a thread of the web process, after the request has answered.
+"""Sends the web face starts: each in a thread of the web process, after the request answered.
 
-``POST /api/v1/issues/{id}/send`` plans the run in the request (so it can answer the run's id,
-and a draft is refused at once) and leaves the sending to a background thread with its own
-event loop and SMTP pool: the request never waits for the send. Nothing is lost if the web
+The API's ``POST /api/v1/issues/{id}/send`` and the console's "Send now" and "Resume" plan or
+unpause the run in the request (so it can answer the run's id, and a draft is refused at once)
+and leave the sending to a background thread with its own event loop and SMTP pool: the
+request never waits for the send. Nothing is lost if the web
 process stops mid-send: every outcome is in the ledger as it happens, and `briefmail runs
 resume`, a worker or the scheduler's send job carries on with what the run still owes. Any
 number of senders may share a run (claims), so a second one started for the same run (the
@@ -20,7 +21,7 @@ from typing import Any
 
 __all__ = ["BackgroundSends"]
 
-log = logging.getLogger("briefmail.api")
+log = logging.getLogger("briefmail.web")
 
 Job = Callable[[], Coroutine[Any, Any, object]]
 
@@ -31,13 +32,23 @@ class BackgroundSends:
     def __init__(self) -> None:
         self._lock = threading.Lock()
         self._threads: list[threading.Thread] = []
+        self._keys: dict[object, threading.Thread] = {}
         #: How many background sends ended with an error (each is logged).
         self.failed = 0
 
-    def start(self, name: str, job: Job) -> None:
-        """Run ``job()`` (a coroutine: the send) in a new thread; returns at once."""
+    def start(self, name: str, job: Job, *, key: object = None) -> None:
+        """Run ``job()`` (a coroutine: the send) in a new thread; returns at once.
+
+        With a ``key``, a job whose key is still running is not started again: a second press
+        of "Send now" while the run sends needs no second sender.
+        """
         thread = threading.Thread(target=self._run, args=(name, job), name=name, daemon=True)
         with self._lock:
+            if key is not None:
+                running = self._keys.get(key)
+                if running is not None and running.is_alive():
+                    return
+                self._keys[key] = thread
             self._threads = [t for t in self._threads if t.is_alive()]
             self._threads.append(thread)
         thread.start()
