@@ -13,6 +13,7 @@ import secrets
 import threading
 import time
 from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -31,6 +32,8 @@ from briefmail.settings import (
     isolated_settings,
 )
 from briefmail.web import create_web
+from briefmail.web.console.issues_actions import SENDERS
+from briefmail.web.console.runs import RESUMED
 from mailer.testing import SmtpSink, free_port
 
 #: Every operator the fixture adds has this password.
@@ -127,19 +130,32 @@ def console_app(database_url: str, sink: SmtpSink, base: str, **settings: Any) -
     return app
 
 
-@pytest.fixture
-def console(database_url: str, smtp_sink: SmtpSink) -> Iterator[Console]:
-    """The whole web face served on loopback, its app linking to the address it is served at."""
+@contextmanager
+def served(database_url: str, sink: SmtpSink, **settings: Any) -> Iterator[Console]:
+    """A `console_app` served on a free loopback port it links to; stopped and closed after.
+
+    On the way out it waits for the sends the console started in the background, so no
+    thread of one test still writes to a database the next test no longer has.
+    """
     port = free_port()
     base = f"http://127.0.0.1:{port}"
-    app = console_app(database_url, smtp_sink, base)
+    app = console_app(database_url, sink, base, **settings)
     server, thread = serve(app, port)
     try:
-        yield Console(app, base, smtp_sink)
+        yield Console(app, base, sink)
     finally:
+        SENDERS.wait(20)
+        RESUMED.wait(20)
         server.should_exit = True
         thread.join(10)
         app.close()
+
+
+@pytest.fixture
+def console(database_url: str, smtp_sink: SmtpSink) -> Iterator[Console]:
+    """The whole web face served on loopback, its app linking to the address it is served at."""
+    with served(database_url, smtp_sink) as served_console:
+        yield served_console
 
 
 @pytest.fixture

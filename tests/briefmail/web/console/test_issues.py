@@ -9,7 +9,6 @@ sink, approve, schedule, send now reaching the run's page, and what each role ma
 from __future__ import annotations
 
 import re
-import threading
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -17,16 +16,10 @@ from typing import Any
 
 import httpx
 import pytest
-import uvicorn
 
 from briefmail.accounts.models import Role
-from briefmail.app import Briefmail
-from briefmail.web import create_web
-from briefmail.web.console import issues
-from briefmail.web.console.issues_actions import SENDERS
-from briefmail.web.console.ui import ConsoleRouter, ConsoleUI
-from mailer.testing import SmtpSink, free_port
-from tests.briefmail.web.console.conftest import Console, console_app, csrf_of
+from mailer.testing import SmtpSink
+from tests.briefmail.web.console.conftest import Console, csrf_of, served
 from tests.conftest import subscribe_readers
 
 #: A daily brief of three stories, written for these tests (chips, models, funding).
@@ -61,38 +54,11 @@ Top Stories
 NOT_AN_ISSUE = "[server]\nhost = 0.0.0.0\nport = 8080\nworkers = 4\n\n[log]\nlevel = info\n"
 
 
-def _serve(app: Briefmail, port: int) -> tuple[uvicorn.Server, threading.Thread]:
-    """The whole web face on loopback, with the issue pages (added while the shell lacks them)."""
-    web = create_web(app)
-    if not any(getattr(route, "path", "") == "/admin/issues" for route in web.routes):
-        ui = ConsoleUI(app)
-        pages = ConsoleRouter(ui)
-        pages.page_routes(issues.router(app, ui))
-        web.include_router(pages)
-    server = uvicorn.Server(uvicorn.Config(web, host="127.0.0.1", port=port, log_level="error"))
-    thread = threading.Thread(target=server.run, daemon=True)
-    thread.start()
-    deadline = time.monotonic() + 15
-    while not server.started:
-        assert thread.is_alive() and time.monotonic() < deadline, "uvicorn did not start"
-        time.sleep(0.02)
-    return server, thread
-
-
 @pytest.fixture
 def site(database_url: str, smtp_sink: SmtpSink) -> Iterator[Console]:
-    """The served console (see the `console` fixture) with the issue pages."""
-    port = free_port()
-    base = f"http://127.0.0.1:{port}"
-    app = console_app(database_url, smtp_sink, base)
-    server, thread = _serve(app, port)
-    try:
-        yield Console(app, base, smtp_sink)
-    finally:
-        SENDERS.wait(20)
-        server.should_exit = True
-        thread.join(10)
-        app.close()
+    """The served console (see the `console` fixture)."""
+    with served(database_url, smtp_sink) as console:
+        yield console
 
 
 @contextmanager

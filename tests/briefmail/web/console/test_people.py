@@ -11,10 +11,7 @@ from briefmail.accounts.models import Role
 from subscribers.lists import get_list
 from subscribers.service import subscribe, suppress
 from tests.briefmail.web.console.conftest import Console, csrf_of
-from tests.briefmail.web.console.people_pages import people_console
 from tests.conftest import subscribe_readers
-
-__all__ = ["people_console"]
 
 
 def add_pending(console: Console, *addresses: str) -> None:
@@ -37,9 +34,8 @@ def subscriber_id(console: Console, email: str) -> int:
         return found.id
 
 
-def test_search_filters_counts_and_pages(people_console: Console) -> None:
+def test_search_filters_counts_and_pages(console: Console) -> None:
     """Substring, status and topic filters narrow the list; counts per status; keyset pages."""
-    console = people_console
     subscribe_readers(console.app, [f"reader{n:02d}@example.net" for n in range(55)])
     subscribe_readers(console.app, ["chips@example.org"], topics=["chips"])
     subscribe_readers(console.app, ["policy@example.org"], topics=["policy"])
@@ -72,10 +68,9 @@ def test_search_filters_counts_and_pages(people_console: Console) -> None:
 
 
 def test_a_persons_page_shows_their_subscriptions_consent_and_suppression(
-    people_console: Console,
+    console: Console,
 ) -> None:
     """The person's page: subscription, consent history, and a suppression's evidence."""
-    console = people_console
     subscribe_readers(console.app, ["gone@example.net"], topics=["chips"], timezone="Europe/Berlin")
     with console.app.sessions() as session:
         suppress(session, "gone@example.net", "hard bounce", diagnostic="550 5.1.1 no such user")
@@ -93,9 +88,8 @@ def test_a_persons_page_shows_their_subscriptions_consent_and_suppression(
         assert client.get("/admin/subscribers/99999").status_code == 404
 
 
-def test_an_editor_confirms_resends_and_unsubscribes_each_audited(people_console: Console) -> None:
+def test_an_editor_confirms_resends_and_unsubscribes_each_audited(console: Console) -> None:
     """Confirm, resend (mailed once an hour) and unsubscribe, each in the audit log."""
-    console = people_console
     add_pending(console, "p@example.net", "q@example.net")
     p, q = subscriber_id(console, "p@example.net"), subscriber_id(console, "q@example.net")
     with console.client() as client:
@@ -121,9 +115,8 @@ def test_an_editor_confirms_resends_and_unsubscribes_each_audited(people_console
     assert ("subscriber.unsubscribed", f"subscriber:{p}") in actions
 
 
-def test_erasing_needs_an_owner_and_the_typed_address(people_console: Console) -> None:
+def test_erasing_needs_an_owner_and_the_typed_address(console: Console) -> None:
     """A viewer and an editor cannot erase; an owner must type the address; then it is gone."""
-    console = people_console
     subscribe_readers(console.app, ["erase.me@example.net"])
     person = subscriber_id(console, "erase.me@example.net")
     for role in (Role.VIEWER, Role.EDITOR):
@@ -171,10 +164,9 @@ def upload(client: httpx.Client, text: str) -> httpx.Response:
 
 
 def test_the_import_preview_shows_every_bad_row_and_applies_nothing(
-    people_console: Console,
+    console: Console,
 ) -> None:
     """Bad rows are each named with line and why; nothing is written, and there is no apply."""
-    console = people_console
     with console.client() as client:
         console.login(client, Role.EDITOR)
         preview = upload(
@@ -190,9 +182,8 @@ def test_the_import_preview_shows_every_bad_row_and_applies_nothing(
     assert console.app.people.subscribers() == []
 
 
-def test_the_import_applies_exactly_the_previewed_rows(people_console: Console) -> None:
+def test_the_import_applies_exactly_the_previewed_rows(console: Console) -> None:
     """Preview lists what would change and writes nothing; apply imports those rows only."""
-    console = people_console
     subscribe_readers(console.app, ["old@example.net"], topics=["chips"])
     with console.client() as client:
         console.login(client, Role.EDITOR)
@@ -231,9 +222,8 @@ def test_the_import_applies_exactly_the_previewed_rows(people_console: Console) 
     assert [m.parsed()["To"] for m in console.sink.messages] == ["wait@example.net"]
 
 
-def test_export_downloads_the_list_as_csv(people_console: Console) -> None:
+def test_export_downloads_the_list_as_csv(console: Console) -> None:
     """Export (editors) is the list's CSV; a viewer may not download it."""
-    console = people_console
     subscribe_readers(console.app, ["a@example.net"], topics=["chips", "policy"])
     with console.client() as client:
         console.login(client, Role.VIEWER)

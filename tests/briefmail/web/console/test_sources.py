@@ -12,7 +12,7 @@ import pytest
 from briefmail.accounts.models import Role
 from briefmail.settings import SourceSettings
 from mailer.testing import SmtpSink, free_port
-from tests.briefmail.web.console.conftest import Console, console_app, csrf_of, serve
+from tests.briefmail.web.console.conftest import Console, csrf_of, served
 from tests.conftest import FIXTURES
 
 
@@ -25,29 +25,17 @@ def sourced(database_url: str, smtp_sink: SmtpSink, tmp_path: Path) -> Iterator[
     brief.write_bytes((FIXTURES / "brief-mixed.txt").read_bytes())
     settled = time.time() - 60
     os.utime(brief, (settled, settled))
-    port = free_port()
-    base = f"http://127.0.0.1:{port}"
-    app = console_app(
-        database_url,
-        smtp_sink,
-        base,
-        sources=[
-            SourceSettings(list="brief", folder=inbox, name="inbox"),
-            SourceSettings(
-                list="brief",
-                url=f"http://127.0.0.1:{free_port()}/feed.xml",
-                name="down-feed",
-                timeout_seconds=2,
-            ),
-        ],
-    )
-    server, thread = serve(app, port)
-    try:
-        yield Console(app, base, smtp_sink)
-    finally:
-        server.should_exit = True
-        thread.join(10)
-        app.close()
+    sources = [
+        SourceSettings(list="brief", folder=inbox, name="inbox"),
+        SourceSettings(
+            list="brief",
+            url=f"http://127.0.0.1:{free_port()}/feed.xml",
+            name="down-feed",
+            timeout_seconds=2,
+        ),
+    ]
+    with served(database_url, smtp_sink, sources=sources) as console:
+        yield console
 
 
 def test_an_editor_polls_a_folder_and_the_page_says_what_arrived(sourced: Console) -> None:

@@ -6,10 +6,7 @@ from briefmail.accounts.models import Role
 from subscribers.directory import suppressions
 from subscribers.service import suppress
 from tests.briefmail.web.console.conftest import Console, csrf_of
-from tests.briefmail.web.console.people_pages import people_console
 from tests.conftest import subscribe_readers
-
-__all__ = ["people_console"]
 
 
 def suppressed(console: Console) -> dict[str, int]:
@@ -35,11 +32,11 @@ def seed(console: Console) -> None:
     console.app.people.erase("me@example.net")
 
 
-def test_the_page_shows_each_suppression_with_its_evidence(people_console: Console) -> None:
+def test_the_page_shows_each_suppression_with_its_evidence(console: Console) -> None:
     """Reason, the server's words and the report; the address only while a row holds it."""
-    seed(people_console)
-    with people_console.client() as client:
-        people_console.login(client, Role.VIEWER)
+    seed(console)
+    with console.client() as client:
+        console.login(client, Role.VIEWER)
         page = client.get("/admin/suppressions")
         assert page.status_code == 200
         text = page.text
@@ -53,10 +50,9 @@ def test_the_page_shows_each_suppression_with_its_evidence(people_console: Conso
 
 
 def test_an_owner_lifts_a_bounce_but_not_an_erasure_or_a_complaint(
-    people_console: Console,
+    console: Console,
 ) -> None:
     """Lifting a hard bounce works and is audited; an erasure or a complaint is refused."""
-    console = people_console
     seed(console)
     ids = suppressed(console)
     with console.client() as client:

@@ -8,45 +8,22 @@ from __future__ import annotations
 
 import re
 import threading
-import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import httpx
 import pytest
-import uvicorn
 
 from briefmail.accounts.models import Role
-from briefmail.app import Briefmail
 from briefmail.settings import WebhookSettings
-from briefmail.web import create_web
-from briefmail.web.console import webhooks
-from briefmail.web.console.ui import ConsoleRouter, ConsoleUI
-from mailer.testing import SmtpSink, free_port
-from tests.briefmail.web.console.conftest import Console, console_app, csrf_of
+from mailer.testing import SmtpSink
+from tests.briefmail.web.console.conftest import Console, csrf_of, served
 from tests.conftest import ARTIFACTS, ROOT, subscribe_readers
 from tests.scheduler.test_webhooks import SECRET, Receiver
 from tests.scheduler.test_webhooks import receiver as receiver  # the fixture
 
 AXE = ROOT / "node_modules" / "axe-core" / "axe.min.js"
-
-
-def serve(app: Briefmail, port: int) -> tuple[uvicorn.Server, threading.Thread]:
-    """The whole web face with the webhooks page surely included (before the shell lists it)."""
-    web = create_web(app)
-    ui = ConsoleUI(app)
-    extra = ConsoleRouter(ui)
-    extra.page_routes(webhooks.router(app, ui))
-    web.include_router(extra, include_in_schema=False)
-    server = uvicorn.Server(uvicorn.Config(web, host="127.0.0.1", port=port, log_level="error"))
-    thread = threading.Thread(target=server.run, daemon=True)
-    thread.start()
-    deadline = time.monotonic() + 15
-    while not server.started:
-        assert thread.is_alive() and time.monotonic() < deadline, "uvicorn did not start"
-        time.sleep(0.02)
-    return server, thread
 
 
 @pytest.fixture
@@ -55,21 +32,13 @@ def hooked(
 ) -> Iterator[Console]:
     """A served console whose app tells "crm" (/ok) and "broken" (/fail) of every event."""
     monkeypatch.setenv("HOOK_SECRET", SECRET.decode())
-    port = free_port()
-    base = f"http://127.0.0.1:{port}"
     hooks = [
         WebhookSettings(url=receiver.url(path), name=name, secret_env="HOOK_SECRET")
         for path, name in (("/ok", "crm"), ("/fail", "broken"))
     ]
-    app = console_app(database_url, smtp_sink, base, webhooks=hooks)
-    app.webhooks.sync()
-    server, thread = serve(app, port)
-    try:
-        yield Console(app, base, smtp_sink)
-    finally:
-        server.should_exit = True
-        thread.join(10)
-        app.close()
+    with served(database_url, smtp_sink, webhooks=hooks) as console:
+        console.app.webhooks.sync()
+        yield console
 
 
 def _section(html: str, name: str) -> str:
@@ -152,22 +121,12 @@ def test_a_missing_secret_is_shown_not_a_crash(
     database_url: str, smtp_sink: SmtpSink, receiver: Receiver
 ) -> None:
     """A webhook whose secret_env is unset is listed with a warning; the page still answers."""
-    port = free_port()
-    base = f"http://127.0.0.1:{port}"
     hook = WebhookSettings(url=receiver.url("/ok"), name="crm", secret_env="UNSET_HOOK_SECRET")
-    app = console_app(database_url, smtp_sink, base, webhooks=[hook])
-    server, thread = serve(app, port)
-    try:
-        console = Console(app, base, smtp_sink)
-        with console.client() as client:
-            console.login(client, Role.OWNER)
-            page = client.get("/admin/webhooks")
-        assert page.status_code == 200
-        assert "<code>UNSET_HOOK_SECRET</code> that holds this webhook" in page.text
-    finally:
-        server.should_exit = True
-        thread.join(10)
-        app.close()
+    with served(database_url, smtp_sink, webhooks=[hook]) as console, console.client() as client:
+        console.login(client, Role.OWNER)
+        page = client.get("/admin/webhooks")
+    assert page.status_code == 200
+    assert "<code>UNSET_HOOK_SECRET</code> that holds this webhook" in page.text
 
 
 def test_the_page_in_chromium_at_phone_and_desktop_widths(
