@@ -7,25 +7,16 @@ stories fragment without leaving the page. Screenshots at 375 and 1280 px go to 
 
 from __future__ import annotations
 
-from pathlib import Path
 from typing import Any
 
-from tests.briefmail.web.console.conftest import Console
+from tests.briefmail.web.console.conftest import Console, axe_violations
 from tests.briefmail.web.console.test_issues import site, stored
 from tests.briefmail.web.test_archive_browser import OVERFLOW
 from tests.conftest import ARTIFACTS, subscribe_readers
 
 __all__ = ["site"]  # the served console with the issue pages, shared with test_issues
 
-#: axe-core, from its npm package: the accessibility rules every console page must pass.
-AXE = Path(__file__).resolve().parents[4] / "node_modules" / "axe-core" / "axe.min.js"
-#: Run axe on the page; the serious and critical violations, one line each.
-AXE_RUN = """async () => {
-  const found = await axe.run(document, {resultTypes: ["violations"]});
-  return found.violations
-    .filter(v => ["serious", "critical"].includes(v.impact))
-    .map(v => `${v.id}: ${v.nodes.map(n => n.target.join(" ")).slice(0, 3).join(", ")}`);
-}"""
+
 #: How wide the document is and how far it scrolls sideways.
 WIDTHS = "() => [document.documentElement.clientWidth, document.documentElement.scrollWidth]"
 
@@ -109,8 +100,7 @@ class TestAccessibility:
                 page.goto(site.url(path))
                 if path.endswith(str(issue_id)):
                     page.locator("#audience table").first.wait_for()
-                page.add_script_tag(path=str(AXE))
-                found[path] = page.evaluate(AXE_RUN)
+                found[path] = axe_violations(page)
         finally:
             context.close()
         assert found == {path: [] for path in found}

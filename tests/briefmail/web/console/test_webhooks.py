@@ -18,12 +18,10 @@ import pytest
 from briefmail.accounts.models import Role
 from briefmail.settings import WebhookSettings
 from mailer.testing import SmtpSink
-from tests.briefmail.web.console.conftest import Console, csrf_of, served
-from tests.conftest import ARTIFACTS, ROOT, subscribe_readers
+from tests.briefmail.web.console.conftest import Console, axe_violations, csrf_of, served
+from tests.conftest import ARTIFACTS, subscribe_readers
 from tests.scheduler.test_webhooks import SECRET, Receiver
 from tests.scheduler.test_webhooks import receiver as receiver  # the fixture
-
-AXE = ROOT / "node_modules" / "axe-core" / "axe.min.js"
 
 
 @pytest.fixture
@@ -150,10 +148,7 @@ def test_the_page_in_chromium_at_phone_and_desktop_widths(
             assert "test event delivered" in page.locator(".flash").first.inner_text()
             scroll = page.evaluate("() => document.documentElement.scrollWidth")
             assert scroll <= width + 1, f"the page scrolls sideways at {width} px"
-            page.add_script_tag(content=AXE.read_text(encoding="utf-8"))
-            found = page.evaluate("async () => (await axe.run()).violations")
-            serious = [v["id"] for v in found if v.get("impact") in ("serious", "critical")]
-            assert serious == [], serious
+            assert axe_violations(page) == []
             page.screenshot(
                 path=str(Path(ARTIFACTS) / f"console-webhooks-{width}.png"), full_page=True
             )
