@@ -6,6 +6,7 @@ database, relay, taxonomy and templates a running briefmail uses.
 
 from __future__ import annotations
 
+import copy
 import logging
 from dataclasses import dataclass, field
 from functools import cached_property
@@ -54,6 +55,10 @@ def _login_name() -> str:
         return getpass.getuser()
     except (KeyError, OSError):  # no passwd entry and no LOGNAME (some containers)
         return "unknown"
+
+
+#: What `Briefmail.acting_as` shares with the original: built once, the same for every actor.
+_SHARED = ("taxonomy", "renderer", "dkim")
 
 
 @dataclass
@@ -313,6 +318,23 @@ class Briefmail:
     def subscriber_profile(self, email: str) -> dict[str, Any]:
         """A person's subscriptions, consent, deliveries and suppression (`people.profile`)."""
         return self.people.profile(email)
+
+    def acting_as(self, actor: str) -> Briefmail:
+        """This app acting for ``actor`` ("api:NAME", "console:EMAIL"): its own services.
+
+        The engine, sessions, settings, taxonomy, renderer and DKIM signer are shared (built
+        once per process); every service is built anew for the actor, so what it writes in
+        issue histories and the audit log names who asked. A service added later is per-actor
+        by default, which is the safe side. Closing the copy would close the shared engine:
+        only the original is closed.
+        """
+        self.renderer  # noqa: B018 - built here (with the taxonomy) so every copy shares it
+        clone = copy.copy(self)
+        for name, value in vars(type(self)).items():
+            if isinstance(value, cached_property) and name not in _SHARED:
+                clone.__dict__.pop(name, None)
+        clone.actor = actor
+        return clone
 
     def close(self) -> None:
         """Release database connections."""

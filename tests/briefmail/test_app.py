@@ -52,3 +52,17 @@ def test_ingest_is_all_or_nothing_and_deduplicated(app: Briefmail, tmp_path) -> 
     assert first.stored.id == second.stored.id
     with app.sessions() as session:
         assert len(list_issues(session, get_list(session, "brief"))) == 1
+
+
+def test_acting_as_writes_the_actor_into_histories(app: Briefmail) -> None:
+    """A copy acting for an operator records them as the actor; the original is unchanged."""
+    app.ensure_default_list()
+    stored = app.ingest(FIXTURES / "brief-mixed.txt", "brief").stored
+    assert stored is not None
+    editor = app.acting_as("console:editor@example.org")
+    editor.content.approve(stored.id)
+    view = app.content.issue(stored.id)
+    assert view.approved_by == "console:editor@example.org"
+    assert view.history[-1].actor == editor.actor  # (the ingest before it was the CLI's)
+    assert editor.engine is app.engine and app.actor.startswith("cli:")
+    assert editor.sending is not app.sending and editor.sending.app is editor

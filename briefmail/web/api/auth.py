@@ -5,13 +5,13 @@ without a valid token gets 401 (with ``WWW-Authenticate: Bearer``) whatever else
 it, and a token of too low a scope gets 403. Scopes nest: read ⊂ write ⊂ send.
 
 The library's operations record who acted from the application's ``actor`` (issue histories,
-schedules); `acting` gives each request an application acting for its token ("api:NAME"),
-sharing the engine, the taxonomy and the renderer, so no request changes another's actor.
+schedules); `Briefmail.acting_as` gives each request an application acting for its token
+("api:NAME"), sharing the engine, the taxonomy and the renderer, so no request changes
+another's actor.
 """
 
 from __future__ import annotations
 
-import copy
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Annotated, Any
@@ -26,34 +26,10 @@ if TYPE_CHECKING:
     from briefmail.accounts.tokens import TokenView
     from briefmail.app import Briefmail
 
-__all__ = ["Called", "Caller", "acting", "bearer", "current_caller", "guard"]
+__all__ = ["Called", "Caller", "bearer", "current_caller", "guard"]
 
 #: Shows the scheme in the OpenAPI document; the check itself is `Guard`'s.
 bearer = HTTPBearer(auto_error=False, description="An API token: `briefmail tokens create`.")
-
-#: The services a Briefmail builds on first use; each holds the app (and so its actor).
-_SERVICES = (
-    "sending",
-    "content",
-    "revisions",
-    "people",
-    "feedback",
-    "sources",
-    "operators",
-    "tokens",
-    "audit",
-    "webhooks",
-)
-
-
-def acting(app: Briefmail, actor: str) -> Briefmail:
-    """The app acting for ``actor``: same engine, sessions, taxonomy, renderer; own services."""
-    app.renderer  # noqa: B018 - built once on the app, so every clone shares its templates
-    clone = copy.copy(app)
-    for name in _SERVICES:
-        clone.__dict__.pop(name, None)
-    clone.actor = actor
-    return clone
 
 
 def _unauthorized(message: str) -> ApiError:
@@ -72,7 +48,7 @@ class Caller:
     def of(cls, app: Briefmail, token: TokenView, request: Request) -> Caller:
         """The caller of a request let in by a guard."""
         ip = request.client.host if request.client else None
-        return cls(token, acting(app, token.actor), ip)
+        return cls(token, app.acting_as(token.actor), ip)
 
     def audit(
         self,
