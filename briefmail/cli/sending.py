@@ -352,13 +352,10 @@ def runs_show(
 @handle_errors
 def status(as_json: JsonOption = False) -> None:
     """Where sending stands: unfinished runs, rate, queue, suppressions, the scheduler's job."""
-    from scheduler.jobs import build_scheduler
-
     with open_app() as app:
         now = app.sending.status()
         triggers = {
-            job.id: trigger_words(job.trigger)
-            for job in build_scheduler(app.sending, blocking=False).get_jobs()
+            job.id: trigger_words(job.trigger) for job in app.sending.scheduler().get_jobs()
         }
         running, scheduler = scheduler_state(app)
     figures, jobs, warnings = now.figures, now.jobs, now.warnings
@@ -407,10 +404,10 @@ def status(as_json: JsonOption = False) -> None:
 @handle_errors
 def schedule_list(as_json: JsonOption = False) -> None:
     """The scheduler's jobs (from [schedule]) and when each fires next."""
-    from scheduler.jobs import build_scheduler, describe_jobs
+    from scheduler.jobs import describe_jobs
 
     with open_app() as app:
-        jobs = describe_jobs(build_scheduler(app.sending, blocking=False))
+        jobs = describe_jobs(app.sending.scheduler())
     rows = [job.as_json() for job in jobs]
     if as_json:
         print_json(rows)

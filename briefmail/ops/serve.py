@@ -8,7 +8,7 @@ from collections.abc import Callable
 from types import FrameType
 
 from briefmail.app import Briefmail
-from scheduler.jobs import JobInfo, build_scheduler, describe_jobs
+from scheduler.jobs import JobInfo, describe_jobs
 
 __all__ = ["serve"]
 
@@ -41,18 +41,12 @@ def serve(
         stop.set()
 
     previous = {sig: signal.signal(sig, request_stop) for sig in (signal.SIGTERM, signal.SIGINT)}
-    deliver_webhooks = None
     if jobs and app.settings.webhooks:
         # A missing secret stops the start with one line; registering the webhooks now means
         # events from this moment on reach them, not only after the first delivery round.
         app.webhooks.check()
         app.webhooks.sync()
-        deliver_webhooks = app.webhooks.deliver_job
-    scheduler = (
-        build_scheduler(app.sending, blocking=False, deliver_webhooks=deliver_webhooks)
-        if jobs
-        else None
-    )
+    scheduler = app.sending.scheduler() if jobs else None
     try:
         if scheduler is not None:
             for job in describe_jobs(scheduler):

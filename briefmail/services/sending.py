@@ -19,6 +19,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
+    from apscheduler.schedulers.base import BaseScheduler
     from sqlalchemy.orm import Session, sessionmaker
 
     from briefmail.app import Briefmail
@@ -320,12 +321,22 @@ class Sending:
     def status(self) -> Status:
         """Unfinished runs, rate, queue, suppressions, the scheduler's jobs and warnings."""
         from briefmail.ops.metrics import collect
-        from scheduler.jobs import build_scheduler, describe_jobs
+        from scheduler.jobs import describe_jobs
 
         with self.app.sessions() as session:
             figures = collect(session)
-        jobs = describe_jobs(build_scheduler(self, blocking=False))
+        jobs = describe_jobs(self.scheduler())
         return Status(figures, jobs, self.app.warnings())
+
+    def scheduler(self, *, blocking: bool = False) -> BaseScheduler:
+        """The scheduler `serve` runs: [schedule]'s jobs, and webhook delivery if configured.
+
+        `status`, `schedule list` and `serve` all ask here, so what they list is what runs.
+        """
+        from scheduler.jobs import build_scheduler
+
+        deliver = self.app.webhooks.deliver_job if self.app.settings.webhooks else None
+        return build_scheduler(self, blocking=blocking, deliver_webhooks=deliver)
 
     # -- what the scheduler's jobs call (scheduler.jobs.JobApp) ---------------------------------
 

@@ -147,12 +147,10 @@ def test_send_test_reports_the_answer_and_keeps_each_attempt(
 def test_the_scheduler_delivers_webhooks_every_fifteen_seconds(
     hooked: Briefmail, receiver: Receiver
 ) -> None:
-    """With webhooks configured the scheduler holds a webhooks job; a firing delivers."""
-    scheduler = build_scheduler(
-        hooked.sending, blocking=False, deliver_webhooks=hooked.webhooks.deliver_job
-    )
-    job = scheduler.get_job(WEBHOOKS_JOB_ID)
+    """With webhooks configured the app's scheduler (and `status`) holds a webhooks job."""
+    job = hooked.sending.scheduler().get_job(WEBHOOKS_JOB_ID)
     assert job is not None and job.trigger.interval.total_seconds() == 15
+    assert WEBHOOKS_JOB_ID in {info.id for info in hooked.sending.status().jobs}
     assert build_scheduler(hooked.sending, blocking=False).get_job(WEBHOOKS_JOB_ID) is None
     subscribe_readers(hooked, ["ada@example.net"])
     job.func(*job.args)
