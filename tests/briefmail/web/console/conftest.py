@@ -8,6 +8,7 @@ in through the real form, an httpx client or a Playwright page alike.
 
 from __future__ import annotations
 
+import asyncio
 import re
 import secrets
 import threading
@@ -35,7 +36,7 @@ from briefmail.web import create_web
 from briefmail.web.console.issues_actions import SENDERS
 from briefmail.web.console.runs import RESUMED
 from mailer.testing import SmtpSink, free_port
-from tests.conftest import ROOT
+from tests.conftest import FIXTURES, ROOT, subscribe_readers
 
 #: axe-core, from its npm package: the accessibility rules every console page must pass.
 AXE = ROOT / "node_modules" / "axe-core" / "axe.min.js"
@@ -149,6 +150,21 @@ def console_app(database_url: str, sink: SmtpSink, base: str, **settings: Any) -
     app.migrate()
     app.ensure_default_list()
     return app
+
+
+def populate(console: Console) -> None:
+    """Readers, one issue sent to them (run 1) and a suppression: each kind of page has a row."""
+    app = console.app
+    subscribe_readers(app, ["ada@example.net", "grace@example.net"], topics=["chips"])
+    stored = app.ingest(FIXTURES / "brief-mixed.txt", "brief", approve=True).stored
+    assert stored is not None and stored.id == 1
+    run_id = app.sending.plan(stored.id)
+    assert run_id == 1
+    # Playwright's own loop runs in this thread: the send runs in another.
+    sending = threading.Thread(target=lambda: asyncio.run(app.sending.send(run_id=run_id)))
+    sending.start()
+    sending.join(60)
+    assert app.sending.counts(run_id)["delivered"] == 2
 
 
 @contextmanager

@@ -10,14 +10,11 @@ scroll sideways.
 
 from __future__ import annotations
 
-import asyncio
-import threading
 from typing import Any
 
 from briefmail.accounts.models import Role
-from tests.briefmail.web.console.conftest import Console, axe_violations
+from tests.briefmail.web.console.conftest import Console, axe_violations, populate
 from tests.briefmail.web.console.test_routes import console_routes, filled
-from tests.conftest import FIXTURES, subscribe_readers
 
 #: Routes that are not pages of their own: htmx fragments, e-mail previews, files, sign-out.
 NOT_PAGES = ("/progress", "/preview", "/previews", "/export", "/static/", "/logout", ".csv")
@@ -31,21 +28,6 @@ def page_paths(console: Console) -> list[str]:
         if method == "GET" and not any(part in path for part in NOT_PAGES)
     ]
     return sorted(set(paths))
-
-
-def populate(console: Console) -> None:
-    """Readers, one issue sent to them (run 1) and a suppression: each kind of page has a row."""
-    app = console.app
-    subscribe_readers(app, ["ada@example.net", "grace@example.net"], topics=["chips"])
-    stored = app.ingest(FIXTURES / "brief-mixed.txt", "brief", approve=True).stored
-    assert stored is not None and stored.id == 1
-    run_id = app.sending.plan(stored.id)
-    assert run_id == 1
-    # Playwright's own loop runs in this thread: the send runs in another.
-    sending = threading.Thread(target=lambda: asyncio.run(app.sending.send(run_id=run_id)))
-    sending.start()
-    sending.join(60)
-    assert app.sending.counts(run_id)["delivered"] == 2
 
 
 def test_the_walk_finds_the_pages(console: Console) -> None:

@@ -17,7 +17,8 @@ from fastapi.routing import APIRoute, iter_route_contexts
 
 from briefmail.accounts.models import Role
 from briefmail.web import create_web
-from tests.briefmail.web.console.conftest import Console, csrf_of
+from tests.briefmail.web.console.conftest import Console, csrf_of, populate
+from tests.briefmail.web.test_routes_get import snapshot
 from tests.conftest import FIXTURES, subscribe_readers
 
 #: Routes anyone may reach: the sign-in form and the console's own stylesheet and script.
@@ -123,3 +124,25 @@ def test_viewers_and_editors_cannot_send_pause_or_cancel(console: Console, role:
             assert "needs the owner role" in answer.text
     assert console.app.sending.counts(run_id)["delivered"] == 0
     assert console.sink.messages == []
+
+
+def test_no_get_changes_anything(console: Console) -> None:
+    """Every GET an owner can make, ids filled with rows that exist, writes no row, mails nobody.
+
+    Link scanners and prefetching browsers fetch what they see; only a POST may act. The one
+    row a GET writes is the audit entry of an export: who took the readers' data is recorded.
+    """
+    populate(console)
+    gets = [path for method, path in console_routes(console) if method == "GET"]
+    with console.client() as client:
+        console.login(client, Role.OWNER)
+        before, mails = snapshot(console.app), len(console.sink.messages)
+        for path in gets:
+            url = filled(path).replace("/static/x", "/static/console.css")
+            answer = client.get(url)
+            assert answer.status_code in (200, 303), (path, answer.status_code, answer.text[:300])
+    after = snapshot(console.app)
+    added = set(after.pop("audit_entries")) - set(before.pop("audit_entries"))
+    assert after == before
+    assert all("exported" in entry for entry in added), added
+    assert len(console.sink.messages) == mails
