@@ -43,6 +43,7 @@ from subscribers.service import (
     find_subscriber,
     list_subscriptions,
     normalise_email,
+    set_preferences,
     subscribe,
     suppression_of,
     unsubscribe,
@@ -269,6 +270,9 @@ class PeopleService:
                 context=context,
                 smtputf8=self.app.settings.smtp.smtputf8,
             )
+            if actor is not None:
+                verb = "subscriber.added" if current is None else "subscriber.updated"
+                self._audit(session, actor, verb, subscription, None, slug)
             session.commit()
             confirmation = None
             if send_email and SubscriptionStatus.PENDING == subscription.status != was:
@@ -361,6 +365,55 @@ class PeopleService:
             changed = confirm(session, subscription, context)
             session.commit()
             return SubscriptionView.of(subscription, slug), changed
+
+    def change_preferences(
+        self,
+        email: str,
+        list_slug: str | None = None,
+        *,
+        topics: Sequence[str] | None = None,
+        cadence: Cadence | str | None = None,
+        timezone: str | None = None,
+        send_hour: int | None = None,
+        context: Context = CLI,
+        actor: str | None = None,
+        ip: str | None = None,
+    ) -> SubscriptionView:
+        """Change what a reader gets (a field left None keeps its value), as one consent event.
+
+        ``actor`` writes before → after to the audit log, by subscriber id, in the same
+        transaction; a refused value (an unknown topic, a bad zone) changes nothing.
+        """
+        slug = self.list_slug(list_slug)
+        with self.app.sessions() as session:
+            subscription = self._subscription(session, email, slug)
+            before = _preferences(subscription)
+            set_preferences(
+                session,
+                subscription,
+                taxonomy=self.app.taxonomy,
+                topics=subscription.topics if topics is None else topics,
+                cadence=subscription.cadence if cadence is None else parse_cadence(cadence),
+                timezone=timezone or subscription.subscriber.timezone,
+                send_hour=subscription.send_hour if send_hour is None else send_hour,
+                context=context,
+            )
+            if actor is not None:
+                from briefmail.accounts.audit import write
+
+                target = f"subscriber:{subscription.subscriber_id}"
+                after = _preferences(subscription)
+                write(
+                    session,
+                    actor,
+                    "subscriber.preferences",
+                    target,
+                    before=before,
+                    after=after,
+                    ip=ip,
+                )
+            session.commit()
+            return SubscriptionView.of(subscription, slug)
 
     def unsubscribe(
         self,
@@ -523,3 +576,13 @@ class PeopleService:
         if found is None:
             raise NotSubscribed(f"{normalise_email(email)} is not subscribed to {slug!r}")
         return found
+
+
+def _preferences(subscription: Subscription) -> dict[str, object]:
+    """What a reader chose, as the audit log keeps it (no address: it outlives an erasure)."""
+    return {
+        "topics": list(subscription.topics),
+        "cadence": str(subscription.cadence),
+        "timezone": subscription.subscriber.timezone,
+        "send_hour": subscription.send_hour,
+    }

@@ -24,10 +24,9 @@ from briefmail.web.api.pagination import PageQuery, encode_cursor, page_query
 from subscribers.db import as_utc
 from subscribers.directory import Found
 from subscribers.directory import Query as DirectoryQuery
-from subscribers.lists import get_list
-from subscribers.models import Cadence, ConsentSource, Subscription, SubscriptionStatus
-from subscribers.rules import DEFAULT_SEND_HOUR, parse_cadence
-from subscribers.service import Context, NotSubscribed, find_subscriber, set_preferences
+from subscribers.models import Cadence, ConsentSource, SubscriptionStatus
+from subscribers.rules import DEFAULT_SEND_HOUR
+from subscribers.service import Context
 
 __all__ = ["NewSubscriber", "Preferences", "SubscribersApi"]
 
@@ -88,18 +87,6 @@ def _context(caller: Caller, *, imported: bool = False) -> Context:
     """The consent record's "where": the operator's tool, named by the token."""
     source = ConsentSource.IMPORT if imported else ConsentSource.CLI
     return Context(source=source, ip=None, user_agent=f"briefmail API ({caller.token.actor})")
-
-
-def _subscription(caller: Caller, session: Any, email: str, slug: str) -> Subscription:
-    """The address's subscription to the list; NotSubscribed (404) if it has none."""
-    newsletter = get_list(session, slug)
-    person = find_subscriber(session, email)
-    found = next(
-        (s for s in (person.subscriptions if person else []) if s.list_id == newsletter.id), None
-    )
-    if found is None:
-        raise NotSubscribed(f"{email} is not subscribed to {slug!r}")
-    return found
 
 
 class SubscribersApi:
@@ -169,13 +156,7 @@ class SubscribersApi:
             actor=caller.token.actor,
             context=_context(caller, imported=body.confirmed),
         )
-        view = added.subscription
-        if added.outcome in ("created", "updated"):
-            caller.audit(
-                f"subscriber.{'add' if added.outcome == 'created' else 'update'}",
-                f"subscriber:{view.email}",
-                after=view_json(view),
-            )
+        view = added.subscription  # audited by the service, by subscriber id
         answer = {**added.as_json(), "list": view.list, "send_hour": view.send_hour}
         return JSONResponse(answer, status_code=201 if added.outcome == "created" else 200)
 
@@ -185,28 +166,18 @@ class SubscribersApi:
 
     def change(self, caller: Called, email: str, body: Preferences) -> dict[str, Any]:
         """Change a reader's topics, cadence, time zone or send hour (others kept)."""
-        slug = caller.app.people.list_slug(body.list_slug)
-        with caller.app.sessions() as session:
-            subscription = _subscription(caller, session, email, slug)
-            before = view_json(SubscriptionView.of(subscription, slug))
-            set_preferences(
-                session,
-                subscription,
-                taxonomy=caller.app.taxonomy,
-                topics=subscription.topics if body.topics is None else body.topics,
-                cadence=subscription.cadence
-                if body.cadence is None
-                else parse_cadence(body.cadence),
-                timezone=body.timezone or subscription.subscriber.timezone,
-                send_hour=subscription.send_hour if body.send_hour is None else body.send_hour,
-                context=_context(caller),
-            )
-            session.commit()
-            after = view_json(SubscriptionView.of(subscription, slug))
-        caller.audit(
-            "subscriber.preferences", f"subscriber:{after['email']}", before=before, after=after
+        view = caller.app.people.change_preferences(
+            email,
+            body.list_slug,
+            topics=body.topics,
+            cadence=body.cadence,
+            timezone=body.timezone,
+            send_hour=body.send_hour,
+            context=_context(caller),
+            actor=caller.token.actor,
+            ip=caller.ip,
         )
-        return after
+        return view_json(view)
 
     def unsubscribe(self, caller: Called, email: str, slug: ListSlug = None) -> dict[str, Any]:
         """Unsubscribe the address from the list (its consent history is kept)."""

@@ -107,7 +107,7 @@ def test_concurrent_duplicates_do_not_both_act(served: Served) -> None:
         if answer.status_code == 409:
             assert error_of(answer)["code"] == "idempotency_in_progress"
     assert len(served.sink.messages) == 1  # one confirmation e-mail
-    assert len(served.app.audit.entries(action="subscriber.add")) == 1
+    assert len(served.app.audit.entries(action="subscriber.added")) == 1
 
 
 def test_a_bad_key_is_refused(served: Served) -> None:

@@ -26,7 +26,7 @@ def test_adding_an_address_is_pending_and_mails_the_confirmation(served: Served)
     assert body["timezone"] == "Europe/Berlin"
     assert body["outcome"] == "created"
     assert [m.rcpt_to for m in served.sink.messages] == [("new@example.net",)]
-    assert served.app.audit.entries(action="subscriber.add")[0].actor == "api:test-write"
+    assert served.app.audit.entries(action="subscriber.added")[0].actor == "api:test-write"
 
 
 def test_a_confirmed_import_records_its_consent_as_an_import(served: Served) -> None:
@@ -166,6 +166,24 @@ def test_unsubscribe_then_erase(served: Served) -> None:
         served.client(Scope.WRITE).post("/api/v1/subscribers/x@example.net/erase").status_code
         == 403
     )
+
+
+def test_the_audit_log_keeps_no_address_an_erasure_removed(served: Served) -> None:
+    """Add, change and erase through the API: the audit log names the reader by id only."""
+    client = served.client(Scope.SEND)
+    added = client.post("/api/v1/subscribers", json={"email": "ada@example.net"})
+    assert added.status_code == 201, added.text
+    changed = client.patch("/api/v1/subscribers/ada@example.net", json={"send_hour": 6})
+    assert changed.status_code == 200, changed.text
+    assert client.post("/api/v1/subscribers/ada@example.net/erase").json()["found"] is True
+    entries = served.app.audit.entries(limit=50)
+    assert {"subscriber.added", "subscriber.preferences", "subscriber.erased"} <= {
+        e.action for e in entries
+    }
+    (preferences,) = [e for e in entries if e.action == "subscriber.preferences"]
+    assert preferences.before is not None and preferences.after is not None
+    assert preferences.before["send_hour"] != 6 and preferences.after["send_hour"] == 6
+    assert "ada@example.net" not in repr(entries)  # every field of every entry
 
 
 def test_a_suppressed_address_is_refused_with_its_reason(served: Served) -> None:
