@@ -125,6 +125,9 @@ def pytest_configure(config: pytest.Config) -> None:
         "markers", "postgresql_only: pins what only a server database does (SKIP LOCKED, workers)"
     )
     config.addinivalue_line(
+        "markers", "both_databases: a face's test that runs on PostgreSQL too (its point is the DB)"
+    )
+    config.addinivalue_line(
         "markers", "seeds: reads the published issues (BRIEFMAIL_SEEDS or ../shared/seeds)"
     )
 
@@ -141,13 +144,22 @@ def _uses_seeds(item: pytest.Item) -> bool:
     )
 
 
+#: The faces' tests: on PostgreSQL only those marked both_databases or postgresql_only run.
+_FACES = ("tests/briefmail/web/", "tests/briefmail/cli/")
+
+
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
     """Each pass runs the tests that concern its database.
 
     On PostgreSQL: the tests that touch a database — the others already ran in the SQLite pass
-    (`make test` runs both) and would only repeat themselves. On SQLite: all but those about
-    what only a server database does. Deselected, not skipped: they are not in this run at
-    all, the summary line says how many, and the other pass runs them.
+    (`make test` runs both) and would only repeat themselves — except the faces' (CLI, web,
+    API) tests: the faces are thin, every database operation they make is a library operation
+    that the library's own tests run on PostgreSQL, and driving a browser or a subprocess
+    again over the other database would double `make test`'s time to find nothing new. A face
+    test whose point is the database (several processes on one, a unique constraint racing)
+    says so with `both_databases`. On SQLite: all but those about what only a server database
+    does. Deselected, not skipped: they are not in this run at all, the summary line says how
+    many, and the other pass runs them.
     """
     on_postgresql = config.getoption("--db") == "postgresql"
     have_seeds = SEEDS.is_dir()
@@ -159,8 +171,14 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
             _WITHOUT_SEEDS.append(item.nodeid)
         elif on_postgresql:
             names = getattr(item, "fixturenames", ())
-            keep = ("database_url" in names or "migrated_url" in names) and (
-                item.get_closest_marker("sqlite_only") is None
+            keep = (
+                ("database_url" in names or "migrated_url" in names)
+                and item.get_closest_marker("sqlite_only") is None
+                and (
+                    not item.nodeid.startswith(_FACES)
+                    or item.get_closest_marker("postgresql_only") is not None
+                    or item.get_closest_marker("both_databases") is not None
+                )
             )
         else:
             keep = item.get_closest_marker("postgresql_only") is None
@@ -197,7 +215,15 @@ def postgres_cluster(request: pytest.FixtureRequest) -> Iterator[Any]:
 
 @pytest.fixture
 def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
-    """A fresh, empty database: a SQLite file, or with --db=postgresql a new PG database."""
+    """A fresh, empty database: a SQLite file, or with --db=postgresql a new PG database.
+
+    A test that also has the migrated database (the `app` fixture's) gets that one: it names
+    the app's database, as on SQLite, where both are the test's own test.db. (Two databases
+    on PostgreSQL had a subprocess configured with `database_url` read an empty one.)
+    """
+    if "migrated_url" in request.fixturenames:
+        yield request.getfixturevalue("migrated_url")
+        return
     if request.config.getoption("--db") == "postgresql":
         cluster = request.getfixturevalue("postgres_cluster")
         with cluster.database() as url:

@@ -92,6 +92,7 @@ def get_routes(routes: list[RouteContext]) -> list[str]:
     ]
 
 
+@pytest.mark.both_databases  # the snapshot reflects whatever tables the database has
 class TestNoGetChangesState:
     async def test_every_get_route_leaves_the_database_unchanged(
         self, app: Briefmail, client: Client, smtp_sink: SmtpSink

@@ -9,6 +9,7 @@ from __future__ import annotations
 from concurrent.futures import ThreadPoolExecutor
 
 import httpx
+import pytest
 
 from briefmail.accounts.models import Scope
 from tests.briefmail.web.api.conftest import BRIEF, Served, error_of
@@ -86,6 +87,7 @@ def test_a_retried_send_sends_once(served: Served) -> None:
     assert len(served.app.audit.entries(action="issue.send")) == 1
 
 
+@pytest.mark.both_databases  # the key's unique constraint decides the race
 def test_concurrent_duplicates_do_not_both_act(served: Served) -> None:
     """Eight simultaneous POSTs with one key: one creates, the others replay or are told to wait."""
     token = served.token(Scope.WRITE)

@@ -67,6 +67,7 @@ class TestPages:
         assert "run_id" in bad.text
 
 
+@pytest.mark.both_databases  # another process writes the ledger the page reads
 @pytest.mark.smtp_faults(delay=0.04)
 def test_progress_moves_while_another_process_sends(
     console: Console, database_url: str, tmp_path: Path
