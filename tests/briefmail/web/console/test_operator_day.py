@@ -1,6 +1,6 @@
 """An operator's day in real Chromium, through the console alone.
 
-Sign in → paste the day's brief → fix one story's topic → look at the previews on a phone →
+Sign in → upload the day's brief → fix one story's topic → look at the previews on a phone →
 send a test copy (the SMTP sink catches it) → approve → send → watch the run reach 100% on its
 page (which polls the ledger) → open a subscriber → erase them with a typed confirmation. At
 375 px and 1280 px no page scrolls sideways; screenshots of each step go to test-artifacts/.
@@ -11,6 +11,7 @@ from __future__ import annotations
 import re
 import time
 from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -85,10 +86,12 @@ def shoot(page: Any, name: str) -> None:
     page.set_viewport_size({"width": 1280, "height": 900})
 
 
-def store_brief(page: Any, console: Console) -> int:
-    """Paste the brief and store it as a draft; the new issue's id."""
+def store_brief(page: Any, console: Console, folder: Path) -> int:
+    """Upload the brief as a file and store it as a draft; the new issue's id."""
+    brief = folder / "brief-2026-11-30.txt"
+    brief.write_text(BRIEF, encoding="utf-8")
     page.goto(console.url("/admin/issues/new"))
-    page.fill("#issue-text", BRIEF)
+    page.set_input_files("#issue-file", str(brief))
     page.click("button[name=action][value=store]")
     page.wait_for_url(re.compile(r"/admin/issues/\d+$"))
     assert "Warehouse Automation Firm Raises a Series C" in page.content()
@@ -162,14 +165,14 @@ def erase_reader(page: Any, console: Console) -> None:
         assert session.scalar(select(Subscriber).where(Subscriber.email == ERASED)) is None
 
 
-def test_an_operators_day(page: Any, console: Console) -> None:
+def test_an_operators_day(page: Any, console: Console, tmp_path: Path) -> None:
     """From sign-in to an erasure: every step through the console, in a real browser."""
     app = console.app
     subscribe_readers(app, READERS[:12], topics=["chips", "robotics"])
     subscribe_readers(app, READERS[12:], timezone="Asia/Shanghai")
     subscribe_readers(app, [ERASED], timezone="Europe/Berlin")
     shoot(page, "dashboard")
-    issue_id = store_brief(page, console)
+    issue_id = store_brief(page, console, tmp_path)
     fix_topic(page, console, issue_id)
     look_on_a_phone(page)
     send_test(page, console)
