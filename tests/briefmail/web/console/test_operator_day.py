@@ -106,6 +106,9 @@ def fix_topic(page: Any, console: Console, issue_id: int) -> None:
     story.locator("input[name=topics][value=robotics]").check()
     story.locator("button", has_text="Save topics").click()
     page.locator("#story-3 .status", has_text="robotics").wait_for()
+    # The edit tells the previews to fetch themselves again (htmx): wait until they have been
+    # swapped in, or the frames looked at next are the ones being replaced.
+    page.wait_for_load_state("networkidle")
     stored = console.app.content.issue(issue_id).issue.stories[2]
     assert "robotics" in stored.topics and "funding" in stored.topics
 
