@@ -8,6 +8,7 @@ from briefmail.app import Briefmail
 from briefmail.web.api import BackgroundSends, api_router, install_api_docs
 from briefmail.web.archive import Archive, archive_router
 from briefmail.web.console import console_router
+from briefmail.web.headers import assets_router, install_security_headers
 from briefmail.web.health import health_router
 from briefmail.web.public import public_router
 from briefmail.web.wiring import list_identity, page_adapter, public_pages
@@ -34,9 +35,11 @@ def create_web(app: Briefmail) -> FastAPI:
     )
     web.include_router(archive_router(archive), include_in_schema=False)
     web.include_router(health_router(app), include_in_schema=False)
+    web.include_router(assets_router(), include_in_schema=False)
     web.include_router(console_router(app), include_in_schema=False)
     # The sends the API started, each in a thread after its answer (tests wait for them here).
     web.state.api_sends = BackgroundSends()
     web.include_router(api_router(app, web.state.api_sends))
     install_api_docs(web)
+    install_security_headers(web)
     return web

@@ -37,8 +37,15 @@ async def test_figures_after_a_send_and_their_prometheus_text(
         assert line.startswith("# ") or SAMPLE.match(line), line
 
     transport = httpx.ASGITransport(app=create_web(app))
+    token, _ = app.tokens.create("prometheus", "read")
     async with httpx.AsyncClient(transport=transport, base_url="http://localhost") as client:
-        response = await client.get("/metrics")
+        anonymous = await client.get("/metrics")
+        forged = await client.get("/metrics", headers={"authorization": "Bearer bm_forged"})
+        response = await client.get("/metrics", headers={"authorization": f"Bearer {token}"})
+    # Not for anyone who asks: how much mail goes where is the publisher's business.
+    assert (anonymous.status_code, forged.status_code) == (401, 401)
+    assert anonymous.json()["error"]["code"] == "unauthorized"
+    assert anonymous.headers["www-authenticate"] == "Bearer" and "briefmail_" not in anonymous.text
     assert response.status_code == 200
     assert response.headers["content-type"].startswith("text/plain; version=0.0.4")
     assert 'briefmail_suppressions{reason="hard bounce"} 1' in response.text

@@ -62,17 +62,19 @@ def test_every_operation_documents_its_scope_and_error_shape(served: Served) -> 
 
 def test_the_docs_page_names_no_other_host(served: Served) -> None:
     """/api/docs links only the app's own files, which are served with their types."""
-    page = httpx.get(f"{served.base}/api/docs")
-    assert page.status_code == 200
-    urls = re.findall(r"""(?:src|href|url)\s*[=:]\s*['"]([^'"]+)['"]""", page.text)
-    assert urls, page.text
-    assert not re.search(r"https?://", page.text), page.text
-    for url in urls:
-        answer = httpx.get(f"{served.base}{url}")
-        assert answer.status_code == 200, url
-    css = httpx.get(f"{served.base}/api/static/swagger-ui.css")
-    assert css.headers["content-type"].startswith("text/css")
-    assert httpx.get(f"{served.base}/api/static/../__init__.py").status_code == 404
+    # A generous timeout: swagger-ui-bundle.js is 1.4 MB and CI's two cores are busy.
+    with httpx.Client(base_url=served.base, timeout=60) as client:
+        page = client.get("/api/docs")
+        assert page.status_code == 200
+        urls = re.findall(r"""(?:src|href|url)\s*[=:]\s*['"]([^'"]+)['"]""", page.text)
+        assert urls, page.text
+        assert not re.search(r"https?://", page.text), page.text
+        for url in urls:
+            answer = client.get(url)
+            assert answer.status_code == 200, url
+        css = client.get("/api/static/swagger-ui.css")
+        assert css.headers["content-type"].startswith("text/css")
+        assert client.get("/api/static/../__init__.py").status_code == 404
 
 
 def test_chromium_renders_the_docs_without_leaving_the_app(served: Served, browser: Any) -> None:
