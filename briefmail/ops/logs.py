@@ -3,7 +3,9 @@
 Under a process manager (systemd, a container) stderr is not a terminal, and every record
 becomes one JSON object per line — time, level, logger, message and the ids a record carries
 (``run_id``, ``delivery_id``, ``issue_id``, passed with ``extra=``) — so logs can be searched by
-run or delivery without parsing prose.
+run or delivery without parsing prose. uvicorn's own loggers (its errors and its access log)
+go through the same handler, so `briefmail serve` writes one format; an access line's path has
+its reader token cut (``/unsubscribe/…``): a log is read by more people than a reader's inbox.
 """
 
 from __future__ import annotations
@@ -11,13 +13,36 @@ from __future__ import annotations
 import datetime as dt
 import json
 import logging
+import re
 import sys
 from typing import TextIO
 
-__all__ = ["IDS", "JsonFormatter", "configure_logging"]
+__all__ = ["IDS", "LOGGERS", "JsonFormatter", "configure_logging", "redact_path"]
 
 #: The record attributes copied into JSON lines when a record has them.
 IDS = ("run_id", "delivery_id", "issue_id", "list")
+#: The loggers a `briefmail serve` process writes with: ours, and the web server's.
+LOGGERS = ("briefmail", "uvicorn", "uvicorn.error", "uvicorn.access")
+#: A reader's link token in a path: it would let whoever reads the log act for the reader.
+_TOKEN_PATH = re.compile(r"^(/(?:confirm|preferences|unsubscribe)/)[^/?#\s]+")
+
+
+def redact_path(path: str) -> str:
+    """The path with a reader's link token replaced by "…" ("/unsubscribe/…")."""
+    return _TOKEN_PATH.sub(r"\1…", path)
+
+
+class _AccessRecords(logging.Filter):
+    """uvicorn's access records with the path's token cut, and their parts as fields."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        """Rewrite the record's path (uvicorn passes client, method, path, version, status)."""
+        args = record.args
+        if record.name == "uvicorn.access" and isinstance(args, tuple) and len(args) == 5:
+            client, method, path, version, status = args
+            record.args = (client, method, redact_path(str(path)), version, status)
+            record.method, record.path, record.status = method, redact_path(str(path)), status
+        return True
 
 
 class JsonFormatter(logging.Formatter):
@@ -31,7 +56,7 @@ class JsonFormatter(logging.Formatter):
             "logger": record.name,
             "message": record.getMessage(),
         }
-        for key in IDS:
+        for key in (*IDS, "method", "path", "status"):
             if hasattr(record, key):
                 data[key] = getattr(record, key)
         if record.exc_info:
@@ -50,7 +75,9 @@ def configure_logging(
     handler.setFormatter(
         JsonFormatter() if json_lines else logging.Formatter("%(levelname)s %(name)s: %(message)s")
     )
-    logger = logging.getLogger("briefmail")
-    logger.handlers[:] = [handler]
-    logger.setLevel(level)
-    logger.propagate = False
+    handler.addFilter(_AccessRecords())
+    for name in LOGGERS:
+        logger = logging.getLogger(name)
+        logger.handlers[:] = [handler]
+        logger.propagate = False
+    logging.getLogger("briefmail").setLevel(level)

@@ -53,7 +53,9 @@ def serve(
                 announce(job)
             scheduler.start()
         if web:
-            uvicorn.run(create_web(app), host=host, port=port, log_level="info")
+            # log_config=None: uvicorn keeps the handlers configure_logging gave its loggers
+            # (one format for the whole process) instead of installing its own.
+            uvicorn.run(create_web(app), host=host, port=port, log_level="info", log_config=None)
         else:
             stop.wait()
     finally:

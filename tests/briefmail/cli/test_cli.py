@@ -490,6 +490,13 @@ class TestServe:
                 process.wait(timeout=30)
                 reader.join(timeout=5)
         assert process.returncode == 0, lines
+        if web:  # uvicorn's lines are briefmail's JSON lines too (stderr is not a terminal)
+            logged = [json.loads(line) for line in lines if line.startswith("{")]
+            assert any(
+                (r["logger"], r.get("path"), r.get("status")) == ("uvicorn.access", "/healthz", 200)
+                for r in logged
+            ), lines
+            assert not [x for x in lines if x.startswith(("INFO:", "WARNING:", "ERROR:"))], lines
 
 
 def healthy(port: int) -> bool:

@@ -10,19 +10,20 @@ from collections.abc import Iterator
 import pytest
 
 from briefmail.app import Briefmail
-from briefmail.ops.logs import configure_logging
+from briefmail.ops.logs import LOGGERS, configure_logging
 from mailer.testing import SmtpSink
 from tests.conftest import FIXTURES, subscribe_readers
 
 
 @pytest.fixture
 def stream() -> Iterator[io.StringIO]:
-    """Where briefmail's logger writes during a test; restored afterwards."""
-    logger = logging.getLogger("briefmail")
-    saved = (logger.handlers[:], logger.level, logger.propagate)
+    """Where briefmail's (and uvicorn's) loggers write during a test; restored afterwards."""
+    loggers = [logging.getLogger(name) for name in LOGGERS]
+    saved = [(logger.handlers[:], logger.level, logger.propagate) for logger in loggers]
     buffer = io.StringIO()
     yield buffer
-    logger.handlers[:], logger.level, logger.propagate = saved
+    for logger, (handlers, level, propagate) in zip(loggers, saved, strict=True):
+        logger.handlers[:], logger.level, logger.propagate = handlers, level, propagate
 
 
 @pytest.mark.smtp_faults(refuse={"gone@example.net": (550, "5.1.1 No such user")})
@@ -48,3 +49,19 @@ def test_a_terminal_gets_plain_lines(stream: io.StringIO) -> None:
     configure_logging(logging.INFO, stream, json_lines=False)
     logging.getLogger("briefmail.jobs").info("hello %s", "there", extra={"run_id": 3})
     assert stream.getvalue() == "INFO briefmail.jobs: hello there\n"
+
+
+def test_uvicorn_lines_share_the_format_and_lose_reader_tokens(stream: io.StringIO) -> None:
+    """An access line is a JSON line with method, path and status; a link's token is cut."""
+    configure_logging(logging.INFO, stream)
+    for name in ("uvicorn", "uvicorn.error", "uvicorn.access"):
+        assert logging.getLogger(name).handlers == logging.getLogger("briefmail").handlers
+    access = logging.getLogger("uvicorn.access")
+    access.setLevel(logging.INFO)
+    args = ("203.0.113.7:5000", "POST", "/unsubscribe/AbC.dEf-123?x=1", "1.1", 200)
+    access.info('%s - "%s %s HTTP/%s" %d', *args)
+    (line,) = [json.loads(text) for text in stream.getvalue().splitlines()]
+    assert line["logger"] == "uvicorn.access"
+    assert (line["method"], line["path"], line["status"]) == ("POST", "/unsubscribe/…?x=1", 200)
+    assert "AbC.dEf-123" not in stream.getvalue()
+    assert line["message"] == '203.0.113.7:5000 - "POST /unsubscribe/…?x=1 HTTP/1.1" 200'
