@@ -40,8 +40,9 @@ class _AccessRecords(logging.Filter):
         args = record.args
         if record.name == "uvicorn.access" and isinstance(args, tuple) and len(args) == 5:
             client, method, path, version, status = args
-            record.args = (client, method, redact_path(str(path)), version, status)
-            record.method, record.path, record.status = method, redact_path(str(path)), status
+            shown = redact_path(str(path))
+            record.args = (client, method, shown, version, status)
+            record.method, record.path, record.status = method, shown, status
         return True
 
 
