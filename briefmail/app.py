@@ -194,6 +194,7 @@ class Briefmail:
             base_url=self.settings.newsletter.base_url,
             postal_address=self.settings.newsletter.postal_address or None,
             language=self.settings.newsletter.language,
+            brands=self.settings.brand,
             actor=self.actor,
         )
 

@@ -22,11 +22,15 @@ from pydantic import (
     ConfigDict,
     Field,
     IPvAnyNetwork,
+    PrivateAttr,
     SecretStr,
     ValidationError,
     field_validator,
 )
 from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
+
+from briefmail.branding import ListSettings, PublisherSettings, resolve_brands
+from mailer.brand import Brand, BrandError
 
 __all__ = [
     "CONFIG_FILE",
@@ -275,32 +279,6 @@ class WebhookSettings(_Section):
         return self.name or self.url
 
 
-class ListSettings(_Section):
-    """[lists.SLUG]: how one list's issues present themselves (the list itself is stored)."""
-
-    #: The Subject of the list's issues, e.g. "{list} · {date:%a %-d %b}: {top_story}". Fields:
-    #: list (the list's name), title (the issue's own, normalised), date (a date), top_story
-    #: (the first story's title) and stories (how many). None: the issue's title.
-    subject: str | None = None
-
-    @field_validator("subject")
-    @classmethod
-    def _known_fields(cls, value: str | None) -> str | None:
-        import string
-
-        if value is None:
-            return None
-        known = {"list", "title", "date", "top_story", "stories"}
-        try:
-            fields = {name for _, name, _, _ in string.Formatter().parse(value) if name}
-        except ValueError as exc:
-            raise ValueError(f"not a valid template: {exc}") from None
-        unknown = sorted(fields - known)
-        if unknown:
-            raise ValueError(f"unknown field {{{unknown[0]}}} (known: {', '.join(sorted(known))})")
-        return value
-
-
 class SourceSettings(_Section):
     """[[sources]]: a feed or a folder that issues arrive from by themselves."""
 
@@ -351,12 +329,14 @@ class Settings(BaseSettings):
     security: SecuritySettings = SecuritySettings()
     web: WebSettings = WebSettings()
     console: ConsoleSettings = ConsoleSettings()
+    publisher: PublisherSettings = PublisherSettings()
     lists: dict[str, ListSettings] = Field(default_factory=dict)
     sources: list[SourceSettings] = Field(default_factory=list)
     webhooks: list[WebhookSettings] = Field(default_factory=list)
     secret_key: SecretStr | None = None
     #: The file these settings came from (None: defaults only). Not a config key.
     config_file: Path | None = Field(default=None, exclude=True)
+    _brands: dict[str, Brand] | None = PrivateAttr(default=None)
 
     @classmethod
     def settings_customise_sources(
@@ -388,6 +368,18 @@ class Settings(BaseSettings):
         if not path.is_absolute():
             url = url.set(database=str(self.base_dir / path))
         return url.render_as_string(hide_password=False)
+
+    def brands(self) -> dict[str, Brand]:
+        """Each configured list's look (slug → Brand; "" the publisher's), logos read once."""
+        if self._brands is None:
+            name = self.publisher.name or self.newsletter.name
+            self._brands = resolve_brands(self.publisher, self.lists, name, self.base_dir)
+        return self._brands
+
+    def brand(self, slug: str) -> Brand:
+        """One list's look: its own section's, else the publisher's."""
+        brands = self.brands()
+        return brands.get(slug, brands[""])
 
     def resolve(self, path: Path) -> Path:
         """A configured path made absolute against base_dir."""
@@ -493,6 +485,10 @@ def load_settings(config: Path | None = None) -> Settings:
         )
         raise SettingsError(f"{origin}: {problems}") from None
     settings.config_file = path.resolve() if path is not None else None
+    try:
+        settings.brands()  # read and check the logos now, not at the first page or send
+    except BrandError as exc:
+        raise SettingsError(f"{origin}: {exc}") from None
     return settings
 
 

@@ -40,6 +40,7 @@ import jinja2
 from markupsafe import Markup, escape
 from mjml import mjml_to_html
 
+from mailer.brand import Brand
 from mailer.content import GENERAL, Format, Issue, Story
 from mailer.topics import Taxonomy
 
@@ -112,6 +113,8 @@ class Newsletter:
     sender_name: str
     postal_address: str | None = None
     language: str = "en"
+    #: The list's accent, logo, footer and links (mailer.brand).
+    brand: Brand = field(default_factory=Brand)
 
 
 @dataclass(frozen=True, slots=True)

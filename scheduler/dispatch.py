@@ -17,13 +17,14 @@ import asyncio
 import logging
 import random
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 
 from sqlalchemy import Engine
 from sqlalchemy.orm import Session, sessionmaker
 
+from mailer.brand import Brand
 from mailer.dkim import DkimSigner
 from mailer.errors import ConnectionFailure, PermanentFailure, TemporaryFailure, UncertainDelivery
 from mailer.message import AddressNotUsable, MessageTemplate, OutgoingMessage
@@ -104,6 +105,7 @@ class Dispatcher:
         base_url: str,
         postal_address: str | None = None,
         language: str = "en",
+        brands: Callable[[str], Brand] | None = None,
         batch_size: int = 500,
         dkim: DkimSigner | None = None,
         lease_seconds: float = 60.0,
@@ -119,6 +121,8 @@ class Dispatcher:
         self.base_url = base_url.rstrip("/")
         self.postal_address = postal_address
         self.language = language
+        #: Each list's look by slug (mailer.brand); None: the default look for every list.
+        self.brands = brands
         self.batch_size = batch_size
         self.dkim = dkim
         #: Seconds before the first retry of deferred deliveries (doubled each round).
@@ -488,7 +492,10 @@ class Dispatcher:
             base_url=self.base_url,
             newsletter_row=issue_row.newsletter,
             newsletter=newsletter_identity(
-                issue_row.newsletter, self.postal_address, self.language
+                issue_row.newsletter,
+                self.postal_address,
+                self.language,
+                self.brands(issue_row.newsletter.slug) if self.brands else Brand(),
             ),
             issue=issue_row.to_issue(),
             kind=kind,

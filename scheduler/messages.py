@@ -11,6 +11,7 @@ import secrets
 from dataclasses import dataclass, replace
 from urllib.parse import quote
 
+from mailer.brand import Brand
 from mailer.content import WHOLE_ISSUE_FORMATS, Issue, Story, select_stories
 from mailer.dkim import DkimSigner
 from mailer.message import (
@@ -32,7 +33,10 @@ BOUNCE_PREFIX = "bounces"
 
 
 def newsletter_identity(
-    row: NewsletterList, postal_address: str | None, language: str = "en"
+    row: NewsletterList,
+    postal_address: str | None,
+    language: str = "en",
+    brand: Brand = Brand(),  # noqa: B008 - a frozen value, shared safely
 ) -> Newsletter:
     """How a list presents itself in its messages."""
     return Newsletter(
@@ -40,6 +44,7 @@ def newsletter_identity(
         sender_name=display_name(row.from_address) or row.name,
         postal_address=postal_address,
         language=language,
+        brand=brand,
     )
 
 

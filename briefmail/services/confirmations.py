@@ -197,6 +197,7 @@ def _identity(app: Briefmail) -> Callable[[NewsletterList], Newsletter]:
     settings = app.settings.newsletter
 
     def identity(row: NewsletterList) -> Newsletter:
-        return newsletter_identity(row, settings.postal_address or None, settings.language)
+        brand = app.settings.brand(row.slug)
+        return newsletter_identity(row, settings.postal_address or None, settings.language, brand)
 
     return identity

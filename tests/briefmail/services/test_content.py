@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 from briefmail.app import Briefmail
-from briefmail.settings import ListSettings
+from briefmail.branding import ListSettings
 from mailer.ingest import IngestError
 from scheduler.digests import DigestError
 from scheduler.editions import (
