@@ -82,6 +82,9 @@ class Subscriber(Base):
     #: Signed into every link; rotated on erasure so old links stop working.
     token_key: Mapped[str] = mapped_column(String(32), default=new_token_key)
     created_at: Mapped[dt.datetime] = mapped_column(server_default=func.now())
+    #: When the public pages last mailed this person a confirmation link (one an hour at most,
+    #: whichever process serves the form: see subscribers.signup.claim_confirmation).
+    confirmation_sent_at: Mapped[dt.datetime | None] = mapped_column(default=None)
 
     subscriptions: Mapped[list[Subscription]] = relationship(back_populates="subscriber")
 

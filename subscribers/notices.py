@@ -37,11 +37,21 @@ from mailer.render import Newsletter, Notice, Renderer
 from mailer.transport import Transport
 from subscribers.models import NewsletterList
 
-__all__ = ["BOUNCE_ADDRESS", "Notices"]
+__all__ = ["BOUNCE_ADDRESS", "FirstIssue", "Notices"]
 
 #: The local part of the envelope sender of every notice, on the list's own domain.
 BOUNCE_ADDRESS = "bounces"
 log = logging.getLogger("briefmail.web")
+
+
+@dataclass(frozen=True, slots=True)
+class FirstIssue:
+    """What a welcome promises: when the first issue arrives, and the latest one to read now."""
+
+    #: The arrival in the reader's words and time ("tomorrow, Friday 4 December, at 07:00 …").
+    arrives: str | None = None
+    latest_title: str | None = None
+    latest_url: str | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -64,6 +74,7 @@ class Notices:
         topics: Sequence[str] = (),
         cadence: str = "daily",
         valid_days: int = 7,
+        first: FirstIssue | None = None,
     ) -> OutgoingMessage:
         """One notice to ``to``: rendered, with the list's headers, DKIM-signed if a key is set."""
         if (kind == "confirm") != (unsubscribe_url is None):
@@ -78,6 +89,9 @@ class Notices:
             topics=topics,
             cadence=cadence,
             valid_days=valid_days,
+            first_issue=first.arrives if first else None,
+            latest_title=first.latest_title if first else None,
+            latest_url=first.latest_url if first else None,
         )
         domain = domain_of(newsletter.from_address)
         mailto = None
@@ -112,8 +126,9 @@ class Notices:
         topics: Sequence[str] = (),
         cadence: str = "daily",
         valid_days: int = 7,
-    ) -> None:
-        """Build and send one notice; a failed send is logged, never shown to the reader."""
+        first: FirstIssue | None = None,
+    ) -> bool:
+        """Build and send one notice (True if the relay took it); a failure is only logged."""
         message = self.build(
             newsletter,
             to,
@@ -123,6 +138,7 @@ class Notices:
             topics=topics,
             cadence=cadence,
             valid_days=valid_days,
+            first=first,
         )
         transport = self.transport()
         try:
@@ -130,5 +146,7 @@ class Notices:
         except DeliveryError as exc:
             # The page must look the same whatever happened; the operator reads the log.
             log.error("could not send the %s notice to %s: %s", kind, to, exc)
+            return False
         finally:
             await transport.close()
+        return True

@@ -12,17 +12,48 @@ turns into the error page; a form whose CSRF token does not fit gets `Views.retr
 
 from __future__ import annotations
 
+import zoneinfo
 from collections.abc import Awaitable, Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from functools import cache
 from importlib import resources
 from typing import Any, Literal
 
 import jinja2
 
+from mailer.brand import Brand
 from subscribers.rules import DEFAULT_CADENCE, DEFAULT_SEND_HOUR, DEFAULT_TIMEZONE
 from subscribers.tokens import InvalidToken
 
-__all__ = ["Answer", "Refused", "Views"]
+__all__ = ["Answer", "Refused", "Site", "Views", "time_zones"]
+
+
+@cache
+def time_zones() -> tuple[str, ...]:
+    """The IANA zones a reader picks from: "Area/City" names and UTC, sorted (no aliases)."""
+    areas = {"Africa", "America", "Antarctica", "Asia", "Atlantic", "Australia", "Europe"}
+    areas |= {"Indian", "Pacific"}
+    chosen = {n for n in zoneinfo.available_timezones() if n.split("/", 1)[0] in areas}
+    return ("UTC", *sorted(chosen))
+
+
+@dataclass(frozen=True, slots=True)
+class Site:
+    """Who the pages belong to: the publisher's name and each list's look (mailer.brand)."""
+
+    publisher: str = "Newsletter"
+    #: Each list's brand by slug; "" is the publisher's own.
+    brands: Callable[[str], Brand] = field(default=lambda slug: Brand())
+    #: The slug of the list whose archive is at /archive.
+    default_slug: str = ""
+
+    def home(self, slug: str | None) -> str:
+        """The front page a list's pages lead back to (``/`` for the default list and None)."""
+        return f"/lists/{slug}" if slug and slug != self.default_slug else "/"
+
+    def archive(self, slug: str | None) -> str:
+        """A list's archive page (the default list's short one, the publisher's for None)."""
+        return "/archive" if not slug or slug == self.default_slug else f"/lists/{slug}/archive"
 
 
 @dataclass(frozen=True, slots=True)
@@ -39,18 +70,32 @@ class Answer:
     after: Callable[[], Awaitable[None]] | None = None
 
 
-class Refused(Exception):
-    """A request that gets an error page: status and a message for the reader."""
+#: A next step offered under an error: a sentence, and a link's text and address (or None).
+NextStep = tuple[str, str | None, str | None]
 
-    def __init__(self, status: int, message: str) -> None:
+
+class Refused(Exception):
+    """A request that gets an error page: status, a message for the reader and a way on."""
+
+    def __init__(
+        self,
+        status: int,
+        message: str,
+        *,
+        title: str = "Something is not right",
+        next: NextStep | None = None,
+    ) -> None:
         self.status = status
+        self.title = title
+        self.next = next or ("", "Go to the front page", "/")
         super().__init__(message)
 
 
 class Views:
     """The page templates (subscribers/templates), loaded once."""
 
-    def __init__(self) -> None:
+    def __init__(self, site: Site | None = None) -> None:
+        self.site = site or Site()
         folder = resources.files("subscribers").joinpath("templates")
         self.env = jinja2.Environment(
             loader=jinja2.FileSystemLoader(str(folder)),
@@ -64,19 +109,38 @@ class Views:
             default_cadence=DEFAULT_CADENCE.value,
             default_hour=DEFAULT_SEND_HOUR,
             default_timezone=DEFAULT_TIMEZONE,
+            time_zones=time_zones(),
+            brand_of=self.site.brands,
         )
 
-    def page(self, name: str, status: int = 200, **context: Any) -> Answer:
-        """Render one page template as the answer."""
-        return Answer(status, self.env.get_template(name).render(**context))
+    def page(
+        self, template: str, status: int = 200, *, slug: str | None = None, **context: Any
+    ) -> Answer:
+        """Render one page template as the answer, dressed as list ``slug``'s or the publisher's."""
+        brand = self.site.brands(slug or "")
+        chrome = {
+            "brand": brand,
+            "publisher": self.site.publisher,
+            "home": self.site.home(slug),
+            "archive_url": self.site.archive(slug),
+        }
+        return Answer(status, self.env.get_template(template).render(**(chrome | context)))
 
-    def refused(self, exc: Refused) -> Answer:
-        """The error page for a refused request."""
-        return self.page("message.html", exc.status, title="Sorry", message=str(exc))
+    def refused(self, exc: Refused, slug: str | None = None) -> Answer:
+        """The error page for a refused request, with a way on."""
+        return self.page(
+            "message.html", exc.status, slug=slug, title=exc.title, message=str(exc), next=exc.next
+        )
 
     def retry(self, exc: InvalidToken) -> Answer:
         """The page for a form whose CSRF token has expired or belongs to another page."""
-        return self.page("message.html", 400, title="Please try again", message=f"{exc}.")
+        return self.page(
+            "message.html",
+            400,
+            title="Please try again",
+            message=f"{str(exc)[:1].upper()}{str(exc)[1:]}.",
+            next=("Go back, reload the page and send the form again.", None, None),
+        )
 
     def text(self, body: str, status: int = 200) -> Answer:
         """A plain-text answer (for mail providers, not people)."""

@@ -21,8 +21,9 @@ from __future__ import annotations
 
 import asyncio
 import dataclasses
+import datetime as dt
 import secrets
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
@@ -31,24 +32,39 @@ from sqlalchemy.orm import Session, selectinload, sessionmaker
 
 from mailer.content import Issue, select_stories
 from mailer.topics import Taxonomy
+from subscribers.arrival import WeeklySlot, arrival_text, first_arrival
 from subscribers.limits import RateLimiter
 from subscribers.lists import all_lists
-from subscribers.models import ConsentSource, NewsletterList, Subscription, SubscriptionStatus
-from subscribers.notices import Notices
+from subscribers.models import NewsletterList, Subscription, SubscriptionStatus
+from subscribers.notices import FirstIssue, Notices
+from subscribers.page_forms import (
+    FORM_MAX_AGE,
+    WORDING,
+    PreferencesForm,
+    SubscribeForm,
+    UnsubscribeForm,
+    Visitor,
+    link_refused,
+    no_longer_valid,
+    sentence,
+    too_many,
+)
 from subscribers.page_views import Answer, Refused, Views
 from subscribers.rules import (
-    DEFAULT_CADENCE,
-    DEFAULT_SEND_HOUR,
-    DEFAULT_TIMEZONE,
     Cadence,
+    InvalidAddress,
+    check_deliverable,
+    normalise_email,
     parse_cadence,
 )
-from subscribers.service import Context, confirm, set_preferences, unsubscribe_subscription
+from subscribers.service import confirm, set_preferences, unsubscribe_subscription
 from subscribers.signup import (
     Background,
     SignupRequest,
     check_request,
+    claim_confirmation,
     person_key,
+    release_confirmation,
     request_subscriptions,
 )
 from subscribers.tokens import CONFIRM_MAX_AGE, InvalidToken, Purpose, TokenClaims, TokenSigner
@@ -63,71 +79,6 @@ __all__ = [
     "UnsubscribeForm",
     "Visitor",
 ]
-
-#: The version of the form wording, stored with every consent given through these pages.
-#: Change it whenever the text a person agrees to changes.
-WORDING = "2026-11-web-1"
-
-#: How long a subscribe form (its CSRF token and the cookie it is bound to) stays good.
-FORM_MAX_AGE = 2 * 3600
-
-_NO_LONGER_VALID = "This link is no longer valid."
-
-
-@dataclass(frozen=True, slots=True)
-class Visitor:
-    """Who sent a request, as the web face read it: what consent records and limits need."""
-
-    #: The client's address (the peer, or what a trusted proxy forwarded for).
-    ip: str
-    user_agent: str | None = None
-    #: The visitor's subscribe-form cookie ("" when none came with the request).
-    form_cookie: str = ""
-    #: Whether the request says it comes from one of our own pages (Fetch Metadata, Origin…).
-    same_origin: bool = False
-
-    def context(self) -> Context:
-        """Where a consent given by this visitor came from, as the consent log records it."""
-        return Context(
-            source=ConsentSource.WEB, ip=self.ip, user_agent=self.user_agent, wording=WORDING
-        )
-
-
-@dataclass(frozen=True, slots=True)
-class SubscribeForm:
-    """The fields of the subscribe form, as posted."""
-
-    email: str = ""
-    lists: Sequence[str] = ()
-    topics: Sequence[str] = ()
-    cadence: str = DEFAULT_CADENCE.value
-    timezone: str = DEFAULT_TIMEZONE
-    send_hour: int = DEFAULT_SEND_HOUR
-    csrf: str = ""
-    #: The honeypot: hidden from people, filled in by form-filling robots.
-    website: str = ""
-
-
-@dataclass(frozen=True, slots=True)
-class PreferencesForm:
-    """The fields of the preferences form, as posted."""
-
-    topics: Sequence[str] = ()
-    cadence: str = DEFAULT_CADENCE.value
-    timezone: str = DEFAULT_TIMEZONE
-    send_hour: int = DEFAULT_SEND_HOUR
-    csrf: str = ""
-
-
-@dataclass(frozen=True, slots=True)
-class UnsubscribeForm:
-    """An unsubscribe POST: the page's button (with CSRF) or a mail provider's one-click."""
-
-    #: The body was ``List-Unsubscribe=One-Click`` (RFC 8058): no CSRF, a plain answer.
-    one_click: bool = False
-    csrf: str = ""
-    #: Leave every list the subscriber is on, not just the link's.
-    all_lists: bool = False
 
 
 class LatestIssue(Protocol):
@@ -154,6 +105,11 @@ class PublicPages:
     per_ip: RateLimiter = field(default_factory=lambda: RateLimiter(20, 3600))
     #: Confirmation e-mails per person (`person_key`): one an hour, however it is spelt.
     per_person: RateLimiter = field(default_factory=lambda: RateLimiter(1, 3600))
+    #: When the weekly digest starts (the welcome says when the first issue comes).
+    weekly: WeeklySlot = field(default_factory=WeeklySlot)
+    #: The title and web address of a list's newest sent issue, if any (for the welcome).
+    latest_link: Callable[[int], tuple[str, str] | None] = lambda list_id: None
+    clock: Callable[[], dt.datetime] = field(default=lambda: dt.datetime.now(dt.UTC))
     #: Where the half of a request that depends on the address runs, after the answer.
     signups: Background = field(default_factory=Background)
     views: Views = field(default_factory=Views)
@@ -167,8 +123,32 @@ class PublicPages:
         except Refused as exc:
             return self.views.refused(exc)
         binding = visitor.form_cookie or secrets.token_urlsafe(24)
-        page = self._subscribe_page(slug, lists, binding, [lists[0].slug] if lists else [])
+        chosen = [lists[0].slug] if lists else []
+        page = self._subscribe_page(slug, lists, binding, chosen, step="address")
         # Set again each time, so its life starts anew with each form shown.
+        return dataclasses.replace(page, form_cookie=binding)
+
+    def front_page(self, slug: str | None, visitor: Visitor, **content: Any) -> Answer:
+        """A front page (``content`` is its issues), with the subscribe form's first step."""
+        try:
+            lists = self._lists_for(slug)
+        except Refused as exc:
+            return self.views.refused(exc)
+        binding = visitor.form_cookie or secrets.token_urlsafe(24)
+        chosen = [lists[0].slug] if lists else []
+        form = self._form(
+            lists,
+            "subscribe",
+            binding,
+            step="address",
+            chosen_lists=chosen,
+            error=None,
+            values={},
+            action="/subscribe" if slug is None else f"/lists/{slug}/subscribe",
+            description=self.views.site.brands(slug or "").description,
+            **content,
+        )
+        page = self.views.page("front.html", slug=slug, **form)
         return dataclasses.replace(page, form_cookie=binding)
 
     def subscribe(self, slug: str | None, form: SubscribeForm, visitor: Visitor) -> Answer:
@@ -186,16 +166,14 @@ class PublicPages:
         except InvalidToken as exc:
             return self.views.retry(exc)
         if form.website:  # the honeypot: people leave it empty, form-filling robots do not
-            return self.views.page("check_inbox.html")
-        if not self.per_ip.allow(visitor.ip):
-            return self.views.page(
-                "message.html",
-                429,
-                title="Too many requests",
-                message="Too many subscription requests. Please try again later.",
-            )
+            return self.views.page("check_inbox.html", slug=slug)
         lists = [slug] if slug else list(form.lists)
         chosen = [n for n in available if n.slug in lists] or (available[:1] if slug else [])
+        if form.step == "address":
+            # Only the address is judged (no lookup); the choices come on the next page.
+            return self._choices_page(slug, available, visitor.form_cookie, lists, form)
+        if not self.per_ip.allow(visitor.ip):
+            return self.views.refused(too_many(), slug)
         try:
             wish = check_request(
                 form.email,
@@ -208,6 +186,10 @@ class PublicPages:
                 smtputf8=self.smtputf8,
                 context=visitor.context(),
             )
+        except InvalidAddress as exc:  # back to the first step, the field at fault
+            return self._subscribe_page(
+                slug, available, visitor.form_cookie, lists, form, exc, step="address"
+            )
         except ValueError as exc:  # every rule's refusal (subscribers.rules) is a ValueError
             # Only what was typed is judged here, never who is subscribed: no lookup yet.
             return self._subscribe_page(slug, available, visitor.form_cookie, lists, form, exc)
@@ -216,7 +198,28 @@ class PublicPages:
             self.signups.submit(lambda: self._carry_out(wish))
 
         # Queued once the answer has gone out, so not even the start of the work overlaps it.
-        return dataclasses.replace(self.views.page("check_inbox.html"), after=queue)
+        return dataclasses.replace(self.views.page("check_inbox.html", slug=slug), after=queue)
+
+    def _choices_page(
+        self,
+        slug: str | None,
+        available: Sequence[NewsletterList],
+        binding: str,
+        lists: Sequence[str],
+        form: SubscribeForm,
+    ) -> Answer:
+        """The second step once the address is well-formed, else the first again with why."""
+        step = "choices"
+        error: Exception | None = None
+        try:
+            check_deliverable(normalise_email(form.email), smtputf8=self.smtputf8)
+            if not any(n.slug in lists for n in available):
+                raise ValueError("choose at least one newsletter")
+        except ValueError as exc:
+            step, error = "address", exc
+        # The choices start from the defaults, never from what a stored subscription has.
+        fresh = SubscribeForm(form.email, form.lists)
+        return self._subscribe_page(slug, available, binding, lists, fresh, error, step=step)
 
     def _subscribe_page(
         self,
@@ -226,6 +229,7 @@ class PublicPages:
         chosen_lists: Sequence[str],
         form: SubscribeForm | None = None,
         error: Exception | None = None,
+        step: str = "choices",
     ) -> Answer:
         values: dict[str, Any] = {}
         if form is not None:  # shown again as typed, autoescaped
@@ -239,12 +243,16 @@ class PublicPages:
         return self.views.page(
             "subscribe.html",
             200 if error is None else 400,
+            slug=slug,
             **self._form(
                 lists,
                 "subscribe",
                 binding,
+                step=step,
                 chosen_lists=list(chosen_lists),
-                error=None if error is None else str(error),
+                chosen_names=[n.name for n in lists if n.slug in chosen_lists],
+                description=self.views.site.brands(slug or "").description,
+                error=None if error is None else sentence(str(error)),
                 values=values,
                 action="/subscribe" if slug is None else f"/lists/{slug}/subscribe",
             ),
@@ -256,29 +264,43 @@ class PublicPages:
         if not self.per_person.allows(person):
             return  # one confirmation per person per hour, however the address is spelt
         found = await asyncio.to_thread(self._store, wish)
-        if found is not None:
-            self.per_person.allow(person)  # counted when sent: jobs run one at a time
-            newsletter, address, token = found
-            await self.notices.send(
-                newsletter,
-                address,
-                "confirm",
-                action_url=f"{self.base_url}/confirm/{token}",
-                topics=wish.topics,
-                cadence=str(wish.cadence),
-                valid_days=CONFIRM_MAX_AGE // 86400,
-            )
+        if found is None:
+            return
+        self.per_person.allow(person)  # counted when sent: jobs run one at a time
+        newsletter, subscriber_id, address, token, previous = found
+        sent = await self.notices.send(
+            newsletter,
+            address,
+            "confirm",
+            action_url=f"{self.base_url}/confirm/{token}",
+            topics=wish.topics,
+            cadence=str(wish.cadence),
+            valid_days=CONFIRM_MAX_AGE // 86400,
+        )
+        if not sent:  # the relay refused or was away: the reader may ask again at once
+            await asyncio.to_thread(self._release, subscriber_id, previous)
 
-    def _store(self, wish: SignupRequest) -> tuple[NewsletterList, str, str] | None:
+    def _store(
+        self, wish: SignupRequest
+    ) -> tuple[NewsletterList, int, str, str, dt.datetime | None] | None:
+        """Apply the request; what to mail, unless nothing waits or a link went this hour."""
         with self.sessions() as session:
             pending = request_subscriptions(session, wish, self.taxonomy)
-            session.commit()
             if not pending:
+                session.commit()
                 return None
             subscriber = pending[0].subscriber
-            ids = [s.id for s in pending]
-            token = self.signer.make(Purpose.CONFIRM, ids, subscriber.token_key)
-            return pending[0].newsletter, subscriber.email, token
+            won, previous = claim_confirmation(session, subscriber.id)
+            session.commit()
+            if not won:  # another request, perhaps in another process, mailed one this hour
+                return None
+            token = self.signer.make(Purpose.CONFIRM, [s.id for s in pending], subscriber.token_key)
+            return pending[0].newsletter, subscriber.id, subscriber.email, token, previous
+
+    def _release(self, subscriber_id: int, previous: dt.datetime | None) -> None:
+        with self.sessions() as session:
+            release_confirmation(session, subscriber_id, previous)
+            session.commit()
 
     # -- confirm ---------------------------------------------------------------------------
 
@@ -294,6 +316,7 @@ class PublicPages:
                 return self._already_confirmed(subscriptions, claims.key)
             return self.views.page(
                 "confirm.html",
+                slug=pending[0].newsletter.slug,
                 lists=[s.newsletter.name for s in pending],
                 csrf=self.signer.make_csrf(f"confirm:{token}"),
             )
@@ -321,10 +344,11 @@ class PublicPages:
                     str(s.cadence),
                     self._preferences_url(s, claims.key),
                     self.signer.make(Purpose.UNSUBSCRIBE, s.id, claims.key),
+                    self._first_issue(s),
                 )
                 for s in confirmed
             ]
-        for newsletter, email, topics, cadence, preferences, unsubscribe in welcomes:
+        for newsletter, email, topics, cadence, preferences, unsubscribe, first in welcomes:
             await self.notices.send(
                 newsletter,
                 email,
@@ -333,11 +357,25 @@ class PublicPages:
                 unsubscribe_url=f"{self.base_url}/unsubscribe/{unsubscribe}",
                 topics=topics,
                 cadence=cadence,
+                first=first,
             )
         return self.views.page(
             "confirmed.html",
+            slug=welcomes[0][0].slug,
             lists=[newsletter.name for newsletter, *_ in welcomes],
-            preferences=[preferences for *_, preferences, _ in welcomes],
+            preferences=[w[4] for w in welcomes],
+        )
+
+    def _first_issue(self, subscription: Subscription) -> FirstIssue:
+        """What the welcome promises a new reader: the first issue's time, the latest one."""
+        now = self.clock()
+        zone = subscription.subscriber.timezone
+        when = first_arrival(now, subscription.cadence, zone, subscription.send_hour, self.weekly)
+        latest = self.latest_link(subscription.list_id)
+        return FirstIssue(
+            arrives=arrival_text(when, now, zone),
+            latest_title=latest[0] if latest else None,
+            latest_url=latest[1] if latest else None,
         )
 
     def _confirmation(self, session: Session, token: str) -> tuple[TokenClaims, list[Subscription]]:
@@ -345,7 +383,7 @@ class PublicPages:
         try:
             claims = self.signer.read(Purpose.CONFIRM, token, max_age=CONFIRM_MAX_AGE)
         except InvalidToken as exc:
-            raise Refused(400, f"{exc}.") from exc
+            raise link_refused(exc, confirming=True) from exc
         subscriptions = list(
             session.scalars(
                 select(Subscription)
@@ -359,16 +397,17 @@ class PublicPages:
             )
         )
         if not subscriptions or any(s.subscriber.token_key != claims.key for s in subscriptions):
-            raise Refused(400, _NO_LONGER_VALID)
+            raise no_longer_valid()
         return claims, subscriptions
 
     def _already_confirmed(self, subscriptions: Sequence[Subscription], key: str) -> Answer:
         """Nothing left to confirm: say so, with the way to the preferences."""
         active = [s for s in subscriptions if s.status == SubscriptionStatus.CONFIRMED]
         if not active:  # unsubscribed (or suppressed) since: the link has done its work
-            return self.views.refused(Refused(400, _NO_LONGER_VALID))
+            return self.views.refused(no_longer_valid())
         return self.views.page(
             "already_confirmed.html",
+            slug=active[0].newsletter.slug,
             lists=[(s.newsletter.name, self._preferences_url(s, key)) for s in active],
         )
 
@@ -397,6 +436,10 @@ class PublicPages:
                 return self.views.refused(exc)
             except InvalidToken as exc:
                 return self.views.retry(exc)
+            if subscription.status != SubscriptionStatus.CONFIRMED:
+                # Nothing is sent on this subscription: "saved" would promise issues that never
+                # come. The page offers to subscribe again instead.
+                return self._preferences(subscription, token)
             try:
                 set_preferences(
                     session,
@@ -429,6 +472,7 @@ class PublicPages:
         return self.views.page(
             "preferences.html",
             200 if error is None else 400,
+            slug=subscription.newsletter.slug,
             **self._form(
                 [subscription.newsletter],
                 f"preferences:{token}",
@@ -442,6 +486,40 @@ class PublicPages:
             ),
         )
 
+    def resubscribe(self, token: str, form: PreferencesForm, visitor: Visitor) -> Answer:
+        """Subscribe again from an ended subscription's preferences: a new confirmation first."""
+        with self.sessions() as session:
+            try:
+                subscription = self._subscription(session, Purpose.PREFERENCES, token)
+                self.signer.check_csrf(form.csrf, f"preferences:{token}")
+            except Refused as exc:
+                return self.views.refused(exc)
+            except InvalidToken as exc:
+                return self.views.retry(exc)
+            slug = subscription.newsletter.slug
+            if subscription.status == SubscriptionStatus.CONFIRMED:
+                return self._preferences(subscription, token)  # nothing to do: still subscribed
+            try:
+                wish = check_request(
+                    subscription.subscriber.email,
+                    [subscription.newsletter],
+                    topics=form.topics,
+                    cadence=form.cadence,
+                    timezone=form.timezone,
+                    send_hour=form.send_hour,
+                    taxonomy=self.taxonomy,
+                    smtputf8=True,  # the address was taken once: it is the reader's own
+                    context=visitor.context(),
+                )
+            except ValueError as exc:
+                return self._preferences(subscription, token, error=sentence(str(exc)))
+
+        async def queue() -> None:
+            self.signups.submit(lambda: self._carry_out(wish))
+
+        # As the subscribe form: double opt-in again, at most one confirmation an hour.
+        return dataclasses.replace(self.views.page("check_inbox.html", slug=slug), after=queue)
+
     # -- unsubscribe -----------------------------------------------------------------------
 
     def unsubscribe_page(self, token: str) -> Answer:
@@ -453,6 +531,7 @@ class PublicPages:
                 return self.views.refused(exc)
             return self.views.page(
                 "unsubscribe.html",
+                slug=subscription.newsletter.slug,
                 list_name=subscription.newsletter.name,
                 csrf=self.signer.make_csrf(f"unsubscribe:{token}"),
                 token=token,
@@ -480,6 +559,8 @@ class PublicPages:
             session.commit()
             newsletter, email = subscription.newsletter, subscription.subscriber.email
             names = [s.newsletter.name for s in targets]
+            # Where to come back: the preferences page offers to subscribe again.
+            preferences = self._preferences_url(subscription, subscription.subscriber.token_key)
         if form.one_click:
             # RFC 8058: answer at once, 200, no redirect, no cookie, nothing to click.
             return self.views.text("You have been unsubscribed.\n")
@@ -488,11 +569,15 @@ class PublicPages:
                 newsletter,
                 email,
                 "goodbye",
-                action_url=f"{self.base_url}/subscribe",
+                action_url=preferences,
                 unsubscribe_url=f"{self.base_url}/unsubscribe/{token}",
             )
-        subscribe = f"{self.base_url}/subscribe"
-        return self.views.page("unsubscribed.html", lists=names, subscribe=subscribe)
+        return self.views.page(
+            "unsubscribed.html",
+            slug=newsletter.slug,
+            lists=names,
+            preferences=preferences,
+        )
 
     # -- shared ----------------------------------------------------------------------------
 
@@ -501,14 +586,14 @@ class PublicPages:
         try:
             claims = self.signer.read(purpose, token)
         except InvalidToken as exc:
-            raise Refused(400, f"{exc}.") from exc
+            raise link_refused(exc) from exc
         subscription = session.scalar(
             select(Subscription)
             .where(Subscription.id == claims.subscription_ids[0])
             .options(selectinload(Subscription.subscriber), selectinload(Subscription.newsletter))
         )
         if subscription is None or subscription.subscriber.token_key != claims.key:
-            raise Refused(400, _NO_LONGER_VALID)
+            raise no_longer_valid()
         return subscription
 
     def _lists_for(self, slug: str | None) -> list[NewsletterList]:
@@ -518,7 +603,12 @@ class PublicPages:
             return lists
         chosen = [n for n in lists if n.slug == slug]
         if not chosen:
-            raise Refused(404, "There is no such newsletter.")
+            raise Refused(
+                404,
+                f"There is no newsletter {slug!r} here.",
+                title="No such newsletter",
+                next=("See every newsletter on", "the front page", "/"),
+            )
         return chosen
 
     def _form(

@@ -15,21 +15,32 @@ The form must not be a weapon nor an oracle. So a request is handled in two halv
 Rate limits count people, not spellings: `person_key` folds an address to one key per mailbox
 (case, "+tags", and Gmail's dots do not make another person), and at most one confirmation
 e-mail goes to one person per hour. The keys are address hashes, like suppressions, and live
-in memory only. What is stored is the address as typed (normalised as always).
+in memory only; behind them, the database holds when each address was last sent a
+confirmation (`claim_confirmation`), so the hour holds across restarts and across every process
+that serves the form. What is stored is the address as typed (normalised as always).
 """
 
 from __future__ import annotations
 
 import asyncio
+import datetime as dt
 import logging
 from collections import deque
 from collections.abc import Awaitable, Callable, Iterable, Sequence
 from dataclasses import dataclass
 
+from sqlalchemy import or_, update
 from sqlalchemy.orm import Session
 
 from mailer.topics import Taxonomy
-from subscribers.models import Cadence, NewsletterList, Subscription, SubscriptionStatus
+from subscribers.db import utcnow
+from subscribers.models import (
+    Cadence,
+    NewsletterList,
+    Subscriber,
+    Subscription,
+    SubscriptionStatus,
+)
 from subscribers.models import address_hash as _hash
 from subscribers.rules import (
     check_deliverable,
@@ -41,7 +52,19 @@ from subscribers.rules import (
 )
 from subscribers.service import Context, subscribe
 
-__all__ = ["Background", "SignupRequest", "check_request", "person_key", "request_subscriptions"]
+__all__ = [
+    "CONFIRMATION_INTERVAL",
+    "Background",
+    "SignupRequest",
+    "check_request",
+    "claim_confirmation",
+    "person_key",
+    "release_confirmation",
+    "request_subscriptions",
+]
+
+#: At most one confirmation e-mail per address in this long, whoever asks.
+CONFIRMATION_INTERVAL = dt.timedelta(hours=1)
 
 log = logging.getLogger("briefmail.web")
 
@@ -135,6 +158,42 @@ def request_subscriptions(
         if subscription.status == SubscriptionStatus.PENDING:
             pending.append(subscription)
     return pending
+
+
+def claim_confirmation(session: Session, subscriber_id: int) -> tuple[bool, dt.datetime | None]:
+    """Take the right to mail this person a confirmation now (False if one went this hour).
+
+    One conditional UPDATE, so two processes asking at once cannot both win. With the answer
+    comes the previous time (None if never), for `release_confirmation` if the send fails.
+    """
+    now = utcnow()
+    previous = session.get(Subscriber, subscriber_id)
+    before = previous.confirmation_sent_at if previous is not None else None
+    claimed = session.execute(
+        update(Subscriber)
+        .where(
+            Subscriber.id == subscriber_id,
+            or_(
+                Subscriber.confirmation_sent_at.is_(None),
+                Subscriber.confirmation_sent_at <= now - CONFIRMATION_INTERVAL,
+            ),
+        )
+        .values(confirmation_sent_at=now)
+        .execution_options(synchronize_session=False)
+    )
+    return getattr(claimed, "rowcount", 0) == 1, before
+
+
+def release_confirmation(
+    session: Session, subscriber_id: int, previous: dt.datetime | None
+) -> None:
+    """Give the claim back after a failed send, so the reader can ask again at once."""
+    session.execute(
+        update(Subscriber)
+        .where(Subscriber.id == subscriber_id)
+        .values(confirmation_sent_at=previous)
+        .execution_options(synchronize_session=False)
+    )
 
 
 Job = Callable[[], Awaitable[None]]

@@ -32,6 +32,7 @@ from subscribers.models import (
     ConsentEvent,
     ConsentSource,
     NewsletterList,
+    Subscriber,
     Subscription,
     SubscriptionStatus,
 )
@@ -95,7 +96,9 @@ def last_sent(session: Session, subscriber_id: int) -> dt.datetime | None:
             ConsentEvent.source == ConsentSource.WEB,
         )
     )
-    found = [as_utc(at) for at in (by_operator, by_form) if at is not None]
+    person = session.get(Subscriber, subscriber_id)
+    by_page = person.confirmation_sent_at if person is not None else None
+    found = [as_utc(at) for at in (by_operator, by_form, by_page) if at is not None]
     return max(found) if found else None
 
 

@@ -8,6 +8,7 @@ from briefmail.app import Briefmail
 from briefmail.web.api import BackgroundSends, api_router, install_api_docs
 from briefmail.web.archive import Archive, archive_router
 from briefmail.web.console import console_router
+from briefmail.web.front import FrontPages, error_page, front_router
 from briefmail.web.headers import assets_router, install_security_headers
 from briefmail.web.health import health_router
 from briefmail.web.public import public_router
@@ -28,10 +29,18 @@ def create_web(app: Briefmail) -> FastAPI:
     pages = public_pages(app)
     # The subscribe requests carried out after their answer (tests wait for them here).
     web.state.signups = pages.signups
-    web.include_router(public_router(pages, page_adapter(app)), include_in_schema=False)
+    http = page_adapter(app)
+    web.include_router(public_router(pages, http), include_in_schema=False)
+    front = FrontPages(app.sessions, pages, app.taxonomy.label, app.settings.newsletter.slug)
+    web.include_router(front_router(front, http), include_in_schema=False)
     settings = app.settings.newsletter
     archive = Archive(
-        app.sessions, app.renderer, list_identity(app), settings.base_url, settings.slug
+        app.sessions,
+        app.renderer,
+        list_identity(app),
+        settings.base_url,
+        settings.slug,
+        pages.views,
     )
     web.include_router(archive_router(archive), include_in_schema=False)
     web.include_router(health_router(app), include_in_schema=False)
@@ -40,6 +49,6 @@ def create_web(app: Briefmail) -> FastAPI:
     # The sends the API started, each in a thread after its answer (tests wait for them here).
     web.state.api_sends = BackgroundSends()
     web.include_router(api_router(app, web.state.api_sends))
-    install_api_docs(web)
+    install_api_docs(web, error_page(pages))
     install_security_headers(web)
     return web

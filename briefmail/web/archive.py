@@ -29,7 +29,7 @@ import datetime as dt
 import html
 import re
 from collections.abc import Callable, Iterable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from fastapi import APIRouter
 from fastapi.responses import HTMLResponse, Response
@@ -52,6 +52,7 @@ from scheduler.ledger import Run, RunStatus
 from subscribers.db import as_utc
 from subscribers.lists import UnknownList, all_lists, get_list
 from subscribers.models import NewsletterList
+from subscribers.page_views import Refused, Views
 
 __all__ = ["Archive", "ArchivePaths", "archive_router", "sent_issue", "sent_issues", "sent_times"]
 
@@ -141,12 +142,6 @@ def _xml_text(text: str) -> str:
     return _NOT_XML.sub("", text)
 
 
-def _not_found(what: str) -> HTMLResponse:
-    return HTMLResponse(
-        _page("Not found", f"<h1>Not found</h1><p>{html.escape(what)}</p>"), status_code=404
-    )
-
-
 def _page(title: str, body: str, head: str = "", lang: str = "en") -> str:
     """A small standalone HTML page (``title`` is text; ``body`` and ``head`` are markup)."""
     return (
@@ -214,6 +209,8 @@ class Archive:
     base_url: str
     #: The list whose archive is also at /archive and /feed.xml.
     default_slug: str
+    #: The public pages' templates (the archive's index and its error pages look like them).
+    views: Views = field(default_factory=Views)
 
     @property
     def subscribe_url(self) -> str:
@@ -231,31 +228,34 @@ class Archive:
             try:
                 newsletter = get_list(session, slug)
             except UnknownList:
-                return _not_found(f"No list {slug!r} has an archive here.")
+                return self._not_found(f"There is no newsletter {slug!r} here.")
             paths = self.paths(newsletter, short)
-            rows = [(i.id, i.title, i.date, _when(i)) for i in sent_issues(session, newsletter)]
+            issues = [
+                {"title": i.title, "url": paths.issue(i.id), "date": i.date, "when": _when(i)}
+                for i in sent_issues(session, newsletter)
+            ]
             others = [(n.name, self.paths(n, False).feed) for n in all_lists(session)]
             name, lang = newsletter.name, self.identity(newsletter).language
         feeds = [(name, paths.feed)] + [o for o in others if o[1] != paths.feed]
-        head = "".join(
-            f'<link rel="alternate" type="application/atom+xml" title="{html.escape(title)}" '
-            f'href="{html.escape(href)}">'
-            for title, href in feeds
+        answer = self.views.page(
+            "archive.html",
+            slug=newsletter.slug,
+            lang=lang,
+            name=name,
+            issues=issues,
+            feeds=feeds,
+            feed=paths.feed,
+            subscribe=f"/lists/{newsletter.slug}/subscribe",
         )
-        items = (
-            "".join(
-                f'<li><a href="{html.escape(paths.issue(issue_id))}">{html.escape(title)}</a> '
-                f'<time class="date" datetime="{day.isoformat()}">{html.escape(when)}</time></li>'
-                for issue_id, title, day, when in rows
-            )
-            or "<li>Nothing has been sent yet.</li>"
+        return HTMLResponse(answer.body, status_code=answer.status)
+
+    def _not_found(self, message: str) -> HTMLResponse:
+        """The styled 404 page, with the way back to the front page."""
+        refused = Refused(
+            404, message, title="Not found", next=("Find every issue from", "the front page", "/")
         )
-        body = (
-            f"<h1>{html.escape(name)}: archive</h1><ul>{items}</ul>"
-            f'<p><a href="{html.escape(self.subscribe_url)}">Subscribe</a> · '
-            f'<a href="{html.escape(paths.feed)}">Feed (Atom)</a></p>'
-        )
-        return HTMLResponse(_page(f"{name} — archive", body, head, lang))
+        answer = self.views.refused(refused)
+        return HTMLResponse(answer.body, status_code=answer.status)
 
     def issue(self, issue_id: str, slug: str | None = None) -> HTMLResponse:
         """The web version of one sent issue, every story included (of list ``slug``, if given).
@@ -264,15 +264,15 @@ class Archive:
         """
         digits = issue_id.isascii() and issue_id.isdigit() and len(issue_id) <= len(str(_MAX_ID))
         if not digits or int(issue_id) > _MAX_ID:
-            return _not_found(f"No issue {issue_id!r}.")
+            return self._not_found(f"No issue {issue_id!r}.")
         with self.sessions() as session:
             try:
                 newsletter = get_list(session, slug) if slug is not None else None
             except UnknownList:
-                return _not_found(f"No list {slug!r} has an archive here.")
+                return self._not_found(f"No list {slug!r} has an archive here.")
             row = sent_issue(session, int(issue_id), newsletter)
             if row is None:
-                return _not_found(f"No sent issue {issue_id} in this archive.")
+                return self._not_found(f"No sent issue {issue_id} in this archive.")
             page = self._web_version(row, slug is None)
         return HTMLResponse(page)
 
@@ -311,7 +311,7 @@ class Archive:
             try:
                 newsletter = get_list(session, slug)
             except UnknownList:
-                return _not_found(f"No list {slug!r} has a feed here.")
+                return self._not_found(f"No list {slug!r} has a feed here.")
             paths = self.paths(newsletter, short)
             rows = sent_issues(session, newsletter, 50)
             body = self._atom(newsletter, paths, rows, sent_times(session, (r.id for r in rows)))

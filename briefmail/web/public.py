@@ -47,6 +47,20 @@ def public_router(pages: PublicPages, http: PageAdapter) -> APIRouter:
         form = PreferencesForm(topics, cadence, timezone, send_hour, csrf)
         return http.respond(pages.save_preferences(token, form, http.visitor(request)))
 
+    @router.post("/preferences/{token}/resubscribe", response_class=HTMLResponse)
+    def resubscribe(
+        request: Request,
+        token: str,
+        topics: FormList = [],  # noqa: B006 - FastAPI copies form defaults per request
+        cadence: FormText = _CADENCE,
+        timezone: FormText = DEFAULT_TIMEZONE,
+        send_hour: FormInt = DEFAULT_SEND_HOUR,
+        csrf: FormText = "",
+    ) -> Response:
+        """Subscribe again after unsubscribing: a new confirmation e-mail, as on the form."""
+        form = PreferencesForm(topics, cadence, timezone, send_hour, csrf)
+        return http.respond(pages.resubscribe(token, form, http.visitor(request)))
+
     @router.get("/unsubscribe/{token}", response_class=HTMLResponse)
     def unsubscribe_page(token: str) -> Response:
         """A page with one button (and a choice to leave every list)."""
@@ -92,9 +106,12 @@ def _subscribe_router(pages: PublicPages, http: PageAdapter) -> APIRouter:
         send_hour: FormInt = DEFAULT_SEND_HOUR,
         csrf: FormText = "",
         website: FormText = "",
+        step: FormText = "choices",
     ) -> Response:
-        """Start a subscription: a confirmation e-mail goes out; the page never tells more."""
-        form = SubscribeForm(email, lists, topics, cadence, timezone, send_hour, csrf, website)
+        """Step one (the address) shows the choices; step two starts the subscription."""
+        form = SubscribeForm(
+            email, lists, topics, cadence, timezone, send_hour, csrf, website, step
+        )
         return http.respond(pages.subscribe(None, form, http.visitor(request)))
 
     @router.post("/lists/{slug}/subscribe", response_class=HTMLResponse)
@@ -108,9 +125,12 @@ def _subscribe_router(pages: PublicPages, http: PageAdapter) -> APIRouter:
         send_hour: FormInt = DEFAULT_SEND_HOUR,
         csrf: FormText = "",
         website: FormText = "",
+        step: FormText = "choices",
     ) -> Response:
-        """Start a subscription to one list."""
-        form = SubscribeForm(email, [slug], topics, cadence, timezone, send_hour, csrf, website)
+        """Subscribe to one list, in the same two steps."""
+        form = SubscribeForm(
+            email, [slug], topics, cadence, timezone, send_hour, csrf, website, step
+        )
         return http.respond(pages.subscribe(slug, form, http.visitor(request)))
 
     return router

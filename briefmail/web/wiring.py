@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import datetime as dt
 from collections.abc import Callable
 
 from sqlalchemy import select
@@ -11,13 +12,15 @@ from briefmail.web.forms import PageAdapter
 from mailer.content import Issue
 from mailer.render import Newsletter
 from scheduler.dispatch import newsletter_identity
-from scheduler.editions import PUBLISHED, StoredIssue
+from scheduler.editions import PUBLISHED, IssueStatus, StoredIssue
+from subscribers.arrival import WeeklySlot
 from subscribers.models import NewsletterList
 from subscribers.notices import Notices
+from subscribers.page_views import Site, Views
 from subscribers.pages import LatestIssue, PublicPages
 from subscribers.tokens import TokenSigner
 
-__all__ = ["list_identity", "page_adapter", "public_pages"]
+__all__ = ["list_identity", "page_adapter", "public_pages", "site"]
 
 
 def list_identity(app: Briefmail) -> Callable[[NewsletterList], Newsletter]:
@@ -47,6 +50,23 @@ def latest_issue(app: Briefmail) -> LatestIssue:
     return latest
 
 
+def latest_link(app: Briefmail) -> Callable[[int], tuple[str, str] | None]:
+    """The title and archive address of a list's newest sent issue (the welcome links it)."""
+    base = app.settings.newsletter.base_url
+
+    def latest(list_id: int) -> tuple[str, str] | None:
+        with app.sessions() as session:
+            row = session.execute(
+                select(StoredIssue.id, StoredIssue.title)
+                .where(StoredIssue.list_id == list_id, StoredIssue.status == IssueStatus.SENT)
+                .order_by(StoredIssue.date.desc(), StoredIssue.id.desc())
+                .limit(1)
+            ).first()
+        return (row.title, f"{base}/archive/{row.id}") if row is not None else None
+
+    return latest
+
+
 def public_pages(app: Briefmail) -> PublicPages:
     """The public page handlers, with notices signed and sent as the newsletters are."""
     notices = Notices(app.renderer, list_identity(app), app.transport, app.dkim)
@@ -58,6 +78,23 @@ def public_pages(app: Briefmail) -> PublicPages:
         latest_issue=latest_issue(app),
         base_url=app.settings.newsletter.base_url,
         smtputf8=app.settings.smtp.smtputf8,
+        views=Views(site(app)),
+        weekly=WeeklySlot(
+            app.settings.schedule.weekly_day,
+            dt.time.fromisoformat(app.settings.schedule.weekly_time),
+            app.settings.schedule.timezone,
+        ),
+        latest_link=latest_link(app),
+    )
+
+
+def site(app: Briefmail) -> Site:
+    """Whose pages these are: the publisher's name and each list's look."""
+    settings = app.settings
+    return Site(
+        publisher=settings.publisher.name or settings.newsletter.name,
+        brands=settings.brand,
+        default_slug=settings.newsletter.slug,
     )
 
 

@@ -17,7 +17,7 @@ from fastapi.responses import FileResponse, HTMLResponse, JSONResponse
 
 from briefmail.app import Briefmail
 from briefmail.web.api.base import Api
-from briefmail.web.api.errors import install_error_handlers
+from briefmail.web.api.errors import PageForError, install_error_handlers
 from briefmail.web.api.feedback import FeedbackApi
 from briefmail.web.api.issues import IssuesApi
 from briefmail.web.api.runs import RunsApi
@@ -58,12 +58,13 @@ def api_router(app: Briefmail, sends: BackgroundSends | None = None) -> APIRoute
     return router
 
 
-def install_api_docs(web: FastAPI) -> None:
+def install_api_docs(web: FastAPI, page: PageForError | None = None) -> None:
     """The API's error shape, /api/openapi.json, Swagger UI at /api/docs and its vendored files.
 
-    Each is a plain GET route (no static mount): only these three files are served.
+    Each is a plain GET route (no static mount): only these three files are served. A browser's
+    refusal outside /api is ``page``'s (briefmail.web.front.error_page).
     """
-    install_error_handlers(web)
+    install_error_handlers(web, page)
     web.description = DESCRIPTION
 
     @web.get(OPENAPI_URL, include_in_schema=False)

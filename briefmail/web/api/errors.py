@@ -194,23 +194,37 @@ def _is_api(request: Request) -> bool:
     return request.url.path.startswith("/api/")
 
 
-def install_error_handlers(web: FastAPI) -> None:
-    """Answer the router's own refusals under /api (unknown path, method) in the API's shape.
+#: How a refusal outside /api is shown to a browser: the status and a page (None: as JSON).
+PageForError = Callable[[Request, int], Response | None]
 
-    Other paths keep FastAPI's answers: the public pages and the console have their own.
+
+def install_error_handlers(web: FastAPI, page: PageForError | None = None) -> None:
+    """Answer the router's own refusals (unknown path, method, malformed form) by who asks.
+
+    Under /api, the API's JSON shape; elsewhere a browser (it accepts text/html) gets ``page``'s
+    styled page, and any other client FastAPI's JSON.
     """
+
+    def for_browser(request: Request, status: int) -> Response | None:
+        if page is None or "text/html" not in request.headers.get("accept", ""):
+            return None
+        return page(request, status)
 
     async def on_http(request: Request, exc: Exception) -> Response:
         assert isinstance(exc, StarletteHTTPException)
         if _is_api(request):
             return http_error(exc)
-        return await http_exception_handler(request, exc)
+        shown = for_browser(request, exc.status_code)
+        return shown if shown is not None else await http_exception_handler(request, exc)
 
     async def on_validation(request: Request, exc: Exception) -> Response:
         assert isinstance(exc, RequestValidationError)
         if _is_api(request):
             return validation_error(exc).response()
-        return await request_validation_exception_handler(request, exc)
+        shown = for_browser(request, 400)
+        return (
+            shown if shown is not None else await request_validation_exception_handler(request, exc)
+        )
 
     web.add_exception_handler(StarletteHTTPException, on_http)
     web.add_exception_handler(RequestValidationError, on_validation)

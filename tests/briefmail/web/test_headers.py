@@ -13,7 +13,7 @@ import pytest
 
 from briefmail.app import Briefmail
 from briefmail.web.headers import PUBLIC_HEADERS, SCRIPT_PATH
-from tests.briefmail.web.test_public import Client
+from tests.briefmail.web.test_public import Client, csrf_of
 from tests.briefmail.web.test_public_browser import Site
 from tests.briefmail.web.test_public_browser import site as site  # the fixture
 
@@ -37,7 +37,7 @@ async def test_public_answers_carry_the_policy(client: Client) -> None:
 
 async def test_the_subscribe_page_has_no_inline_script(client: Client) -> None:
     """Its one script is a file of ours; the script is served with an ETag and revalidates."""
-    page = (await client.get("/subscribe")).text
+    page = await choices_page(client)
     assert f'<script src="{SCRIPT_PATH}" defer></script>' in page
     assert "<script>" not in page
     script = await client.get(SCRIPT_PATH)
@@ -45,6 +45,13 @@ async def test_the_subscribe_page_has_no_inline_script(client: Client) -> None:
     assert script.headers["content-type"].startswith("text/javascript")
     again = await client.get(SCRIPT_PATH, headers={"if-none-match": script.headers["etag"]})
     assert again.status_code == 304
+
+
+async def choices_page(client: Client) -> str:
+    """The subscribe form's second step (the choices, with the time zone), as a browser gets it."""
+    first = (await client.get("/subscribe")).text
+    data = {"step": "address", "email": "a@example.net", "lists": "brief", "csrf": csrf_of(first)}
+    return (await client.post("/subscribe", data=data)).text
 
 
 async def test_the_console_and_the_api_keep_their_own(client: Client) -> None:
@@ -57,12 +64,14 @@ async def test_the_console_and_the_api_keep_their_own(client: Client) -> None:
 
 
 def test_the_time_zone_is_still_prefilled_under_the_policy(browser: Any, site: Site) -> None:
-    """In Chromium set to Asia/Tokyo, the served script fills the zone the CSP lets it run."""
+    """In Chromium set to Asia/Tokyo, the served script picks the zone the CSP lets it run."""
     context = browser.new_context(timezone_id="Asia/Tokyo")
     page = context.new_page()
     try:
         answer = page.goto(f"{site.base}/subscribe")
         assert answer is not None and "content-security-policy" in answer.headers
+        page.fill("#email", "reader@example.net")
+        page.click("button[type=submit]")
         page.wait_for_function("document.getElementById('timezone').value !== 'UTC'")
         assert page.input_value("#timezone") == "Asia/Tokyo"
     finally:

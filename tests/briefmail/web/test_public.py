@@ -68,9 +68,18 @@ def link_in(sink: SmtpSink, kind: str) -> str:
 
 
 async def subscribe_form(client: Client, **fields: object) -> httpx.Response:
-    """Fill the subscribe form as a browser does, and wait for what the app does afterwards."""
+    """Fill both steps of the subscribe form as a browser does, and wait for what follows.
+
+    Step one posts the address (and list) alone; step two, the page it answers, the choices.
+    """
     page = (await client.get("/subscribe")).text
+    email = str(fields.get("email", "reader@example.net"))
+    first = {"step": "address", "email": email, "lists": "brief", "csrf": csrf_of(page)}
+    second = await client.post("/subscribe", data=first)
+    if "Choose what you get" in second.text:
+        page = second.text  # else step one refused the address: step two posts as typed
     data = {
+        "step": "choices",
         "email": "reader@example.net",
         "lists": "brief",
         "topics": ["chips", "models"],
@@ -122,8 +131,8 @@ class TestDoubleOptIn:
         with app.sessions() as session:
             events = session.scalars(select(ConsentEvent).order_by(ConsentEvent.id)).all()
             assert [(e.action, e.source, e.ip, e.wording) for e in events] == [
-                ("subscribe", "web", "203.0.113.7", "2026-11-web-1"),
-                ("confirm", "web", "203.0.113.7", "2026-11-web-1"),
+                ("subscribe", "web", "203.0.113.7", "2026-12-web-2"),
+                ("confirm", "web", "203.0.113.7", "2026-12-web-2"),
             ]
         again = await client.post(link_in(smtp_sink, "confirm"), data={"csrf": "unused"})
         assert again.status_code == 400  # a stale form is refused before anything is looked at
@@ -193,7 +202,7 @@ class TestDoubleOptIn:
             await client.get(path),
             await client.post(path, data={"csrf": csrf_of(page)}),
         ):
-            assert response.status_code == 400 and "no longer valid" in response.text
+            assert response.status_code == 400 and "This link no longer works" in response.text
         assert subscription_of(app, "reader@example.net").status == SubscriptionStatus.UNSUBSCRIBED
 
     async def test_the_answer_does_not_reveal_existing_subscribers(
