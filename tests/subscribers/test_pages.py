@@ -6,6 +6,8 @@ would build it; rows go into a real database and notices through a real aiosmtpd
 
 from __future__ import annotations
 
+import dataclasses
+import datetime as dt
 import re
 
 import pytest
@@ -13,8 +15,10 @@ from sqlalchemy import select
 
 from briefmail.app import Briefmail
 from mailer.render import Newsletter
-from mailer.testing import SmtpSink
+from mailer.testing import SmtpSink, free_port
+from mailer.transport.smtp import SmtpConfig, SmtpPool
 from scheduler.dispatch import newsletter_identity
+from subscribers.limits import RateLimiter
 from subscribers.models import (
     ConsentEvent,
     NewsletterList,
@@ -31,6 +35,7 @@ from subscribers.pages import (
     UnsubscribeForm,
     Visitor,
 )
+from subscribers.signup import Background
 from subscribers.tokens import Purpose, TokenSigner
 from tests.conftest import subscribe_readers
 
@@ -266,3 +271,157 @@ class TestUnsubscribe:
         assert answer.status == 400
         assert status_of(app, "reader@example.net") == SubscriptionStatus.CONFIRMED
         assert smtp_sink.messages == []
+
+
+def visitor_of(answer: Answer) -> Visitor:
+    """The visitor who was shown ``answer``, carrying the form cookie it set."""
+    assert answer.form_cookie is not None
+    return Visitor(VISITOR.ip, VISITOR.user_agent, answer.form_cookie, same_origin=True)
+
+
+async def run_after(pages: PublicPages, answer: Answer) -> None:
+    """Let the work an answer queued for after it has gone out run to its end."""
+    if answer.after is not None:
+        await answer.after()
+        await pages.signups.idle()
+
+
+class TestTwoSteps:
+    def test_the_first_step_asks_for_the_address_alone(self, pages: PublicPages) -> None:
+        """The form opens with the address (no topics, no time zone) and a Continue button."""
+        answer = pages.subscribe_form(None, VISITOR)
+        assert 'name="step" value="address"' in answer.body and "Continue" in answer.body
+        assert 'name="topics"' not in answer.body and 'id="timezone"' not in answer.body
+
+    async def test_the_address_leads_to_the_choices_with_defaults(
+        self, pages: PublicPages, smtp_sink: SmtpSink
+    ) -> None:
+        """A well-formed address answers the choices (daily checked, zone list); nothing is sent."""
+        first = pages.subscribe_form(None, VISITOR)
+        form = SubscribeForm("reader@example.net", ["brief"], csrf=csrf_in(first), step="address")
+        answer = pages.subscribe(None, form, visitor_of(first))
+        assert answer.status == 200 and "Choose what you get" in answer.body
+        assert 'value="daily" checked' in answer.body
+        assert (
+            '<option value="Europe/Paris"' in answer.body and 'value="UTC" selected' in answer.body
+        )
+        assert answer.after is None and smtp_sink.messages == []
+
+    def test_a_malformed_address_stays_on_the_first_step(self, pages: PublicPages) -> None:
+        """A bad address is named on the first step again, as a sentence, with status 400."""
+        first = pages.subscribe_form(None, VISITOR)
+        form = SubscribeForm("not-an-address", ["brief"], csrf=csrf_in(first), step="address")
+        answer = pages.subscribe(None, form, visitor_of(first))
+        assert answer.status == 400 and 'name="step" value="address"' in answer.body
+        assert "Invalid e-mail address" in answer.body
+
+
+class TestEveryPathEnds:
+    async def test_preferences_after_unsubscribing_offer_to_subscribe_again(
+        self, app: Briefmail, pages: PublicPages, smtp_sink: SmtpSink
+    ) -> None:
+        """An ended subscription's page says so and offers "Subscribe again", never "Saved"."""
+        subscribe_readers(app, ["reader@example.net"])
+        token = token_for(app, Purpose.PREFERENCES, "reader@example.net")
+        page = pages.unsubscribe_page(token_for(app, Purpose.UNSUBSCRIBE, "reader@example.net"))
+        leave = UnsubscribeForm(csrf=csrf_in(page))
+        await pages.unsubscribe(
+            token_for(app, Purpose.UNSUBSCRIBE, "reader@example.net"), leave, VISITOR
+        )
+        shown = pages.preferences_page(token)
+        assert "You are not subscribed" in shown.body and "Subscribe again" in shown.body
+        saved = pages.save_preferences(token, PreferencesForm(csrf=csrf_in(shown)), VISITOR)
+        assert "Saved." not in saved.body and "Subscribe again" in saved.body
+
+    async def test_subscribing_again_needs_a_new_confirmation(
+        self, app: Briefmail, pages: PublicPages, smtp_sink: SmtpSink
+    ) -> None:
+        """Subscribing again mails a new confirmation; the reader is pending until it is used."""
+        subscribe_readers(app, ["reader@example.net"])
+        with app.sessions() as session:
+            row = session.scalars(select(Subscription)).one()
+            row.status = SubscriptionStatus.UNSUBSCRIBED
+            session.commit()
+        token = token_for(app, Purpose.PREFERENCES, "reader@example.net")
+        shown = pages.preferences_page(token)
+        form = PreferencesForm(["models"], "weekly", "Asia/Tokyo", 9, csrf_in(shown))
+        answer = pages.resubscribe(token, form, VISITOR)
+        assert "Check your inbox" in answer.body
+        await run_after(pages, answer)
+        assert status_of(app, "reader@example.net") == SubscriptionStatus.PENDING
+        assert smtp_sink.messages[-1].parsed()["Subject"].startswith("Confirm your subscription")
+        confirm_token = token_in(smtp_sink, "confirm")
+        page = pages.confirm_page(confirm_token)
+        await pages.confirm(confirm_token, csrf_in(page), VISITOR)
+        assert status_of(app, "reader@example.net") == SubscriptionStatus.CONFIRMED
+
+    async def test_a_used_confirmation_link_says_already_confirmed(
+        self, app: Briefmail, pages: PublicPages, smtp_sink: SmtpSink
+    ) -> None:
+        """The second press of a confirmation link: "Already confirmed", with the preferences."""
+        await subscribed(pages)
+        token = token_in(smtp_sink, "confirm")
+        page = pages.confirm_page(token)
+        await pages.confirm(token, csrf_in(page), VISITOR)
+        again = await pages.confirm(token, csrf_in(page), VISITOR)
+        assert "Already confirmed" in again.body and "/preferences/" in again.body
+        assert "Already confirmed" in pages.confirm_page(token).body
+
+    async def test_five_quick_requests_send_one_confirmation(
+        self, app: Briefmail, pages: PublicPages, smtp_sink: SmtpSink
+    ) -> None:
+        """Five posts for one address within seconds: five "check your inbox", one e-mail."""
+        for _ in range(5):
+            answer = await subscribed(pages)
+            assert "Check your inbox" in answer.body
+        assert len(smtp_sink.messages) == 1
+
+    async def test_the_hour_holds_across_processes(
+        self, app: Briefmail, pages: PublicPages, smtp_sink: SmtpSink
+    ) -> None:
+        """A second set of handlers (another process, or a restart) sends no second e-mail."""
+        await subscribed(pages)
+        other = dataclasses.replace(pages, per_person=RateLimiter(1, 3600), signups=Background())
+        await subscribed(other)
+        assert len(smtp_sink.messages) == 1
+
+    async def test_a_failed_send_can_be_asked_again_at_once(
+        self, app: Briefmail, pages: PublicPages, smtp_sink: SmtpSink
+    ) -> None:
+        """When the relay is away, the hour is not taken: a request after it is back mails it."""
+        away = SmtpPool(SmtpConfig(host="127.0.0.1", port=free_port(), timeout=2))
+        broken = dataclasses.replace(pages.notices, transport=lambda: away)
+        await subscribed(dataclasses.replace(pages, notices=broken))
+        assert smtp_sink.messages == []
+        other = dataclasses.replace(pages, per_person=RateLimiter(1, 3600), signups=Background())
+        await subscribed(other)
+        assert len(smtp_sink.messages) == 1
+
+
+class TestWelcome:
+    async def test_the_welcome_says_when_the_first_issue_comes(
+        self, app: Briefmail, pages: PublicPages, smtp_sink: SmtpSink
+    ) -> None:
+        """Confirmed at 10:00 Berlin time with a 07:00 delivery: "tomorrow, … at 07:00"."""
+        clock = lambda: dt.datetime(2026, 12, 3, 9, 0, tzinfo=dt.UTC)  # noqa: E731
+        pages = dataclasses.replace(
+            pages,
+            clock=clock,
+            latest_link=lambda _: ("Issue 12", "https://news.example.org/archive/12"),
+        )
+        first = pages.subscribe_form(None, VISITOR)
+        form = SubscribeForm(
+            "reader@example.net",
+            ["brief"],
+            timezone="Europe/Berlin",
+            send_hour=7,
+            csrf=csrf_in(first),
+        )
+        await run_after(pages, pages.subscribe(None, form, visitor_of(first)))
+        token = token_in(smtp_sink, "confirm")
+        await pages.confirm(token, csrf_in(pages.confirm_page(token)), VISITOR)
+        text = smtp_sink.messages[-1].parsed().get_body(preferencelist=("plain",))
+        assert text is not None
+        words = " ".join(text.get_content().split())
+        assert "tomorrow, Friday 4 December, at 07:00 (Berlin time)" in words
+        assert "https://news.example.org/archive/12" in words and "Issue 12" in words
