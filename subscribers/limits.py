@@ -1,7 +1,8 @@
 """Rate limits of the public forms: at most so many events per key in a sliding window.
 
-They live in memory: one web process answers the public forms, and a restart forgetting who
-asked costs at most one more confirmation e-mail per person.
+They live in memory, per process; the one limit that must hold across processes and restarts
+(one confirmation an hour per address) is also kept in the database
+(`subscribers.signup.claim_confirmation`).
 """
 
 from __future__ import annotations

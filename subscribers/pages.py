@@ -103,6 +103,8 @@ class PublicPages:
     smtputf8: bool = False
     #: Subscribe requests per client IP (the visitor's own limit, answered with 429).
     per_ip: RateLimiter = field(default_factory=lambda: RateLimiter(20, 3600))
+    #: "Subscribe again" requests per subscription link: a few an hour (each mails a link).
+    per_link: RateLimiter = field(default_factory=lambda: RateLimiter(3, 3600))
     #: Confirmation e-mails per person (`person_key`): one an hour, however it is spelt.
     per_person: RateLimiter = field(default_factory=lambda: RateLimiter(1, 3600))
     #: When the weekly digest starts (the welcome says when the first issue comes).
@@ -258,12 +260,17 @@ class PublicPages:
             ),
         )
 
-    async def _carry_out(self, wish: SignupRequest) -> None:
-        """The half of a request that depends on who the address is: after the answer."""
+    async def _carry_out(self, wish: SignupRequest, *, own_link: bool = False) -> None:
+        """The half of a request that depends on who the address is: after the answer.
+
+        ``own_link``: the request came through the reader's own signed link (subscribe again
+        from the preferences), which only their mailbox holds, so the hour's limit, there
+        against mailing someone who did not ask, does not hold it back.
+        """
         person = person_key(wish.address)
-        if not self.per_person.allows(person):
+        if not own_link and not self.per_person.allows(person):
             return  # one confirmation per person per hour, however the address is spelt
-        found = await asyncio.to_thread(self._store, wish)
+        found = await asyncio.to_thread(self._store, wish, own_link)
         if found is None:
             return
         self.per_person.allow(person)  # counted when sent: jobs run one at a time
@@ -281,7 +288,7 @@ class PublicPages:
             await asyncio.to_thread(self._release, subscriber_id, previous)
 
     def _store(
-        self, wish: SignupRequest
+        self, wish: SignupRequest, force: bool = False
     ) -> tuple[NewsletterList, int, str, str, dt.datetime | None] | None:
         """Apply the request; what to mail, unless nothing waits or a link went this hour."""
         with self.sessions() as session:
@@ -290,7 +297,7 @@ class PublicPages:
                 session.commit()
                 return None
             subscriber = pending[0].subscriber
-            won, previous = claim_confirmation(session, subscriber.id)
+            won, previous = claim_confirmation(session, subscriber.id, force=force)
             session.commit()
             if not won:  # another request, perhaps in another process, mailed one this hour
                 return None
@@ -499,6 +506,8 @@ class PublicPages:
             slug = subscription.newsletter.slug
             if subscription.status == SubscriptionStatus.CONFIRMED:
                 return self._preferences(subscription, token)  # nothing to do: still subscribed
+            if not self.per_link.allow(f"resubscribe:{subscription.id}"):
+                return self.views.refused(too_many(), slug)
             try:
                 wish = check_request(
                     subscription.subscriber.email,
@@ -515,9 +524,9 @@ class PublicPages:
                 return self._preferences(subscription, token, error=sentence(str(exc)))
 
         async def queue() -> None:
-            self.signups.submit(lambda: self._carry_out(wish))
+            self.signups.submit(lambda: self._carry_out(wish, own_link=True))
 
-        # As the subscribe form: double opt-in again, at most one confirmation an hour.
+        # Double opt-in again, as on the subscribe form.
         return dataclasses.replace(self.views.page("check_inbox.html", slug=slug), after=queue)
 
     # -- unsubscribe -----------------------------------------------------------------------

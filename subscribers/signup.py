@@ -29,7 +29,7 @@ from collections import deque
 from collections.abc import Awaitable, Callable, Iterable, Sequence
 from dataclasses import dataclass
 
-from sqlalchemy import or_, update
+from sqlalchemy import or_, true, update
 from sqlalchemy.orm import Session
 
 from mailer.topics import Taxonomy
@@ -160,24 +160,25 @@ def request_subscriptions(
     return pending
 
 
-def claim_confirmation(session: Session, subscriber_id: int) -> tuple[bool, dt.datetime | None]:
+def claim_confirmation(
+    session: Session, subscriber_id: int, *, force: bool = False
+) -> tuple[bool, dt.datetime | None]:
     """Take the right to mail this person a confirmation now (False if one went this hour).
 
     One conditional UPDATE, so two processes asking at once cannot both win. With the answer
     comes the previous time (None if never), for `release_confirmation` if the send fails.
+    ``force`` takes it whatever the time (a request from the reader's own signed link).
     """
     now = utcnow()
     previous = session.get(Subscriber, subscriber_id)
     before = previous.confirmation_sent_at if previous is not None else None
+    due = or_(
+        Subscriber.confirmation_sent_at.is_(None),
+        Subscriber.confirmation_sent_at <= now - CONFIRMATION_INTERVAL,
+    )
     claimed = session.execute(
         update(Subscriber)
-        .where(
-            Subscriber.id == subscriber_id,
-            or_(
-                Subscriber.confirmation_sent_at.is_(None),
-                Subscriber.confirmation_sent_at <= now - CONFIRMATION_INTERVAL,
-            ),
-        )
+        .where(Subscriber.id == subscriber_id, true() if force else due)
         .values(confirmation_sent_at=now)
         .execution_options(synchronize_session=False)
     )

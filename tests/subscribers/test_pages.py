@@ -333,15 +333,16 @@ class TestEveryPathEnds:
         saved = pages.save_preferences(token, PreferencesForm(csrf=csrf_in(shown)), VISITOR)
         assert "Saved." not in saved.body and "Subscribe again" in saved.body
 
-    async def test_subscribing_again_needs_a_new_confirmation(
+    async def test_subscribing_again_needs_a_new_confirmation_even_within_the_hour(
         self, app: Briefmail, pages: PublicPages, smtp_sink: SmtpSink
     ) -> None:
-        """Subscribing again mails a new confirmation; the reader is pending until it is used."""
-        subscribe_readers(app, ["reader@example.net"])
-        with app.sessions() as session:
-            row = session.scalars(select(Subscription)).one()
-            row.status = SubscriptionStatus.UNSUBSCRIBED
-            session.commit()
+        """From the reader's own link, "Subscribe again" mails a new confirmation at once."""
+        await subscribed(pages)  # a confirmation minutes ago: the hour has not passed
+        confirm_token = token_in(smtp_sink, "confirm")
+        await pages.confirm(confirm_token, csrf_in(pages.confirm_page(confirm_token)), VISITOR)
+        leave = token_for(app, Purpose.UNSUBSCRIBE, "reader@example.net")
+        page = pages.unsubscribe_page(leave)
+        await pages.unsubscribe(leave, UnsubscribeForm(csrf=csrf_in(page)), VISITOR)
         token = token_for(app, Purpose.PREFERENCES, "reader@example.net")
         shown = pages.preferences_page(token)
         form = PreferencesForm(["models"], "weekly", "Asia/Tokyo", 9, csrf_in(shown))
@@ -349,11 +350,30 @@ class TestEveryPathEnds:
         assert "Check your inbox" in answer.body
         await run_after(pages, answer)
         assert status_of(app, "reader@example.net") == SubscriptionStatus.PENDING
-        assert smtp_sink.messages[-1].parsed()["Subject"].startswith("Confirm your subscription")
-        confirm_token = token_in(smtp_sink, "confirm")
-        page = pages.confirm_page(confirm_token)
-        await pages.confirm(confirm_token, csrf_in(page), VISITOR)
+        subjects = [m.parsed()["Subject"] for m in smtp_sink.messages]
+        assert [s.split(" ")[0] for s in subjects] == ["Confirm", "Welcome", "You", "Confirm"]
+        again = token_in(smtp_sink, "confirm")
+        await pages.confirm(again, csrf_in(pages.confirm_page(again)), VISITOR)
         assert status_of(app, "reader@example.net") == SubscriptionStatus.CONFIRMED
+        with app.sessions() as session:
+            row = session.scalars(select(Subscription)).one()
+            assert (row.cadence, row.topics) == ("weekly", ("models",))
+
+    async def test_subscribe_again_is_limited_per_link(
+        self, app: Briefmail, pages: PublicPages, smtp_sink: SmtpSink
+    ) -> None:
+        """A fourth "Subscribe again" within the hour gets "Too many requests" and no e-mail."""
+        subscribe_readers(app, ["reader@example.net"])
+        with app.sessions() as session:
+            session.scalars(select(Subscription)).one().status = SubscriptionStatus.UNSUBSCRIBED
+            session.commit()
+        token = token_for(app, Purpose.PREFERENCES, "reader@example.net")
+        csrf = csrf_in(pages.preferences_page(token))
+        for _ in range(3):
+            await run_after(pages, pages.resubscribe(token, PreferencesForm(csrf=csrf), VISITOR))
+        fourth = pages.resubscribe(token, PreferencesForm(csrf=csrf), VISITOR)
+        assert fourth.status == 429 and fourth.after is None
+        assert len(smtp_sink.messages) == 3
 
     async def test_a_used_confirmation_link_says_already_confirmed(
         self, app: Briefmail, pages: PublicPages, smtp_sink: SmtpSink
