@@ -36,31 +36,13 @@ from briefmail.web import create_web
 from briefmail.web.console.issues_actions import SENDERS
 from briefmail.web.console.runs import RESUMED
 from mailer.testing import SmtpSink, free_port
-from tests.conftest import FIXTURES, ROOT, subscribe_readers
+from tests.axe import AXE as AXE  # the console's tests import both from here
+from tests.axe import axe_violations as axe_violations
+from tests.conftest import FIXTURES, subscribe_readers
 
-#: axe-core, from its npm package: the accessibility rules every console page must pass.
-AXE = ROOT / "node_modules" / "axe-core" / "axe.min.js"
-#: Run axe on the page; the serious and critical violations, one line each.
-_AXE_RUN = """async () => {
-  const found = await axe.run(document, {resultTypes: ["violations"]});
-  return found.violations
-    .filter(v => ["serious", "critical"].includes(v.impact))
-    .map(v => `${v.id}: ${v.nodes.map(n => n.target.join(" ")).slice(0, 3).join(", ")}`);
-}"""
 #: Every operator the fixture adds has this password.
 PASSWORD = "a long enough password"
 _CSRF = re.compile(r'name="csrf" value="([^"]*)"')
-
-
-def axe_violations(page: Any) -> list[str]:
-    """axe-core's serious and critical findings on a Playwright page, one line each.
-
-    The page's context must be opened with ``bypass_csp=True``: the console's policy refuses
-    scripts it did not serve, axe-core included, as it should.
-    """
-    page.add_script_tag(path=str(AXE))
-    found: list[str] = page.evaluate(_AXE_RUN)
-    return found
 
 
 def csrf_of(html: str) -> str:
