@@ -1,9 +1,10 @@
 """Branding settings: ``[publisher]`` and each ``[lists.SLUG]``'s look, resolved into `Brand`s.
 
-A list takes the publisher's accent, logo, footer and links unless its own section names other
-ones; its description is its own. Everything is checked when the settings are read: an accent
-without AA contrast, a logo too big or not an image, a link that is not http(s) stops the start
-with the file and key named, rather than reaching a reader as a broken page or e-mail.
+A list takes the publisher's accent, logo, footer, links and description unless its own
+section names other ones (so a publisher of one list writes them once). Everything is checked
+when the settings are read: an accent without AA contrast, a logo too big or not an image, a
+link that is not http(s) stops the start with the file and key named, rather than reaching a
+reader as a broken page or e-mail.
 """
 
 from __future__ import annotations
@@ -129,5 +130,5 @@ def _brand(
         footer=str(footer or ""),
         website=str(website) if website else None,
         privacy_url=str(privacy) if privacy else None,
-        description=own.description,
+        description=own.description or (base.description if base is not None else ""),
     )

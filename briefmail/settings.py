@@ -534,6 +534,13 @@ base_url = "http://localhost:8000"          # public URL of the web pages, used 
 # list_id = "China AI Brief <brief.example.org>"
 postal_address = ""                          # required by anti-spam law in most countries
 
+[publisher]                                 # the look of the pages and e-mails
+# description = "What the newsletter is, in one paragraph (front page, subscribe form)."
+# accent = "#0b3d91"                        # must reach 4.5:1 against white (WCAG AA)
+# logo = "logo.png"                         # PNG, JPEG or GIF of at most 24 KB, embedded
+# website = "https://example.org"
+# privacy_url = "https://example.org/privacy"
+
 [database]
 url = "sqlite:///briefmail.db"              # relative to this file; or postgresql+psycopg://...
 

@@ -25,7 +25,7 @@ from typing import Any, NamedTuple
 import httpx
 import pytest
 import uvicorn
-from PIL import Image
+from PIL import Image, ImageDraw, ImageFont
 from pydantic import SecretStr
 from sqlalchemy import select
 
@@ -105,7 +105,9 @@ def site(tmp_path: Path, smtp_sink: SmtpSink) -> Iterator[Site]:
 @pytest.fixture
 def branded(tmp_path: Path, smtp_sink: SmtpSink) -> Iterator[Site]:
     """A served briefmail with a brand (accent, logo, footer, links) and two sent issues."""
-    Image.new("RGB", (96, 32), (124, 45, 18)).save(tmp_path / "logo.png")
+    logo = Image.new("RGB", (64, 64), (154, 52, 18))
+    ImageDraw.Draw(logo).text((8, 14), "SM", fill="white", font=ImageFont.load_default(30))
+    logo.save(tmp_path / "logo.png")
     publisher = {
         "name": "Sample Media",
         "description": "A short daily brief on chips, models, funding and policy.",
@@ -199,6 +201,79 @@ class Walk:
         self.shots.append(path)
 
 
+def front_and_two_steps(walk: Walk, site: Site) -> None:
+    """The front page (dates whole), the address, the choices in the browser's zone, submit."""
+    page = walk.page
+    page.goto(f"{site.base}/")
+    walk.check("front", "Test Brief")
+    assert "Brief of July 2" in page.content()
+    dates = page.locator("time")
+    for k in range(dates.count()):  # one line each: a date never breaks
+        box = dates.nth(k).bounding_box()
+        assert box is not None and box["height"] < 40, dates.nth(k).inner_text()
+    page.fill("#email", "reader@example.net")
+    page.click("text=Continue")
+    walk.check("choices", "Choose what you get")
+    assert page.input_value("#timezone") == "Europe/Paris"  # the browser's own zone
+    page.check("input[name=topics][value=chips]")
+    page.click("button:has-text('Subscribe')")
+    walk.check("check-inbox", "Check your inbox")
+    site.settled(jobs=1)
+    assert state(site.app) == ("pending", "daily", ("chips",))
+
+
+def confirm_and_welcome(walk: Walk, site: Site, sink: SmtpSink) -> None:
+    """The confirmation page's button, the welcome e-mail, and the link used a second time."""
+    page = walk.page
+    confirm_link = link(sink, site.base, "confirm")
+    page.goto(confirm_link)
+    walk.check("confirm", "Confirm your subscription")
+    assert state(site.app)[0] == "pending"  # opening the link (as a scanner does) changes nothing
+    page.click("button[type=submit]")
+    walk.check("confirmed", "You are subscribed")
+    assert state(site.app)[0] == "confirmed"
+    text, html = plain_text(sink, "Welcome")
+    assert "Your first issue arrives" in text and "(Paris time)" in text
+    assert "Brief of July 2" in text and f"{site.base}/archive/" in text
+    walk.email("welcome-email", html)
+    page.goto(confirm_link)
+    walk.check("already-confirmed", "Already confirmed")
+
+
+def change_then_leave(walk: Walk, site: Site, sink: SmtpSink) -> None:
+    """The preferences saved (weekly), then the unsubscribe page's button."""
+    page = walk.page
+    page.goto(link(sink, site.base, "preferences"))
+    walk.check("preferences", "Your preferences for Test Brief")
+    page.check("input[name=cadence][value=weekly]")
+    page.click("text=Save my choices")
+    assert "Saved." in page.locator("[role=status]").inner_text()
+    assert state(site.app) == ("confirmed", "weekly", ("chips",))
+    page.goto(link(sink, site.base, "unsubscribe"))
+    walk.check("unsubscribe", "Unsubscribe from Test Brief?")
+    page.click("button[type=submit]")
+    walk.check("unsubscribed", "You are unsubscribed")
+    assert state(site.app)[0] == SubscriptionStatus.UNSUBSCRIBED
+
+
+def come_back(walk: Walk, site: Site, sink: SmtpSink) -> None:
+    """From "You are unsubscribed": the ended preferences, "Subscribe again", a new confirmation."""
+    page = walk.page
+    page.click("text=Subscribe again with your old choices")
+    walk.check("ended-preferences", "You are not subscribed to Test Brief")
+    assert "Saved." not in page.content()
+    page.click("button:has-text('Subscribe again')")
+    walk.check("check-inbox-again", "Check your inbox")
+    site.settled(jobs=2)
+    assert state(site.app) == ("pending", "weekly", ("chips",))
+    subjects = [str(m.parsed()["Subject"]).split(" ")[0] for m in sink.messages]
+    assert subjects == ["Confirm", "Welcome", "You", "Confirm"]
+    page.goto(link(sink, site.base, "confirm"))
+    page.click("button[type=submit]")
+    walk.check("confirmed-again", "You are subscribed")
+    assert state(site.app)[0] == "confirmed"
+
+
 class TestJourney:
     @pytest.mark.parametrize("width", [375, 1280])
     def test_landing_to_resubscribe_at_phone_and_desktop_width(
@@ -209,76 +284,16 @@ class TestJourney:
         In real Chromium at 375 and 1280 px, in Paris's time zone: every page and the welcome
         e-mail pass axe-core with nothing serious, nothing scrolls sideways, dates stay whole.
         """
-        app, base = branded.app, branded.base
         ARTIFACTS.mkdir(exist_ok=True)
         context = browser.new_context(
             viewport={"width": width, "height": 900}, timezone_id="Europe/Paris", bypass_csp=True
         )
         walk = Walk(context.new_page(), width)
-        page = walk.page
         try:
-            page.goto(f"{base}/")
-            walk.check("front", "Test Brief")
-            assert "Brief of July 2" in page.content()
-            dates = page.locator("time")
-            for k in range(dates.count()):  # one line each: a date never breaks
-                box = dates.nth(k).bounding_box()
-                assert box is not None and box["height"] < 40, dates.nth(k).inner_text()
-
-            page.fill("#email", "reader@example.net")
-            page.click("text=Continue")
-            walk.check("choices", "Choose what you get")
-            assert page.input_value("#timezone") == "Europe/Paris"  # the browser's own zone
-            page.check("input[name=topics][value=chips]")
-            page.click("button:has-text('Subscribe')")
-            walk.check("check-inbox", "Check your inbox")
-            branded.settled(jobs=1)
-            assert state(app) == ("pending", "daily", ("chips",))
-
-            confirm_link = link(smtp_sink, base, "confirm")
-            page.goto(confirm_link)
-            walk.check("confirm", "Confirm your subscription")
-            assert (
-                state(app)[0] == "pending"
-            )  # opening the link (as a scanner does) changes nothing
-            page.click("button[type=submit]")
-            walk.check("confirmed", "You are subscribed")
-            assert state(app)[0] == "confirmed"
-
-            text, html = plain_text(smtp_sink, "Welcome")
-            assert "Your first issue arrives" in text and "(Paris time)" in text
-            assert "Brief of July 2" in text and f"{base}/archive/" in text
-            walk.email("welcome-email", html)
-
-            page.goto(confirm_link)
-            walk.check("already-confirmed", "Already confirmed")
-
-            page.goto(link(smtp_sink, base, "preferences"))
-            walk.check("preferences", "Your preferences for Test Brief")
-            page.check("input[name=cadence][value=weekly]")
-            page.click("text=Save my choices")
-            assert "Saved." in page.locator("[role=status]").inner_text()
-            assert state(app) == ("confirmed", "weekly", ("chips",))
-
-            page.goto(link(smtp_sink, base, "unsubscribe"))
-            walk.check("unsubscribe", "Unsubscribe from Test Brief?")
-            page.click("button[type=submit]")
-            walk.check("unsubscribed", "You are unsubscribed")
-            assert state(app)[0] == SubscriptionStatus.UNSUBSCRIBED
-
-            page.click("text=Subscribe again with your old choices")
-            walk.check("ended-preferences", "You are not subscribed to Test Brief")
-            assert "Saved." not in page.content()
-            page.click("button:has-text('Subscribe again')")
-            walk.check("check-inbox-again", "Check your inbox")
-            branded.settled(jobs=2)
-            assert state(app) == ("pending", "weekly", ("chips",))
-            subjects = [str(m.parsed()["Subject"]).split(" ")[0] for m in smtp_sink.messages]
-            assert subjects == ["Confirm", "Welcome", "You", "Confirm"]
-            page.goto(link(smtp_sink, base, "confirm"))
-            page.click("button[type=submit]")
-            walk.check("confirmed-again", "You are subscribed")
-            assert state(app)[0] == "confirmed"
+            front_and_two_steps(walk, branded)
+            confirm_and_welcome(walk, branded, smtp_sink)
+            change_then_leave(walk, branded, smtp_sink)
+            come_back(walk, branded, smtp_sink)
             assert all(p.stat().st_size > 0 for p in walk.shots) and len(walk.shots) == 13
         finally:
             context.close()
