@@ -298,6 +298,22 @@ class TestJourney:
         finally:
             context.close()
 
+    def test_pages_keep_their_contrast_in_dark_mode(self, browser: Any, branded: Site) -> None:
+        """With the system in dark mode, the front page and both steps still pass axe-core."""
+        context = browser.new_context(color_scheme="dark", bypass_csp=True)
+        page = context.new_page()
+        try:
+            page.goto(f"{branded.base}/")
+            background = page.evaluate("getComputedStyle(document.body).backgroundColor")
+            assert background == "rgb(17, 24, 39)"  # the dark palette is the one in use
+            assert axe_violations(page) == [], "front page"
+            page.fill("#email", "reader@example.net")
+            page.click("text=Continue")
+            assert axe_violations(page) == [], "choices"
+            page.screenshot(path=str(ARTIFACTS / "reader-dark-choices.png"), full_page=True)
+        finally:
+            context.close()
+
     def test_the_two_steps_work_without_javascript(
         self, browser: Any, site: Site, smtp_sink: SmtpSink
     ) -> None:
