@@ -30,9 +30,9 @@ import httpx
 import uvicorn
 from pydantic import SecretStr
 
+from bench.brief import ISSUE
 from bench.population import create_subscribers, people
 from bench.record import record
-from bench.send import ISSUE
 from briefmail.accounts.models import Role, Scope
 from briefmail.app import Briefmail
 from briefmail.settings import DatabaseSettings, NewsletterSettings, SmtpSettings, isolated_settings

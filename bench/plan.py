@@ -25,9 +25,9 @@ from pathlib import Path
 
 from sqlalchemy import select
 
+from bench.brief import ISSUE
 from bench.database import BenchDatabase, bench_database
 from bench.population import create_subscribers, people
-from bench.send import ISSUE
 from briefmail.app import Briefmail
 from briefmail.settings import DatabaseSettings, NewsletterSettings, isolated_settings
 from subscribers.models import NewsletterList

@@ -85,13 +85,13 @@ def decimals(key: str, places: int = 1, unit: str = "") -> Callable[[Run], str]:
     return cell
 
 
-def ratio(numerator: str, denominator: str) -> Callable[[Run], str]:
-    """numerator / denominator of the same run, to two decimals; a recorded "ratio" wins."""
+def ratio(numerator: str, denominator: str, recorded: str = "ratio") -> Callable[[Run], str]:
+    """numerator / denominator of the same run, to two decimals; a ``recorded`` ratio wins."""
 
     def cell(run: Run) -> str:
-        recorded, top, bottom = (_figure(run, k) for k in ("ratio", numerator, denominator))
-        if recorded is not None:
-            return f"{recorded:.2f}"
+        given, top, bottom = (_figure(run, k) for k in (recorded, numerator, denominator))
+        if given is not None:
+            return f"{given:.2f}"
         return f"{top / bottom:.2f}" if top is not None and bottom else ""
 
     return cell
@@ -123,6 +123,12 @@ def _baseline_rate(run: Run) -> str:
     rate = whole("baseline_msgs_per_s")(run)
     connections = _figure(run, "baseline_connections")
     return f"{rate} ({connections} connections)" if rate and connections else rate
+
+
+def _source_rate(run: Run) -> str:
+    rate = whole("smtp_source_msgs_per_s")(run)
+    sessions = _figure(run, "connections")
+    return f"{rate} ({sessions} sessions)" if rate and sessions else rate
 
 
 def _render_sizes(run: Run) -> str:
@@ -218,7 +224,28 @@ TABLES: dict[str, Table] = {
             _RSS,
             Column("database", whole("database_mb", " MB")),
         ),
-        keep=lambda run: _figure(run, "database") is not None,
+        keep=lambda run: (
+            _figure(run, "database") is not None and _figure(run, "smtp_source_msgs_per_s") is None
+        ),
+    ),
+    # bench.send since it runs smtp-source beside the sender: the machine's limit comes first.
+    "send-limit": Table(
+        "send",
+        (
+            _DELIVERED,
+            Column("senders", whole("workers")),
+            Column("briefmail msg/s", whole("msgs_per_s")),
+            Column("smtp-source msg/s", _source_rate),
+            Column(
+                "÷ smtp-source", ratio("msgs_per_s", "smtp_source_msgs_per_s", "ratio_smtp_source")
+            ),
+            Column("smtplib msg/s", _baseline_rate),
+            Column("÷ smtplib", ratio("msgs_per_s", "baseline_msgs_per_s")),
+            Column("message", whole("message_bytes", " B")),
+            _RSS,
+            Column("variants rendered", whole("variants_rendered")),
+        ),
+        keep=lambda run: _figure(run, "smtp_source_msgs_per_s") is not None,
     ),
     "plan": Table(
         "plan",

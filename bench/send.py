@@ -2,7 +2,7 @@
 
     python bench/send.py [--subscribers 10000] [--connections 4] [--workers 1 | 2,4,1]
                          [--dkim rsa|ed25519|none] [--seed 7] [--keep DIR] [--check-setup]
-                         [--sink PATH]
+                         [--sink PATH] [--note TEXT] [--no-record]
 
 In a working folder (temporary unless --keep DIR) it starts Postfix's smtp-sink on loopback (see
 bench/smtp_sink.py), generates a DKIM key with `briefmail dkim keygen`, writes a config, runs
@@ -20,12 +20,19 @@ the simplest sender there is — stdlib smtplib.SMTP.sendmail in one thread per 
 copies of one real signed message of the issue (the every-topic variant, the most common one)
 with only the recipient (envelope and To:) changed.
 
+The limit, also in the same run, after the baseline: Postfix's smtp-source (bench/smtp_source.py,
+from the sink's own package) pushing as many messages, each as large as that signed message,
+over as many sessions as the send's connections (workers × connections). The ratio to it comes
+first; the ratio to smtplib, whose own per-message cost is high, beside it.
+
 With several worker counts (`--workers 2,4,1`) the subscribers are set up once and the issue is
 sent once per count, every run forgotten in between (so each send plans again); the baseline
-runs once, after the first send, and each count's table and JSON line print as it ends.
+runs once, after the first send, smtp-source after every send (its sessions are that send's), and
+each count's table and JSON line print as it ends.
 
 The sink counts what it receives; the run fails unless it got exactly what each side sent.
-Prints a table, then one JSON line.
+Prints a table, then one JSON line, and appends the run to bench/results/send.json (unless
+--no-record or a count is off); `python -m bench.results` then rewrites bench/RESULTS.md.
 """
 
 from __future__ import annotations
@@ -47,139 +54,15 @@ from sqlalchemy import select, text
 from sqlalchemy.orm import Session
 
 from bench.baseline import baseline, prebuilt_message
+from bench.brief import DOMAIN, ISSUE, SENDER, write_config
 from bench.database import BenchDatabase, bench_database
 from bench.population import check_setup, create_subscribers, people
 from bench.processes import Measured, run_cli, run_measured
+from bench.record import record
 from bench.smtp_sink import SinkBinary, SmtpSink, locate
+from bench.smtp_source import locate_source, push
 from subscribers.db import make_engine
 from subscribers.models import NewsletterList
-
-# --- the issue and the config ------------------------------------------------------------------
-
-SENDER = "Bench Brief <brief@bench.example.org>"
-DOMAIN = "bench.example.org"
-
-ISSUE = """\
-Bench Brief — 2026-07-14
-
-Posted on July 14, 2026 at 06:30 AM
-
-Top Stories
-
-1. Memory Maker Doubles HBM Output at Its Second Fab
-
-  • Silicon Ledger · 2026-07-14
-  • Summary: A memory-chip maker said its second plant now turns out twice as many HBM stacks \
-as in spring, most of them bound for AI accelerator cards.
-  • Why It Matters: High-bandwidth memory has been the tightest part of the accelerator supply \
-chain all year.
-  • URL: https://bench.example.org/stories/hbm-second-fab
-
-2. Lab Publishes Open-Weight Model With a Million-Token Context Window
-
-  • Model Watch · 2026-07-13
-  • Summary: A research lab released open weights for a mid-sized reasoning model that reads a \
-million tokens of context and runs on a single server.
-  • Why It Matters: Long-context open models let smaller teams build document tools without \
-paying for a hosted API.
-  • URL: https://bench.example.org/stories/million-token-open-weights
-
-3. Chatbot Makers Cut Prices as Usage Climbs
-
-  • Market Pulse · 2026-07-13
-  • Summary: Three chatbot providers lowered their per-token prices for the second time this \
-quarter while reporting record daily users.
-  • Why It Matters: A price war among large language model vendors squeezes margins but widens \
-adoption.
-  • URL: https://bench.example.org/stories/chatbot-price-cuts
-
-4. Robot-Vision Start-up Raises a Series C Round
-
-  • Capital Desk · 2026-07-12
-  • Summary: A start-up selling inspection software for factories closed a Series C round led \
-by a state guidance fund and two venture capital firms.
-  • Why It Matters: Investors are still writing large cheques for applied AI with paying \
-customers.
-  • URL: https://bench.example.org/stories/series-c-inspection
-
-5. Ministry Drafts Rules on Labelling Synthetic Media
-
-  • Policy Notes · 2026-07-14
-  • Summary: The ministry published draft regulations requiring visible labels and hidden \
-watermarks on generated images, audio and video.
-  • Why It Matters: Platforms will need compliance tooling before the rules take effect next \
-year.
-  • URL: https://bench.example.org/stories/synthetic-media-labels
-
-6. Western Province Opens a Hydropower-Fed Data Centre Cluster
-
-  • Grid & Compute · 2026-07-11
-  • Summary: A cluster of data centres powered by hydropower opened in the west, adding \
-computing power for training clusters with liquid cooling throughout.
-  • Why It Matters: Cheap, clean electricity is drawing compute away from coastal cities.
-  • URL: https://bench.example.org/stories/hydropower-data-centres
-
-7. New Export Controls Reach Older Lithography Tools
-
-  • Trade Wire · 2026-07-13
-  • Summary: Export controls announced this week extend to several older lithography systems \
-and spare parts used by foundries.
-  • Why It Matters: Fabs that relied on servicing installed tools face longer repair times.
-  • URL: https://bench.example.org/stories/lithography-export-controls
-
-8. E-commerce Group Folds Its AI Unit Into the Cloud Business
-
-  • Company Watch · 2026-07-12
-  • Summary: A large e-commerce group moved its AI division under the cloud business and named \
-a new chief executive for the combined unit.
-  • Why It Matters: The reorganisation ties model work more closely to revenue from enterprise \
-customers.
-  • URL: https://bench.example.org/stories/ai-unit-reorganisation
-
-9. University Team Shows Smaller Models Can Check Their Own Proofs
-
-  • Research Digest · 2026-07-10
-  • Summary: A university group published a paper showing that a compact model trained on \
-formal proofs can verify its own reasoning steps on a standard benchmark.
-  • Why It Matters: Self-checking could make small models dependable enough for maths and \
-code review.
-  • URL: https://bench.example.org/stories/self-checking-proofs
-
-10. Editors' Note: A Shorter Brief on Friday
-
-  • Editors · 2026-07-14
-  • Summary: Friday's issue will be shorter than usual while the team attends a conference.
-  • Why It Matters: Regular length returns on Monday.
-  • URL: Read more
-"""
-
-
-def write_config(
-    path: Path, port: int, connections: int, dkim: bool, database_url: str = "sqlite:///bench.db"
-) -> None:
-    """A briefmail.toml for the bench: its database, the sink as relay, the bench's key."""
-    signing = f'[dkim]\ndomain = "{DOMAIN}"\nselector = "bench"\nkey_file = "dkim.key"\n'
-    path.write_text(
-        f"""\
-[newsletter]
-slug = "bench"
-name = "Bench Brief"
-from = "{SENDER}"
-base_url = "https://{DOMAIN}"
-postal_address = "Bench Brief, 1 Example Street, 10115 Berlin"
-
-[database]
-url = "{database_url}"
-
-[smtp]
-host = "127.0.0.1"
-port = {port}
-connections = {connections}
-
-{signing if dkim else ""}""",
-        encoding="utf-8",
-    )
-
 
 # --- the run -----------------------------------------------------------------------------------
 
@@ -206,6 +89,10 @@ class Result:
     message_bytes: int
     #: The baseline's connections (smtplib threads): those of the first send.
     baseline_connections: int
+    #: smtp-source, after the baseline: as many messages of the same size over as many
+    #: sessions as this send's connections (workers × connections); seconds and received.
+    source_seconds: float
+    sink_source: int
     #: 1-minute load average before the send and after the baseline (others' work skews both).
     load: tuple[float, float]
 
@@ -249,6 +136,11 @@ class Result:
         return self.baseline_count / self.baseline_seconds if self.baseline_seconds else 0.0
 
     @property
+    def source_rate(self) -> float:
+        """Messages per second of smtp-source: the limit of this machine and sink."""
+        return self.delivered / self.source_seconds if self.source_seconds else 0.0
+
+    @property
     def problems(self) -> list[str]:
         """What makes the figures untrustworthy (empty when all is well)."""
         found = []
@@ -268,6 +160,10 @@ class Result:
                 f"sink received {self.sink_baseline} from the baseline, "
                 f"which sent {self.baseline_count}"
             )
+        if self.sink_source != self.delivered:
+            found.append(
+                f"sink received {self.sink_source} from smtp-source, which sent {self.delivered}"
+            )
         return found
 
     def as_json(self) -> dict[str, object]:
@@ -276,8 +172,14 @@ class Result:
             "subscribers": self.subscribers,
             "seconds": round(self.send.seconds, 3),
             "msgs_per_s": round(self.rate, 1),
+            "smtp_source_msgs_per_s": round(self.source_rate, 1),
+            "ratio_smtp_source": _ratio(self.rate, self.source_rate),
             "baseline_msgs_per_s": round(self.baseline_rate, 1),
-            "ratio": round(self.rate / self.baseline_rate, 4) if self.baseline_rate else None,
+            "ratio": _ratio(self.rate, self.baseline_rate),
+            "delivered": self.delivered,
+            "message_bytes": self.message_bytes,
+            "connections": self.connections * self.workers,
+            "baseline_connections": self.baseline_connections,
             "peak_rss_mb": round(self.peak_rss_kb / 1024, 1),
             "database": self.database,
             "workers": self.workers,
@@ -286,6 +188,10 @@ class Result:
             "process_peak_rss_mb": self.process_peaks_mb(),
             "variants_rendered": self.report.get("variants_rendered"),
         }
+
+
+def _ratio(top: float, bottom: float) -> float | None:
+    return round(top / bottom, 4) if bottom else None
 
 
 def reset_runs(url: str) -> None:
@@ -366,6 +272,16 @@ def _baseline(
     return seconds, count, sink_baseline, message.size, connections
 
 
+def _source(
+    binary: SinkBinary, sink: SmtpSink, size: int, count: int, sessions: int
+) -> tuple[float, int]:
+    """smtp-source pushing ``count`` messages of ``size`` bytes: seconds, what the sink got."""
+    _note(f"smtp-source: {count:,} messages of {size:,} bytes over {sessions} sessions")
+    before = sink.received()
+    seconds = push(locate_source(binary), sink.host, sink.port, size, count, sessions)
+    return seconds, sink.wait_for(before + count) - before
+
+
 def measure(args: argparse.Namespace, folder: Path, binary: SinkBinary) -> Iterator[Result]:
     """Set up once; for each worker count a send (the baseline after the first); the figures."""
     most = args.connections * max(args.workers)
@@ -389,6 +305,13 @@ def measure(args: argparse.Namespace, folder: Path, binary: SinkBinary) -> Itera
                 delivered = int(report.get("delivered", 0))
                 total = args.connections * workers
                 baseline_figures = _baseline(folder, issue_id, sink, delivered, total)
+            source = _source(
+                binary,
+                sink,
+                baseline_figures[3],
+                int(report.get("delivered", 0)),
+                args.connections * workers,
+            )
             load_after = os.getloadavg()[0]
             engine = make_engine(database.url)
             database_bytes = database.size_bytes(engine)
@@ -411,6 +334,8 @@ def measure(args: argparse.Namespace, folder: Path, binary: SinkBinary) -> Itera
                 sink_baseline=baseline_figures[2],
                 message_bytes=baseline_figures[3],
                 baseline_connections=baseline_figures[4],
+                source_seconds=source[0],
+                sink_source=source[1],
                 load=(load_before, load_after),
             )
 
@@ -463,6 +388,13 @@ def _print_steps(result: Result) -> None:
             f"{result.baseline_rate:,.0f} msg/s",
         )
     )
+    rows.append(
+        (
+            f"limit: smtp-source × {result.connections * result.workers} sessions",
+            f"{result.source_seconds:.2f}",
+            f"{result.source_rate:,.0f} msg/s",
+        )
+    )
     print(f"{'step':<36}{'seconds':>9}{'rate':>16}")
     for step, seconds, rate in rows:
         print(f"{step:<36}{seconds:>9}{rate:>16}")
@@ -471,7 +403,6 @@ def _print_steps(result: Result) -> None:
 def _facts(result: Result) -> list[tuple[str, str]]:
     """The counts, the targets met or missed, and each process's memory: label and value."""
     n = result.subscribers
-    ratio = result.rate / result.baseline_rate if result.baseline_rate else 0.0
     rss = result.peak_rss_kb / 1024
     tree = result.send.tree_rss_kb / 1024
     per_second = n / result.send.seconds
@@ -484,13 +415,11 @@ def _facts(result: Result) -> list[tuple[str, str]]:
         ("variants rendered", str(result.report.get("variants_rendered"))),
         (
             "sink received",
-            f"{result.sink_send:,} from the send, {result.sink_baseline:,} from the baseline",
+            f"{result.sink_send:,} from the send, {result.sink_baseline:,} from smtplib, "
+            f"{result.sink_source:,} from smtp-source",
         ),
         ("message size (baseline)", f"{result.message_bytes:,} bytes (every-topic variant)"),
-        (
-            "ratio send / baseline",
-            f"{ratio:.3f}   (target ≥ 0.5)  {'ok' if ratio >= 0.5 else 'MISSED'}",
-        ),
+        *_ratios(result),
         (
             "subscribers per second",
             f"{per_second:,.0f}   (target ≥ 1,667: 1M in 10 min)  "
@@ -514,6 +443,21 @@ def _facts(result: Result) -> list[tuple[str, str]]:
     ]
 
 
+def _ratios(result: Result) -> list[tuple[str, str]]:
+    """briefmail against smtp-source (the machine's limit) first, then against smtplib."""
+    limit = result.rate / result.source_rate if result.source_rate else 0.0
+    smtplib = result.rate / result.baseline_rate if result.baseline_rate else 0.0
+    # Issue 22's goals: one sender at 0.35 of smtp-source, every core together at 0.6.
+    goal = 0.35 if result.workers == 1 else 0.6
+    return [
+        (
+            "ratio send / smtp-source",
+            f"{limit:.3f}   (goal ≥ {goal})  {'ok' if limit >= goal else 'MISSED'}",
+        ),
+        ("ratio send / smtplib", f"{smtplib:.3f}"),
+    ]
+
+
 def print_table(result: Result) -> None:
     """The figures, readable."""
     _print_heading(result)
@@ -524,8 +468,8 @@ def print_table(result: Result) -> None:
         print(f"{label:<30}{value}" if len(label) < 30 else f"{label}  {value}")
 
 
-def main() -> None:
-    """Run the benchmark; exit 1 (after the JSON line) if any count is off."""
+def _parser() -> argparse.ArgumentParser:
+    """The bench's options."""
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--subscribers", "-n", type=int, default=10_000)
     parser.add_argument(
@@ -551,11 +495,21 @@ def main() -> None:
     parser.add_argument("--seed", type=int, default=7)
     parser.add_argument("--keep", type=Path, help="work in DIR (must be new or empty) and keep it")
     parser.add_argument("--sink", type=Path, help="an smtp-sink binary (default: fetch postfix)")
+    parser.add_argument("--note", help="a note for the recorded run (bench/results/send.json)")
+    parser.add_argument(
+        "--no-record", action="store_true", help="do not append the run to bench/results"
+    )
     parser.add_argument(
         "--check-setup",
         action="store_true",
         help="first prove on 1,000 people that bulk setup writes what the importer writes",
     )
+    return parser
+
+
+def main() -> None:
+    """Run the benchmark; exit 1 (after the JSON line) if any count is off."""
+    parser = _parser()
     args = parser.parse_args()
     if args.subscribers < 1 or args.connections < 1 or min(args.workers) < 1:
         parser.error("--subscribers, --connections and --workers must be at least 1")
@@ -579,6 +533,8 @@ def main() -> None:
                 print(f"PROBLEM: {problem}", file=sys.stderr)
             problems += result.problems
             print(json.dumps(result.as_json()), flush=True)
+            if not args.no_record and not result.problems:
+                record("send", result.as_json(), note=args.note)
         if args.keep:
             print(f"\nworking files kept in {folder}")
     if problems:

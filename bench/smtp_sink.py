@@ -6,7 +6,8 @@ Benchmarks need a sink much faster than the sender they measure (aiosmtpd tops o
 messages per second and would measure itself). smtp-sink comes from Debian's ``postfix``
 package without installing the MTA: ``apt-get download postfix`` into ``bench/.cache/postfix``,
 ``dpkg-deb -x``, then run the unpacked ``usr/sbin/smtp-sink``. Its RUNPATH is /usr/lib/postfix,
-so the unpacked copy gets its private libraries (libpostfix-util.so, libpostfix-global.so) from
+so the unpacked copy (and its sibling ``smtp-source``, the load generator bench/smtp_source.py
+runs) gets its private libraries (libpostfix-util.so, libpostfix-global.so) from
 the package's ``usr/lib/postfix`` through LD_LIBRARY_PATH.
 
 The sink runs as ``smtp-sink -c [-u nobody] 127.0.0.1:PORT BACKLOG``: it announces PIPELINING

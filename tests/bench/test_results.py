@@ -120,6 +120,25 @@ class TestResults:
         assert [row.split(" | ")[5] for row in rows] == ["0.40", "0.65"]
         assert render_table("send", tmp_path).startswith("_No runs")  # those name a database
 
+    def test_the_send_limit_table_quotes_smtp_source_before_smtplib(self, tmp_path: Path) -> None:
+        """A run with smtp-source shows its rate and ratio before smtplib's, and only there."""
+        figures = {
+            "database": "sqlite",
+            "workers": 2,
+            "connections": 8,
+            "msgs_per_s": 700.0,
+            "smtp_source_msgs_per_s": 2000.0,
+            "baseline_msgs_per_s": 1000.0,
+        }
+        record("send", figures, "python -m bench.send", folder=tmp_path)
+        header, _, row = render_table("send-limit", tmp_path).splitlines()
+        columns = header.split(" | ")
+        assert columns.index("÷ smtp-source") < columns.index("÷ smtplib")
+        cells = dict(zip(columns, row.split(" | "), strict=True))
+        assert (cells["÷ smtp-source"], cells["÷ smtplib"]) == ("0.35", "0.70")
+        assert cells["smtp-source msg/s"] == "2,000 (8 sessions)"
+        assert render_table("send-database", tmp_path).startswith("_No runs")
+
     def test_a_bench_without_a_view_shows_its_plain_figures(self, tmp_path: Path) -> None:
         """Any other bench's numbers and strings each get a column; nested figures do not."""
         figures = {"examples": 40000, "failed": False, "seconds": 93.5, "nested": {"a": 1}}
