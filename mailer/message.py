@@ -8,6 +8,13 @@ for: it offers no unsubscribe from a list they are not on, and is marked Auto-Su
 (RFC 3834, so vacation responders stay quiet) instead of bulk, which some filters file away or
 delay, and a confirmation that arrives late or in the wrong folder breaks double opt-in.
 
+A rendered variant that carries images (the list's logo, `Rendered.inline_images`) sends its
+HTML as multipart/related: multipart/alternative [text/plain, multipart/related [text/html,
+image/*]], each image base64 with the Content-ID its ``cid:`` reference names. Those parts are
+the same for every copy of the variant, so they are encoded once, with the rest of the body.
+What a message costs on the wire (`html_size`, `inline_size`) is measured here too: the renderer
+keeps each newsletter under Gmail's clip by it. `Slot` names the per-reader links filled here.
+
 Header values go through the stdlib's `email.policy.SMTP`, which refuses CR/LF inside a value and
 encodes non-ASCII (RFC 2047), so a subject or name from content can never inject a header.
 
@@ -20,34 +27,80 @@ the wire at all raises `AddressNotUsable`, and only that recipient's delivery fa
 
 from __future__ import annotations
 
+import base64
 import datetime as dt
+import enum
 import hashlib
 import html as html_lib
 import secrets
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from email import quoprimime
 from email.headerregistry import Address
 from email.message import EmailMessage
 from email.policy import SMTP
 from email.utils import format_datetime, parseaddr
+from typing import TYPE_CHECKING
 
 import idna
 
+from mailer.brand import Logo
 from mailer.dkim import DkimSigner, canonical_lines
-from mailer.render import Rendered, Slot
+
+if TYPE_CHECKING:  # mailer.render measures its HTML with this module's html_size
+    from mailer.render import Rendered
 
 __all__ = [
+    "SLOT_URL_LENGTH",
     "AddressNotUsable",
     "ListHeaders",
     "MessageTemplate",
     "OutgoingMessage",
+    "Slot",
     "build_message",
     "display_name",
     "domain_of",
+    "html_size",
+    "inline_size",
     "make_message_id",
     "wire_address",
 ]
+
+#: The length a filled-in per-subscriber link is counted at when measuring (real ones are about
+#: 150 characters: base URL, path and a signed token).
+SLOT_URL_LENGTH = 200
+#: Room for an inline image's part headers and the multipart/related frame around the HTML.
+_IMAGE_PART_HEADERS = 600
+
+
+class Slot(enum.StrEnum):
+    """Per-subscriber values left as placeholders in a rendered variant.
+
+    The placeholders are plain ASCII words so they pass through Jinja escaping, MJML and the CSS
+    inliner unchanged, and cannot occur in real content by accident.
+    """
+
+    UNSUBSCRIBE_URL = "briefmail-slot-unsubscribe-url"
+    PREFERENCES_URL = "briefmail-slot-preferences-url"
+
+
+def html_size(html: str, url_length: int = SLOT_URL_LENGTH) -> int:
+    """Bytes of the HTML part as sent, each slot counted as a link of ``url_length`` characters.
+
+    As sent means quoted-printable with CRLF line ends, the way `MessageTemplate` encodes it:
+    every "=" and every byte of a non-ASCII character takes three, and soft line breaks add
+    about 4%. Whichever size a mail client compares with its clipping limit, the decoded HTML
+    or the message as received, it is no larger than this.
+    """
+    slots = sum(html.count(slot.value) * (url_length - len(slot.value)) for slot in Slot)
+    encoded = quoprimime.body_encode(html.encode("utf-8").decode("latin-1"), maxlinelen=76)
+    return len(encoded) + encoded.count("\n") + slots
+
+
+def inline_size(images: Sequence[Logo]) -> int:
+    """Bytes the images add to a message: base64 in 76-character CRLF lines, plus part headers."""
+    encoded = [-(-len(image.data) // 3) * 4 for image in images]
+    return sum(n + 2 * -(-n // 76) + _IMAGE_PART_HEADERS for n in encoded)
 
 
 @dataclass(frozen=True, slots=True)
@@ -127,8 +180,9 @@ class MessageTemplate:
     that hold a slot (the unsubscribe and preferences links); the DKIM body hash up to the first
     such line is computed once too. Per recipient only those lines are filled and encoded, the
     header lines written and the hash finished: no parsing, folding or re-encoding of 50 KB of
-    HTML per message. `build_message` is this class used once, and a test checks the bytes
-    against an encoding of the whole filled body.
+    HTML per message. Inline images (the logo, base64) are constant pieces, encoded once here.
+    `build_message` is this class used once, and a test checks the bytes against an encoding of
+    the whole filled body.
 
     ``transactional`` (with a ``list_id``): the confirmation request, which names its list but
     carries no List-Unsubscribe, List-Unsubscribe-Post or Precedence: bulk (see the module).
@@ -169,12 +223,9 @@ class MessageTemplate:
         head["Content-Type"] = f'multipart/alternative; boundary="{self.boundary}"'
         self._head = head.as_bytes().split(b"\r\n\r\n", 1)[0] + b"\r\n"
         self._pieces: tuple[bytes | _PersonalLine, ...] = (
-            f'--{self.boundary}\r\nContent-Type: text/plain; charset="utf-8"\r\n'
-            "Content-Transfer-Encoding: quoted-printable\r\n\r\n".encode(),
+            f"--{self.boundary}\r\n{_TEXT_HEAD.format('plain')}".encode(),
             *_encode_part(rendered.text, html=False),
-            f'--{self.boundary}\r\nContent-Type: text/html; charset="utf-8"\r\n'
-            "Content-Transfer-Encoding: quoted-printable\r\n\r\n".encode(),
-            *_encode_part(rendered.html, html=True),
+            *self._html_pieces(rendered),
             f"--{self.boundary}--\r\n".encode(),
         )
         # DKIM: the canonical body up to the first personal line is hashed once; after it,
@@ -190,6 +241,21 @@ class MessageTemplate:
             canonical_lines(p) if isinstance(p, bytes) else None
             for p in self._pieces[self._first_personal :]
         )
+
+    def _html_pieces(self, rendered: Rendered) -> list[bytes | _PersonalLine]:
+        """The HTML alternative: the part alone, or with its images in a multipart/related."""
+        html_part = [_TEXT_HEAD.format("html").encode(), *_encode_part(rendered.html, html=True)]
+        if not rendered.inline_images:
+            return [f"--{self.boundary}\r\n".encode(), *html_part]
+        # Its own boundary, as constant as the outer one; no image or part can contain it.
+        related = self.boundary.replace("briefmail-", "briefmail-related-")
+        return [
+            f"--{self.boundary}\r\nContent-Type: multipart/related; "
+            f'boundary="{related}"; type="text/html"\r\n\r\n--{related}\r\n'.encode(),
+            *html_part,
+            *(f"--{related}\r\n".encode() + _image_part(i) for i in rendered.inline_images),
+            f"--{related}--\r\n".encode(),
+        ]
 
     def fill(
         self,
@@ -258,6 +324,22 @@ class _PersonalLine:
         for slot, value in slots.items():
             line = line.replace(slot.value, html_lib.escape(value) if self.html else value)
         return _quoted_printable(line) + b"\r\n"
+
+
+_TEXT_HEAD = (
+    'Content-Type: text/{}; charset="utf-8"\r\nContent-Transfer-Encoding: quoted-printable\r\n\r\n'
+)
+
+
+def _image_part(image: Logo) -> bytes:
+    """An inline image as a MIME part: its Content-ID, shown inline, base64 in 76-column lines."""
+    encoded = base64.encodebytes(image.data).decode("ascii").replace("\n", "\r\n")
+    name = "logo." + image.mime.removeprefix("image/")
+    return (
+        f"Content-Type: {image.mime}\r\nContent-Transfer-Encoding: base64\r\n"
+        f"Content-ID: <{image.cid}>\r\n"
+        f'Content-Disposition: inline; filename="{name}"\r\n\r\n{encoded}'
+    ).encode("ascii")
 
 
 def _encode_part(text: str, *, html: bool) -> list[bytes | _PersonalLine]:

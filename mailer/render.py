@@ -9,11 +9,11 @@ Each issue format has its template (`brief`, `digest`, `bulletin`, `article`, ea
 and `.txt.j2`); `confirm`, `welcome` and `goodbye` are the one-to-one notices.
 
 Every newsletter's HTML stays under Gmail's ~102 KB clip with its footer in it, whatever the
-issue's length (`HTML_BUDGET`, measured with the per-subscriber links filled in). A variant is
-rendered in full; if that is over the budget it is rendered *compact* — title, source, a one-line
-summary and a link to the story in the web archive — and if that is still over, with only the
-first stories and a link to the rest in the web version. `Rendered` says which it became. The
-plain-text part always carries every story in full: no client clips it.
+issue's length (`HTML_BUDGET`: bytes as mailer.message sends them, links filled in, the logo's
+base64 included). A variant is rendered in full; if that is over the budget it is rendered
+*compact* — title, source, a one-line summary and a link to the story in the web archive — and
+if that is still over, with only the first stories and a link to the rest in the web version.
+`Rendered` says which it became. The plain-text part always has every story in full.
 
 Why css-inline rather than premailer: on the same brief variant it inlines in under 1 ms where
 premailer takes about 11 ms (bench/render.py measures both), keeps the doctype premailer drops,
@@ -22,7 +22,6 @@ and never fetches remote stylesheets.
 
 from __future__ import annotations
 
-import enum
 import functools
 import html as html_lib
 import re
@@ -30,7 +29,6 @@ import textwrap
 import unicodedata
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field, replace
-from email import quoprimime
 from importlib import resources
 from pathlib import Path
 from typing import Any, Literal
@@ -40,8 +38,9 @@ import jinja2
 from markupsafe import Markup, escape
 from mjml import mjml_to_html
 
-from mailer.brand import Brand
+from mailer.brand import Brand, Logo
 from mailer.content import GENERAL, Format, Issue, Story
+from mailer.message import SLOT_URL_LENGTH, Slot, html_size, inline_size  # the first 3 re-exported
 from mailer.topics import Taxonomy
 
 __all__ = [
@@ -80,9 +79,6 @@ Notice = Literal["confirm", "welcome", "goodbye"]
 HTML_LIMIT = 100_000
 #: What the renderer aims at, below the limit: margin for links longer than SLOT_URL_LENGTH.
 HTML_BUDGET = 95_000
-#: The length a filled-in per-subscriber link is counted at when measuring (real ones are about
-#: 150 characters: base URL, path and a signed token).
-SLOT_URL_LENGTH = 200
 #: Width of a compact one-line summary, in columns (a CJK character takes two).
 _ONE_LINE = 170
 _SENTENCE_END = re.compile(r'(?:(?<=[.!?])|(?<=[.!?]["”’)]))\s+(?=["“‘(]?[A-Z0-9])|(?<=[。！？])')
@@ -92,17 +88,6 @@ _SHORTEST_SENTENCE = 40
 
 class RenderError(Exception):
     """A template could not be turned into an e-mail (Jinja or MJML failure)."""
-
-
-class Slot(enum.StrEnum):
-    """Per-subscriber values left as placeholders in a rendered variant.
-
-    The placeholders are plain ASCII words so they pass through Jinja escaping, MJML and the CSS
-    inliner unchanged, and cannot occur in real content by accident.
-    """
-
-    UNSUBSCRIBE_URL = "briefmail-slot-unsubscribe-url"
-    PREFERENCES_URL = "briefmail-slot-preferences-url"
 
 
 @dataclass(frozen=True, slots=True)
@@ -132,6 +117,8 @@ class Rendered:
     ``compact`` says the HTML is the short layout (one line per story, links to the web
     version) because the full one was over `HTML_BUDGET`; ``omitted`` stories did not fit even
     so and are only in the web version (and the plain-text part, which always has them all).
+    ``inline_images`` are what the HTML refers to as ``cid:`` (the list's logo): the message
+    carries each as a related part. A web version has none (its logo is a data: URI).
     """
 
     subject: str
@@ -140,11 +127,20 @@ class Rendered:
     text: str
     compact: bool = False
     omitted: int = 0
+    inline_images: tuple[Logo, ...] = ()
 
     @property
     def html_size(self) -> int:
         """Bytes of the HTML part once its per-subscriber links are filled in (estimated)."""
         return html_size(self.html)
+
+    @property
+    def browser_html(self) -> str:
+        """The HTML with its cid: images as data: URIs, for showing it in a browser (previews)."""
+        html_part = self.html
+        for image in self.inline_images:
+            html_part = html_part.replace(f'src="cid:{image.cid}"', f'src="{image.data_uri}"')
+        return html_part
 
     def fill(self, values: Mapping[Slot, str]) -> Rendered:
         """Return a copy with every slot replaced (HTML-escaped in the HTML part)."""
@@ -161,19 +157,6 @@ def template_dir() -> Path:
     if shipped.is_dir():
         return Path(str(shipped))
     return Path(__file__).resolve().parent.parent / "templates" / "email"
-
-
-def html_size(html: str, url_length: int = SLOT_URL_LENGTH) -> int:
-    """Bytes of the HTML part as sent, each slot counted as a link of ``url_length`` characters.
-
-    As sent means quoted-printable with CRLF line ends, the way `mailer.message` encodes it:
-    every "=" and every byte of a non-ASCII character takes three, and soft line breaks add
-    about 4%. Whichever size a mail client compares with its clipping limit, the decoded HTML
-    or the message as received, it is no larger than this.
-    """
-    slots = sum(html.count(slot.value) * (url_length - len(slot.value)) for slot in Slot)
-    encoded = quoprimime.body_encode(html.encode("utf-8").decode("latin-1"), maxlinelen=76)
-    return len(encoded) + encoded.count("\n") + slots
 
 
 @dataclass(frozen=True, slots=True)
@@ -262,16 +245,17 @@ class Renderer:
         it is that web version: the public footer, and no per-reader text or links.
         """
         base = self._issue_context(issue, stories, newsletter, topics, cadence, archive_url, web)
-        _, html_part, context = self._fit(issue, base, budget)
-        text_part = self._render_template(f"{issue.format.value}.txt.j2", base)
+        images = _inline_images(newsletter, web)
+        _, html_part, context = self._fit(issue, base, budget, images)
         layout = context["layout"]
         return Rendered(
             issue.subject_line,
             base["preheader"],
             html_part,
-            text_part,
+            self._render_template(f"{issue.format.value}.txt.j2", base),
             compact=layout["compact"],
             omitted=layout["omitted"],
+            inline_images=images,
         )
 
     def render_mjml(
@@ -288,7 +272,7 @@ class Renderer:
     ) -> str:
         """Return the MJML source of a variant as sent (what the official validator checks)."""
         base = self._issue_context(issue, stories, newsletter, topics, cadence, archive_url, web)
-        source, _, _ = self._fit(issue, base, budget)
+        source, _, _ = self._fit(issue, base, budget, _inline_images(newsletter, web))
         return source
 
     def render_notice(
@@ -325,9 +309,9 @@ class Renderer:
             source = self._render_template(f"{kind}.mjml.j2", context)
             return Rendered(subject, heading, source, "")
         html_part = self._html(f"{kind}.mjml.j2", context, subject, heading)
-        return Rendered(
-            subject, heading, html_part, self._render_template(f"{kind}.txt.j2", context)
-        )
+        text_part = self._render_template(f"{kind}.txt.j2", context)
+        images = _inline_images(newsletter, None)
+        return Rendered(subject, heading, html_part, text_part, inline_images=images)
 
     def _issue_context(
         self,
@@ -407,15 +391,18 @@ class Renderer:
         }
 
     def _fit(
-        self, issue: Issue, base: dict[str, Any], budget: int | None
+        self, issue: Issue, base: dict[str, Any], budget: int | None, images: Sequence[Logo]
     ) -> tuple[str, str, dict[str, Any]]:
         """MJML source, HTML and context of the fullest layout whose HTML fits ``budget``.
 
         Full if it fits; else compact; else compact with the most leading stories that fit
-        (found by bisection: a few MJML compiles, once per variant).
+        (found by bisection: a few MJML compiles, once per variant). The ``images`` the message
+        carries take their share of the budget first.
         """
         template = f"{issue.format.value}.mjml.j2"
         views: list[_StoryView] = base["all_stories"]
+        if budget is not None:
+            budget -= inline_size(images)
 
         def attempt(context: dict[str, Any]) -> tuple[str, str, dict[str, Any]]:
             source = self._render_template(template, context)
@@ -472,6 +459,12 @@ class Renderer:
         )
         cadence = f"the {subscriber['cadence']} " if subscriber["cadence"] else ""
         return f"You receive {cadence}{newsletter.name} because you subscribed to {chosen}."
+
+
+def _inline_images(newsletter: Newsletter, web: WebVersion | None) -> tuple[Logo, ...]:
+    """The images an e-mail carries as related parts: the logo, except in a web version."""
+    logo = newsletter.brand.logo
+    return (logo,) if logo is not None and web is None else ()
 
 
 _INLINER = css_inline.CSSInliner(keep_style_tags=True, load_remote_stylesheets=False)

@@ -8,9 +8,14 @@ these tests.
 from __future__ import annotations
 
 import datetime as dt
+import io
 import itertools
+import random
 from dataclasses import replace
 
+from PIL import Image, ImageDraw
+
+from mailer.brand import Brand, Logo
 from mailer.content import Format, Issue, Role, Story
 from mailer.ingest import read_issue
 from mailer.render import Newsletter, Notice, Rendered, Renderer, Slot
@@ -31,6 +36,32 @@ LINKS = {
     Slot.PREFERENCES_URL: "https://news.example.org/preferences/t0k3n",
 }
 NOTICES: tuple[Notice, ...] = ("confirm", "welcome", "goodbye")
+
+
+def tiny_logo(width: int = 120, height: int = 40, *, noise: bool = False) -> Logo:
+    """A small PNG logo drawn with Pillow; with ``noise``, random pixels that do not compress."""
+    if noise:
+        pixels = random.Random(7).randbytes(width * height * 3)
+        image = Image.frombytes("RGB", (width, height), pixels)
+    else:
+        image = Image.new("RGB", (width, height), "#ffffff")
+        draw = ImageDraw.Draw(image)
+        draw.rectangle((4, 4, height - 4, height - 4), fill="#b45309")
+        draw.text((height + 4, height // 3), "Example Press", fill="#1f2933")
+    data = io.BytesIO()
+    image.save(data, "PNG", optimize=True)
+    return Logo(data.getvalue(), "image/png", width, height, "Example Press")
+
+
+#: A list with its own brand: an amber accent, a logo, a footer line and the publisher's links.
+BRAND = Brand(
+    accent="#b45309",
+    logo=tiny_logo(),
+    footer="Test Brief is published by Example Press, an independent newsroom.",
+    website="https://press.example.org",
+    privacy_url="https://press.example.org/privacy",
+)
+BRANDED = replace(NEWSLETTER, brand=BRAND)
 
 
 def hostile_stories() -> tuple[Story, ...]:
@@ -289,13 +320,15 @@ def issues(taxonomy: Taxonomy) -> dict[str, Issue]:
     }
 
 
-def render_all(renderer: Renderer, taxonomy: Taxonomy) -> dict[str, Rendered]:
+def render_all(
+    renderer: Renderer, taxonomy: Taxonomy, newsletter: Newsletter = NEWSLETTER
+) -> dict[str, Rendered]:
     """Every template rendered and its links filled, keyed by case name."""
     rendered = {
         name: renderer.render_issue(
             issue,
             issue.stories,
-            NEWSLETTER,
+            newsletter,
             topics=["chips", "models"],
             cadence="daily",
             archive_url=ARCHIVE_URL,
@@ -307,31 +340,33 @@ def render_all(renderer: Renderer, taxonomy: Taxonomy) -> dict[str, Rendered]:
             name = f"{kind}{'-topics' if topics else ''}"
             rendered[name] = renderer.render_notice(
                 kind,
-                NEWSLETTER,
+                newsletter,
                 action_url="https://news.example.org/confirm/t0k3n",
                 topics=topics,
                 unsubscribe_url="https://news.example.org/unsubscribe/t0k3n",
             )
     rendered["confirm-hostile"] = renderer.render_notice(
         "confirm",
-        replace(NEWSLETTER, name=HOSTILE, postal_address=HOSTILE),
+        replace(newsletter, name=HOSTILE, postal_address=HOSTILE),
         action_url="https://news.example.org/confirm/t0k3n",
     )
     return rendered
 
 
-def mjml_all(renderer: Renderer, taxonomy: Taxonomy) -> dict[str, str]:
+def mjml_all(
+    renderer: Renderer, taxonomy: Taxonomy, newsletter: Newsletter = NEWSLETTER
+) -> dict[str, str]:
     """The MJML source of every case (for the official validator)."""
     sources = {
         name: renderer.render_mjml(
-            issue, issue.stories, NEWSLETTER, topics=["chips"], cadence="", archive_url=ARCHIVE_URL
+            issue, issue.stories, newsletter, topics=["chips"], cadence="", archive_url=ARCHIVE_URL
         )
         for name, issue in issues(taxonomy).items()
     }
     for kind in NOTICES:
         sources[kind] = renderer.render_notice(
             kind,
-            replace(NEWSLETTER, name=HOSTILE),
+            replace(newsletter, name=HOSTILE),
             action_url="https://x.org/c",
             topics=("chips",),
             unsubscribe_url="https://x.org/u",

@@ -15,7 +15,7 @@ from pathlib import Path
 import pytest
 
 from mailer.content import Format, Issue, Role
-from mailer.message import _quoted_printable
+from mailer.message import _quoted_printable, inline_size
 from mailer.render import (
     HTML_BUDGET,
     HTML_LIMIT,
@@ -30,6 +30,8 @@ from mailer.topics import Taxonomy, default_taxonomy
 from tests.conftest import require_tool
 from tests.mailer.cases import (
     ARCHIVE_URL,
+    BRAND,
+    BRANDED,
     LONG_LINKS,
     NEWSLETTER,
     NEWSLETTER_CASES,
@@ -37,6 +39,7 @@ from tests.mailer.cases import (
     issues,
     long_brief,
     render_all,
+    tiny_logo,
     week_digest,
     week_of_briefs,
 )
@@ -193,6 +196,42 @@ class TestBudget:
             send(renderer, long_brief(3), budget=5_000)
 
 
+#: A list whose logo is near the largest allowed (22 KB of random pixels: PNG cannot shrink it).
+HEAVY = replace(BRANDED, brand=replace(BRAND, logo=tiny_logo(150, 50, noise=True)))
+
+
+@pytest.fixture(scope="module")
+def heavy(renderer: Renderer) -> dict[str, Rendered]:
+    """Every case as sent by a list with a large logo."""
+    return render_all(renderer, default_taxonomy(), HEAVY)
+
+
+class TestLogo:
+    @pytest.mark.parametrize("case", NEWSLETTERS)
+    def test_with_a_large_logo_every_newsletter_is_under_the_limit(
+        self, heavy: dict[str, Rendered], case: str
+    ) -> None:
+        """HTML and the logo it carries (base64) stay under 100,000 bytes, footer included."""
+        rendered = heavy[case]
+        logo = inline_size(rendered.inline_images)
+        assert logo > 30_000
+        assert size(rendered) + logo < HTML_LIMIT and footer_end(rendered) + logo < HTML_LIMIT
+
+    def test_the_logo_takes_its_share_of_the_budget(self, renderer: Renderer) -> None:
+        """A brief whose HTML fits the budget only without its logo is sent compact."""
+        issue = long_brief(10)
+
+        def sent(budget: int | None) -> Rendered:
+            return renderer.render_issue(
+                issue, issue.stories, HEAVY, topics=[], cadence="", budget=budget
+            )
+
+        full = sent(None)
+        needed = full.html_size + inline_size(full.inline_images)
+        assert not sent(needed).compact
+        assert sent(needed - 1).compact
+
+
 class TestCompact:
     def test_a_compact_story_is_title_source_one_line_and_a_web_link(
         self, digest: Rendered
@@ -203,7 +242,10 @@ class TestCompact:
         story = issue.stories[4]
         at = found.index(("h3", story.title))
         assert found[at + 1] == ("p", f"{story.source} · {story.published}")
-        assert found[at + 2] == ("p", f"{one_line(story.summary)} Read the full story →")
+        assert found[at + 2] == (
+            "p",
+            f"{one_line(story.summary)} Read the full story →",
+        )
         assert f'href="{ARCHIVE_URL}#story-5"' in digest.html
         assert 'id="story-5"' in digest.html
         assert "Why it matters" not in digest.html
@@ -233,7 +275,12 @@ class TestCompact:
         """Filling in links keeps what the renderer said about compact mode and omissions."""
         issue = long_brief(200)
         raw = renderer.render_issue(
-            issue, issue.stories, NEWSLETTER, topics=[], cadence="", archive_url=ARCHIVE_URL
+            issue,
+            issue.stories,
+            NEWSLETTER,
+            topics=[],
+            cadence="",
+            archive_url=ARCHIVE_URL,
         )
         filled = raw.fill(LONG_LINKS)
         assert (filled.compact, filled.omitted) == (raw.compact, raw.omitted) == (True, 72)
@@ -330,7 +377,12 @@ class TestMeasuring:
         taxonomy = default_taxonomy()
         digest = issues(taxonomy)["digest-week"]
         raw = Renderer(taxonomy).render_issue(
-            digest, digest.stories, NEWSLETTER, topics=[], cadence="", archive_url=ARCHIVE_URL
+            digest,
+            digest.stories,
+            NEWSLETTER,
+            topics=[],
+            cadence="",
+            archive_url=ARCHIVE_URL,
         )
         assert size(raw.fill(LONG_LINKS)) <= raw.html_size
 
