@@ -22,6 +22,8 @@ and never fetches remote stylesheets.
 
 from __future__ import annotations
 
+import contextlib
+import datetime as dt
 import functools
 import html as html_lib
 import re
@@ -54,6 +56,7 @@ __all__ = [
     "Renderer",
     "Slot",
     "WebVersion",
+    "dated_title",
     "html_size",
     "inline_html",
     "one_line",
@@ -67,6 +70,7 @@ _EMPTY_LINK_TEXTS = frozenset({"read more", "more", "link", "here", "full story"
 _WIDTH = 78
 _TITLE_MARK = "briefmail-mark-title"
 _PREVIEW_MARK = "briefmail-mark-preview"
+_MARKS = {"title": _TITLE_MARK, "preview": _PREVIEW_MARK}
 _STRONG = re.compile(r"\*\*(?=\S)(.+?)(?<=\S)\*\*")
 _HEAD_META = (
     '<meta name="color-scheme" content="light dark">'
@@ -81,6 +85,7 @@ HTML_LIMIT = 100_000
 HTML_BUDGET = 95_000
 #: Width of a compact one-line summary, in columns (a CJK character takes two).
 _ONE_LINE = 170
+_ISO_DAY = re.compile(r"\b(\d{4})-(\d{2})-(\d{2})\b|\b\d{4}-W\d{2}\b")
 _SENTENCE_END = re.compile(r'(?:(?<=[.!?])|(?<=[.!?]["”’)]))\s+(?=["“‘(]?[A-Z0-9])|(?<=[。！？])')
 #: A "sentence" shorter than this is an abbreviation ("U.S.") or a fragment: take the next too.
 _SHORTEST_SENTENCE = 40
@@ -212,14 +217,13 @@ class Renderer:
         env.filters.update(
             topic_label=self.taxonomy.label,
             period=period_text,
+            dated_title=dated_title,
             reference=reference_text,
             wrap=wrap,
             wrap_paragraphs=wrap_paragraphs,
             inline=inline_html,
             paragraphs=paragraphs_html,
             plain=plain_text,
-            format_tag=lambda tag: f"#{tag}",
-            why_you_get_this=self._why_you_get_this,
             one_line=one_line,
         )
         return env
@@ -285,33 +289,44 @@ class Renderer:
         cadence: str = "daily",
         unsubscribe_url: str | None = None,
         valid_days: int = 7,
+        first_issue: str | None = None,
+        latest_url: str | None = None,
+        latest_title: str | None = None,
         mjml_only: bool = False,
     ) -> Rendered:
-        """Render a confirm, welcome or goodbye notice for one subscriber."""
+        """Render a confirm, welcome or goodbye notice for one subscriber.
+
+        A welcome says when the first issue arrives (``first_issue``, a ready phrase: "Tuesday
+        8 December at 07:00, your time (Europe/Paris)") and links ``latest_url`` when given.
+        """
         subject, heading = {
             "confirm": (f"Confirm your subscription to {newsletter.name}", "Please confirm"),
             "welcome": (f"Welcome to {newsletter.name}", "You are subscribed"),
             "goodbye": (f"You have unsubscribed from {newsletter.name}", "You are unsubscribed"),
         }[kind]
-        context: dict[str, Any] = {
-            "newsletter": newsletter,
-            "heading": heading,
-            "marks": {"title": _TITLE_MARK, "preview": _PREVIEW_MARK},
-            "notice": {
-                "action_url": action_url,
-                "topics": list(topics),
-                "cadence": cadence,
-                "unsubscribe_url": unsubscribe_url,
-                "valid_days": valid_days,
-            },
+        notice = {
+            "action_url": action_url,
+            "topics": list(topics),
+            "cadence": cadence,
+            "unsubscribe_url": unsubscribe_url,
+            "valid_days": valid_days,
+            "first_issue": first_issue,
+            "latest_url": latest_url,
+            "latest_title": latest_title,
         }
+        context = {"newsletter": newsletter, "heading": heading, "marks": _MARKS, "notice": notice}
+        # A notice has no web version; its logo, like an issue's, travels in the message.
+        context["web"] = None
+        source = self._render_template(f"{kind}.mjml.j2", context)
         if mjml_only:
-            source = self._render_template(f"{kind}.mjml.j2", context)
             return Rendered(subject, heading, source, "")
-        html_part = self._html(f"{kind}.mjml.j2", context, subject, heading)
-        text_part = self._render_template(f"{kind}.txt.j2", context)
-        images = _inline_images(newsletter, None)
-        return Rendered(subject, heading, html_part, text_part, inline_images=images)
+        return Rendered(
+            subject,
+            heading,
+            self._html_from(source, subject, heading),
+            self._render_template(f"{kind}.txt.j2", context),
+            inline_images=_inline_images(newsletter, None),
+        )
 
     def _issue_context(
         self,
@@ -348,12 +363,9 @@ class Renderer:
                 # version is for everyone: nothing in it is "for you".
                 "story_count": 0 if issue.format == Format.ARTICLE or web else len(views),
             },
-            "links": {
-                "unsubscribe": Slot.UNSUBSCRIBE_URL.value,
-                "preferences": Slot.PREFERENCES_URL.value,
-            },
+            "links": {"unsubscribe": Slot.UNSUBSCRIBE_URL, "preferences": Slot.PREFERENCES_URL},
             "references": [{"number": v.ref, "url": v.url} for v in views if v.ref],
-            "marks": {"title": _TITLE_MARK, "preview": _PREVIEW_MARK},
+            "marks": _MARKS,
         }
         return self._layout(context, views, compact=False, keep=len(views))
 
@@ -370,13 +382,6 @@ class Renderer:
                     groups.append(_Group(topic, self.taxonomy.label(topic)))
                 groups[-1].stories.append(view)
         first_left_out = views[keep] if keep < len(views) else None
-        omitted = len(views) - keep
-        # An article's parts are sections, not stories.
-        one, many = (
-            ("section", "sections")
-            if context["issue"].format == Format.ARTICLE
-            else ("story", "stories")
-        )
         return {
             **context,
             "all_stories": list(views),
@@ -384,8 +389,7 @@ class Renderer:
             "groups": groups,
             "layout": {
                 "compact": compact,
-                "omitted": omitted,
-                "omitted_text": f"{omitted} more {one if omitted == 1 else many}",
+                "omitted": len(views) - keep,
                 "more_url": first_left_out.web_url if first_left_out else None,
             },
         }
@@ -411,12 +415,9 @@ class Renderer:
         def fits(result: tuple[str, str, dict[str, Any]]) -> bool:
             return budget is None or html_size(result[1]) <= budget
 
-        best = attempt(base)
-        if fits(best):
-            return best
-        best = attempt(self._layout(base, views, compact=True, keep=len(views)))
-        if fits(best):
-            return best
+        for context in (base, self._layout(base, views, compact=True, keep=len(views))):
+            if fits(best := attempt(context)):
+                return best
         low, high, found = 0, len(views) - 1, None
         while low <= high:
             keep = (low + high) // 2
@@ -430,9 +431,6 @@ class Renderer:
                 f"{issue.title[:80]!r}: over {budget:,} bytes of HTML even without stories"
             )
         return found
-
-    def _html(self, template: str, context: Mapping[str, Any], title: str, preview: str) -> str:
-        return self._html_from(self._render_template(template, context), title, preview)
 
     @staticmethod
     def _html_from(source: str, title: str, preview: str) -> str:
@@ -449,16 +447,6 @@ class Renderer:
         except jinja2.TemplateError as exc:
             where = getattr(exc, "lineno", None)
             raise RenderError(f"{name}{f':{where}' if where else ''}: {exc}") from exc
-
-    def _why_you_get_this(self, subscriber: Mapping[str, Any], newsletter: Newsletter) -> str:
-        topics = subscriber["topics"]
-        chosen = (
-            "these topics: " + ", ".join(self.taxonomy.label(t) for t in topics)
-            if topics
-            else "every topic"
-        )
-        cadence = f"the {subscriber['cadence']} " if subscriber["cadence"] else ""
-        return f"You receive {cadence}{newsletter.name} because you subscribed to {chosen}."
 
 
 def _inline_images(newsletter: Newsletter, web: WebVersion | None) -> tuple[Logo, ...]:
@@ -509,11 +497,8 @@ def one_line(text: str, width: int = _ONE_LINE) -> str:
     first = ""
     for sentence in _SENTENCE_END.split(flat):
         # CJK sentences end with their own full stop and are joined without a space.
-        first = (
-            first + sentence
-            if not first or first.endswith(("。", "！", "？"))
-            else (f"{first} {sentence}")
-        )
+        first += "" if not first or first.endswith(("。", "！", "？")) else " "
+        first += sentence
         if _columns(first) >= _SHORTEST_SENTENCE:
             break
     columns = 0
@@ -544,12 +529,33 @@ def period_text(issue: Issue) -> str:
     """The issue's day ("Friday, 26 June 2026") or period ("8–14 June 2026")."""
     start, end = issue.date, issue.period_end
     if end is None or end == start:
-        return f"{start:%A}, {start.day} {start:%B %Y}"
+        return f"{start:%A}, {_day(start)}"
     if (start.year, start.month) == (end.year, end.month):
         return f"{start.day}–{end.day} {end:%B %Y}"
     if start.year == end.year:
         return f"{start.day} {start:%B} – {end.day} {end:%B %Y}"
     return f"{start.day} {start:%B %Y} – {end.day} {end:%B %Y}"
+
+
+def _day(day: dt.date) -> str:
+    return f"{day.day} {day:%B %Y}"
+
+
+def dated_title(title: str) -> Markup:
+    """A title as HTML, escaped, with its ISO days written out and no date broken across lines.
+
+    "China AI Brief — 2026-06-22" shows as "China AI Brief — 22 June 2026" (a phone broke the
+    ISO form after "2026-06-"); an ISO week ("2026-W27") is kept, but never broken either.
+    """
+
+    def unbreakable(match: re.Match[str]) -> str:
+        text = match.group(0)
+        if match.group(1):
+            with contextlib.suppress(ValueError):  # 2026-13-45 is no day: shown as written
+                text = _day(dt.date(*map(int, match.group(1, 2, 3))))
+        return f'<span class="nowrap">{text}</span>'
+
+    return Markup(_ISO_DAY.sub(unbreakable, str(escape(title))))
 
 
 def inline_html(text: str) -> Markup:

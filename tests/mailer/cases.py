@@ -36,6 +36,8 @@ LINKS = {
     Slot.PREFERENCES_URL: "https://news.example.org/preferences/t0k3n",
 }
 NOTICES: tuple[Notice, ...] = ("confirm", "welcome", "goodbye")
+#: When a welcome says the first issue arrives (the caller's ready phrase).
+FIRST_ISSUE = "Tuesday 8 December at 07:00, your time (Europe/Paris)"
 
 
 def tiny_logo(width: int = 120, height: int = 40, *, noise: bool = False) -> Logo:
@@ -345,6 +347,15 @@ def render_all(
                 topics=topics,
                 unsubscribe_url="https://news.example.org/unsubscribe/t0k3n",
             )
+    rendered["welcome-latest"] = renderer.render_notice(
+        "welcome",
+        newsletter,
+        action_url="https://news.example.org/preferences/t0k3n",
+        unsubscribe_url="https://news.example.org/unsubscribe/t0k3n",
+        first_issue=FIRST_ISSUE,
+        latest_url=ARCHIVE_URL,
+        latest_title="Test Brief — 2026-06-22",
+    )
     rendered["confirm-hostile"] = renderer.render_notice(
         "confirm",
         replace(newsletter, name=HOSTILE, postal_address=HOSTILE),

@@ -11,8 +11,9 @@ import pytest
 import mailer.message
 from mailer.dkim import DkimSigner, generate_key
 from mailer.message import MessageTemplate, OutgoingMessage, Slot, inline_size
-from mailer.render import Rendered
-from tests.mailer.cases import tiny_logo
+from mailer.render import Rendered, Renderer
+from mailer.topics import default_taxonomy
+from tests.mailer.cases import ARCHIVE_URL, BRAND, BRANDED, issues, tiny_logo
 from tests.mailer.test_dkim import verify
 from tests.mailer.test_message import HEADERS
 
@@ -67,10 +68,7 @@ class TestStructure:
         assert text.get_content_type() == "text/plain"
         assert related.get_content_type() == "multipart/related"
         assert related.get_param("type") == "text/html"
-        assert [p.get_content_type() for p in related.iter_parts()] == [
-            "text/html",
-            "image/png",
-        ]
+        assert [p.get_content_type() for p in related.iter_parts()] == ["text/html", "image/png"]
         assert all(not part.defects for part in message.walk())
 
     def test_the_image_part_is_the_logo_by_its_content_id(self) -> None:
@@ -91,6 +89,18 @@ class TestStructure:
         parts = [p.get_content_type() for p in message.iter_parts()]
         assert parts == ["text/plain", "text/html"]
         assert b"multipart/related" not in fill(template(rendered)).data
+
+    def test_a_rendered_issue_carries_its_logo_into_the_message(self) -> None:
+        """The renderer's inline images reach the message: the logo the masthead refers to."""
+        taxonomy = default_taxonomy()
+        issue = issues(taxonomy)["brief"]
+        rendered = Renderer(taxonomy).render_issue(
+            issue, issue.stories, BRANDED, topics=[], cadence="daily", archive_url=ARCHIVE_URL
+        )
+        message = parsed(fill(template(rendered)).data)
+        html, image = list(message.iter_parts())[1].iter_parts()
+        assert BRAND.logo is not None and image.get_content() == BRAND.logo.data
+        assert f'src="cid:{BRAND.logo.cid}"' in html.get_content()
 
 
 class TestOncePerVariant:

@@ -97,6 +97,7 @@ CASES = [
     "confirm-topics",
     "welcome-topics",
     "goodbye-topics",
+    "welcome-latest",
     "confirm-hostile",
 ]
 MJML = [*NEWSLETTER_CASES, *NOTICE_CASES]

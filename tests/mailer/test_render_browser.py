@@ -6,6 +6,8 @@ here). Screenshots are written to test-artifacts/ for people to look at.
 
 from __future__ import annotations
 
+import datetime as dt
+from dataclasses import replace
 from typing import Any
 
 import pytest
@@ -14,7 +16,17 @@ from mailer.content import Role
 from mailer.render import Rendered, Renderer
 from mailer.topics import Taxonomy, default_taxonomy
 from tests.conftest import ARTIFACTS
-from tests.mailer.cases import NEWSLETTER_CASES, NOTICE_CASES, issues, render_all
+from tests.mailer.cases import (
+    ARCHIVE_URL,
+    BRAND,
+    BRANDED,
+    LINKS,
+    NEWSLETTER,
+    NEWSLETTER_CASES,
+    NOTICE_CASES,
+    issues,
+    render_all,
+)
 
 WIDTHS = (375, 600)
 CASES = (*NEWSLETTER_CASES, *NOTICE_CASES)
@@ -56,5 +68,73 @@ def test_email_fits_the_screen_shows_every_title_and_runs_no_script(
         assert page.evaluate("() => document.querySelectorAll('script').length") == 0
         ARTIFACTS.mkdir(exist_ok=True)
         page.screenshot(path=str(ARTIFACTS / f"{case}-{width}.png"), full_page=True)
+    finally:
+        page.close()
+
+
+def phone(browser: Any, html: str) -> Any:
+    """A 375 px wide page showing ``html`` (the caller closes it)."""
+    page = browser.new_page(viewport={"width": 375, "height": 900})
+    page.set_content(html, wait_until="load")
+    return page
+
+
+#: The number of line boxes each date in the masthead takes (the title's and the period line's).
+_DATE_LINES = """() => [...document.querySelectorAll('h1 .nowrap, .period')]
+  .map(e => e.getClientRects().length)"""
+_LET_DATES_BREAK = (
+    "() => document.querySelectorAll('.nowrap').forEach(e => e.style.whiteSpace = 'normal')"
+)
+
+
+def test_a_date_in_the_masthead_is_never_broken_at_phone_width(
+    browser: Any, taxonomy: Taxonomy
+) -> None:
+    """Wherever a title's date or the period falls in the line at 375 px, it stays on one line.
+
+    Titles grow a word at a time so the date meets the line's end somewhere; the same pages
+    with the spans allowed to wrap show the check would see a broken date.
+    """
+    renderer = Renderer(taxonomy)
+    brief = issues(taxonomy)["brief"]
+    broken_without = False
+    for words in range(12):
+        title = "Chips " * words + "Test Brief — 2026-06-22"
+        issue = replace(
+            brief,
+            title=title,
+            stories=brief.stories[:1],
+            date=dt.date(2026, 12, 28),
+            period_end=dt.date(2027, 1, 3 + words % 2),
+        )
+        rendered = renderer.render_issue(issue, issue.stories, NEWSLETTER, topics=[], cadence="")
+        page = phone(browser, rendered.html)
+        try:
+            lines = page.evaluate(_DATE_LINES)
+            assert lines == [1, 1], (title, lines)
+            page.evaluate(_LET_DATES_BREAK)
+            broken_without |= max(page.evaluate(_DATE_LINES)) > 1
+        finally:
+            page.close()
+    assert broken_without
+
+
+def test_a_branded_brief_shows_its_logo_on_a_phone(browser: Any, taxonomy: Taxonomy) -> None:
+    """The branded brief's logo loads at its shown size in the masthead (screenshot saved)."""
+    brief = issues(taxonomy)["brief"]
+    rendered = Renderer(taxonomy).render_issue(
+        brief, brief.stories, BRANDED, topics=["chips"], cadence="daily", archive_url=ARCHIVE_URL
+    )
+    page = phone(browser, rendered.fill(LINKS).browser_html)
+    try:
+        logo = page.locator("img").first
+        assert BRAND.logo is not None and logo.get_attribute("alt") == BRAND.logo.alt
+        size = page.evaluate(
+            "() => [document.images[0].complete, document.images[0].naturalWidth,"
+            " document.images[0].width, document.images[0].height]"
+        )
+        assert size == [True, BRAND.logo.width, *BRAND.logo.shown]
+        ARTIFACTS.mkdir(exist_ok=True)
+        page.screenshot(path=str(ARTIFACTS / "email-brief-375.png"), full_page=True)
     finally:
         page.close()

@@ -242,10 +242,7 @@ class TestCompact:
         story = issue.stories[4]
         at = found.index(("h3", story.title))
         assert found[at + 1] == ("p", f"{story.source} · {story.published}")
-        assert found[at + 2] == (
-            "p",
-            f"{one_line(story.summary)} Read the full story →",
-        )
+        assert found[at + 2] == ("p", f"{one_line(story.summary)} Read the full story →")
         assert f'href="{ARCHIVE_URL}#story-5"' in digest.html
         assert 'id="story-5"' in digest.html
         assert "Why it matters" not in digest.html
@@ -275,15 +272,10 @@ class TestCompact:
         """Filling in links keeps what the renderer said about compact mode and omissions."""
         issue = long_brief(200)
         raw = renderer.render_issue(
-            issue,
-            issue.stories,
-            NEWSLETTER,
-            topics=[],
-            cadence="",
-            archive_url=ARCHIVE_URL,
+            issue, issue.stories, NEWSLETTER, topics=[], cadence="", archive_url=ARCHIVE_URL
         )
         filled = raw.fill(LONG_LINKS)
-        assert (filled.compact, filled.omitted) == (raw.compact, raw.omitted) == (True, 72)
+        assert (filled.compact, filled.omitted) == (raw.compact, raw.omitted) == (True, 73)
 
 
 class TestFewerStories:
@@ -377,12 +369,7 @@ class TestMeasuring:
         taxonomy = default_taxonomy()
         digest = issues(taxonomy)["digest-week"]
         raw = Renderer(taxonomy).render_issue(
-            digest,
-            digest.stories,
-            NEWSLETTER,
-            topics=[],
-            cadence="",
-            archive_url=ARCHIVE_URL,
+            digest, digest.stories, NEWSLETTER, topics=[], cadence="", archive_url=ARCHIVE_URL
         )
         assert size(raw.fill(LONG_LINKS)) <= raw.html_size
 
