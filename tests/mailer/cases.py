@@ -220,6 +220,13 @@ def week_digest(taxonomy: Taxonomy) -> Issue:
     )
 
 
+def ten_story_digest(taxonomy: Taxonomy) -> Issue:
+    """The digest of one 10-story brief: a small week, as most weekly readers get it."""
+    return assemble_digest(
+        week_of_briefs()[:1], dt.date(2026, 6, 29), "Test Brief — week 2026-W27", taxonomy
+    )
+
+
 def long_brief(count: int = 30) -> Issue:
     """One brief with ``count`` fully written stories (e.g. a 30-story news day)."""
     week = [s for brief in week_of_briefs() for s in brief.stories]

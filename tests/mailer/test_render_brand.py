@@ -21,6 +21,7 @@ from mailer.render import (
     Renderer,
     WebVersion,
     dated_title,
+    one_line,
 )
 from mailer.topics import Taxonomy, default_taxonomy
 from tests.conftest import require_tool
@@ -35,6 +36,7 @@ from tests.mailer.cases import (
     issues,
     mjml_all,
     render_all,
+    ten_story_digest,
 )
 from tests.mailer.test_render import parse, validate_strictly
 
@@ -277,6 +279,53 @@ class TestStoryCards:
             html,
         )
         assert re.search(r'</h2>\s*<p class="meta"[^>]*>Source: Science Weekly</p>', html)
+
+
+@pytest.fixture(scope="module")
+def digest() -> Issue:
+    """A digest of ten stories (one week's brief)."""
+    return ten_story_digest(default_taxonomy())
+
+
+class TestDigest:
+    def test_each_story_is_a_title_a_source_one_line_and_a_link(
+        self, digest: Issue, taxonomy: Taxonomy
+    ) -> None:
+        """The e-mail gives title (to the web version), source, one line and 'Read in full'."""
+        html = mail(Renderer(taxonomy), digest).html
+        assert "Why it matters" not in html
+        for n, story in enumerate(digest.stories, start=1):
+            web_url = f"{ARCHIVE_URL}#story-{n}"
+            line = one_line(story.summary, 140)
+            assert len(line) <= 141 and line in html
+            assert story.summary not in html  # not the whole summary
+            assert re.search(
+                rf'<h3[^>]* id="story-{n}"[^>]*><a [^>]*href="{re.escape(web_url)}"', html
+            )
+            assert re.search(
+                rf'{re.escape(line)} <a [^>]*href="{re.escape(web_url)}"[^>]*>Read in full →', html
+            )
+            assert f"{story.source} · {story.published}" in html
+
+    def test_without_a_web_version_stories_link_to_the_original(
+        self, digest: Issue, taxonomy: Taxonomy
+    ) -> None:
+        """With no archive address the title and the link go to the story's own address."""
+        html = mail(Renderer(taxonomy), digest, archive_url=None).html
+        story = digest.stories[0]
+        assert f'<a class="title-link" href="{story.url}"' in html
+        assert "Read in full" not in html and f"Read the story at {story.source}" in html
+
+    def test_the_web_version_keeps_the_full_text(self, digest: Issue, taxonomy: Taxonomy) -> None:
+        """The digest's web page, where 'Read in full' leads, has every summary and 'why'."""
+        page = mail(Renderer(taxonomy), digest, budget=None, web=WEB)
+        assert page.html.count("Why it matters:") == len(digest.stories)
+        assert all(story.summary in page.html for story in digest.stories)
+
+    def test_the_text_part_keeps_the_full_text(self, digest: Issue, taxonomy: Taxonomy) -> None:
+        """The plain-text part, which no client clips, still carries every summary."""
+        text = " ".join(mail(Renderer(taxonomy), digest).text.split())
+        assert all(" ".join(story.summary.split()) in text for story in digest.stories)
 
 
 class TestWelcome:

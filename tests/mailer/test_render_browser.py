@@ -26,6 +26,7 @@ from tests.mailer.cases import (
     NOTICE_CASES,
     issues,
     render_all,
+    ten_story_digest,
 )
 
 WIDTHS = (375, 600)
@@ -117,6 +118,23 @@ def test_a_date_in_the_masthead_is_never_broken_at_phone_width(
         finally:
             page.close()
     assert broken_without
+
+
+def test_a_ten_story_digest_is_short_on_a_phone(browser: Any, taxonomy: Taxonomy) -> None:
+    """At 375 px a 10-story digest is under 3,000 px tall (with full summaries it was 5,500)."""
+    digest = ten_story_digest(taxonomy)
+    for newsletter, shot in ((NEWSLETTER, None), (BRANDED, "email-digest-375.png")):
+        rendered = Renderer(taxonomy).render_issue(
+            digest, digest.stories, newsletter, topics=[], cadence="weekly", archive_url=ARCHIVE_URL
+        )
+        page = phone(browser, rendered.fill(LINKS).browser_html)
+        try:
+            height = page.evaluate("() => document.documentElement.scrollHeight")
+            assert height < 3_000, (newsletter.brand, height)
+            if shot:
+                page.screenshot(path=str(ARTIFACTS / shot), full_page=True)
+        finally:
+            page.close()
 
 
 def test_a_branded_brief_shows_its_logo_on_a_phone(browser: Any, taxonomy: Taxonomy) -> None:

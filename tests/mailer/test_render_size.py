@@ -43,7 +43,7 @@ from tests.mailer.cases import (
     week_digest,
     week_of_briefs,
 )
-from tests.mailer.test_render import validate_strictly
+from tests.mailer.test_render import WEB, validate_strictly
 
 
 @pytest.fixture(scope="module")
@@ -187,8 +187,10 @@ class TestBudget:
     def test_the_web_version_is_never_shortened(self, renderer: Renderer) -> None:
         """Without a budget (the web version) even seventy stories are rendered in full."""
         digest = week_digest(default_taxonomy())
-        web = send(renderer, digest, budget=None)
-        assert web.html.count("Why it matters:") == 70
+        web = renderer.render_issue(
+            digest, digest.stories, NEWSLETTER, topics=[], cadence="", budget=None, web=WEB
+        )
+        assert web.html.count("Why it matters:") == 70 and not web.compact
 
     def test_a_frame_too_large_for_any_budget_is_an_error(self, renderer: Renderer) -> None:
         """When even header and footer exceed the budget, rendering says so instead of clipping."""
