@@ -212,3 +212,38 @@ class TestSkipLocked:
             first.commit()
         assert len(a) == 5 and len(b) == 5
         assert not {c.delivery_id for c in a} & {c.delivery_id for c in b}
+
+
+class TestSqlitePick:
+    def test_sqlites_pick_walks_the_primary_key_from_the_last_claim(
+        self, app: Briefmail, run_id: int
+    ) -> None:
+        """SQLite finds the next claimable rows by id from the last claim, not by sorting the run.
+
+        Its plan for the pick must search the integer primary key (rowid > ?) and build no
+        temporary B-tree: the plan through UNIQUE(run_id, subscriber_id) read and sorted every
+        delivery of the run for each claim, so a send slowed down with the size of its run.
+        """
+        if app.engine.dialect.name != "sqlite":
+            pytest.skip("the plan of SQLite's pick (PostgreSQL claims in one statement)")
+        seen: list[tuple[str, object]] = []
+
+        def keep(
+            _conn: object, _cursor: object, statement: str, params: object, *_: object
+        ) -> None:
+            if statement.lstrip().startswith("SELECT") and "FROM deliveries" in statement:
+                seen.append((statement, params))
+
+        from sqlalchemy import event
+
+        event.listen(app.engine, "before_cursor_execute", keep)
+        try:
+            assert len(claim(app, run_id, Lease.new(60), 3)) == 3
+        finally:
+            event.remove(app.engine, "before_cursor_execute", keep)
+        [(statement, params)] = seen
+        with app.engine.connect() as connection:
+            plan = connection.exec_driver_sql(f"EXPLAIN QUERY PLAN {statement}", params).all()
+        steps = " / ".join(str(row[-1]) for row in plan)
+        assert "SEARCH deliveries USING INTEGER PRIMARY KEY (rowid>?)" in steps, steps
+        assert "TEMP B-TREE" not in steps, steps
