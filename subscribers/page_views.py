@@ -22,6 +22,7 @@ from typing import Any, Literal
 import jinja2
 
 from mailer.brand import Brand
+from mailer.render import dated_title
 from subscribers.rules import DEFAULT_CADENCE, DEFAULT_SEND_HOUR, DEFAULT_TIMEZONE
 from subscribers.tokens import InvalidToken
 
@@ -112,6 +113,8 @@ class Views:
             time_zones=time_zones(),
             brand_of=self.site.brands,
         )
+        # An issue's title as in its e-mails: ISO days written out, never broken.
+        self.env.filters["dated_title"] = dated_title
 
     def page(
         self, template: str, status: int = 200, *, slug: str | None = None, **context: Any

@@ -190,7 +190,8 @@ def write_preview(preview: Preview, html_path: Path, eml_path: Path | None = Non
     """Write the HTML, the text part (beside the HTML, .txt) and the full message (.eml)."""
     text_path = html_path.with_suffix(".txt")
     eml_path = eml_path or html_path.with_suffix(".eml")
-    html_path.write_text(preview.rendered.html, encoding="utf-8")
+    # Opened in a browser, which cannot resolve the e-mail's cid: logo: data: URIs instead.
+    html_path.write_text(preview.rendered.browser_html, encoding="utf-8")
     text_path.write_text(preview.rendered.text, encoding="utf-8")
     eml_path.write_bytes(preview.message.data)
     return [html_path, text_path, eml_path]

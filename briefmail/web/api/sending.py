@@ -117,7 +117,7 @@ class IssueSendingApi:
         found = preview_variant(caller.app, issue_id, content.list_slug(slug), _topics(topics))
         if format == "text":
             return PlainTextResponse(found.rendered.text)
-        return HTMLResponse(found.rendered.html)
+        return HTMLResponse(found.rendered.browser_html)  # the cid: logo as a data: URI
 
     def dry_run(self, caller: Called, issue_id: int, slug: ListSlug = None) -> dict[str, Any]:
         """Who a send would reach now, by variant and local send hour; nothing is written."""

@@ -272,7 +272,7 @@ class IssueRoutes(IssuePages):
             return frameable(PlainTextResponse(str(exc), status_code=400))
         if format == "text":
             return frameable(PlainTextResponse(shown.rendered.text))
-        return frameable(HTMLResponse(shown.rendered.html))
+        return frameable(HTMLResponse(shown.rendered.browser_html))  # cid: logo as data:
 
     def previews(self, request: Request, operator: Viewer, issue_id: int) -> Response:
         """The previews again (htmx fetches them after an edit changed the issue)."""

@@ -298,7 +298,7 @@ class TestPerList:
         feeds = re.findall(r'<link rel="alternate" type="application/atom\+xml"[^>]*>', page)
         assert f'href="{BASE_URL}/lists/weekly/feed.xml"' in feeds[0]
         assert any(f'href="{BASE_URL}/lists/brief/feed.xml"' in f for f in feeds[1:])
-        assert ".date, time { white-space: nowrap; }" in page
+        assert ".date, time, .nowrap { white-space: nowrap; }" in page
         short = (await client.get("/archive")).text
         assert re.search(r'<time class="date" datetime="2026-07-01">Wednesday, 1 July', short)
         assert re.search(rf'<link [^>]*title="Test Brief" href="{BASE_URL}/feed.xml">', short)

@@ -161,7 +161,9 @@ def plain_text(sink: SmtpSink, subject_start: str) -> tuple[str, str]:
             for part in parsed.walk():
                 cid = str(part.get("Content-ID", "")).strip("<>")
                 if cid and f"cid:{cid}" in page:
-                    data = base64.b64encode(part.get_payload(decode=True)).decode()
+                    payload = part.get_payload(decode=True)
+                    assert isinstance(payload, bytes)
+                    data = base64.b64encode(payload).decode()
                     page = page.replace(
                         f"cid:{cid}", f"data:{part.get_content_type()};base64,{data}"
                     )
