@@ -22,7 +22,7 @@ from typing import Any, Literal
 import jinja2
 
 from mailer.brand import Brand
-from mailer.render import dated_title
+from mailer.text import dated_title
 from subscribers.rules import DEFAULT_CADENCE, DEFAULT_SEND_HOUR, DEFAULT_TIMEZONE
 from subscribers.tokens import InvalidToken
 

@@ -38,15 +38,8 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session, selectinload, sessionmaker
 
 from mailer.content import Issue
-from mailer.render import (
-    Newsletter,
-    Renderer,
-    RenderError,
-    WebVersion,
-    inline_html,
-    paragraphs_html,
-    period_text,
-)
+from mailer.render import Newsletter, Renderer, RenderError, WebVersion
+from mailer.text import inline_html, paragraphs_html, period_text
 from scheduler.editions import IssueStatus, StoredIssue, StoredStory
 from scheduler.ledger import Run, RunStatus
 from subscribers.db import as_utc

@@ -26,7 +26,7 @@ from sqlalchemy.orm import Session, sessionmaker
 from briefmail.web.archive import sent_issues
 from briefmail.web.forms import PageAdapter
 from mailer.content import GENERAL, Issue
-from mailer.render import inline_html, paragraphs_html, period_text
+from mailer.text import inline_html, paragraphs_html, period_text
 from scheduler.editions import StoredIssue, StoredStory
 from subscribers.lists import UnknownList, all_lists, get_list
 from subscribers.models import NewsletterList

@@ -12,14 +12,8 @@ from pathlib import Path
 import pytest
 
 from mailer.content import Issue
-from mailer.render import (
-    Rendered,
-    Renderer,
-    WebVersion,
-    period_text,
-    preheader_for,
-    wrap_paragraphs,
-)
+from mailer.render import Rendered, Renderer, WebVersion
+from mailer.text import period_text, preheader_for, wrap_paragraphs
 from mailer.topics import Taxonomy
 from tests.conftest import require_tool
 from tests.mailer.cases import (

@@ -18,7 +18,7 @@ from hypothesis import strategies as st
 
 from mailer.content import SUBJECT_LIMIT, Issue
 from mailer.ingest import IngestError, read_issue_bytes
-from mailer.render import preheader_for
+from mailer.text import preheader_for
 
 #: Every character str.splitlines() breaks at, plus tab, NUL, DEL and C1 controls.
 LINE_BREAKS = "\r\n\x0b\x0c\x1c\x1d\x1e\x85\u2028\u2029"
