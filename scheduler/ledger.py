@@ -47,6 +47,8 @@ from scheduler.runs import (
     RunStatus,
     UnknownRun,
     claim_query,
+    count_by_status,
+    delivery_address,
     finish_planning,
     get_run,
     list_runs,
@@ -288,42 +290,56 @@ def claim(
         returned = sorted(result.all(), key=lambda row: int(row[0]))
         lapsed = sum(1 for row in returned if row[6] == _S.SENDING)
         return [Claim(*row[:6]) for row in returned], lapsed
-    # SQLite: its RETURNING sees only the updated table, so the statuses before the claim
-    # (which tell the taken-over ones) and what sending needs are read before the update, in
-    # one statement. The walk goes by rowid from ``after_id`` (`_sqlite_claimable`).
-    picked = {
-        row[0]: row
-        for row in session.execute(
-            claim_query(run)
-            .add_columns(_D.status)
-            .where(_D.id > after_id, *_sqlite_claimable(run.id, now, statuses))
-            .order_by(_D.id)
-            .limit(limit)
-        ).all()
-    }
+    # SQLite: RETURNING sees only the updated table, so the statuses before the claim (which
+    # tell the taken-over ones) and what sending needs are read by the pick.
+    pick, mark = _sqlite_claim(tuple(statuses))
+    values = {"b_after": after_id, "b_run": run.id, "b_now": now, "b_limit": limit}
+    picked = {row[0]: row for row in session.execute(pick, values | {"b_list": run.list_id})}
     if not picked:
         return [], 0
-    taken = session.scalars(
-        update(_DELIVERIES)
-        .where(_D.id.in_(list(picked)), *_claimable(run.id, now, statuses))
-        .values(status=_S.SENDING, lease=lease, lease_until=until, updated_at=now)
-        .returning(_D.id)
-    ).all()
-    claims = [picked[delivery_id] for delivery_id in sorted(taken)]
+    values |= {"b_ids": list(picked), "b_lease": lease, "b_until": until}
+    claims = [picked[delivery_id] for delivery_id in sorted(session.scalars(mark, values))]
     lapsed = sum(1 for row in claims if row[6] == _S.SENDING)
     return [Claim(*row[:6]) for row in claims], lapsed
 
 
-def _sqlite_claimable(
-    run_id: int, now: dt.datetime, statuses: Sequence[DeliveryStatus]
-) -> list[ColumnElement[bool]]:
-    """`_claimable` for SQLite's pick, ``run_id + 0`` so that it walks the primary key.
+@functools.cache
+def _sqlite_claim(statuses: tuple[DeliveryStatus, ...]) -> tuple[Select[Any], Update]:
+    """SQLite's claim, built once: pick (what sending needs, the status before), then mark.
 
-    Without statistics SQLite read every delivery of the run through UNIQUE(run_id,
-    subscriber_id) and sorted them to find the few after ``after_id`` (7 ms a claim at 10,000
-    readers, growing with the run); now it walks ids from ``after_id`` (10 µs).
+    ``run_id + 0``: the pick walks the primary key from ``b_after``. Through UNIQUE(run_id,
+    subscriber_id) SQLite read and sorted the whole run for each claim (7 ms at 10k readers).
     """
-    return [(_D.run_id + 0) == run_id, *_claimable(run_id, now, statuses)[1:]]
+    now: BindParameter[dt.datetime] = bindparam("b_now", type_=_D.updated_at.type)
+    run_id: BindParameter[int] = bindparam("b_run", type_=Integer)
+    subscription = (Subscription.subscriber_id == Delivery.subscriber_id) & (
+        Subscription.list_id == bindparam("b_list", type_=Integer)
+    )
+    pick = (
+        select(
+            _D.id,
+            _D.subscriber_id,
+            Subscription.id,
+            Subscriber.email,
+            _D.variant,
+            Subscriber.token_key,
+            _D.status,
+        )
+        .join(Subscriber, Subscriber.id == _D.subscriber_id)
+        .join(Subscription, subscription)
+        .where(_D.id > bindparam("b_after"), (_D.run_id + 0) == run_id)
+        .where(*_claimable(run_id, now, statuses)[1:])
+        .order_by(_D.id)
+        .limit(bindparam("b_limit", type_=Integer))
+    )
+    mark = (
+        update(_DELIVERIES)
+        .where(_D.id.in_(bindparam("b_ids", expanding=True)), *_claimable(run_id, now, statuses))
+        .values(status=_S.SENDING, lease=bindparam("b_lease"), lease_until=bindparam("b_until"))
+        .values(updated_at=now)
+        .returning(_D.id)
+    )
+    return pick, mark
 
 
 @functools.cache
@@ -559,15 +575,6 @@ def cancel_departed(session: Session, run: Run) -> int:
 # --- reads ------------------------------------------------------------------------------------
 
 
-def delivery_address(session: Session, delivery_id: int) -> str | None:
-    """The address a delivery went to (None if the subscriber was erased meanwhile)."""
-    return session.scalar(
-        select(Subscriber.email)
-        .join(Delivery, Delivery.subscriber_id == Subscriber.id)
-        .where(Delivery.id == delivery_id)
-    )
-
-
 def count_waiting(session: Session, run_id: int, now: dt.datetime | None = None) -> int:
     """Open deliveries of a run waiting for their reader's local send hour."""
     return int(
@@ -580,15 +587,3 @@ def count_waiting(session: Session, run_id: int, now: dt.datetime | None = None)
         )
         or 0
     )
-
-
-def count_by_status(session: Session, run_id: int) -> dict[str, int]:
-    """Deliveries of a run by status (every status present, zeros included)."""
-    counts = dict.fromkeys((s.value for s in DeliveryStatus), 0)
-    for status, n in session.execute(
-        select(Delivery.status, func.count())
-        .where(Delivery.run_id == run_id)
-        .group_by(Delivery.status)
-    ):
-        counts[str(status)] = n
-    return counts

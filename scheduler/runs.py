@@ -43,6 +43,8 @@ __all__ = [
     "RunStatus",
     "UnknownRun",
     "claim_query",
+    "count_by_status",
+    "delivery_address",
     "finish_planning",
     "get_run",
     "list_runs",
@@ -301,3 +303,27 @@ def claim_query(run: Run) -> Select[int, int, int, str, str, str]:
             & (Subscription.list_id == run.list_id),
         )
     )
+
+
+# --- reads of a run's deliveries (re-exported by ledger) ------------------------------------
+
+
+def delivery_address(session: Session, delivery_id: int) -> str | None:
+    """The address a delivery went to (None if the subscriber was erased meanwhile)."""
+    return session.scalar(
+        select(Subscriber.email)
+        .join(Delivery, Delivery.subscriber_id == Subscriber.id)
+        .where(Delivery.id == delivery_id)
+    )
+
+
+def count_by_status(session: Session, run_id: int) -> dict[str, int]:
+    """Deliveries of a run by status (every status present, zeros included)."""
+    counts = dict.fromkeys((s.value for s in DeliveryStatus), 0)
+    for status, n in session.execute(
+        select(Delivery.status, func.count())
+        .where(Delivery.run_id == run_id)
+        .group_by(Delivery.status)
+    ):
+        counts[str(status)] = n
+    return counts
