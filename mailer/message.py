@@ -34,7 +34,7 @@ import hashlib
 import html as html_lib
 import secrets
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from email import quoprimime
 from email.headerregistry import Address
 from email.message import EmailMessage
@@ -57,7 +57,6 @@ __all__ = [
     "MessageTemplate",
     "OutgoingMessage",
     "Slot",
-    "UnsignedMessage",
     "build_message",
     "display_name",
     "domain_of",
@@ -114,22 +113,6 @@ class OutgoingMessage:
     message_id: str
     #: The recipient's local part is not ASCII: the transaction needs SMTPUTF8 (RFC 6531).
     smtputf8: bool = False
-
-
-@dataclass(frozen=True, slots=True)
-class UnsignedMessage:
-    """A filled message still without its DKIM-Signature: not a thing a transport takes."""
-
-    message: OutgoingMessage
-    #: The header block that is signed, and the SHA-256 of the canonical body.
-    head: bytes
-    body_hash: bytes
-    dkim: DkimSigner
-
-    def signed(self) -> OutgoingMessage:
-        """The message with its DKIM-Signature header line first (thread-safe)."""
-        signature = self.dkim.signature(self.head, self.body_hash)
-        return replace(self.message, data=signature + self.message.data)
 
 
 class AddressNotUsable(ValueError):
@@ -289,33 +272,6 @@ class MessageTemplate:
 
         AddressNotUsable when ``to`` cannot be written on the wire (see `wire_address`).
         """
-        filled = self.prepare(
-            to=to,
-            message_id=message_id,
-            return_path=return_path,
-            slots=slots,
-            unsubscribe_url=unsubscribe_url,
-            unsubscribe_mailto=unsubscribe_mailto,
-            date=date,
-        )
-        return filled if isinstance(filled, OutgoingMessage) else filled.signed()
-
-    def prepare(
-        self,
-        *,
-        to: str,
-        message_id: str,
-        return_path: str,
-        slots: Mapping[Slot, str] | None = None,
-        unsubscribe_url: str | None = None,
-        unsubscribe_mailto: str | None = None,
-        date: dt.datetime | None = None,
-    ) -> OutgoingMessage | UnsignedMessage:
-        """`fill`, with the DKIM signature (when set up) left for `UnsignedMessage.signed`.
-
-        The RSA signature is most of a message's cost and runs outside the GIL, so a sender
-        can make it on another thread while this one fills the next message.
-        """
         to, smtputf8 = wire_address(to)
         lines = [
             ("To", to),
@@ -340,19 +296,19 @@ class MessageTemplate:
         head += self._head
         filled = slots or {}
         body = [p if isinstance(p, bytes) else p.encode(filled) for p in self._pieces]
-        message = OutgoingMessage(
+        data = head + b"\r\n" + b"".join(body)
+        if self.dkim is not None:
+            body_hash = self._prefix_hash.copy()
+            for piece, canonical in zip(body[self._first_personal :], self._canonical, strict=True):
+                body_hash.update(canonical if canonical is not None else canonical_lines(piece))
+            data = self.dkim.signature(head, body_hash.digest()) + data
+        return OutgoingMessage(
             mail_from=return_path,
             rcpt_to=to,
-            data=head + b"\r\n" + b"".join(body),
+            data=data,
             message_id=message_id,
             smtputf8=smtputf8,
         )
-        if self.dkim is None:
-            return message
-        body_hash = self._prefix_hash.copy()
-        for piece, canonical in zip(body[self._first_personal :], self._canonical, strict=True):
-            body_hash.update(canonical if canonical is not None else canonical_lines(piece))
-        return UnsignedMessage(message, head, body_hash.digest(), self.dkim)
 
 
 @dataclass(frozen=True, slots=True)

@@ -18,7 +18,6 @@ import logging
 import random
 import time
 from collections.abc import Callable, Iterator
-from concurrent.futures import Executor, ThreadPoolExecutor
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 
@@ -28,7 +27,7 @@ from sqlalchemy.orm import Session, sessionmaker
 from mailer.brand import Brand
 from mailer.dkim import DkimSigner
 from mailer.errors import ConnectionFailure, PermanentFailure, TemporaryFailure, UncertainDelivery
-from mailer.message import AddressNotUsable, MessageTemplate, OutgoingMessage, UnsignedMessage
+from mailer.message import AddressNotUsable, MessageTemplate, OutgoingMessage
 from mailer.render import Renderer
 from mailer.replies import Reason
 from mailer.transport import Transport
@@ -92,8 +91,6 @@ class _Pass:
     tripped: str | None = None
     #: When the run's status was last looked at (monotonic; 0: the first turn looks).
     checked: float = 0.0
-    #: Where the DKIM signatures are made (None: inline, on the loop's thread).
-    signing: Executor | None = None
 
 
 class Dispatcher:
@@ -136,8 +133,6 @@ class Dispatcher:
         self.breaker = breaker or BreakerSettings()
         #: Opens the application in a sender process (``workers`` > 1); None: no pool.
         self.opener = opener
-        #: Threads that make the DKIM signatures (RSA runs outside the GIL); 0: inline.
-        self.signing_threads = 1
         #: Set by `request_stop` (Ctrl-C, SIGTERM): claim nothing more, finish what is in flight.
         self.stop_reason: str | None = None
         self._stop: asyncio.Event | None = None
@@ -285,8 +280,7 @@ class Dispatcher:
         with self._sending_session() as session:
             run = ledger.get_run(session, run_id)
             claims = LeaseClaims(run, Lease.new(self.lease_seconds))
-            with self._signing() as signing:
-                interrupted = await self._deliver(session, run, claims, transport, report, signing)
+            interrupted = await self._deliver(session, run, claims, transport, report)
             report.uncertain = claims.uncertain
             report.lost = claims.lost
             if interrupted is not None and report.stopped is None:
@@ -299,15 +293,6 @@ class Dispatcher:
             self._fill_counts(session, run, report)
         report.seconds = time.perf_counter() - started
         return report
-
-    @contextmanager
-    def _signing(self) -> Iterator[Executor | None]:
-        """The threads that sign a pass's messages, or None (no key, or no threads asked for)."""
-        if self.dkim is None or self.signing_threads < 1:
-            yield None
-            return
-        with ThreadPoolExecutor(self.signing_threads, thread_name_prefix="dkim") as pool:
-            yield pool
 
     @contextmanager
     def _sending_session(self) -> Iterator[Session]:
@@ -335,7 +320,6 @@ class Dispatcher:
         claims: LeaseClaims,
         transport: Transport,
         report: SendReport,
-        signing: Executor | None = None,
     ) -> str | None:
         """The send loop of `deliver`; why it stopped early (None: nothing left to send)."""
         issue_row = load_issue(session, run.issue_id)
@@ -344,7 +328,6 @@ class Dispatcher:
         width = max(1, int(getattr(transport, "concurrency", 1)))
         factory = self.factory(issue_row, run.kind, run.id)
         one = _Pass(run, claims, factory, Breaker(run.id, self.breaker), report, width)
-        one.signing = signing
         while True:
             self._look_for_stop(session, one)
             self._record(session, claims, one.finished, one.released)
@@ -392,7 +375,7 @@ class Dispatcher:
                 one.variants[claim.variant] = one.factory.template(claim.variant)
                 one.report.variants_rendered += 1
             try:
-                message = one.factory.prepare(
+                message = one.factory.message(
                     one.variants[claim.variant],
                     claim.email,
                     claim.subscription_id,
@@ -403,7 +386,7 @@ class Dispatcher:
                 # A poisoned delivery fails alone, recorded next turn; the run goes on.
                 one.finished.append(not_sent(claim.delivery_id, str(exc)))
                 continue
-            task = asyncio.create_task(self._attempt(transport, claim, message, one.signing))
+            task = asyncio.create_task(self._attempt(transport, claim, message))
             one.sending[task] = claim
         one.report.sent_now += len(taken)
 
@@ -522,16 +505,9 @@ class Dispatcher:
         )
 
     @staticmethod
-    async def _attempt(
-        transport: Transport,
-        claim: Claim,
-        filled: OutgoingMessage | UnsignedMessage,
-        signing: Executor | None = None,
-    ) -> Outcome:
-        """Sign (on ``signing``'s threads if given), send one message, say what became of it."""
-        envelope = filled.message if isinstance(filled, UnsignedMessage) else filled
+    async def _attempt(transport: Transport, claim: Claim, message: OutgoingMessage) -> Outcome:
+        """Send one message and say what became of it (ConnectionFailure propagates)."""
         try:
-            message = await _signed(filled, signing) if envelope is not filled else envelope
             accepted = await transport.send(message)
         except ConnectionFailure:
             raise
@@ -539,7 +515,7 @@ class Dispatcher:
             # The server may have it: recorded as such, never retried as if it had not.
             return Outcome(claim.delivery_id, DeliveryStatus.UNCERTAIN, None, exc.text)
         except (PermanentFailure, TemporaryFailure) as exc:
-            return outcome_of(claim.delivery_id, exc, envelope.mail_from)
+            return outcome_of(claim.delivery_id, exc, message.mail_from)
         except Exception as exc:
             # Whatever else one message trips over (a transport's bug, a reply nothing could
             # parse) is that message's problem: it fails alone, loudly, and the run goes on.
@@ -550,7 +526,7 @@ class Dispatcher:
             DeliveryStatus.DELIVERED,
             accepted.code,
             accepted.text,
-            envelope.message_id,
+            message.message_id,
         )
 
     def report(self, run_id: int) -> SendReport:
@@ -573,17 +549,6 @@ class Dispatcher:
         report.outcome_unknown = counts[DeliveryStatus.UNCERTAIN]
         report.waiting = ledger.count_waiting(session, run.id)
         report.skipped = dict(run.skipped or {})
-
-
-async def _signed(
-    filled: OutgoingMessage | UnsignedMessage, signing: Executor | None
-) -> OutgoingMessage:
-    """The message with its DKIM signature, made on ``signing``'s threads (None: here)."""
-    if isinstance(filled, OutgoingMessage):
-        return filled
-    if signing is None:
-        return filled.signed()
-    return await asyncio.get_running_loop().run_in_executor(signing, filled.signed)
 
 
 def _failed_event(run: Run, failed: list[Outcome], shown: int = 100) -> dict[str, object]:

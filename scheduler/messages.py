@@ -17,7 +17,6 @@ from mailer.dkim import DkimSigner
 from mailer.message import (
     MessageTemplate,
     OutgoingMessage,
-    UnsignedMessage,
     display_name,
     domain_of,
     make_message_id,
@@ -136,25 +135,13 @@ class MessageFactory:
         key: str = "",
     ) -> OutgoingMessage:
         """One recipient's copy of a variant: their links, headers and VERP bounce address."""
-        filled = self.prepare(template, to, subscription_id, delivery_id, key)
-        return filled if isinstance(filled, OutgoingMessage) else filled.signed()
-
-    def prepare(
-        self,
-        template: MessageTemplate,
-        to: str,
-        subscription_id: int | None = None,
-        delivery_id: int | None = None,
-        key: str = "",
-    ) -> OutgoingMessage | UnsignedMessage:
-        """`message`, its DKIM signature (if any) left to `UnsignedMessage.signed`."""
         links = self.links(subscription_id, key)
         unsubscribe_url = links[Slot.UNSUBSCRIBE_URL]
         unsubscribe_token = unsubscribe_url.rsplit("/", 1)[1]
         domain = self.domain
         run = f"run{self.run_id}" if self.run_id is not None else "preview"
         mailto_subject = quote(f"unsubscribe {unsubscribe_token}")
-        return template.prepare(
+        return template.fill(
             to=to,
             message_id=make_message_id(domain, f"{run}.{delivery_id or 0}.{secrets.token_hex(6)}"),
             # VERP: the bounce address names the delivery, so a bounce finds its row; the token
