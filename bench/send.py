@@ -1,6 +1,6 @@
 """Send speed at scale: N subscribers, one DKIM-signed daily brief, a real SMTP sink on loopback.
 
-    python bench/send.py [--subscribers 10000] [--connections 4] [--workers 1 | 2,4,1]
+    python bench/send.py [--subscribers 10000] [--connections 4] [--workers 1 | auto | 2,4,1]
                          [--dkim rsa|ed25519|none] [--seed 7] [--keep DIR] [--check-setup]
                          [--sink PATH] [--note TEXT] [--no-record]
 
@@ -61,6 +61,7 @@ from bench.processes import Measured, run_cli, run_measured
 from bench.record import record
 from bench.smtp_sink import SinkBinary, SmtpSink, locate
 from bench.smtp_source import locate_source, push
+from scheduler.pool import worker_count
 from subscribers.db import make_engine
 from subscribers.models import NewsletterList
 
@@ -239,14 +240,14 @@ def _create_subscribers(args: argparse.Namespace, database: BenchDatabase) -> fl
 
 
 def _send(
-    folder: Path, issue_id: int, workers: int, sink: SmtpSink
+    folder: Path, issue_id: int, workers: str, sink: SmtpSink
 ) -> tuple[Measured, dict[str, Any], int, dict[str, int]]:
     """One timed `briefmail send`: the process, its report, what the sink got, the skipped."""
     cli = ["--config", str(folder / "briefmail.toml")]
     before = sink.received()
     send_args = [*cli, "send", str(issue_id), "--json"]
-    if workers > 1:
-        send_args += ["--workers", str(workers)]
+    if workers != "1":
+        send_args += ["--workers", workers]
     _note(f"briefmail {' '.join(send_args)}")
     send = run_measured(folder, *send_args)
     report: dict[str, Any] = json.loads(send.stdout) if send.returncode == 0 else {}
@@ -284,7 +285,7 @@ def _source(
 
 def measure(args: argparse.Namespace, folder: Path, binary: SinkBinary) -> Iterator[Result]:
     """Set up once; for each worker count a send (the baseline after the first); the figures."""
-    most = args.connections * max(args.workers)
+    most = args.connections * max(worker_count(w) for w in args.workers)
     with (
         bench_database(args.database, folder) as database,
         SmtpSink(binary, folder, max_connections=max(256, 2 * most)) as sink,
@@ -295,11 +296,12 @@ def measure(args: argparse.Namespace, folder: Path, binary: SinkBinary) -> Itera
         issue_id = _set_up_briefmail(args, folder, url, sink.port)
         setup_seconds = _create_subscribers(args, database)
         baseline_figures: tuple[float, int, int, int, int] | None = None
-        for turn, workers in enumerate(args.workers):
+        for turn, given in enumerate(args.workers):
+            workers = worker_count(given)
             if turn:
                 reset_runs(database.url)
             load_before = os.getloadavg()[0]
-            send, report, sink_send, skipped = _send(folder, issue_id, workers, sink)
+            send, report, sink_send, skipped = _send(folder, issue_id, given, sink)
             if baseline_figures is None:
                 # Each worker process opens its own pool: the sender holds workers × connections.
                 delivered = int(report.get("delivered", 0))
@@ -481,8 +483,9 @@ def _parser() -> argparse.ArgumentParser:
     parser.add_argument(
         "--workers",
         type=worker_counts,
-        default=[1],
-        help="sender processes (`send --workers`, when above 1); several (2,4,1): one send "
+        default=["1"],
+        help="sender processes (`send --workers`, when not 1; auto: one per core); several "
+        "(2,4,1): one send "
         "each over the same subscribers, one baseline after the first",
     )
     parser.add_argument("--dkim", choices=("rsa", "ed25519", "none"), default="rsa")
@@ -511,7 +514,7 @@ def main() -> None:
     """Run the benchmark; exit 1 (after the JSON line) if any count is off."""
     parser = _parser()
     args = parser.parse_args()
-    if args.subscribers < 1 or args.connections < 1 or min(args.workers) < 1:
+    if args.subscribers < 1 or args.connections < 1:
         parser.error("--subscribers, --connections and --workers must be at least 1")
     binary = locate(args.sink)
     # On SIGTERM too, leave through the with-blocks, which stop the sink and remove the folder.
@@ -541,12 +544,15 @@ def main() -> None:
         raise SystemExit(1)
 
 
-def worker_counts(text: str) -> list[int]:
-    """`--workers 2` or `--workers 2,4,1`."""
+def worker_counts(text: str) -> list[str]:
+    """`--workers 2`, `--workers auto` (one per core) or several: `--workers 2,4,auto,1`."""
+    parts = [part.strip() for part in text.split(",")]
     try:
-        return [int(part) for part in text.split(",")]
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"{text!r}: a number, or numbers with commas") from None
+        for part in parts:
+            worker_count(part)
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
+    return parts
 
 
 if __name__ == "__main__":

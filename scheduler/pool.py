@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import asyncio
 import multiprocessing
+import os
 import signal
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -25,7 +26,40 @@ if TYPE_CHECKING:
     from mailer.transport import Transport
     from scheduler.dispatch import Dispatcher
 
-__all__ = ["Opener", "SenderSide", "Stoppable", "WorkerResult", "run_senders", "stop_on_signals"]
+__all__ = [
+    "MAX_WORKERS",
+    "Opener",
+    "SenderSide",
+    "Stoppable",
+    "WorkerResult",
+    "run_senders",
+    "stop_on_signals",
+    "worker_count",
+]
+
+#: The most sender processes one send starts.
+MAX_WORKERS = 64
+
+
+def worker_count(text: str) -> int:
+    """``--workers``: a number from 1 to `MAX_WORKERS`, or "auto" for every core this may use.
+
+    "auto" counts the cores the process is allowed to run on (its CPU affinity, what a
+    container or ``taskset`` leaves it), not every core of the machine. ValueError otherwise.
+    """
+    if text.strip().lower() == "auto":
+        try:
+            cores = len(os.sched_getaffinity(0))
+        except AttributeError:  # not on Linux
+            cores = os.cpu_count() or 1
+        return max(1, min(cores, MAX_WORKERS))
+    try:
+        count = int(text)
+    except ValueError:
+        raise ValueError(f"{text!r}: a number of sender processes, or auto") from None
+    if not 1 <= count <= MAX_WORKERS:
+        raise ValueError(f"{count}: between 1 and {MAX_WORKERS} sender processes, or auto")
+    return count
 
 
 class SenderSide(Protocol):

@@ -61,6 +61,16 @@ UnscheduleOption = Annotated[
 ]
 
 
+def _workers(text: str) -> int:
+    """`--workers N` or `--workers auto` (one sender process per core)."""
+    from scheduler.pool import worker_count
+
+    try:
+        return worker_count(str(text))
+    except ValueError as exc:
+        raise typer.BadParameter(str(exc)) from None
+
+
 @cli.command()
 @handle_errors
 def send(
@@ -68,7 +78,12 @@ def send(
     retry_for: RetryOption = 0.0,
     workers: Annotated[
         int,
-        typer.Option("--workers", min=1, max=64, help="Sender processes sharing the run."),
+        typer.Option(
+            "--workers",
+            parser=_workers,
+            metavar="N|auto",
+            help="Sender processes sharing the run (auto: one per core).",
+        ),
     ] = 1,
     dry_run: Annotated[
         bool,
