@@ -71,20 +71,23 @@ def _workers(text: str) -> int:
         raise typer.BadParameter(str(exc)) from None
 
 
+WorkersOption = Annotated[
+    int,
+    typer.Option(
+        "--workers",
+        parser=_workers,
+        metavar="N|auto",
+        help="Sender processes sharing the run (auto: one per core).",
+    ),
+]
+
+
 @cli.command()
 @handle_errors
 def send(
     issue_id: Annotated[int, typer.Argument(help="Issue id.")],
     retry_for: RetryOption = 0.0,
-    workers: Annotated[
-        int,
-        typer.Option(
-            "--workers",
-            parser=_workers,
-            metavar="N|auto",
-            help="Sender processes sharing the run (auto: one per core).",
-        ),
-    ] = 1,
+    workers: WorkersOption = 1,
     dry_run: Annotated[
         bool,
         typer.Option(
