@@ -292,13 +292,17 @@ def claim(
         return [Claim(*row[:6]) for row in returned], lapsed
     # SQLite: RETURNING sees only the updated table, so the statuses before the claim (which
     # tell the taken-over ones) and what sending needs are read by the pick.
+    # Core statements on the session's connection: the ORM's execute path costs more than
+    # SQLite spends on them, and neither needs the ORM.
     pick, mark = _sqlite_claim(tuple(statuses))
+    connection = session.connection()
     values = {"b_after": after_id, "b_run": run.id, "b_now": now, "b_limit": limit}
-    picked = {row[0]: row for row in session.execute(pick, values | {"b_list": run.list_id})}
+    picked = {row[0]: row for row in connection.execute(pick, values | {"b_list": run.list_id})}
     if not picked:
         return [], 0
     values |= {"b_ids": list(picked), "b_lease": lease, "b_until": until}
-    claims = [picked[delivery_id] for delivery_id in sorted(session.scalars(mark, values))]
+    marked = connection.execute(mark, values).scalars()
+    claims = [picked[delivery_id] for delivery_id in sorted(marked)]
     lapsed = sum(1 for row in claims if row[6] == _S.SENDING)
     return [Claim(*row[:6]) for row in claims], lapsed
 
@@ -489,6 +493,7 @@ def record(session: Session, lease: str, outcomes: Sequence[Outcome]) -> int:
     """
     now = utcnow()
     written = 0
+    connection = session.connection()  # a Core statement: the ORM's execute path is slower
     for o in outcomes:
         if o.status not in OUTCOMES:
             raise ValueError(f"an outcome cannot be {o.status}")
@@ -504,7 +509,7 @@ def record(session: Session, lease: str, outcomes: Sequence[Outcome]) -> int:
         }
         # One statement each: executemany's row count is not reliable across drivers, and the
         # count is what tells a sender it lost a delivery to another.
-        written += int(getattr(session.execute(_RECORD, params), "rowcount", 0) or 0)
+        written += int(getattr(connection.execute(_RECORD, params), "rowcount", 0) or 0)
     return written
 
 
