@@ -14,11 +14,11 @@ import asyncio
 import multiprocessing
 import os
 import signal
-from collections.abc import Callable, Coroutine, Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from multiprocessing.connection import Connection
-from typing import TYPE_CHECKING, Any, Protocol, TypeVar
+from typing import TYPE_CHECKING, Protocol
 
 from scheduler.outcomes import OWN_FIGURES, SendInterrupted
 
@@ -32,28 +32,10 @@ __all__ = [
     "SenderSide",
     "Stoppable",
     "WorkerResult",
-    "run_on_fast_loop",
     "run_senders",
     "stop_on_signals",
     "worker_count",
 ]
-
-_T = TypeVar("_T")
-
-
-def run_on_fast_loop(coroutine: Coroutine[Any, Any, _T]) -> _T:
-    """``asyncio.run``, on uvloop's event loop when uvloop is installed (``briefmail[fast]``).
-
-    A sender turns the loop several times per message (replies, writes, task wake-ups);
-    libuv's loop does that in C. Without uvloop it is asyncio's own loop, as before.
-    """
-    try:
-        import uvloop
-    except ImportError:
-        return asyncio.run(coroutine)
-    with asyncio.Runner(loop_factory=uvloop.new_event_loop) as runner:
-        return runner.run(coroutine)
-
 
 #: The most sender processes one send starts.
 MAX_WORKERS = 64
@@ -141,7 +123,7 @@ def _sender(opener: Opener, run_id: int, retry_for: float, results: Connection) 
             own = {key: int(getattr(report, key)) for key in OWN_FIGURES}
             return WorkerResult(own, report.stopped, report.interrupted)
 
-        results.send(run_on_fast_loop(send()))
+        results.send(asyncio.run(send()))
     except SendInterrupted as exc:
         results.send(WorkerResult({}, problem=str(exc)))
     except Exception as exc:

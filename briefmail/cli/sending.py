@@ -127,9 +127,7 @@ def send(
             _print_test_copy(copy, as_json)
             return
         with _progress(app, issue_id, show=not as_json and err.is_terminal):
-            from scheduler.pool import run_on_fast_loop
-
-            report = run_on_fast_loop(
+            report = asyncio.run(
                 app.sending.send(
                     issue_id, workers=workers, retry_for=retry_for, handle_signals=True
                 )
