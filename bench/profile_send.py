@@ -106,9 +106,15 @@ def profile(folder: Path, rate: int, tree: Path | None) -> tuple[dict[str, objec
         )
     if done.returncode != 0:
         raise SystemExit(f"py-spy or the send failed ({done.returncode}):\n{done.stderr}")
-    (raw.parent / "send.json").write_text(done.stdout, encoding="utf-8")
-    report = json.loads(done.stdout[done.stdout.index("{") :])
-    return report, raw
+    (raw.parent / "send.out").write_text(done.stdout, encoding="utf-8")
+    return _report(raw.parent), raw
+
+
+def _report(folder: Path) -> dict[str, object]:
+    """The send's JSON report among py-spy's own lines on the same stdout."""
+    out = (folder / "send.out").read_text(encoding="utf-8")
+    report, _ = json.JSONDecoder().raw_decode(out[out.index("\n{") + 1 :])
+    return dict(report)
 
 
 def main() -> None:
@@ -119,8 +125,14 @@ def main() -> None:
     parser.add_argument("--out", type=Path, help="also write the summary to this file")
     parser.add_argument("--title", default="", help="a first line for the summary")
     parser.add_argument("--tree", type=Path, help="run the send from this checkout's code")
+    parser.add_argument(
+        "--samples", type=Path, help="summarise the raw.txt and send.out in this folder again"
+    )
     args = parser.parse_args()
-    report, raw = profile(args.folder.resolve(), args.rate, args.tree)
+    if args.samples:
+        report, raw = _report(args.samples), args.samples / "raw.txt"
+    else:
+        report, raw = profile(args.folder.resolve(), args.rate, args.tree)
     delivered = int(str(report.get("delivered", 0)))
     seconds = float(str(report.get("seconds", 0.0)))
     rows = summarise(raw, args.rate, delivered)

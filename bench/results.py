@@ -242,6 +242,7 @@ TABLES: dict[str, Table] = {
             Column("smtplib msg/s", _baseline_rate),
             Column("÷ smtplib", ratio("msgs_per_s", "baseline_msgs_per_s")),
             Column("message", whole("message_bytes", " B")),
+            Column("DKIM signature", decimals("dkim_sign_ms", 2, " ms")),
             _RSS,
             Column("variants rendered", whole("variants_rendered")),
         ),

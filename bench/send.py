@@ -53,7 +53,7 @@ from typing import Any
 from sqlalchemy import select, text
 from sqlalchemy.orm import Session
 
-from bench.baseline import baseline, prebuilt_message
+from bench.baseline import baseline, prebuilt_message, signing_ms
 from bench.brief import DOMAIN, ISSUE, SENDER, write_config
 from bench.database import BenchDatabase, bench_database
 from bench.population import check_setup, create_subscribers, people
@@ -94,6 +94,8 @@ class Result:
     #: sessions as this send's connections (workers × connections); seconds and received.
     source_seconds: float
     sink_source: int
+    #: One DKIM signature of the baseline's message on one core, ms (None: not signed).
+    signing_ms: float | None
     #: 1-minute load average before the send and after the baseline (others' work skews both).
     load: tuple[float, float]
 
@@ -181,6 +183,7 @@ class Result:
             "message_bytes": self.message_bytes,
             "connections": self.connections * self.workers,
             "baseline_connections": self.baseline_connections,
+            "dkim_sign_ms": None if self.signing_ms is None else round(self.signing_ms, 3),
             "peak_rss_mb": round(self.peak_rss_kb / 1024, 1),
             "database": self.database,
             "workers": self.workers,
@@ -263,14 +266,19 @@ def _send(
 
 def _baseline(
     folder: Path, issue_id: int, sink: SmtpSink, count: int, connections: int
-) -> tuple[float, int, int, int, int]:
-    """smtplib pushing ``count`` copies of one real message: seconds, count, received, size."""
+) -> tuple[float, int, int, int, int, float | None]:
+    """smtplib pushing ``count`` copies of one real message: seconds, count, received, size.
+
+    Then the connections, and one DKIM signature of that message in ms (None: no key).
+    """
     _note(f"baseline: {count:,} messages, smtplib over {connections} connections")
     message = prebuilt_message(folder / "briefmail.toml", issue_id)
     before = sink.received()
     seconds = baseline(sink.host, sink.port, message, count, connections)
     sink_baseline = sink.wait_for(before + count) - before
-    return seconds, count, sink_baseline, message.size, connections
+    key = folder / "dkim.key"
+    signing = signing_ms(key, DOMAIN, message) if key.exists() else None
+    return seconds, count, sink_baseline, message.size, connections, signing
 
 
 def _source(
@@ -295,7 +303,7 @@ def measure(args: argparse.Namespace, folder: Path, binary: SinkBinary) -> Itera
         url = database.url if database.kind != "sqlite" else "sqlite:///bench.db"
         issue_id = _set_up_briefmail(args, folder, url, sink.port)
         setup_seconds = _create_subscribers(args, database)
-        baseline_figures: tuple[float, int, int, int, int] | None = None
+        baseline_figures: tuple[float, int, int, int, int, float | None] | None = None
         for turn, given in enumerate(args.workers):
             workers = worker_count(given)
             if turn:
@@ -336,6 +344,7 @@ def measure(args: argparse.Namespace, folder: Path, binary: SinkBinary) -> Itera
                 sink_baseline=baseline_figures[2],
                 message_bytes=baseline_figures[3],
                 baseline_connections=baseline_figures[4],
+                signing_ms=baseline_figures[5],
                 source_seconds=source[0],
                 sink_source=source[1],
                 load=(load_before, load_after),
@@ -457,6 +466,10 @@ def _ratios(result: Result) -> list[tuple[str, str]]:
             f"{limit:.3f}   (goal ≥ {goal})  {'ok' if limit >= goal else 'MISSED'}",
         ),
         ("ratio send / smtplib", f"{smtplib:.3f}"),
+        (
+            "one DKIM signature",
+            "unsigned" if result.signing_ms is None else f"{result.signing_ms:.3f} ms (one core)",
+        ),
     ]
 
 
