@@ -26,12 +26,17 @@ from bench.send import reset_runs
 from bench.smtp_sink import SmtpSink, locate
 
 
-def send_once(folder: Path, tree: Path) -> str:
-    """Send the folder's issue again with ``tree``'s code; one line of figures."""
+def send_once(folder: Path, tree: Path, workers: str = "1") -> str:
+    """Send the folder's issue again with ``tree``'s code; one line of figures.
+
+    With ``workers`` other than 1 the CPU includes the sender processes' (the send process
+    waits for them, and Linux adds a waited-for child's usage to its parent's).
+    """
     reset_runs(f"sqlite:///{folder / 'bench.db'}")
     started = time.perf_counter()
     process = subprocess.Popen(
-        [briefmail_command(), "--config", str(folder / "briefmail.toml"), "send", "1", "--json"],
+        [briefmail_command(), "--config", str(folder / "briefmail.toml"), "send", "1", "--json"]
+        + (["--workers", workers] if workers != "1" else []),
         cwd=folder,
         env=clean_env() | {"PYTHONPATH": str(tree)},
         stdout=subprocess.PIPE,
@@ -58,6 +63,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("folder", type=Path, help="a folder kept by `bench.send --keep`")
     parser.add_argument("trees", type=Path, nargs="+", help="checkouts, in the order to run")
+    parser.add_argument("--workers", default="1", help="`send --workers` (default 1)")
     args = parser.parse_args()
     folder = args.folder.resolve()
     config = folder / "briefmail.toml"
@@ -65,7 +71,7 @@ def main() -> None:
         text = config.read_text(encoding="utf-8")
         config.write_text(re.sub(r"(?m)^port = \d+$", f"port = {sink.port}", text), "utf-8")
         for tree in args.trees:
-            print(send_once(folder, tree.resolve()), flush=True)
+            print(send_once(folder, tree.resolve(), args.workers), flush=True)
 
 
 if __name__ == "__main__":
