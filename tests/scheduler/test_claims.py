@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+from typing import Any
 
 import pytest
 from sqlalchemy import select, text
@@ -226,7 +227,7 @@ class TestSqlitePick:
         """
         if app.engine.dialect.name != "sqlite":
             pytest.skip("the plan of SQLite's pick (PostgreSQL claims in one statement)")
-        seen: list[tuple[str, object]] = []
+        seen: list[tuple[str, Any]] = []
 
         def keep(
             _conn: object, _cursor: object, statement: str, params: object, *_: object
