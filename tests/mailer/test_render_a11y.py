@@ -19,6 +19,12 @@ from tests.mailer.cases import BRANDED, NEWSLETTER, render_all
 from tests.mailer.test_render import CASES
 
 BRANDS = {"default": NEWSLETTER, "branded": BRANDED}
+#: The long issues repeat the short ones' markup story after story, and axe takes seconds on
+#: each: they are checked with the list's own brand (the harder colours) only.
+LONG = {"brief-overflow", "digest-week", "brief-thirty", "brief-chinese", "brief-ten"}
+assert set(CASES) >= LONG, "a long case was renamed: name it here again"
+#: Every (case, brand) pair checked.
+PAIRS = [(c, b) for c in CASES for b in BRANDS if not (c in LONG and b == "default")]
 
 
 @pytest.fixture(scope="module")
@@ -31,8 +37,7 @@ def rendered() -> dict[str, dict[str, Rendered]]:
 
 #: test_render checks that CASES names every case render_all makes: each format, the long and
 #: hostile issues, every notice.
-@pytest.mark.parametrize("brand", BRANDS)
-@pytest.mark.parametrize("case", CASES)
+@pytest.mark.parametrize(("case", "brand"), PAIRS)
 def test_no_serious_accessibility_finding_in_light_or_dark(
     browser: Any, rendered: dict[str, dict[str, Rendered]], case: str, brand: str
 ) -> None:
