@@ -46,7 +46,8 @@ def test_every_api_route_answers_401_to_a_forged_or_revoked_token(served: Served
     raw, view = served.app.tokens.create("soon-revoked", Scope.SEND, "cli:test")
     served.app.tokens.revoke(view.id)
     for header in (f"Bearer {raw}", "Bearer bm_not-a-token", f"Basic {raw}", "Bearer"):
-        client = httpx.Client(base_url=served.base, headers={"Authorization": header})
+        # A generous timeout: on a loaded CI machine one answer once took over httpx's 5 s.
+        client = httpx.Client(base_url=served.base, headers={"Authorization": header}, timeout=30)
         with client:
             for method, path in api_routes(served):
                 answer = client.request(method, path)
