@@ -311,8 +311,10 @@ def claim(
 def _sqlite_claim(statuses: tuple[DeliveryStatus, ...]) -> tuple[Select[Any], Update]:
     """SQLite's claim, built once: pick (what sending needs, the status before), then mark.
 
-    ``run_id + 0``: the pick walks the primary key from ``b_after``. Through UNIQUE(run_id,
-    subscriber_id) SQLite read and sorted the whole run for each claim (7 ms at 10k readers).
+    ``run_id + 0``: the pick walks the primary key from ``b_after``, and the mark finds its
+    rows by primary key. Through UNIQUE(run_id, subscriber_id) SQLite read and sorted the whole
+    run for each pick (7 ms at 10k readers), and scanned it for each mark of more than one row
+    (1.3 ms at 10k; one id alone it looked up by key).
     """
     now: BindParameter[dt.datetime] = bindparam("b_now", type_=_D.updated_at.type)
     run_id: BindParameter[int] = bindparam("b_run", type_=Integer)
@@ -338,7 +340,8 @@ def _sqlite_claim(statuses: tuple[DeliveryStatus, ...]) -> tuple[Select[Any], Up
     )
     mark = (
         update(_DELIVERIES)
-        .where(_D.id.in_(bindparam("b_ids", expanding=True)), *_claimable(run_id, now, statuses))
+        .where(_D.id.in_(bindparam("b_ids", expanding=True)), (_D.run_id + 0) == run_id)
+        .where(*_claimable(run_id, now, statuses)[1:])
         .values(status=_S.SENDING, lease=bindparam("b_lease"), lease_until=bindparam("b_until"))
         .values(updated_at=now)
         .returning(_D.id)

@@ -226,13 +226,39 @@ class TestSqlitePick:
         temporary B-tree: the plan through UNIQUE(run_id, subscriber_id) read and sorted every
         delivery of the run for each claim, so a send slowed down with the size of its run.
         """
+        statement, params = self._claim_statement(app, run_id, "SELECT")
+        with app.engine.connect() as connection:
+            plan = connection.exec_driver_sql(f"EXPLAIN QUERY PLAN {statement}", params).all()
+        steps = " / ".join(str(row[-1]) for row in plan)
+        assert "SEARCH deliveries USING INTEGER PRIMARY KEY (rowid>?)" in steps, steps
+        assert "TEMP B-TREE" not in steps, steps
+
+    @pytest.mark.sqlite_only  # PostgreSQL claims in one statement: its pass deselects this
+    def test_sqlites_mark_of_several_rows_looks_them_up_by_primary_key(
+        self, app: Briefmail, run_id: int
+    ) -> None:
+        """Marking three picked rows `sending` finds them by id, not by scanning the run.
+
+        With more than one id SQLite preferred UNIQUE(run_id, subscriber_id) and read every
+        delivery of the run for each turn's mark (1.3 ms at 10k readers).
+        """
+        statement, params = self._claim_statement(app, run_id, "UPDATE")
+        with app.engine.connect() as connection:
+            plan = connection.exec_driver_sql(f"EXPLAIN QUERY PLAN {statement}", params).all()
+        steps = " / ".join(str(row[-1]) for row in plan)
+        assert "SEARCH deliveries USING INTEGER PRIMARY KEY (rowid=?)" in steps, steps
+        assert "INDEX" not in steps, steps
+
+    @staticmethod
+    def _claim_statement(app: Briefmail, run_id: int, verb: str) -> tuple[str, Any]:
+        """The statement starting with ``verb`` that a claim of three rows runs on deliveries."""
         assert app.engine.dialect.name == "sqlite"
         seen: list[tuple[str, Any]] = []
 
         def keep(
             _conn: object, _cursor: object, statement: str, params: object, *_: object
         ) -> None:
-            if statement.lstrip().startswith("SELECT") and "FROM deliveries" in statement:
+            if statement.lstrip().startswith(verb) and "deliveries" in statement.split("WHERE")[0]:
                 seen.append((statement, params))
 
         from sqlalchemy import event
@@ -243,8 +269,4 @@ class TestSqlitePick:
         finally:
             event.remove(app.engine, "before_cursor_execute", keep)
         [(statement, params)] = seen
-        with app.engine.connect() as connection:
-            plan = connection.exec_driver_sql(f"EXPLAIN QUERY PLAN {statement}", params).all()
-        steps = " / ".join(str(row[-1]) for row in plan)
-        assert "SEARCH deliveries USING INTEGER PRIMARY KEY (rowid>?)" in steps, steps
-        assert "TEMP B-TREE" not in steps, steps
+        return statement, params
