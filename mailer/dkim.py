@@ -26,6 +26,7 @@ __all__ = [
     "SIGNED_HEADERS",
     "DkimError",
     "DkimSigner",
+    "HeaderSigner",
     "canonical_body",
     "canonical_header",
     "canonical_lines",
@@ -53,6 +54,7 @@ SIGNED_HEADERS = (
 #: wherever in the header block it was added.
 OVERSIGNED_HEADERS = ("from", "subject")
 _H_TAG = ":".join(SIGNED_HEADERS + OVERSIGNED_HEADERS)
+_SIGNED = frozenset(SIGNED_HEADERS)
 _WSP = re.compile(r"[ \t]+")
 _FOLD = re.compile(r"\r\n(?=[ \t])")
 _WSP_BYTES = re.compile(rb"[ \t]+")
@@ -139,35 +141,60 @@ class DkimSigner:
         For callers that hash the canonical body themselves, piece by piece (see
         `mailer.message.MessageTemplate`), rather than canonicalise each whole message.
         """
-        headers = _parse_headers(head.decode("ascii"))
+        return self.below(b"").signature(head, body_hash, timestamp)
+
+    def below(self, constant: bytes) -> HeaderSigner:
+        """A signer for messages whose header block ends with ``constant`` (one variant's).
+
+        The constant lines are parsed and canonicalised once, here; each message then
+        canonicalises only the lines above them (To, Date, Message-ID, List-Unsubscribe).
+        """
+        return HeaderSigner(self, _canonical_headers(constant))
+
+
+@dataclass(frozen=True, slots=True)
+class HeaderSigner:
+    """Signs messages that share the bottom of their header block, canonicalised once."""
+
+    signer: DkimSigner
+    #: The shared lines, canonical: lowercased name → lines top to bottom.
+    constant: dict[str, list[str]]
+
+    def signature(self, head: bytes, body_hash: bytes, timestamp: int | None = None) -> bytes:
+        """The DKIM-Signature line for ``head`` (the lines above the shared ones) and a body."""
+        own = _canonical_headers(head)
+        headers = {
+            name: own.get(name, []) + self.constant.get(name, [])
+            for name in own.keys() | self.constant.keys()
+        }
+        signer = self.signer
         tags = (
-            f"v=1; a={self.algorithm}; c=relaxed/relaxed; d={self.domain}; s={self.selector}; "
-            f"t={timestamp if timestamp is not None else int(time.time())}; "
+            f"v=1; a={signer.algorithm}; c=relaxed/relaxed; d={signer.domain}; "
+            f"s={signer.selector}; t={timestamp if timestamp is not None else int(time.time())}; "
             f"h={_H_TAG}; bh={base64.b64encode(body_hash).decode()}; b="
         )
         # RFC 6376 §5.4.2: each name in h= takes the next instance from the bottom up; a name
         # with no instance left contributes nothing (which is what over-signing relies on).
         signed = "".join(
-            canonical_header(name, headers[name].pop())
-            for name in SIGNED_HEADERS + OVERSIGNED_HEADERS
-            if headers.get(name)
+            headers[name].pop() for name in SIGNED_HEADERS + OVERSIGNED_HEADERS if headers.get(name)
         )
         data = (signed + canonical_header("DKIM-Signature", tags).rstrip("\r\n")).encode()
-        if isinstance(self.key, rsa.RSAPrivateKey):
-            signature = self.key.sign(data, padding.PKCS1v15(), hashes.SHA256())
+        if isinstance(signer.key, rsa.RSAPrivateKey):
+            signature = signer.key.sign(data, padding.PKCS1v15(), hashes.SHA256())
         else:
-            signature = self.key.sign(hashlib.sha256(data).digest())
+            signature = signer.key.sign(hashlib.sha256(data).digest())
         value = tags + base64.b64encode(signature).decode()
         return f"DKIM-Signature: {_fold(value)}\r\n".encode()
 
 
-def _parse_headers(head: str) -> dict[str, list[str]]:
-    """Every instance of each header (lowercased name → raw values, top to bottom)."""
+def _canonical_headers(head: bytes) -> dict[str, list[str]]:
+    """The signable lines of a header block, canonical (lowercased name → lines, top down)."""
     found: dict[str, list[str]] = {}
-    for field in re.split(r"\r\n(?![ \t])", head):
+    for field in re.split(r"\r\n(?![ \t])", head.decode("ascii")):
         name, sep, value = field.partition(":")
-        if sep:
-            found.setdefault(name.strip().lower(), []).append(value)
+        name = name.strip().lower()
+        if sep and name in _SIGNED:
+            found.setdefault(name, []).append(canonical_header(name, value))
     return found
 
 

@@ -33,6 +33,7 @@ import enum
 import hashlib
 import html as html_lib
 import secrets
+import time
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from email import quoprimime
@@ -222,6 +223,7 @@ class MessageTemplate:
         head["MIME-Version"] = "1.0"
         head["Content-Type"] = f'multipart/alternative; boundary="{self.boundary}"'
         self._head = head.as_bytes().split(b"\r\n\r\n", 1)[0] + b"\r\n"
+        self._signing = dkim.below(self._head) if dkim is not None else None
         self._pieces: tuple[bytes | _PersonalLine, ...] = (
             f"--{self.boundary}\r\n{_TEXT_HEAD.format('plain')}".encode(),
             *_encode_part(rendered.text, html=False),
@@ -275,7 +277,7 @@ class MessageTemplate:
         to, smtputf8 = wire_address(to)
         lines = [
             ("To", to),
-            ("Date", format_datetime(date or dt.datetime.now(dt.UTC))),
+            ("Date", format_datetime(date) if date else _date_now()),
             ("Message-ID", message_id),
         ]
         if not self.unsubscribes and unsubscribe_url is not None:
@@ -292,23 +294,35 @@ class MessageTemplate:
             # Only an SMTPUTF8 recipient may stand in a header as UTF-8 (RFC 6532).
             if "\r" in value or "\n" in value or not (value.isascii() or name == "To"):
                 raise AddressNotUsable(f"{name}: a header value may not contain a line break")
-        head = "".join(f"{name}: {value}\r\n" for name, value in lines).encode("utf-8")
-        head += self._head
+        own = "".join(f"{name}: {value}\r\n" for name, value in lines).encode("utf-8")
         filled = slots or {}
         body = [p if isinstance(p, bytes) else p.encode(filled) for p in self._pieces]
-        data = head + b"\r\n" + b"".join(body)
-        if self.dkim is not None:
+        signature = b""
+        if self._signing is not None:
             body_hash = self._prefix_hash.copy()
             for piece, canonical in zip(body[self._first_personal :], self._canonical, strict=True):
                 body_hash.update(canonical if canonical is not None else canonical_lines(piece))
-            data = self.dkim.signature(head, body_hash.digest()) + data
+            signature = self._signing.signature(own, body_hash.digest())
         return OutgoingMessage(
             mail_from=return_path,
             rcpt_to=to,
-            data=data,
+            # One join: 50 KB copied once, not once per piece added in front.
+            data=b"".join((signature, own, self._head, b"\r\n", *body)),
             message_id=message_id,
             smtputf8=smtputf8,
         )
+
+
+_last_date: tuple[int, str] = (0, "")
+
+
+def _date_now() -> str:
+    """The Date header of now, formatted once a second (it has no finer field)."""
+    global _last_date
+    second = int(time.time())
+    if _last_date[0] != second:
+        _last_date = (second, format_datetime(dt.datetime.fromtimestamp(second, dt.UTC)))
+    return _last_date[1]
 
 
 @dataclass(frozen=True, slots=True)

@@ -108,15 +108,23 @@ class SmtpSession(asyncio.Protocol):
         while not self._replies:
             if self._lost is not None:
                 raise ConnectionFailure(self._lost)
-            self._waiter = asyncio.get_running_loop().create_future()
+            loop = asyncio.get_running_loop()
+            self._waiter = waiter = loop.create_future()
+            # A timer on the loop, not asyncio.wait_for: that wraps the future in a task of
+            # its own, twice a message.
+            timer = loop.call_later(self.timeout, self._time_out, waiter)
             try:
-                await asyncio.wait_for(self._waiter, self.timeout)
-            except TimeoutError:
-                self._transport.close()
-                raise ConnectionFailure(f"no reply within {self.timeout:g} s") from None
+                await waiter
             finally:
+                timer.cancel()
                 self._waiter = None
         return self._replies.popleft()
+
+    def _time_out(self, waiter: asyncio.Future[None]) -> None:
+        """No reply in time: the connection is closed and the waiting command fails."""
+        if not waiter.done():
+            self._transport.close()
+            waiter.set_exception(ConnectionFailure(f"no reply within {self.timeout:g} s"))
 
     def _write(self, data: bytes) -> None:
         if not self.is_connected:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 from pathlib import Path
 
 import dkim
@@ -116,6 +117,25 @@ class TestSignature:
 
 
 class TestCanonicalisation:
+    def test_a_signer_below_shared_lines_signs_as_over_the_whole_block(
+        self, signer: DkimSigner
+    ) -> None:
+        """Lines canonicalised once per variant give the signature of the whole header block.
+
+        A From above the shared lines and one among them are both signed, bottom up, as
+        RFC 6376 §5.4.2 has it; and the signed message verifies with dkimpy.
+        """
+        message = build()
+        head, _, body = message.partition(b"\r\n\r\n")
+        lines = head.split(b"\r\n")
+        own = b"".join(line + b"\r\n" for line in lines[:3]) + b"From: Second <b@x.example>\r\n"
+        shared = b"".join(line + b"\r\n" for line in lines[3:])
+        body_hash = hashlib.sha256(canonical_body(body)).digest()
+        whole = signer.signature(own + shared, body_hash, timestamp=1_700_000_000)
+        below = signer.below(shared).signature(own, body_hash, timestamp=1_700_000_000)
+        assert below == whole  # PKCS#1 v1.5 and Ed25519 are both deterministic
+        assert verify(below + own + shared + b"\r\n" + body, signer)
+
     def test_relaxed_header(self) -> None:
         """Names are lowercased, folding removed and runs of whitespace collapsed (RFC 6376)."""
         assert (

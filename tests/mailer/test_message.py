@@ -46,6 +46,21 @@ def build(rendered: Rendered = RENDERED, to: str = "reader@example.net") -> byte
 
 
 class TestBuildMessage:
+    def test_a_message_without_a_date_is_dated_now(self) -> None:
+        """Without a date the Date header says now, to the second (formatted once a second)."""
+        before = dt.datetime.now(dt.UTC).replace(microsecond=0)
+        data = build_message(
+            RENDERED,
+            sender="Test Brief <brief@news.example.org>",
+            to="reader@example.net",
+            list_headers=HEADERS,
+            return_path="bounces+7@news.example.org",
+            message_id="<1.7.abc@news.example.org>",
+        ).data
+        after = dt.datetime.now(dt.UTC)
+        dated = message_from_bytes(data, policy=policy.default)["Date"].datetime
+        assert before <= dated <= after
+
     def test_every_required_header_is_present(self) -> None:
         """A list message carries From, To, Subject, Date, Message-ID and the list headers."""
         msg = message_from_bytes(build(), policy=policy.default)
