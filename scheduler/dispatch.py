@@ -300,13 +300,11 @@ class Dispatcher:
 
         There every claim and every record is one statement, atomic by itself, so a turn
         needs no COMMIT round trip: two round trips a turn instead of three. SQLite works in
-        process (no round trips) and keeps its transactions. Neither expires the run on
-        commit: reloading it cost a SELECT every turn, and what may change under the loop (the
-        run's status) is read by its own query.
+        process (no round trips) and keeps its transactions.
         """
         engine: Engine = self.sessions.kw["bind"]
         if engine.dialect.name == "sqlite":
-            with self.sessions(expire_on_commit=False) as session:
+            with self.sessions() as session:
                 yield session
             return
         with (
