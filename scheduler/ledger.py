@@ -10,13 +10,14 @@ from __future__ import annotations
 
 import datetime as dt
 import functools
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, cast
 
 from sqlalchemy import (
     BindParameter,
     ColumnElement,
+    Connection,
     Integer,
     Select,
     String,
@@ -32,8 +33,10 @@ from sqlalchemy import (
     update,
 )
 from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.engine import Dialect
 from sqlalchemy.orm import Session
 
+from scheduler.prepared import Prepared
 from scheduler.runs import (
     ACTIVE,
     RUN_TRANSITIONS,
@@ -50,7 +53,9 @@ from scheduler.runs import (
     count_by_status,
     delivery_address,
     finish_planning,
+    foreign_lease_ends,
     get_run,
+    lease_holders,
     list_runs,
     open_run,
     pause_run,
@@ -261,7 +266,7 @@ def _claimable(
     lapsed = and_(_D.status == _S.SENDING, or_(_D.lease_until.is_(None), _D.lease_until < now))
     return [
         _D.run_id == run_id,
-        or_(_D.status.in_(_moving(_S.SENDING, *statuses)), lapsed),
+        or_(_any_of(_moving(_S.SENDING, *statuses)), lapsed),
         or_(_D.not_before.is_(None), _D.not_before <= now),
     ]
 
@@ -294,30 +299,31 @@ def claim(
     # tell the taken-over ones) and what sending needs are read by the pick.
     # Core statements on the session's connection: the ORM's execute path costs more than
     # SQLite spends on them, and neither needs the ORM.
-    pick, mark = _sqlite_claim(tuple(statuses))
+    dialect = session.get_bind().dialect
     connection = session.connection()
     values = {"b_after": after_id, "b_run": run.id, "b_now": now, "b_limit": limit}
-    picked = {row[0]: row for row in connection.execute(pick, values | {"b_list": run.list_id})}
+    pick = _sqlite_pick(tuple(statuses), dialect)
+    rows = pick.run(connection, values | {"b_list": run.list_id})
+    picked: dict[int, Any] = {row[0]: row for row in rows}
     if not picked:
         return [], 0
-    values |= {"b_ids": list(picked), "b_lease": lease, "b_until": until}
-    marked = connection.execute(mark, values).scalars()
+    values |= {f"b_id{i}": delivery_id for i, delivery_id in enumerate(picked)}
+    values |= {"b_lease": lease, "b_until": until}
+    mark = _sqlite_mark(tuple(statuses), len(picked), dialect)
+    marked = mark.run(connection, values).scalars()
     claims = [picked[delivery_id] for delivery_id in sorted(marked)]
     lapsed = sum(1 for row in claims if row[6] == _S.SENDING)
     return [Claim(*row[:6]) for row in claims], lapsed
 
 
 @functools.cache
-def _sqlite_claim(statuses: tuple[DeliveryStatus, ...]) -> tuple[Select[Any], Update]:
-    """SQLite's claim, built once: pick (what sending needs, the status before), then mark.
+def _sqlite_pick(statuses: tuple[DeliveryStatus, ...], dialect: Dialect) -> Prepared:
+    """SQLite's claim, first step: what sending needs and the status before, by id from after.
 
-    ``run_id + 0``: the pick walks the primary key from ``b_after``, and the mark finds its
-    rows by primary key. Through UNIQUE(run_id, subscriber_id) SQLite read and sorted the whole
-    run for each pick (7 ms at 10k readers), and scanned it for each mark of more than one row
-    (1.3 ms at 10k; one id alone it looked up by key).
+    ``run_id + 0``: the pick walks the primary key from ``b_after``. Through UNIQUE(run_id,
+    subscriber_id) SQLite read and sorted the whole run for each pick (7 ms at 10k readers).
+    Compiled once (scheduler/prepared.py): it runs every turn of the send loop.
     """
-    now: BindParameter[dt.datetime] = bindparam("b_now", type_=_D.updated_at.type)
-    run_id: BindParameter[int] = bindparam("b_run", type_=Integer)
     subscription = (Subscription.subscriber_id == Delivery.subscriber_id) & (
         Subscription.list_id == bindparam("b_list", type_=Integer)
     )
@@ -333,20 +339,36 @@ def _sqlite_claim(statuses: tuple[DeliveryStatus, ...]) -> tuple[Select[Any], Up
         )
         .join(Subscriber, Subscriber.id == _D.subscriber_id)
         .join(Subscription, subscription)
-        .where(_D.id > bindparam("b_after"), (_D.run_id + 0) == run_id)
-        .where(*_claimable(run_id, now, statuses)[1:])
+        .where(_D.id > bindparam("b_after"), *_sqlite_claimable(statuses))
         .order_by(_D.id)
         .limit(bindparam("b_limit", type_=Integer))
     )
+    return Prepared(pick, dialect)
+
+
+@functools.cache
+def _sqlite_mark(statuses: tuple[DeliveryStatus, ...], count: int, dialect: Dialect) -> Prepared:
+    """SQLite's claim, second step: ``count`` picked rows (b_id0 …) marked `sending`.
+
+    By primary key: with ``run_id`` plain and more than one id, SQLite scanned the whole run
+    through UNIQUE(run_id, subscriber_id) for each mark (1.3 ms at 10k readers).
+    """
+    ids = [bindparam(f"b_id{i}", type_=Integer) for i in range(count)]
     mark = (
         update(_DELIVERIES)
-        .where(_D.id.in_(bindparam("b_ids", expanding=True)), (_D.run_id + 0) == run_id)
-        .where(*_claimable(run_id, now, statuses)[1:])
+        .where(_D.id.in_(ids), *_sqlite_claimable(statuses))
         .values(status=_S.SENDING, lease=bindparam("b_lease"), lease_until=bindparam("b_until"))
-        .values(updated_at=now)
+        .values(updated_at=bindparam("b_now", type_=_D.updated_at.type))
         .returning(_D.id)
     )
-    return pick, mark
+    return Prepared(mark, dialect)
+
+
+def _sqlite_claimable(statuses: tuple[DeliveryStatus, ...]) -> list[ColumnElement[bool]]:
+    """`_claimable` with ``run_id + 0``, which keeps SQLite on the primary key."""
+    run_id: BindParameter[int] = bindparam("b_run", type_=Integer)
+    now: BindParameter[dt.datetime] = bindparam("b_now", type_=_D.updated_at.type)
+    return [(_D.run_id + 0) == run_id, *_claimable(run_id, now, statuses)[1:]]
 
 
 @functools.cache
@@ -413,39 +435,6 @@ def lapse(session: Session, run_id: int, leases: Sequence[str]) -> None:
         )
 
 
-def lease_holders(session: Session, run_id: int, mine: str) -> list[str]:
-    """The leases other than ``mine`` under which deliveries of a run are `sending`."""
-    return list(
-        session.scalars(
-            select(_D.lease)
-            .where(_D.run_id == run_id, _D.status == _S.SENDING, _D.lease.is_not(None))
-            .where(_D.lease != mine)
-            .distinct()
-        )
-    )
-
-
-def foreign_lease_ends(
-    session: Session, run_id: int, lease: str, now: dt.datetime
-) -> dt.datetime | None:
-    """When the first claim of another sender in the run lapses (None: there is none).
-
-    A claim that has lapsed already counts too, with its past end: it is still `sending` until
-    a sender takes it over, and a sender that reached the end of its pass after the lapse must
-    come back for it, not leave it behind (a killed worker's claims were left unsent so).
-    """
-    ends: dt.datetime | None = session.scalar(
-        select(func.min(func.coalesce(_D.lease_until, now))).where(
-            _D.run_id == run_id,
-            _D.status == _S.SENDING,
-            or_(_D.lease.is_(None), _D.lease != lease),
-        )
-    )
-    if ends is not None and ends.tzinfo is None:  # SQLite keeps no zone; the values are UTC
-        ends = ends.replace(tzinfo=dt.UTC)
-    return ends
-
-
 # --- outcomes: sending → what the server said -------------------------------------------------
 
 
@@ -497,6 +486,8 @@ def record(session: Session, lease: str, outcomes: Sequence[Outcome]) -> int:
     now = utcnow()
     written = 0
     connection = session.connection()  # a Core statement: the ORM's execute path is slower
+    dialect = connection.dialect
+    run = _sqlite_record(dialect).run if dialect.name == "sqlite" else _record_with(connection)
     for o in outcomes:
         if o.status not in OUTCOMES:
             raise ValueError(f"an outcome cannot be {o.status}")
@@ -512,8 +503,19 @@ def record(session: Session, lease: str, outcomes: Sequence[Outcome]) -> int:
         }
         # One statement each: executemany's row count is not reliable across drivers, and the
         # count is what tells a sender it lost a delivery to another.
-        written += int(getattr(connection.execute(_RECORD, params), "rowcount", 0) or 0)
+        written += int(getattr(run(connection, params), "rowcount", 0) or 0)
     return written
+
+
+@functools.cache
+def _sqlite_record(dialect: Dialect) -> Prepared:
+    """The record compiled once for SQLite (scheduler/prepared.py): one run per outcome."""
+    return Prepared(_RECORD, dialect)
+
+
+def _record_with(connection: Connection) -> Callable[[Connection, dict[str, Any]], Any]:
+    """The record through SQLAlchemy's execute (a server database's round trip costs more)."""
+    return lambda _connection, params: connection.execute(_RECORD, params)
 
 
 _RELEASING = _moving(_S.PENDING, _S.SENDING)

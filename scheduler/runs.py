@@ -20,6 +20,7 @@ from sqlalchemy import (
     Text,
     UniqueConstraint,
     func,
+    or_,
     select,
     update,
 )
@@ -46,7 +47,9 @@ __all__ = [
     "count_by_status",
     "delivery_address",
     "finish_planning",
+    "foreign_lease_ends",
     "get_run",
+    "lease_holders",
     "list_runs",
     "open_run",
     "pause_run",
@@ -327,3 +330,40 @@ def count_by_status(session: Session, run_id: int) -> dict[str, int]:
     ):
         counts[str(status)] = n
     return counts
+
+
+def lease_holders(session: Session, run_id: int, mine: str) -> list[str]:
+    """The leases other than ``mine`` under which deliveries of a run are `sending`."""
+    return list(
+        session.scalars(
+            select(Delivery.lease)
+            .where(
+                Delivery.run_id == run_id,
+                Delivery.status == DeliveryStatus.SENDING,
+                Delivery.lease.is_not(None),
+            )
+            .where(Delivery.lease != mine)
+            .distinct()
+        )
+    )
+
+
+def foreign_lease_ends(
+    session: Session, run_id: int, lease: str, now: dt.datetime
+) -> dt.datetime | None:
+    """When the first claim of another sender in the run lapses (None: there is none).
+
+    A claim that has lapsed already counts too, with its past end: it is still `sending` until
+    a sender takes it over, and a sender that reached the end of its pass after the lapse must
+    come back for it, not leave it behind (a killed worker's claims were left unsent so).
+    """
+    ends: dt.datetime | None = session.scalar(
+        select(func.min(func.coalesce(Delivery.lease_until, now))).where(
+            Delivery.run_id == run_id,
+            Delivery.status == DeliveryStatus.SENDING,
+            or_(Delivery.lease.is_(None), Delivery.lease != lease),
+        )
+    )
+    if ends is not None and ends.tzinfo is None:  # SQLite keeps no zone; the values are UTC
+        ends = ends.replace(tzinfo=dt.UTC)
+    return ends
