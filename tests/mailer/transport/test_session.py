@@ -47,6 +47,24 @@ async def test_transactions_deliver_exact_bytes_and_classify_refusals(pipelining
     assert sink.connections() == 1
 
 
+async def test_messages_without_a_leading_dot_arrive_exactly_one_after_another() -> None:
+    """A body with no line to stuff (sent as it is, then the end line) arrives byte for byte.
+
+    Three in a row on one connection: each ends where it should, with a line that only
+    looks like the end ("x." or ". " inside a line) left alone.
+    """
+    bodies = [b"plain\r\n", b"a line ending in a dot.\r\n", b"dots . inside\r\nand. more\r\n"]
+    with SmtpSink() as sink:
+        transport = SmtpTransport(SmtpConfig(host=sink.host, port=sink.port, timeout=5))
+        for body in bodies:
+            assert (await transport.send(message("reader@example.net", body))).code == 250
+        await transport.close()
+    assert [m.data for m in sink.messages] == [
+        message("reader@example.net", body).data for body in bodies
+    ]
+    assert sink.connections() == 1
+
+
 @pytest.mark.smtp_faults(drop_during_data=1.0)
 async def test_a_connection_lost_after_the_message_is_an_uncertain_delivery(
     smtp_sink: SmtpSink,
