@@ -337,7 +337,7 @@ class _PersonalLine:
         line = self.line
         for slot, value in slots.items():
             line = line.replace(slot.value, html_lib.escape(value) if self.html else value)
-        return _quoted_printable(line) + b"\r\n"
+        return _quoted_printable_line(line) + b"\r\n"
 
 
 _TEXT_HEAD = (
@@ -384,6 +384,36 @@ def _quoted_printable(text: str) -> bytes:
     body = "\n".join(lines).encode("utf-8").decode("latin-1")
     encoded = quoprimime.body_encode(body, maxlinelen=76)
     return encoded.replace("\n", "\r\n").encode("ascii")
+
+
+def _quoted_printable_line(line: str) -> bytes:
+    """`_quoted_printable` of one line, byte for byte, without the stdlib's per-character map.
+
+    A personal line (a link with the reader's token) is encoded for every message; when it is
+    printable ASCII, only "=" needs quoting, and the stdlib's wrapping is done here on it.
+    """
+    if not (line.isascii() and line.isprintable()):
+        return _quoted_printable(line)
+    line = line.replace("=", "=3D")
+    lines, start, last = [], 0, len(line) - 77
+    while start <= last:  # quoprimime.body_encode's soft breaks, never inside an "=XX"
+        stop = start + 75
+        if line[stop - 2] == "=":
+            lines.append(line[start : stop - 1])
+            start = stop - 2
+        elif line[stop - 1] == "=":
+            lines.append(line[start:stop])
+            start = stop - 1
+        else:
+            lines.append(line[start:stop] + "=")
+            start = stop
+    if line.endswith(" "):  # a space ending a line is quoted, as the stdlib quotes it
+        room = start - last
+        ending = "=20" if room >= 3 else (" =\r\n" if room == 2 else "=\r\n=20")
+        lines.append(line[start:-1] + ending)
+    else:
+        lines.append(line[start:])
+    return "\r\n".join(lines).encode("ascii")
 
 
 def build_message(

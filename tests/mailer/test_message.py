@@ -17,6 +17,7 @@ from mailer.message import (
     ListHeaders,
     MessageTemplate,
     _quoted_printable,
+    _quoted_printable_line,
     build_message,
     display_name,
     domain_of,
@@ -273,6 +274,19 @@ class TestTemplate:
         assert html_part == _quoted_printable(whole.html)
         expected = base64.b64encode(hashlib.sha256(canonical_body(body)).digest()).decode()
         assert f"bh={expected};" in signature.decode().replace("\r\n\t", "")
+
+    @given(
+        st.text(alphabet=st.sampled_from('ab=" /.:-_?&<>é\t'), max_size=400) | st.text(max_size=200)
+    )
+    def test_a_personal_line_is_encoded_as_the_stdlib_encodes_it(self, line: str) -> None:
+        """The fast encoding of one line (each reader's links) is the stdlib's, byte for byte.
+
+        Soft breaks never split an "=3D", a final space is quoted where the stdlib quotes it,
+        and lines that are not printable ASCII (tabs, accents) take the stdlib's own path.
+        """
+        assert _quoted_printable_line(line.replace("\n", " ")) == _quoted_printable(
+            line.replace("\n", " ")
+        )
 
     def test_quoted_printable_lines_stay_short(self) -> None:
         """Every line of a 40 KB HTML part stays within quoted-printable's 76 characters."""
