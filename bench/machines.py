@@ -17,7 +17,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import re
 import subprocess
 import sys
@@ -161,7 +160,7 @@ def main() -> None:
     if len(once) != 1 or figures["received_by_sinks"] != figures["delivered"]:
         raise SystemExit("not every reader was delivered exactly once (see the figures)")
     if not args.no_record:
-        record("machines", figures, note=f"load {os.getloadavg()[0]:.1f}")
+        record("machines", figures)
 
 
 if __name__ == "__main__":
