@@ -10,14 +10,13 @@ from __future__ import annotations
 
 import datetime as dt
 import functools
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, cast
 
 from sqlalchemy import (
     BindParameter,
     ColumnElement,
-    Connection,
     Integer,
     Select,
     String,
@@ -261,12 +260,17 @@ def _claimable(
     run_id: int | BindParameter[int],
     now: dt.datetime | BindParameter[dt.datetime],
     statuses: Sequence[DeliveryStatus],
+    each: bool = False,
 ) -> list[ColumnElement[bool]]:
-    """Due deliveries of the run in ``statuses``, or `sending` under a lapsed lease."""
+    """Due deliveries of the run in ``statuses``, or `sending` under a lapsed lease.
+
+    ``each``: OR-ed equalities (a statement compiled once), not an IN rendered per call.
+    """
     lapsed = and_(_D.status == _S.SENDING, or_(_D.lease_until.is_(None), _D.lease_until < now))
+    moving = _moving(_S.SENDING, *statuses)
     return [
         _D.run_id == run_id,
-        or_(_any_of(_moving(_S.SENDING, *statuses)), lapsed),
+        or_(_any_of(moving) if each else _D.status.in_(moving), lapsed),
         or_(_D.not_before.is_(None), _D.not_before <= now),
     ]
 
@@ -297,20 +301,17 @@ def claim(
         return [Claim(*row[:6]) for row in returned], lapsed
     # SQLite: RETURNING sees only the updated table, so the statuses before the claim (which
     # tell the taken-over ones) and what sending needs are read by the pick.
-    # Core statements on the session's connection: the ORM's execute path costs more than
-    # SQLite spends on them, and neither needs the ORM.
-    dialect = session.get_bind().dialect
+    # Compiled once, run on the session's connection (scheduler/prepared.py).
     connection = session.connection()
     values = {"b_after": after_id, "b_run": run.id, "b_now": now, "b_limit": limit}
-    pick = _sqlite_pick(tuple(statuses), dialect)
+    pick = _sqlite_pick(tuple(statuses), connection.dialect)
     rows = pick.run(connection, values | {"b_list": run.list_id})
     picked: dict[int, Any] = {row[0]: row for row in rows}
     if not picked:
         return [], 0
-    values |= {f"b_id{i}": delivery_id for i, delivery_id in enumerate(picked)}
-    values |= {"b_lease": lease, "b_until": until}
-    mark = _sqlite_mark(tuple(statuses), len(picked), dialect)
-    marked = mark.run(connection, values).scalars()
+    values |= {f"b_id{i}": id_ for i, id_ in enumerate(picked)}
+    mark = _sqlite_mark(tuple(statuses), len(picked), connection.dialect)
+    marked = mark.run(connection, values | {"b_lease": lease, "b_until": until}).scalars()
     claims = [picked[delivery_id] for delivery_id in sorted(marked)]
     lapsed = sum(1 for row in claims if row[6] == _S.SENDING)
     return [Claim(*row[:6]) for row in claims], lapsed
@@ -368,7 +369,7 @@ def _sqlite_claimable(statuses: tuple[DeliveryStatus, ...]) -> list[ColumnElemen
     """`_claimable` with ``run_id + 0``, which keeps SQLite on the primary key."""
     run_id: BindParameter[int] = bindparam("b_run", type_=Integer)
     now: BindParameter[dt.datetime] = bindparam("b_now", type_=_D.updated_at.type)
-    return [(_D.run_id + 0) == run_id, *_claimable(run_id, now, statuses)[1:]]
+    return [(_D.run_id + 0) == run_id, *_claimable(run_id, now, statuses, each=True)[1:]]
 
 
 @functools.cache
@@ -486,8 +487,7 @@ def record(session: Session, lease: str, outcomes: Sequence[Outcome]) -> int:
     now = utcnow()
     written = 0
     connection = session.connection()  # a Core statement: the ORM's execute path is slower
-    dialect = connection.dialect
-    run = _sqlite_record(dialect).run if dialect.name == "sqlite" else _record_with(connection)
+    prepared = _sqlite_record(connection.dialect) if connection.dialect.name == "sqlite" else None
     for o in outcomes:
         if o.status not in OUTCOMES:
             raise ValueError(f"an outcome cannot be {o.status}")
@@ -503,7 +503,11 @@ def record(session: Session, lease: str, outcomes: Sequence[Outcome]) -> int:
         }
         # One statement each: executemany's row count is not reliable across drivers, and the
         # count is what tells a sender it lost a delivery to another.
-        written += int(getattr(run(connection, params), "rowcount", 0) or 0)
+        if prepared is not None:
+            result = prepared.run(connection, params)
+        else:  # a server database: its round trip costs more than SQLAlchemy's path
+            result = connection.execute(_RECORD, params)
+        written += int(getattr(result, "rowcount", 0) or 0)
     return written
 
 
@@ -511,11 +515,6 @@ def record(session: Session, lease: str, outcomes: Sequence[Outcome]) -> int:
 def _sqlite_record(dialect: Dialect) -> Prepared:
     """The record compiled once for SQLite (scheduler/prepared.py): one run per outcome."""
     return Prepared(_RECORD, dialect)
-
-
-def _record_with(connection: Connection) -> Callable[[Connection, dict[str, Any]], Any]:
-    """The record through SQLAlchemy's execute (a server database's round trip costs more)."""
-    return lambda _connection, params: connection.execute(_RECORD, params)
 
 
 _RELEASING = _moving(_S.PENDING, _S.SENDING)
