@@ -13,14 +13,20 @@ PYTEST_ARGS ?=
 
 $(VENV)/bin/python:
 	$(PYTHON) -m venv $(VENV)
-	$(PY) -m pip install --quiet --upgrade pip
 
-$(APP_STAMP): pyproject.toml | $(VENV)/bin/python
-	$(PY) -m pip install --quiet -e .
+# uv installs the same packages in ~25 s where pip took ~75 (bytecode compiled in both): a
+# minute of make test's 15. It resolves from PyPI like pip; only the installer differs.
+UV := $(VENV)/bin/uv
+INSTALL := $(UV) pip install --quiet --compile-bytecode --python $(PY)
+$(UV): | $(VENV)/bin/python
+	$(PY) -m pip install --quiet 'uv>=0.5'
+
+$(APP_STAMP): pyproject.toml | $(UV)
+	$(INSTALL) -e .
 	touch $@
 
-$(DEV_STAMP): pyproject.toml | $(VENV)/bin/python
-	$(PY) -m pip install --quiet -e '.[dev]'
+$(DEV_STAMP): pyproject.toml | $(UV)
+	$(INSTALL) -e '.[dev]'
 	touch $@ $(APP_STAMP)
 
 demo: $(APP_STAMP)
