@@ -21,23 +21,30 @@ from collections import deque
 from mailer.errors import ConnectionFailure, DeliveryError, PermanentFailure, TemporaryFailure
 from mailer.replies import Stage
 
-__all__ = ["Reply", "SmtpSession", "dot_stuff"]
+__all__ = ["Reply", "SmtpSession", "data_pieces", "dot_stuff"]
 
 Reply = tuple[int, str]
 
 
 def dot_stuff(data: bytes) -> bytes:
-    """The DATA payload: CRLF-terminated, leading dots doubled, ending with the lone dot line.
+    """The DATA payload: CRLF-terminated, leading dots doubled, ending with the lone dot line."""
+    return b"".join(data_pieces(data))
+
+
+def data_pieces(data: bytes) -> tuple[bytes, bytes]:
+    """`dot_stuff` in the two pieces a session writes: the message, then the end line.
 
     Messages built by `mailer.message` use CRLF throughout, so a byte replace (memchr speed)
-    does what a regular expression over every line would.
+    does what a regular expression over every line would; and the usual message has no line
+    to stuff, so it goes out as it is, not copied (50 KB) to add three bytes.
     """
     if not data.endswith(b"\r\n"):
         data += b"\r\n"
-    stuffed = data.replace(b"\r\n.", b"\r\n..")
-    if stuffed.startswith(b"."):
-        stuffed = b"." + stuffed
-    return stuffed + b".\r\n"
+    if data.startswith(b".") or b"\r\n." in data:
+        data = data.replace(b"\r\n.", b"\r\n..")
+        if data.startswith(b"."):
+            data = b"." + data
+    return data, b".\r\n"
 
 
 class SmtpSession(asyncio.Protocol):
@@ -180,13 +187,8 @@ class SmtpSession(asyncio.Protocol):
             await self._reset()
             raise _failure(*(refused or (start, Stage.DATA)))
         self.body_sent = True
-        if data.endswith(b"\r\n") and not data.startswith(b".") and b"\r\n." not in data:
-            # Nothing to stuff (the common case): the message as it is and the end line, not
-            # two copies of 50 KB made to add three bytes.
-            self._write(data)
-            self._write(b".\r\n")
-        else:
-            self._write(dot_stuff(data))
+        for piece in data_pieces(data):
+            self._write(piece)
         final = await self._reply()
         if not 200 <= final[0] < 300:
             await self._reset()
