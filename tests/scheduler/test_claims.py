@@ -226,10 +226,7 @@ class TestSqlitePick:
         temporary B-tree: the plan through UNIQUE(run_id, subscriber_id) read and sorted every
         delivery of the run for each claim, so a send slowed down with the size of its run.
         """
-        statement, params = self._claim_statement(app, run_id, "SELECT")
-        with app.engine.connect() as connection:
-            plan = connection.exec_driver_sql(f"EXPLAIN QUERY PLAN {statement}", params).all()
-        steps = " / ".join(str(row[-1]) for row in plan)
+        steps = self._claim_plan(app, run_id, "SELECT")
         assert "SEARCH deliveries USING INTEGER PRIMARY KEY (rowid>?)" in steps, steps
         assert "TEMP B-TREE" not in steps, steps
 
@@ -242,16 +239,13 @@ class TestSqlitePick:
         With more than one id SQLite preferred UNIQUE(run_id, subscriber_id) and read every
         delivery of the run for each turn's mark (1.3 ms at 10k readers).
         """
-        statement, params = self._claim_statement(app, run_id, "UPDATE")
-        with app.engine.connect() as connection:
-            plan = connection.exec_driver_sql(f"EXPLAIN QUERY PLAN {statement}", params).all()
-        steps = " / ".join(str(row[-1]) for row in plan)
+        steps = self._claim_plan(app, run_id, "UPDATE")
         assert "SEARCH deliveries USING INTEGER PRIMARY KEY (rowid=?)" in steps, steps
         assert "INDEX" not in steps, steps
 
     @staticmethod
-    def _claim_statement(app: Briefmail, run_id: int, verb: str) -> tuple[str, Any]:
-        """The statement starting with ``verb`` that a claim of three rows runs on deliveries."""
+    def _claim_plan(app: Briefmail, run_id: int, verb: str) -> str:
+        """SQLite's plan steps for the ``verb`` statement a three-row claim runs on deliveries."""
         assert app.engine.dialect.name == "sqlite"
         seen: list[tuple[str, Any]] = []
 
@@ -269,4 +263,6 @@ class TestSqlitePick:
         finally:
             event.remove(app.engine, "before_cursor_execute", keep)
         [(statement, params)] = seen
-        return statement, params
+        with app.engine.connect() as connection:
+            plan = connection.exec_driver_sql(f"EXPLAIN QUERY PLAN {statement}", params).all()
+        return " / ".join(str(row[-1]) for row in plan)
