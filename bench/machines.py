@@ -26,7 +26,7 @@ from pathlib import Path
 
 from bench.baseline import prebuilt_message
 from bench.database import bench_database
-from bench.processes import briefmail_command, clean_env, run_cli
+from bench.processes import briefmail_command, clean_env, run_cli, run_command
 from bench.record import record
 from bench.send import _create_subscribers, _set_up_briefmail
 from bench.smtp_sink import SmtpSink, locate
@@ -46,17 +46,8 @@ def plan(folder: Path, config: Path, issue_id: int) -> int:
         "from pathlib import Path\napp = build_app(load_settings(Path(sys.argv[1])))\n"
         "print(app.sending.plan(int(sys.argv[2])))\napp.close()\n"
     )
-    done = subprocess.run(
-        [sys.executable, "-c", code, str(config), str(issue_id)],
-        cwd=folder,
-        env=clean_env(),
-        capture_output=True,
-        text=True,
-        check=False,
-    )
-    if done.returncode != 0:
-        raise SystemExit(f"planning failed:\n{done.stderr}")
-    return int(done.stdout.split()[-1])
+    out = run_command(folder, [sys.executable, "-c", code, str(config), str(issue_id)], "planning")
+    return int(out.split()[-1])
 
 
 def start_worker(folder: Path, config: Path, run_id: int) -> subprocess.Popen[str]:

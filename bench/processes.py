@@ -33,16 +33,16 @@ def clean_env() -> dict[str, str]:
 
 def run_cli(folder: Path, *args: str) -> str:
     """Run `briefmail ARGS` in the folder; its stdout, or SystemExit with its stderr."""
+    return run_command(folder, [briefmail_command(), *args], f"briefmail {' '.join(args)}")
+
+
+def run_command(folder: Path, command: list[str], name: str) -> str:
+    """Run ``command`` in the folder, no BRIEFMAIL_* set; its stdout, or SystemExit naming it."""
     done = subprocess.run(
-        [briefmail_command(), *args],
-        cwd=folder,
-        env=clean_env(),
-        capture_output=True,
-        text=True,
-        check=False,
+        command, cwd=folder, env=clean_env(), capture_output=True, text=True, check=False
     )
     if done.returncode != 0:
-        raise SystemExit(f"briefmail {' '.join(args)} failed ({done.returncode}):\n{done.stderr}")
+        raise SystemExit(f"{name} failed ({done.returncode}):\n{done.stderr}")
     return done.stdout
 
 
