@@ -11,7 +11,6 @@ from __future__ import annotations
 import json
 import os
 from collections import Counter
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -41,19 +40,6 @@ def configure(home: Path, database_url: str, port: int) -> Path:
         encoding="utf-8",
     )
     return config
-
-
-@pytest.fixture
-def planned(tmp_path: Path, database_url: str) -> Iterator[tuple[int, Briefmail]]:
-    """READERS confirmed readers (a CSV import), the sample brief, and its planned run.
-
-    The app is closed even when a test fails, so no connection of it outlives its test.
-    """
-    run_id, app = planned_run(tmp_path, database_url)
-    try:
-        yield run_id, app
-    finally:
-        app.close()
 
 
 def planned_run(home: Path, database_url: str) -> tuple[int, Briefmail]:

@@ -11,7 +11,6 @@ from __future__ import annotations
 import json
 import signal
 import time
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -25,21 +24,10 @@ from tests.briefmail.cli.test_workers import (
     WORKERS,
     check_everyone_once,
     configure,
-    planned_run,
 )
 from tests.conftest import start_briefmail
 
 pytestmark = pytest.mark.postgresql_only
-
-
-@pytest.fixture
-def planned(tmp_path: Path, database_url: str) -> Iterator[tuple[int, Briefmail]]:
-    """The planned 20,000-reader run of test_workers.py; the app closed after the test."""
-    run_id, app = planned_run(tmp_path, database_url)
-    try:
-        yield run_id, app
-    finally:
-        app.close()
 
 
 def test_a_killed_workers_claims_are_taken_over_after_the_lease(
