@@ -20,6 +20,7 @@ from pathlib import Path
 
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ed25519, padding, rsa
+from cryptography.hazmat.primitives.asymmetric.utils import Prehashed
 
 __all__ = [
     "OVERSIGNED_HEADERS",
@@ -27,6 +28,7 @@ __all__ = [
     "DkimError",
     "DkimSigner",
     "HeaderSigner",
+    "Unsigned",
     "canonical_body",
     "canonical_header",
     "canonical_lines",
@@ -111,23 +113,46 @@ class DkimSigner:
     @classmethod
     def from_pem(cls, domain: str, selector: str, pem: bytes, origin: str = "key") -> DkimSigner:
         """A signer from PEM bytes; DkimError (naming ``origin``) if the key is unusable."""
-        path = origin
         try:
             key = serialization.load_pem_private_key(pem, password=None)
         except (ValueError, TypeError) as exc:
-            raise DkimError(f"{path}: cannot load a DKIM private key: {exc}") from exc
+            raise DkimError(f"{origin}: cannot load a DKIM private key: {exc}") from exc
+        return cls.from_key(key, domain, selector, origin)
+
+    @classmethod
+    def from_key(
+        cls, key: object, domain: str = "", selector: str = "", origin: str = "key"
+    ) -> DkimSigner:
+        """A signer for a loaded private key; DkimError (naming ``origin``) if it is unusable."""
         if isinstance(key, rsa.RSAPrivateKey):
             if key.key_size < 1024:
-                raise DkimError(f"{path}: RSA keys shorter than 1024 bits are refused by receivers")
+                raise DkimError(
+                    f"{origin}: RSA keys shorter than 1024 bits are refused by receivers"
+                )
             return cls(domain, selector, key)
         if isinstance(key, ed25519.Ed25519PrivateKey):
             return cls(domain, selector, key)
-        raise DkimError(f"{path}: DKIM keys must be RSA or Ed25519")
+        raise DkimError(f"{origin}: DKIM keys must be RSA or Ed25519")
 
     @property
     def algorithm(self) -> str:
         """The a= tag of the signature."""
         return "ed25519-sha256" if isinstance(self.key, ed25519.Ed25519PrivateKey) else "rsa-sha256"
+
+    @property
+    def signature_size(self) -> int:
+        """Bytes of every signature this key makes (an RSA key's modulus, or Ed25519's 64)."""
+        return self.key.key_size // 8 if isinstance(self.key, rsa.RSAPrivateKey) else 64
+
+    def sign_digest(self, digest: bytes) -> bytes:
+        """The b= signature of signed header data whose SHA-256 is ``digest``.
+
+        RSA signs the digest as PKCS#1 v1.5 of SHA-256 (byte-identical to signing the data,
+        the padding being deterministic); Ed25519-SHA256 signs the digest itself (RFC 8463).
+        """
+        if isinstance(self.key, rsa.RSAPrivateKey):
+            return self.key.sign(digest, padding.PKCS1v15(), Prehashed(hashes.SHA256()))
+        return self.key.sign(digest)
 
     def sign(self, message: bytes, timestamp: int | None = None) -> bytes:
         """Return ``message`` (CRLF line endings) with a DKIM-Signature header prepended."""
@@ -162,6 +187,15 @@ class HeaderSigner:
 
     def signature(self, head: bytes, body_hash: bytes, timestamp: int | None = None) -> bytes:
         """The DKIM-Signature line for ``head`` (the lines above the shared ones) and a body."""
+        unsigned = self.prepare(head, body_hash, timestamp)
+        return unsigned.line(self.signer.sign_digest(unsigned.digest))
+
+    def prepare(self, head: bytes, body_hash: bytes, timestamp: int | None = None) -> Unsigned:
+        """Everything of the DKIM-Signature line but its signature, and the digest to sign.
+
+        For a sender that has the digest signed elsewhere (`mailer.signing`) and finishes the
+        line with `Unsigned.line`.
+        """
         own = _canonical_headers(head)
         headers = {
             name: own.get(name, []) + self.constant.get(name, [])
@@ -179,11 +213,19 @@ class HeaderSigner:
             headers[name].pop() for name in SIGNED_HEADERS + OVERSIGNED_HEADERS if headers.get(name)
         )
         data = (signed + canonical_header("DKIM-Signature", tags).rstrip("\r\n")).encode()
-        if isinstance(signer.key, rsa.RSAPrivateKey):
-            signature = signer.key.sign(data, padding.PKCS1v15(), hashes.SHA256())
-        else:
-            signature = signer.key.sign(hashlib.sha256(data).digest())
-        value = tags + base64.b64encode(signature).decode()
+        return Unsigned(tags, hashlib.sha256(data).digest())
+
+
+@dataclass(frozen=True, slots=True)
+class Unsigned:
+    """A DKIM-Signature line waiting for its signature: its tags and the digest to sign."""
+
+    tags: str
+    digest: bytes
+
+    def line(self, signature: bytes) -> bytes:
+        """The header line, folded for the wire, with ``signature`` as its b= tag."""
+        value = self.tags + base64.b64encode(signature).decode()
         return f"DKIM-Signature: {_fold(value)}\r\n".encode()
 
 

@@ -136,6 +136,20 @@ class TestCanonicalisation:
         assert below == whole  # PKCS#1 v1.5 and Ed25519 are both deterministic
         assert verify(below + own + shared + b"\r\n" + body, signer)
 
+    def test_a_digest_signed_elsewhere_gives_the_same_line(self, signer: DkimSigner) -> None:
+        """`prepare` + `sign_digest` + `line` is `signature`, byte for byte.
+
+        That is what lets a signing process (mailer.signing) sign only the 32-byte digest;
+        for RSA the digest's signature is also the signature of the data itself.
+        """
+        head, _, body = build().partition(b"\r\n\r\n")
+        body_hash = hashlib.sha256(canonical_body(body)).digest()
+        unsigned = signer.below(b"").prepare(head + b"\r\n", body_hash, timestamp=1_700_000_000)
+        line = unsigned.line(signer.sign_digest(unsigned.digest))
+        assert line == signer.signature(head + b"\r\n", body_hash, timestamp=1_700_000_000)
+        assert verify(line + head + b"\r\n\r\n" + body, signer)
+        assert len(signer.sign_digest(unsigned.digest)) == signer.signature_size
+
     def test_relaxed_header(self) -> None:
         """Names are lowercased, folding removed and runs of whitespace collapsed (RFC 6376)."""
         assert (
