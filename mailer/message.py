@@ -35,7 +35,7 @@ import html as html_lib
 import secrets
 import time
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from email import quoprimime
 from email.headerregistry import Address
 from email.message import EmailMessage
@@ -46,7 +46,7 @@ from typing import TYPE_CHECKING
 import idna
 
 from mailer.brand import Logo
-from mailer.dkim import DkimSigner, canonical_lines
+from mailer.dkim import DkimSigner, Unsigned, canonical_lines
 
 if TYPE_CHECKING:  # mailer.render measures its HTML with this module's html_size
     from mailer.render import Rendered
@@ -58,6 +58,7 @@ __all__ = [
     "MessageTemplate",
     "OutgoingMessage",
     "Slot",
+    "UnsignedMessage",
     "build_message",
     "display_name",
     "domain_of",
@@ -274,6 +275,35 @@ class MessageTemplate:
 
         AddressNotUsable when ``to`` cannot be written on the wire (see `wire_address`).
         """
+        unsigned = self.fill_unsigned(
+            to=to,
+            message_id=message_id,
+            return_path=return_path,
+            slots=slots,
+            unsubscribe_url=unsubscribe_url,
+            unsubscribe_mailto=unsubscribe_mailto,
+            date=date,
+        )
+        return self.sign(unsigned)
+
+    def sign(self, unsigned: UnsignedMessage) -> OutgoingMessage:
+        """A message of this template's, signed here (as it is, if DKIM is not set up)."""
+        if unsigned.pending is None or self.dkim is None:
+            return unsigned.message
+        return unsigned.signed(self.dkim.sign_digest(unsigned.pending.digest))
+
+    def fill_unsigned(
+        self,
+        *,
+        to: str,
+        message_id: str,
+        return_path: str,
+        slots: Mapping[Slot, str] | None = None,
+        unsubscribe_url: str | None = None,
+        unsubscribe_mailto: str | None = None,
+        date: dt.datetime | None = None,
+    ) -> UnsignedMessage:
+        """`fill` up to the DKIM signature, which the caller has made elsewhere (`signed`)."""
         to, smtputf8 = wire_address(to)
         lines = [
             ("To", to),
@@ -297,20 +327,38 @@ class MessageTemplate:
         own = "".join(f"{name}: {value}\r\n" for name, value in lines).encode("utf-8")
         filled = slots or {}
         body = [p if isinstance(p, bytes) else p.encode(filled) for p in self._pieces]
-        signature = b""
+        pending = None
         if self._signing is not None:
             body_hash = self._prefix_hash.copy()
             for piece, canonical in zip(body[self._first_personal :], self._canonical, strict=True):
                 body_hash.update(canonical if canonical is not None else canonical_lines(piece))
-            signature = self._signing.signature(own, body_hash.digest())
-        return OutgoingMessage(
+            pending = self._signing.prepare(own, body_hash.digest())
+        message = OutgoingMessage(
             mail_from=return_path,
             rcpt_to=to,
             # One join: 50 KB copied once, not once per piece added in front.
-            data=b"".join((signature, own, self._head, b"\r\n", *body)),
+            data=b"".join((own, self._head, b"\r\n", *body)),
             message_id=message_id,
             smtputf8=smtputf8,
         )
+        return UnsignedMessage(message, pending)
+
+
+@dataclass(frozen=True, slots=True)
+class UnsignedMessage:
+    """A filled message whose DKIM-Signature line waits for a signature made elsewhere."""
+
+    #: The message as sent, but without the DKIM-Signature line.
+    message: OutgoingMessage
+    #: The line's tags and the digest to sign; None: the message is not signed at all.
+    pending: Unsigned | None
+
+    def signed(self, signature: bytes) -> OutgoingMessage:
+        """The message with its DKIM-Signature line (made of ``signature``) on top."""
+        if self.pending is None:
+            raise ValueError("this message is not DKIM-signed")
+        line = self.pending.line(signature)
+        return replace(self.message, data=line + self.message.data)
 
 
 _last_date: tuple[int, str] = (0, "")

@@ -17,6 +17,7 @@ from mailer.dkim import DkimSigner
 from mailer.message import (
     MessageTemplate,
     OutgoingMessage,
+    UnsignedMessage,
     display_name,
     domain_of,
     make_message_id,
@@ -135,13 +136,24 @@ class MessageFactory:
         key: str = "",
     ) -> OutgoingMessage:
         """One recipient's copy of a variant: their links, headers and VERP bounce address."""
+        return template.sign(self.unsigned(template, to, subscription_id, delivery_id, key))
+
+    def unsigned(
+        self,
+        template: MessageTemplate,
+        to: str,
+        subscription_id: int | None = None,
+        delivery_id: int | None = None,
+        key: str = "",
+    ) -> UnsignedMessage:
+        """`message` but for its DKIM signature, which the caller has made elsewhere."""
         links = self.links(subscription_id, key)
         unsubscribe_url = links[Slot.UNSUBSCRIBE_URL]
         unsubscribe_token = unsubscribe_url.rsplit("/", 1)[1]
         domain = self.domain
         run = f"run{self.run_id}" if self.run_id is not None else "preview"
         mailto_subject = quote(f"unsubscribe {unsubscribe_token}")
-        return template.fill(
+        return template.fill_unsigned(
             to=to,
             message_id=make_message_id(domain, f"{run}.{delivery_id or 0}.{secrets.token_hex(6)}"),
             # VERP: the bounce address names the delivery, so a bounce finds its row; the token

@@ -237,6 +237,38 @@ class TestTemplate:
             assert html is not None
             assert 'href="https://news.example.org/u/t?a=1&amp;b=2"' in html.get_content()
 
+    def test_a_message_signed_elsewhere_equals_one_signed_here(self) -> None:
+        """`fill_unsigned` + a signature of its digest is `fill`, byte for byte, and verifies.
+
+        A message without DKIM has nothing pending, and asking to sign it is an error.
+        """
+        from mailer.message import MessageTemplate
+        from tests.mailer.test_dkim import verify
+
+        signer = DkimSigner.from_pem("news.example.org", "s", generate_key("rsa"))
+        fields = dict(
+            to="r@example.net",
+            message_id="<m@x>",
+            return_path="b@x",
+            date=dt.datetime(2026, 12, 3, 9, tzinfo=dt.UTC),
+        )
+        template = MessageTemplate(RENDERED, sender="a@news.example.org", dkim=signer)
+        unsigned = template.fill_unsigned(**fields)  # type: ignore[arg-type]
+        assert unsigned.pending is not None
+        message = unsigned.signed(signer.sign_digest(unsigned.pending.digest))
+        here = template.fill(**fields)  # type: ignore[arg-type]
+        # Only t= (the second it was signed) may differ between the two.
+        assert (
+            message.data.replace(b"\r\n\t", b"").split(b"t=")[0]
+            == (here.data.replace(b"\r\n\t", b"").split(b"t=")[0])
+        )
+        assert message.data.endswith(unsigned.message.data)
+        assert verify(message.data, signer)
+        bare = MessageTemplate(RENDERED, sender="a@news.example.org").fill_unsigned(**fields)  # type: ignore[arg-type]
+        assert bare.pending is None
+        with pytest.raises(ValueError, match="not DKIM-signed"):
+            bare.signed(b"x")
+
     @given(
         lines=st.lists(
             st.tuples(
