@@ -184,6 +184,7 @@ class Briefmail:
             self.renderer,
             TokenSigner(self.settings.secret()) if signed else None,
             dkim=self.dkim if signed else None,
+            signing=self.settings.dkim.signing,
             batch_size=self.settings.delivery.batch_size,
             lease_seconds=self.settings.delivery.lease_seconds,
             breaker=BreakerSettings(

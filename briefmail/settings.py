@@ -141,6 +141,9 @@ class DkimSettings(_Section):
     domain: str | None = None
     selector: str | None = None
     key_file: Path | None = None
+    #: Where signatures are made: "process" (a child process, on another core), "inline"
+    #: (in each sender), "auto" (a child when a core is free and a send has 1,000 messages).
+    signing: Literal["auto", "process", "inline"] = "auto"
 
 
 class ScheduleSettings(_Section):
@@ -554,6 +557,7 @@ security = "none"                           # none | starttls | tls
 # domain = "example.org"
 # selector = "brief"
 # key_file = "dkim.key"
+# signing = "auto"                          # auto | process | inline: RSA on a spare core
 
 [schedule]
 # Each reader gets the daily brief at their own local hour (07:00 unless they chose another).

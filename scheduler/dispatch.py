@@ -27,11 +27,12 @@ from sqlalchemy.orm import Session, sessionmaker
 from mailer.brand import Brand
 from mailer.dkim import DkimSigner
 from mailer.errors import ConnectionFailure, PermanentFailure, TemporaryFailure, UncertainDelivery
-from mailer.message import AddressNotUsable, MessageTemplate, OutgoingMessage
+from mailer.message import AddressNotUsable, MessageTemplate, UnsignedMessage
 from mailer.render import Renderer
 from mailer.replies import Reason
+from mailer.signing import WORTH_A_PROCESS, Signing, SigningMode, signing_for
 from mailer.transport import Transport
-from scheduler import ledger, pool
+from scheduler import ledger, pool, runs
 from scheduler.breaker import Breaker, BreakerSettings, pause_line
 from scheduler.claims import Lease, LeaseClaims
 from scheduler.editions import (
@@ -80,6 +81,8 @@ class _Pass:
     report: SendReport
     #: Messages at once: a pool's connections (a plain transport sends one at a time).
     width: int
+    #: Makes the DKIM signatures, here or in a child process (None: DKIM is not set up).
+    signing: Signing | None = None
     variants: dict[str, MessageTemplate] = field(default_factory=dict)
     sending: dict[asyncio.Task[Outcome], Claim] = field(default_factory=dict)
     #: Outcomes and releases since the last turn, recorded at the start of the next.
@@ -108,6 +111,7 @@ class Dispatcher:
         brands: Callable[[str], Brand] | None = None,
         batch_size: int = 500,
         dkim: DkimSigner | None = None,
+        signing: SigningMode = "inline",
         lease_seconds: float = 60.0,
         breaker: BreakerSettings | None = None,
         opener: Opener | None = None,
@@ -125,6 +129,10 @@ class Dispatcher:
         self.brands = brands
         self.batch_size = batch_size
         self.dkim = dkim
+        #: Where DKIM signatures are made (mailer.signing): "auto" on a spare core if any.
+        self.signing: SigningMode = signing
+        #: Sender processes this send runs on this machine (set in each by scheduler.pool).
+        self.senders = 1
         #: Seconds before the first retry of deferred deliveries (doubled each round).
         self.first_retry = 1.0
         #: How long a claim holds before another sender may take it over.
@@ -280,7 +288,13 @@ class Dispatcher:
         with self._sending_session() as session:
             run = ledger.get_run(session, run_id)
             claims = LeaseClaims(run, Lease.new(self.lease_seconds))
-            interrupted = await self._deliver(session, run, claims, transport, report)
+            async with signing_for(
+                self.dkim,
+                self.signing,
+                spare_core=pool.usable_cores() > self.senders,
+                messages=lambda: runs.count_open(session, run.id, WORTH_A_PROCESS),
+            ) as signing:
+                interrupted = await self._deliver(session, run, claims, transport, report, signing)
             report.uncertain = claims.uncertain
             report.lost = claims.lost
             if interrupted is not None and report.stopped is None:
@@ -320,6 +334,7 @@ class Dispatcher:
         claims: LeaseClaims,
         transport: Transport,
         report: SendReport,
+        signing: Signing | None,
     ) -> str | None:
         """The send loop of `deliver`; why it stopped early (None: nothing left to send)."""
         issue_row = load_issue(session, run.issue_id)
@@ -327,7 +342,7 @@ class Dispatcher:
         session.commit()
         width = max(1, int(getattr(transport, "concurrency", 1)))
         factory = self.factory(issue_row, run.kind, run.id)
-        one = _Pass(run, claims, factory, Breaker(run.id, self.breaker), report, width)
+        one = _Pass(run, claims, factory, Breaker(run.id, self.breaker), report, width, signing)
         while True:
             self._look_for_stop(session, one)
             self._record(session, claims, one.finished, one.released)
@@ -375,7 +390,7 @@ class Dispatcher:
                 one.variants[claim.variant] = one.factory.template(claim.variant)
                 one.report.variants_rendered += 1
             try:
-                message = one.factory.message(
+                message = one.factory.unsigned(
                     one.variants[claim.variant],
                     claim.email,
                     claim.subscription_id,
@@ -386,7 +401,7 @@ class Dispatcher:
                 # A poisoned delivery fails alone, recorded next turn; the run goes on.
                 one.finished.append(not_sent(claim.delivery_id, str(exc)))
                 continue
-            task = asyncio.create_task(self._attempt(transport, claim, message))
+            task = asyncio.create_task(self._attempt(transport, claim, message, one.signing))
             one.sending[task] = claim
         one.report.sent_now += len(taken)
 
@@ -505,9 +520,16 @@ class Dispatcher:
         )
 
     @staticmethod
-    async def _attempt(transport: Transport, claim: Claim, message: OutgoingMessage) -> Outcome:
-        """Send one message and say what became of it (ConnectionFailure propagates)."""
+    async def _attempt(
+        transport: Transport, claim: Claim, unsigned: UnsignedMessage, signing: Signing | None
+    ) -> Outcome:
+        """Sign, send one message and say what became of it (ConnectionFailure propagates)."""
+        message = unsigned.message
         try:
+            if unsigned.pending is not None:
+                if signing is None:
+                    raise RuntimeError("a DKIM-signed message, but nothing to sign it with")
+                message = unsigned.signed(await signing.sign(unsigned.pending.digest))
             accepted = await transport.send(message)
         except ConnectionFailure:
             raise

@@ -41,18 +41,24 @@ __all__ = [
 MAX_WORKERS = 64
 
 
+def usable_cores() -> int:
+    """The cores this process may run on (its CPU affinity), not every core of the machine.
+
+    A container or ``taskset`` may leave a process fewer cores than the machine has.
+    """
+    try:
+        return max(1, len(os.sched_getaffinity(0)))
+    except AttributeError:  # not on Linux
+        return os.cpu_count() or 1
+
+
 def worker_count(text: str) -> int:
     """``--workers``: a number from 1 to `MAX_WORKERS`, or "auto" for every core this may use.
 
-    "auto" counts the cores the process is allowed to run on (its CPU affinity, what a
-    container or ``taskset`` leaves it), not every core of the machine. ValueError otherwise.
+    "auto" is `usable_cores`. ValueError otherwise.
     """
     if text.strip().lower() == "auto":
-        try:
-            cores = len(os.sched_getaffinity(0))
-        except AttributeError:  # not on Linux
-            cores = os.cpu_count() or 1
-        return max(1, min(cores, MAX_WORKERS))
+        return min(usable_cores(), MAX_WORKERS)
     try:
         count = int(text)
     except ValueError:
@@ -103,7 +109,9 @@ class WorkerResult:
     problem: str | None = None
 
 
-def _sender(opener: Opener, run_id: int, retry_for: float, results: Connection) -> None:
+def _sender(
+    opener: Opener, run_id: int, retry_for: float, workers: int, results: Connection
+) -> None:
     """A sender process's life: open the application, send what the run owes, report, close."""
     try:
         side = opener()
@@ -112,6 +120,7 @@ def _sender(opener: Opener, run_id: int, retry_for: float, results: Connection) 
         return
     try:
         dispatcher = side.dispatcher()
+        dispatcher.senders = workers  # they share the cores: none is left to sign apart
         transport = side.transport()
 
         async def send() -> WorkerResult:
@@ -150,7 +159,7 @@ async def run_senders(
     for _ in range(workers):
         receiver, sender = context.Pipe(duplex=False)
         process = context.Process(
-            target=_sender, args=(opener, run_id, retry_for, sender), daemon=False
+            target=_sender, args=(opener, run_id, retry_for, workers, sender), daemon=False
         )
         process.start()
         sender.close()  # the child holds its end; ours closes so a dead child reads as EOF

@@ -45,6 +45,7 @@ __all__ = [
     "UnknownRun",
     "claim_query",
     "count_by_status",
+    "count_open",
     "delivery_address",
     "finish_planning",
     "foreign_lease_ends",
@@ -330,6 +331,18 @@ def count_by_status(session: Session, run_id: int) -> dict[str, int]:
     ):
         counts[str(status)] = n
     return counts
+
+
+def count_open(session: Session, run_id: int, up_to: int) -> int:
+    """A run's open deliveries, counted up to ``up_to`` (a bounded look, never a scan of 1M)."""
+    open_ = (DeliveryStatus.PENDING, DeliveryStatus.DEFERRED, DeliveryStatus.SENDING)
+    some = (
+        select(Delivery.id)
+        .where(Delivery.run_id == run_id, Delivery.status.in_(open_))
+        .limit(up_to)
+        .subquery()
+    )
+    return int(session.scalar(select(func.count()).select_from(some)) or 0)
 
 
 def lease_holders(session: Session, run_id: int, mine: str) -> list[str]:

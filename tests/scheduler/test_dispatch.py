@@ -258,27 +258,53 @@ class TestEditions:
 
 
 class TestDkim:
+    @pytest.mark.parametrize("signing", ["inline", "process"])
     async def test_sent_messages_are_signed_and_verify(
-        self, app: Briefmail, smtp_sink: SmtpSink, tmp_path: Path
+        self,
+        app: Briefmail,
+        smtp_sink: SmtpSink,
+        tmp_path: Path,
+        signing: str,
+        monkeypatch: pytest.MonkeyPatch,
     ) -> None:
-        """With [dkim] configured every delivered message carries a signature dkimpy verifies."""
+        """Every delivered message carries a signature dkimpy verifies, whoever signs it.
+
+        With signing = "process" a child makes the signatures, and stays well to the end.
+        """
         import dkim
         from pydantic import SecretStr
 
         from briefmail.settings import DkimSettings
         from mailer.dkim import DkimSigner, dns_record, generate_key
+        from mailer.signing import SigningProcess
+
+        children: list[SigningProcess] = []
+        start = SigningProcess.start
+
+        async def counted(self: SigningProcess) -> None:
+            children.append(self)
+            await start(self)
+
+        monkeypatch.setattr(SigningProcess, "start", counted)
 
         key_file = tmp_path / "dkim.key"
         key_file.write_bytes(generate_key("rsa"))
         app.settings.dkim = DkimSettings(
-            domain="news.example.org", selector="brief", key_file=key_file
+            domain="news.example.org",
+            selector="brief",
+            key_file=key_file,
+            signing=signing,  # type: ignore[arg-type]
         )
         app.settings.secret_key = SecretStr("s" * 32)
-        add(app, "a@example.net", ["chips"])
+        for n in range(12):
+            add(app, f"r{n}@example.net", ["chips"])
         await send(app, ingest(app))
-        (message,) = smtp_sink.messages
         name, value = dns_record(DkimSigner.from_file("news.example.org", "brief", key_file))
-        assert dkim.verify(message.data, dnsfunc=lambda q, timeout=5: value.encode())
+        assert len(smtp_sink.messages) == 12
+        assert len(children) == (signing == "process")
+        assert all(child.lost is None for child in children)
+        for message in smtp_sink.messages:
+            assert dkim.verify(message.data, dnsfunc=lambda q, timeout=5: value.encode())
         assert name == "brief._domainkey.news.example.org"
 
 
