@@ -38,10 +38,17 @@ CATEGORIES: tuple[tuple[str, re.Pattern[str]], ...] = tuple(
         ("imports", r"<frozen importlib\._bootstrap"),
         ("rendering variants (once each)", r"render_issue|mjml|css_inline|jinja2"),
         ("planning", r"scheduler/planning\.py"),
-        ("DKIM: RSA signature + header canonicalisation", r"signature \(mailer/dkim\.py"),
+        (
+            "DKIM: RSA signature + header canonicalisation",
+            r"(signature|prepare|sign_digest) \(mailer/dkim\.py",
+        ),
         ("link tokens (subscribers/tokens.py)", r"subscribers/tokens\.py|itsdangerous"),
-        ("message fill (headers, QP lines, body hash)", r"fill \(mailer/message\.py"),
-        ("factory.message (Message-ID, VERP, URLs)", r"message \(scheduler/messages\.py"),
+        ("message fill (headers, QP lines, body hash)", r"fill(_unsigned)? \(mailer/message\.py"),
+        ("DKIM: signing process round trips", r"mailer/signing\.py"),
+        (
+            "factory.message (Message-ID, VERP, URLs)",
+            r"(message|unsigned) \(scheduler/messages\.py",
+        ),
         ("ledger: claim + record (SQL)", r"scheduler/(ledger|claims)\.py|sqlalchemy"),
         ("SMTP session + pool", r"mailer/transport/"),
         ("waiting (event loop idle)", r"select \(selectors\.py|_run_once .*select"),
@@ -64,16 +71,25 @@ def _waiting(stack: str) -> bool:
 
 
 def summarise(raw: Path, rate: int, delivered: int) -> list[tuple[str, float, float]]:
-    """(category, seconds, ms per message) of the busiest thread's samples, largest first."""
+    """(category, seconds, ms per message) of the main thread's samples, largest first.
+
+    py-spy labels a thread "thread (ID): NAME" or, in some samples, "thread (ID)": the samples
+    are counted by ID. The main thread is the one named MainThread (else the busiest): with
+    --idle, an idle thread (asyncio's waitpid watcher, its resolver pool) has as many.
+    """
     threads: dict[str, Counter[str]] = {}
+    main_id = ""
     for line in raw.read_text(encoding="utf-8", errors="replace").splitlines():
         stack, _, count = line.rpartition(" ")
         if not count.isdigit():
             continue
         thread, _, frames = stack.partition(";")
+        ident = thread.partition(")")[0]
+        main_id = ident if thread.endswith(": MainThread") else main_id
         kind = "waiting (event loop idle)" if _waiting(frames) else categorise(frames)
-        threads.setdefault(thread, Counter())[kind] += int(count)
-    main = max(threads.values(), key=lambda c: sum(c.values()), default=Counter())
+        threads.setdefault(ident, Counter())[kind] += int(count)
+    busiest = max(threads.values(), key=lambda c: sum(c.values()), default=Counter())
+    main = threads.get(main_id, busiest)
     return [
         (label, samples / rate, samples / rate * 1000 / max(delivered, 1))
         for label, samples in main.most_common()
