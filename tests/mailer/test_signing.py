@@ -154,7 +154,7 @@ class TestSigningFor:
     async def test_where_signatures_are_made(
         self, mode: str, spare_core: bool, messages: int, apart: bool
     ) -> None:
-        """ "auto" uses a child only with a spare core and a send of `WORTH_A_PROCESS` or more."""
+        """Auto mode uses a child only with a spare core and a send of `WORTH_A_PROCESS` or more."""
         signer = DkimSigner.from_pem("news.example.org", "brief", generate_key("ed25519"))
         counted: list[int] = []
 

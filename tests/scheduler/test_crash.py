@@ -22,6 +22,7 @@ import pytest
 
 from briefmail.app import Briefmail
 from briefmail.settings import load_settings
+from mailer.dkim import generate_key
 from mailer.testing import Faults, SmtpSink
 from subscribers.lists import get_list
 from subscribers.service import subscribe
@@ -38,11 +39,19 @@ def briefmail(home: Path, *args: str) -> subprocess.Popen[str]:
     return start_briefmail(home, *args, own_group=True)
 
 
-def configure(home: Path, port: int) -> None:
+def configure(home: Path, port: int, signing: str | None = None) -> None:
+    """The config; with ``signing``, DKIM-signed with a new key, signed as it says."""
+    dkim = ""
+    if signing is not None:
+        (home / "dkim.key").write_bytes(generate_key("rsa"))
+        dkim = (
+            f'[dkim]\ndomain = "example.org"\nselector = "s"\nkey_file = "dkim.key"\n'
+            f'signing = "{signing}"\n'
+        )
     (home / "briefmail.toml").write_text(
         f'[database]\nurl = "sqlite:///{home / "b.db"}"\n'
         f'[smtp]\nhost = "127.0.0.1"\nport = {port}\nconnections = {CONNECTIONS}\n'
-        f"[delivery]\nbatch_size = {BATCH}\n",  # five batches: kills land between them too
+        f"[delivery]\nbatch_size = {BATCH}\n" + dkim,  # five batches: kills land between them too
         encoding="utf-8",
     )
 
@@ -73,23 +82,42 @@ def readers(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, int]:
 
 
 @pytest.mark.parametrize(
-    ("kill_after", "workers"),
-    [(0, 1), (5, 1), (BATCH, 1), (READERS // 2 + 100, 2), (READERS - 10, 1)],
-    ids=["planning", "first-sends", "between-batches", "two-workers-mid-run", "near-the-end"],
+    ("kill_after", "workers", "signing"),
+    [
+        (0, 1, None),
+        (5, 1, None),
+        (BATCH, 1, None),
+        (READERS // 2 + 100, 2, None),
+        (READERS - 10, 1, None),
+        (READERS // 2, 1, "process"),
+    ],
+    ids=[
+        "planning",
+        "first-sends",
+        "between-batches",
+        "two-workers-mid-run",
+        "near-the-end",
+        "signing-process-mid-run",
+    ],
 )
 def test_kill_then_resume_sends_everyone_once_but_the_in_flight(
-    tmp_path: Path, readers: tuple[Path, int], kill_after: int, workers: int
+    tmp_path: Path,
+    readers: tuple[Path, int],
+    kill_after: int,
+    workers: int,
+    signing: str | None,
 ) -> None:
     """Killed after N accepted messages (0: while planning), the resumed run completes exactly.
 
-    The kill is SIGKILL to the sender's whole process group (its workers too, with --workers);
-    the same command then resumes. Nobody is missing, and extra copies are at most the
-    deliveries the resumed run reports as uncertain, which are at most the connections open.
+    The kill is SIGKILL to the sender's whole process group (its workers too, with --workers,
+    and its signing process, with DKIM signed apart); the same command then resumes. Nobody
+    is missing, and extra copies are at most the deliveries the resumed run reports as
+    uncertain, which are at most the connections open.
     """
     database, issue_id = readers
     shutil.copy(database, tmp_path / "b.db")
     with SmtpSink(faults=Faults(delay=0.001), keep_data=False) as sink:
-        configure(tmp_path, sink.port)
+        configure(tmp_path, sink.port, signing)
         sender = briefmail(tmp_path, "send", str(issue_id), "--workers", str(workers))
         deadline = time.monotonic() + 120
         while sink.count() < kill_after and sender.poll() is None:
@@ -114,3 +142,51 @@ def test_kill_then_resume_sends_everyone_once_but_the_in_flight(
         duplicates,
         report,
     )
+
+
+def signing_children(parent: int) -> list[int]:
+    """The pids of ``parent``'s children that run `python -m mailer.signing` (from /proc)."""
+    found = []
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            ppid = int(stat.read_text().rsplit(")", 1)[1].split()[1])
+            command = (stat.parent / "cmdline").read_bytes().split(b"\0")
+        except (OSError, ValueError, IndexError):
+            continue  # gone meanwhile
+        if ppid == parent and b"mailer.signing" in command:
+            found.append(int(stat.parent.name))
+    return found
+
+
+def test_a_killed_signing_process_costs_no_reader(
+    tmp_path: Path, readers: tuple[Path, int]
+) -> None:
+    """SIGKILL the signing process mid-run: the sender signs the rest itself, once each.
+
+    The send finishes by itself with nobody missing, nobody twice, nothing uncertain, every
+    message signed, and says once on its log that it signs in the sender from now on.
+    """
+    database, issue_id = readers
+    shutil.copy(database, tmp_path / "b.db")
+    with SmtpSink(faults=Faults(delay=0.001)) as sink:
+        configure(tmp_path, sink.port, "process")
+        sender = briefmail(tmp_path, "send", str(issue_id), "--json")
+        deadline = time.monotonic() + 120
+        while sink.count() < READERS // 3:
+            assert time.monotonic() < deadline and sender.poll() is None
+            time.sleep(0.002)
+        children = signing_children(sender.pid)
+        assert len(children) == 1, "the sender has no signing process"
+        os.kill(children[0], signal.SIGKILL)
+        killed_at = sink.count()
+        out, err = sender.communicate(timeout=300)
+        assert sender.returncode == 0, err
+        report = json.loads(out)
+        signed = [m.data.startswith(b"DKIM-Signature: ") for m in sink.messages]
+
+    copies = Counter(sink.recipients())
+    assert killed_at < READERS, "the kill came too late to test anything"
+    assert set(copies) == {f"r{n:04d}@example.net" for n in range(READERS)}
+    assert max(copies.values()) == 1 and report["uncertain"] == 0
+    assert report["delivered"] == READERS and all(signed)
+    assert err.count("the signing process exited; signing in the sender from now on") == 1
