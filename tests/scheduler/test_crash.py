@@ -81,25 +81,18 @@ def readers(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, int]:
     return home / "b.db", stored.id
 
 
-@pytest.mark.parametrize(
-    ("kill_after", "workers", "signing"),
-    [
-        (0, 1, None),
-        (5, 1, None),
-        (BATCH, 1, None),
-        (READERS // 2 + 100, 2, None),
-        (READERS - 10, 1, None),
-        (READERS // 2, 1, "process"),
-    ],
-    ids=[
-        "planning",
-        "first-sends",
-        "between-batches",
-        "two-workers-mid-run",
-        "near-the-end",
-        "signing-process-mid-run",
-    ],
-)
+#: When the kill comes (accepted messages), with how many workers and where DKIM is signed.
+KILLS = [
+    pytest.param(0, 1, None, id="planning"),
+    pytest.param(5, 1, None, id="first-sends"),
+    pytest.param(BATCH, 1, None, id="between-batches"),
+    pytest.param(READERS // 2 + 100, 2, None, id="two-workers-mid-run"),
+    pytest.param(READERS - 10, 1, None, id="near-the-end"),
+    pytest.param(READERS // 2, 1, "process", id="signing-process-mid-run"),
+]
+
+
+@pytest.mark.parametrize(("kill_after", "workers", "signing"), KILLS)
 def test_kill_then_resume_sends_everyone_once_but_the_in_flight(
     tmp_path: Path,
     readers: tuple[Path, int],
