@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import hashlib
 import logging
 import os
@@ -93,7 +94,8 @@ class TestSigningProcess:
                     asyncio.gather(*(signing.sign(d) for d in digests(5))), 10
                 )
             finally:
-                os.kill(pid, signal.SIGCONT)
+                with contextlib.suppress(ProcessLookupError):  # killed and reaped already
+                    os.kill(pid, signal.SIGCONT)
         assert answers == [signer.sign_digest(d) for d in digests(5)]
         assert signing.lost == "the signing process answered nothing for 0.3 s"
 
