@@ -10,8 +10,8 @@ signature (mostly the write that wakes the child on its core) instead of 0.3–0
 
 Nothing waits on the child for good: if it exits, is killed, answers nothing for `PATIENCE`
 seconds or never starts, the signatures still owed (and every later one) are made in the
-sender itself, with one warning, so no message is lost or held because a helper died. Signing a digest gives the same bytes either way (see
-`DkimSigner.sign_digest`).
+sender itself, with one warning, so no message is lost or held because a helper died.
+Signing a digest gives the same bytes either way (see `DkimSigner.sign_digest`).
 
 A sender on a machine with a core to spare gains the most; when every core already runs a
 sender, a signing process only adds the round trips.
