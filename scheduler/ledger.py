@@ -38,6 +38,7 @@ from sqlalchemy.orm import Session
 from scheduler.prepared import Prepared
 from scheduler.runs import (
     ACTIVE,
+    OPEN,
     RUN_TRANSITIONS,
     STOPPED,
     Claim,
@@ -128,8 +129,6 @@ TRANSITIONS: Mapping[DeliveryStatus, frozenset[DeliveryStatus]] = {
     _S.FAILED: frozenset(),
     _S.CANCELLED: frozenset(),
 }
-#: Statuses a sender still has to act on.
-OPEN = (_S.PENDING, _S.DEFERRED, _S.SENDING)
 #: Open statuses no sender holds: what a claim takes (a lapsed `sending` lease too).
 WAITING = (_S.PENDING, _S.DEFERRED)
 #: Statuses that never change again.

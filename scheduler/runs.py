@@ -33,6 +33,7 @@ from subscribers.outbox import record_event
 
 __all__ = [
     "ACTIVE",
+    "OPEN",
     "RUN_TRANSITIONS",
     "STOPPED",
     "Claim",
@@ -112,6 +113,10 @@ class DeliveryStatus(enum.StrEnum):
     FAILED = "failed"
     #: Not sent: the person unsubscribed, was suppressed or erased after the run was planned.
     CANCELLED = "cancelled"
+
+
+#: Statuses a sender still has to act on.
+OPEN = (DeliveryStatus.PENDING, DeliveryStatus.DEFERRED, DeliveryStatus.SENDING)
 
 
 class RunConflict(Exception):
@@ -335,10 +340,9 @@ def count_by_status(session: Session, run_id: int) -> dict[str, int]:
 
 def count_open(session: Session, run_id: int, up_to: int) -> int:
     """A run's open deliveries, counted up to ``up_to`` (a bounded look, never a scan of 1M)."""
-    open_ = (DeliveryStatus.PENDING, DeliveryStatus.DEFERRED, DeliveryStatus.SENDING)
     some = (
         select(Delivery.id)
-        .where(Delivery.run_id == run_id, Delivery.status.in_(open_))
+        .where(Delivery.run_id == run_id, Delivery.status.in_(OPEN))
         .limit(up_to)
         .subquery()
     )
