@@ -35,7 +35,7 @@ import html as html_lib
 import secrets
 import time
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from email import quoprimime
 from email.headerregistry import Address
 from email.message import EmailMessage
@@ -333,32 +333,52 @@ class MessageTemplate:
             for piece, canonical in zip(body[self._first_personal :], self._canonical, strict=True):
                 body_hash.update(canonical if canonical is not None else canonical_lines(piece))
             pending = self._signing.prepare(own, body_hash.digest())
-        message = OutgoingMessage(
+        return UnsignedMessage(
             mail_from=return_path,
             rcpt_to=to,
-            # One join: 50 KB copied once, not once per piece added in front.
-            data=b"".join((own, self._head, b"\r\n", *body)),
             message_id=message_id,
             smtputf8=smtputf8,
+            parts=(own, self._head, b"\r\n", *body),
+            pending=pending,
         )
-        return UnsignedMessage(message, pending)
 
 
 @dataclass(frozen=True, slots=True)
 class UnsignedMessage:
-    """A filled message whose DKIM-Signature line waits for a signature made elsewhere."""
+    """A filled message whose DKIM-Signature line waits for a signature made elsewhere.
 
-    #: The message as sent, but without the DKIM-Signature line.
-    message: OutgoingMessage
+    The message is kept in its pieces until it is complete, so that its ~50 KB are joined
+    once, with the signature line on top, not joined and then copied behind the line.
+    """
+
+    mail_from: str
+    rcpt_to: str
+    message_id: str
+    smtputf8: bool
+    #: The message's bytes in order, without the DKIM-Signature line.
+    parts: tuple[bytes, ...]
     #: The line's tags and the digest to sign; None: the message is not signed at all.
     pending: Unsigned | None
+
+    @property
+    def message(self) -> OutgoingMessage:
+        """The message as it stands, without a DKIM-Signature line."""
+        return self._outgoing(self.parts)
 
     def signed(self, signature: bytes) -> OutgoingMessage:
         """The message with its DKIM-Signature line (made of ``signature``) on top."""
         if self.pending is None:
             raise ValueError("this message is not DKIM-signed")
-        line = self.pending.line(signature)
-        return replace(self.message, data=line + self.message.data)
+        return self._outgoing((self.pending.line(signature), *self.parts))
+
+    def _outgoing(self, parts: tuple[bytes, ...]) -> OutgoingMessage:
+        return OutgoingMessage(
+            mail_from=self.mail_from,
+            rcpt_to=self.rcpt_to,
+            data=b"".join(parts),  # the one copy of the whole message
+            message_id=self.message_id,
+            smtputf8=self.smtputf8,
+        )
 
 
 _last_date: tuple[int, str] = (0, "")

@@ -524,11 +524,12 @@ class Dispatcher:
         transport: Transport, claim: Claim, unsigned: UnsignedMessage, signing: Signing | None
     ) -> Outcome:
         """Sign, send one message and say what became of it (ConnectionFailure propagates)."""
-        message = unsigned.message
         try:
-            if unsigned.pending is not None:
-                if signing is None:
-                    raise RuntimeError("a DKIM-signed message, but nothing to sign it with")
+            if unsigned.pending is None:
+                message = unsigned.message
+            elif signing is None:
+                raise RuntimeError("a DKIM-signed message, but nothing to sign it with")
+            else:
                 message = unsigned.signed(await signing.sign(unsigned.pending.digest))
             accepted = await transport.send(message)
         except ConnectionFailure:
@@ -537,7 +538,7 @@ class Dispatcher:
             # The server may have it: recorded as such, never retried as if it had not.
             return Outcome(claim.delivery_id, DeliveryStatus.UNCERTAIN, None, exc.text)
         except (PermanentFailure, TemporaryFailure) as exc:
-            return outcome_of(claim.delivery_id, exc, message.mail_from)
+            return outcome_of(claim.delivery_id, exc, unsigned.mail_from)
         except Exception as exc:
             # Whatever else one message trips over (a transport's bug, a reply nothing could
             # parse) is that message's problem: it fails alone, loudly, and the run goes on.
@@ -548,7 +549,7 @@ class Dispatcher:
             DeliveryStatus.DELIVERED,
             accepted.code,
             accepted.text,
-            message.message_id,
+            unsigned.message_id,
         )
 
     def report(self, run_id: int) -> SendReport:
