@@ -11,7 +11,6 @@ from __future__ import annotations
 import datetime as dt
 import functools
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
 from typing import Any, cast
 
 from sqlalchemy import (
@@ -44,6 +43,7 @@ from scheduler.runs import (
     Claim,
     Delivery,
     DeliveryStatus,
+    Outcome,
     Run,
     RunConflict,
     RunStateError,
@@ -51,8 +51,10 @@ from scheduler.runs import (
     UnknownRun,
     claim_query,
     count_by_status,
+    count_waiting,
     delivery_address,
     finish_planning,
+    finish_run,
     foreign_lease_ends,
     get_run,
     lease_holders,
@@ -198,24 +200,6 @@ def set_run_status(session: Session, run: Run, status: RunStatus) -> None:
             )
             .execution_options(synchronize_session=False)
         )
-
-
-def finish_run(session: Session, run: Run) -> bool:
-    """Mark the run done if nothing is open; True if it is done now."""
-    session.refresh(run)  # an operator may have paused or cancelled it meanwhile
-    if run.status in STOPPED:
-        return run.status == RunStatus.CANCELLED
-    open_left = session.scalar(
-        select(func.count()).where(Delivery.run_id == run.id, Delivery.status.in_(OPEN))
-    )
-    if open_left:
-        return False
-    if run.status != RunStatus.DONE:
-        run.status = RunStatus.DONE
-        run.finished_at = utcnow()
-        counts = count_by_status(session, run.id)
-        record_event(session, "run.finished", run_event(run) | {"status": "done", "counts": counts})
-    return True
 
 
 # --- planning: deliveries are born pending ----------------------------------------------------
@@ -438,42 +422,48 @@ def lapse(session: Session, run_id: int, leases: Sequence[str]) -> None:
 # --- outcomes: sending → what the server said -------------------------------------------------
 
 
-@dataclass(frozen=True, slots=True)
-class Outcome:
-    """What the server said about one delivery."""
+def _recording(source: Mapping[str, ColumnElement[Any]]) -> Update:
+    """The record of an outcome, its values (by column of Outcome) taken from ``source``.
 
-    delivery_id: int
-    status: DeliveryStatus
-    code: int | None
-    text: str | None
-    message_id: str | None = None
-    #: Whose fault a refusal was (`mailer.replies.Reason`), None when delivered.
-    reason: str | None = None
-
-
-# Built once: it runs for every message, and building a statement costs more than running it.
-# It writes only while the delivery still carries the sender's lease, so a sender that stalled
-# past its lease cannot overwrite what the sender that took over recorded.
-_RECORD = (
-    update(_DELIVERIES)
-    .where(
-        _D.id == bindparam("b_id"),
-        _any_of(_moving(_S.DELIVERED, _S.SENDING)),
-        _D.lease == bindparam("b_lease"),
+    It writes only while the delivery still carries the sender's lease, so a sender that
+    stalled past its lease cannot overwrite what the sender that took over recorded.
+    """
+    return (
+        update(_DELIVERIES)
+        .where(
+            _D.id == source["id"],
+            _any_of(_moving(_S.DELIVERED, _S.SENDING)),
+            _D.lease == bindparam("b_lease"),
+        )
+        .values(
+            status=source["status"],
+            attempts=_D.attempts + 1,
+            last_code=source["code"],
+            last_text=source["text"],
+            last_reason=source["reason"],
+            message_id=source["message_id"],
+            updated_at=bindparam("b_now", type_=_D.updated_at.type),
+            lease_until=None,
+        )
     )
-    .values(
-        status=bindparam("b_status"),
-        attempts=_D.attempts + 1,
-        last_code=bindparam("b_code"),
-        last_text=bindparam("b_text"),
-        last_reason=bindparam("b_reason"),
-        message_id=bindparam("b_message_id"),
-        updated_at=bindparam("b_now"),
-        lease_until=None,
-    )
-)
+
+
 for _outcome in OUTCOMES:
     _moving(_outcome, _S.SENDING)
+_RECORDED = {"id": Integer, "status": String, "code": Integer, "text": String}
+_RECORDED |= {"reason": String, "message_id": String}
+# Built once: it runs for every message, and building a statement costs more than running it.
+_RECORD = _recording({name: bindparam(f"b_{name}") for name in _RECORDED})
+# PostgreSQL records a whole turn in one statement: the outcomes as parallel arrays, unnested
+# into rows. A server's round trip costs more than the statement, and one per message was most
+# of a PostgreSQL sender's time. RETURNING counts what was written (executemany's row count
+# cannot be trusted to).
+_OUTCOME_ROWS = (
+    func.unnest(*(bindparam(f"b_{c}", type_=postgresql.ARRAY(t)) for c, t in _RECORDED.items()))
+    .table_valued(*_RECORDED)
+    .render_derived(name="outcome")
+)
+_RECORD_TURN = _recording({c: _OUTCOME_ROWS.c[c] for c in _RECORDED}).returning(_D.id)
 
 
 def record(session: Session, lease: str, outcomes: Sequence[Outcome]) -> int:
@@ -483,31 +473,39 @@ def record(session: Session, lease: str, outcomes: Sequence[Outcome]) -> int:
     marks the next messages in flight: one commit per turn instead of two per message, with
     the same guarantee (no outcome is ever lost or guessed).
     """
-    now = utcnow()
-    written = 0
+    rows = [_recorded(o) for o in outcomes]
     connection = session.connection()  # a Core statement: the ORM's execute path is slower
-    prepared = _sqlite_record(connection.dialect) if connection.dialect.name == "sqlite" else None
-    for o in outcomes:
-        if o.status not in OUTCOMES:
-            raise ValueError(f"an outcome cannot be {o.status}")
-        params: dict[str, Any] = {
-            "b_id": o.delivery_id,
-            "b_lease": lease,
-            "b_status": o.status,
-            "b_code": o.code,
-            "b_text": (o.text or "")[:1000] or None,
-            "b_reason": o.reason,
-            "b_message_id": o.message_id,
-            "b_now": now,
+    bound = {"b_lease": lease, "b_now": utcnow()}
+    if connection.dialect.name == "postgresql":
+        if not rows:
+            return 0
+        bound |= {
+            f"b_{name}": list(column)
+            for name, column in zip(_RECORDED, zip(*rows, strict=True), strict=True)
         }
-        # One statement each: executemany's row count is not reliable across drivers, and the
-        # count is what tells a sender it lost a delivery to another.
-        if prepared is not None:
-            result = prepared.run(connection, params)
-        else:  # a server database: its round trip costs more than SQLAlchemy's path
-            result = connection.execute(_RECORD, params)
-        written += int(getattr(result, "rowcount", 0) or 0)
-    return written
+        return len(connection.execute(_RECORD_TURN, bound).all())
+    # SQLite, one statement each: executemany's row count is not reliable across drivers, and
+    # the count is what tells a sender it lost a delivery to another.
+    prepared = _sqlite_record(connection.dialect)
+    keys = [f"b_{name}" for name in _RECORDED]
+    return sum(
+        int(prepared.run(connection, bound | dict(zip(keys, row, strict=True))).rowcount)
+        for row in rows
+    )
+
+
+def _recorded(o: Outcome) -> tuple[object, ...]:
+    """What is written of one outcome, in the order of `_RECORDED`; refused if not an outcome."""
+    if o.status not in OUTCOMES:
+        raise ValueError(f"an outcome cannot be {o.status}")
+    return (
+        o.delivery_id,
+        str(o.status),
+        o.code,
+        (o.text or "")[:1000] or None,
+        o.reason,
+        o.message_id,
+    )
 
 
 @functools.cache
@@ -578,20 +576,3 @@ def cancel_departed(session: Session, run: Run) -> int:
         .execution_options(synchronize_session=False)
     )
     return int(getattr(result, "rowcount", 0) or 0)
-
-
-# --- reads ------------------------------------------------------------------------------------
-
-
-def count_waiting(session: Session, run_id: int, now: dt.datetime | None = None) -> int:
-    """Open deliveries of a run waiting for their reader's local send hour."""
-    return int(
-        session.scalar(
-            select(func.count()).where(
-                Delivery.run_id == run_id,
-                Delivery.status.in_(OPEN),
-                Delivery.not_before > (now or utcnow()),
-            )
-        )
-        or 0
-    )

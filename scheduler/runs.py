@@ -27,7 +27,7 @@ from sqlalchemy import (
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Mapped, Session, mapped_column
 
-from subscribers.db import Base, string_enum
+from subscribers.db import Base, string_enum, utcnow
 from subscribers.models import Subscriber, Subscription
 from subscribers.outbox import record_event
 
@@ -39,6 +39,7 @@ __all__ = [
     "Claim",
     "Delivery",
     "DeliveryStatus",
+    "Outcome",
     "Run",
     "RunConflict",
     "RunStateError",
@@ -47,8 +48,10 @@ __all__ = [
     "claim_query",
     "count_by_status",
     "count_open",
+    "count_waiting",
     "delivery_address",
     "finish_planning",
+    "finish_run",
     "foreign_lease_ends",
     "get_run",
     "lease_holders",
@@ -222,6 +225,24 @@ def finish_planning(session: Session, run: Run, skipped: dict[str, int], added: 
         run.finished_at = None
 
 
+def finish_run(session: Session, run: Run) -> bool:
+    """Mark the run done if nothing is open; True if it is done now."""
+    session.refresh(run)  # an operator may have paused or cancelled it meanwhile
+    if run.status in STOPPED:
+        return run.status == RunStatus.CANCELLED
+    open_left = session.scalar(
+        select(func.count()).where(Delivery.run_id == run.id, Delivery.status.in_(OPEN))
+    )
+    if open_left:
+        return False
+    if run.status != RunStatus.DONE:
+        run.status = RunStatus.DONE
+        run.finished_at = utcnow()
+        counts = count_by_status(session, run.id)
+        record_event(session, "run.finished", run_event(run) | {"status": "done", "counts": counts})
+    return True
+
+
 def pause_run(session: Session, run_id: int, reason: str) -> bool:
     """A sender pauses a run itself, saying why; False if it was no longer sending.
 
@@ -294,6 +315,19 @@ class Claim:
     token_key: str
 
 
+@dataclass(frozen=True, slots=True)
+class Outcome:
+    """What the server said about one delivery."""
+
+    delivery_id: int
+    status: DeliveryStatus
+    code: int | None
+    text: str | None
+    message_id: str | None = None
+    #: Whose fault a refusal was (`mailer.replies.Reason`), None when delivered.
+    reason: str | None = None
+
+
 def claim_query(run: Run) -> Select[int, int, int, str, str, str]:
     """A select of what sending a delivery of ``run`` needs (a Claim's fields); add a filter."""
     return (
@@ -347,6 +381,20 @@ def count_open(session: Session, run_id: int, up_to: int) -> int:
         .subquery()
     )
     return int(session.scalar(select(func.count()).select_from(some)) or 0)
+
+
+def count_waiting(session: Session, run_id: int, now: dt.datetime | None = None) -> int:
+    """Open deliveries of a run waiting for their reader's local send hour."""
+    return int(
+        session.scalar(
+            select(func.count()).where(
+                Delivery.run_id == run_id,
+                Delivery.status.in_(OPEN),
+                Delivery.not_before > (now or utcnow()),
+            )
+        )
+        or 0
+    )
 
 
 def lease_holders(session: Session, run_id: int, mine: str) -> list[str]:

@@ -114,6 +114,37 @@ class TestLeases:
             row = session.get_one(Delivery, delivery_id)
             assert (row.status, row.last_code, row.lease) == ("delivered", 250, fresh.id)
 
+    def test_a_turns_outcomes_are_written_together_and_only_the_held_ones_count(
+        self, app: Briefmail, run_id: int
+    ) -> None:
+        """One record of a turn's outcomes: each row its own values, lost ones left alone.
+
+        PostgreSQL writes a turn in one statement (arrays unnested into rows), so a NULL code
+        beside a number, a long text and an outcome under a lapsed lease must not mix rows.
+        """
+        slow, fresh = Lease.new(10), Lease.new(10)
+        first, second, third = claim(app, run_id, slow, 3, NOW)
+        (taken,) = claim(app, run_id, fresh, 1, NOW + dt.timedelta(seconds=11))
+        assert taken == first
+        turn = [
+            Outcome(first, DeliveryStatus.FAILED, 550, "lost: another sender holds it"),
+            Outcome(second, DeliveryStatus.DELIVERED, 250, "ok", "<two@x>"),
+            Outcome(third, DeliveryStatus.UNCERTAIN, None, "x" * 1500, reason="connection"),
+        ]
+        with app.sessions() as session:
+            assert record_leased(session, slow, turn) == 2
+            assert record_leased(session, slow, []) == 0
+            session.commit()
+            rows = {
+                row.id: (str(row.status), row.last_code, row.last_text, row.message_id)
+                for row in session.scalars(select(Delivery).where(Delivery.run_id == run_id))
+            }
+            reason = session.get_one(Delivery, third).last_reason
+        assert rows[first] == ("sending", None, None, None)
+        assert rows[second] == ("delivered", 250, "ok", "<two@x>")
+        assert rows[third] == ("uncertain", None, "x" * 1000, None)
+        assert reason == "connection"
+
     def test_release_and_renew_touch_only_the_own_lease(self, app: Briefmail, run_id: int) -> None:
         """Releasing puts one's own claims back to pending; renewing extends only one's own."""
         mine, theirs = Lease.new(60), Lease.new(60)
