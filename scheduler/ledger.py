@@ -370,7 +370,11 @@ def _claim_statement(statuses: tuple[DeliveryStatus, ...]) -> Update:
         .order_by(_D.id)
         .limit(bindparam("b_limit", type_=Integer))
         .with_for_update(skip_locked=True)
-        .subquery("picked")
+        # Materialized: picked once, whatever the plan. A subquery may be run again as the
+        # inner side of a join, and a second run skips the rows the first one locked: once
+        # ten fresh rows were analyzed, a claim of five returned one.
+        .cte("picked")
+        .prefix_with("MATERIALIZED")
     )
     subscribers = cast(Table, Subscriber.__table__)
     subscriptions = cast(Table, Subscription.__table__)

@@ -276,15 +276,24 @@ class Planner:
                 session.commit()
                 return added
 
-        if not server or PLAN_THREADS <= 1:
+        if not server:
             return sum(map(plan_range, ranges))
         pool = ThreadPoolExecutor(PLAN_THREADS, thread_name_prefix="plan")
         try:
-            return sum(pool.map(plan_range, ranges))
+            added = sum(pool.map(plan_range, ranges))
         finally:
             # After a failure, ranges not yet started are not started: the ones running end
             # (committed or rolled back whole) and the error reaches the caller.
             pool.shutdown(cancel_futures=True)
+        if added:
+            # Until autovacuum looks (later, and not at all for a small run), PostgreSQL plans
+            # with the statistics of the table before: a sender's claim then thinks the run
+            # has a few rows and sorts all of them for each turn's few (9 ms instead of 0.1
+            # for 16,000 left). ANALYZE samples the table: a fraction of a second at 1M.
+            with sessions() as session:
+                session.execute(text("ANALYZE deliveries"))
+                session.commit()
+        return added
 
     def census(self, session: Session) -> Census:
         """Count who would get which variant, and when, writing nothing that stays."""
