@@ -136,7 +136,8 @@ def build_report(session: Session, run_id: int, problems: int = 20) -> RunReport
             Delivery.status.in_((DeliveryStatus.FAILED, DeliveryStatus.DEFERRED)),
         )
         .group_by(Delivery.last_code, Delivery.last_text)
-        .order_by(func.count().desc())
+        # Ties by code and text: the same report every time, on every database.
+        .order_by(func.count().desc(), Delivery.last_code, Delivery.last_text)
         .limit(problems)
     ).all()
     by_reason = {
