@@ -459,8 +459,8 @@ _RECORDED |= {"reason": String, "message_id": String}
 # Built once: it runs for every message, and building a statement costs more than running it.
 _RECORD = _recording({name: bindparam(f"b_{name}") for name in _RECORDED})
 # PostgreSQL records a whole turn in one statement: the outcomes as parallel arrays, unnested
-# into rows. A server's round trip costs more than the statement, and one per message was most
-# of a PostgreSQL sender's time. RETURNING counts what was written (executemany's row count
+# into rows. A server's round trip costs more than the statement, and the loop waits for each:
+# one a turn, not one a message. RETURNING counts what was written (executemany's row count
 # cannot be trusted to).
 _OUTCOME_ROWS = (
     func.unnest(*(bindparam(f"b_{c}", type_=postgresql.ARRAY(t)) for c, t in _RECORDED.items()))
