@@ -230,10 +230,7 @@ def finish_run(session: Session, run: Run) -> bool:
     session.refresh(run)  # an operator may have paused or cancelled it meanwhile
     if run.status in STOPPED:
         return run.status == RunStatus.CANCELLED
-    open_left = session.scalar(
-        select(func.count()).where(Delivery.run_id == run.id, Delivery.status.in_(OPEN))
-    )
-    if open_left:
+    if count_open(session, run.id, 1):
         return False
     if run.status != RunStatus.DONE:
         run.status = RunStatus.DONE
