@@ -288,7 +288,7 @@ class Planner:
         if added:
             # Until autovacuum looks (later, and not at all for a small run), PostgreSQL plans
             # with the statistics of the table before: a sender's claim then thinks the run
-            # has a few rows and sorts all of them for each turn's few (9 ms instead of 0.1
+            # has a few rows and sorts all of them for each turn's few (9 ms instead of under 1
             # for 16,000 left). ANALYZE samples the table: a fraction of a second at 1M.
             with sessions() as session:
                 session.execute(text("ANALYZE deliveries"))
