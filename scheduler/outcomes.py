@@ -2,7 +2,8 @@
 
 `outcome_of` turns an SMTP refusal into the ledger's outcome (`mailer.replies` decides whose
 fault it is); `SendReport` is a send's figures, read from the ledger plus what only the
-sender knows (what it sent and rendered, what it took over or lost).
+sender knows (what it sent and rendered, what it took over or lost); `failed_event` is what a
+webhook hears of a batch's failures.
 """
 
 from __future__ import annotations
@@ -11,9 +12,16 @@ from dataclasses import dataclass, field
 
 from mailer.errors import PermanentFailure, TemporaryFailure
 from mailer.replies import Reason, Verdict, classify_reply
-from scheduler.ledger import DeliveryStatus, Outcome
+from scheduler.ledger import DeliveryStatus, Outcome, Run
 
-__all__ = ["OWN_FIGURES", "SendInterrupted", "SendReport", "not_sent", "outcome_of"]
+__all__ = [
+    "OWN_FIGURES",
+    "SendInterrupted",
+    "SendReport",
+    "failed_event",
+    "not_sent",
+    "outcome_of",
+]
 
 #: What a sender reports that the ledger cannot tell afterwards.
 OWN_FIGURES = ("sent_now", "uncertain", "lost", "variants_rendered")
@@ -113,3 +121,16 @@ def not_sent(delivery_id: int, why: str) -> Outcome:
     return Outcome(
         delivery_id, DeliveryStatus.FAILED, None, f"not sent: {why}", reason=Reason.UNKNOWN.value
     )
+
+
+def failed_event(run: Run, failed: list[Outcome], shown: int = 100) -> dict[str, object]:
+    """What `delivery.failed` says of a batch: how many, and the first ``shown`` of them."""
+    return {
+        "run_id": run.id,
+        "issue_id": run.issue_id,
+        "count": len(failed),
+        "failures": [
+            {"delivery_id": o.delivery_id, "code": o.code, "reason": o.reason, "reply": o.text}
+            for o in failed[:shown]
+        ],
+    }
