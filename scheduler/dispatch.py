@@ -18,7 +18,7 @@ import logging
 import random
 import time
 from asyncio import FIRST_COMPLETED
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 
@@ -77,7 +77,7 @@ GATHER_SECONDS = 0.003
 
 
 async def _answers(
-    sending: dict[asyncio.Task[Outcome], Claim], wanted: int
+    sending: Iterable[asyncio.Task[Outcome]], wanted: int
 ) -> set[asyncio.Task[Outcome]]:
     """The tasks done once ``wanted`` of them are, or GATHER_SECONDS after the first one."""
     done, pending = await asyncio.wait(sending, return_when=FIRST_COMPLETED)
