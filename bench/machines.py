@@ -108,7 +108,7 @@ def measure(args: argparse.Namespace, folder: Path) -> dict[str, object]:
         before = sink_a.received()
         source_seconds = push(
             locate_source(binary), sink_a.host, sink_a.port, size, total, sessions
-        )
+        ).seconds
         sink_a.wait_for(before + total)
     rate = total / wall if wall else 0.0
     source_rate = total / source_seconds if source_seconds else 0.0

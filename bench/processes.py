@@ -1,8 +1,9 @@
 """Running briefmail's CLI from a bench: its output, its wall time and its processes' memory.
 
 `run_cli` runs a command and returns its stdout; `run_measured` runs the one being measured and
-reports wall seconds, ru_maxrss from wait4 on that very process, and each process's own VmHWM
-(the sender and every worker it starts) sampled from /proc.
+reports wall seconds, ru_maxrss and CPU seconds from wait4 on that very process, and each
+process's own VmHWM and CPU seconds (the sender and every worker or child it starts) sampled
+from /proc.
 """
 
 from __future__ import annotations
@@ -13,7 +14,7 @@ import subprocess
 import sys
 import threading
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 
@@ -46,6 +47,21 @@ def run_command(folder: Path, command: list[str], name: str) -> str:
     return done.stdout
 
 
+#: Clock ticks per second of /proc/PID/stat's CPU times.
+_TICKS = os.sysconf("SC_CLK_TCK")
+
+
+def cpu_seconds(pid: int) -> float:
+    """User + system CPU seconds a live process has used so far (0.0 once it is gone)."""
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text()
+    except OSError:
+        return 0.0
+    # The command in parentheses may hold spaces: the fields are counted after its ")".
+    fields = stat.rpartition(")")[2].split()
+    return (int(fields[11]) + int(fields[12])) / _TICKS
+
+
 @dataclass
 class Measured:
     """A finished process: exit code, wall seconds, peak RSS, output."""
@@ -60,6 +76,10 @@ class Measured:
     process_hwm_kb: dict[str, int]
     stdout: str
     stderr: str
+    #: User + system CPU seconds from wait4: the process and every descendant it waited for.
+    cpu_seconds: float = 0.0
+    #: Each process's own CPU seconds by "pid command", as last sampled (up to 0.1 s early).
+    process_cpu_s: dict[str, float] = field(default_factory=dict)
 
 
 class TreeSampler(threading.Thread):
@@ -71,6 +91,7 @@ class TreeSampler(threading.Thread):
         self.every = every
         self.peak_kb = 0
         self.hwm_kb: dict[str, int] = {}
+        self.cpu_s: dict[str, float] = {}
         self._halt = threading.Event()
 
     def run(self) -> None:
@@ -82,6 +103,7 @@ class TreeSampler(threading.Thread):
                 total += rss
                 if hwm:
                     self.hwm_kb[name] = max(self.hwm_kb.get(name, 0), hwm)
+                    self.cpu_s[name] = max(self.cpu_s.get(name, 0.0), cpu_seconds(pid))
             self.peak_kb = max(self.peak_kb, total)
 
     def stop(self) -> None:
@@ -167,4 +189,6 @@ def run_measured(folder: Path, *args: str) -> Measured:
         dict(sampler.hwm_kb),
         out.read_text(encoding="utf-8"),
         err.read_text(encoding="utf-8", errors="replace"),
+        usage.ru_utime + usage.ru_stime,
+        dict(sampler.cpu_s),
     )

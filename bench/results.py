@@ -113,6 +113,13 @@ def commit_cell(run: Run) -> str:
     return f"{run.get('commit') or '?'}{'+' if run.get('dirty') else ''}"
 
 
+def _sink_cpu(run: Run) -> str:
+    during_send, during_source = (
+        decimals(key, 2)(run) for key in ("cpu_sink_send_ms", "cpu_sink_source_ms")
+    )
+    return f"{during_send}; {during_source}" if during_send else ""
+
+
 def _peak_rss(run: Run) -> str:
     peak = decimals("peak_rss_mb", 1, " MB")(run)
     wait4 = _figure(run, "wait4_rss_mb")
@@ -247,6 +254,25 @@ TABLES: dict[str, Table] = {
             Column("variants rendered", whole("variants_rendered")),
         ),
         keep=lambda run: _figure(run, "smtp_source_msgs_per_s") is not None,
+    ),
+    # Issue 22's floor: what each side spent a message, measured in the run (bench/floor.py).
+    "send-floor": Table(
+        "send",
+        (
+            _DELIVERED,
+            Column("senders", whole("workers")),
+            Column(
+                "÷ smtp-source", ratio("msgs_per_s", "smtp_source_msgs_per_s", "ratio_smtp_source")
+            ),
+            Column("floor ÷ smtp-source", decimals("floor_ratio_smtp_source", 2)),
+            Column("briefmail CPU ms/msg", decimals("cpu_send_ms", 2)),
+            Column("busiest process ms/msg", decimals("cpu_busiest_ms", 2)),
+            Column("of a core", decimals("busiest_core_share", 2)),
+            Column("signature ms", decimals("dkim_sign_ms", 2)),
+            Column("smtp-source ms/msg", decimals("cpu_source_ms", 2)),
+            Column("sink ms/msg (send; smtp-source)", _sink_cpu),
+        ),
+        keep=lambda run: _figure(run, "floor_msgs_per_s") is not None,
     ),
     "plan": Table(
         "plan",

@@ -56,6 +56,7 @@ from sqlalchemy.orm import Session
 from bench.baseline import baseline, prebuilt_message, signing_ms
 from bench.brief import DOMAIN, ISSUE, SENDER, write_config
 from bench.database import BenchDatabase, bench_database
+from bench.floor import Floor
 from bench.population import check_setup, create_subscribers, people
 from bench.processes import Measured, run_cli, run_measured
 from bench.record import record
@@ -98,6 +99,8 @@ class Result:
     signing_ms: float | None
     #: 1-minute load average before the send and after the baseline (others' work skews both).
     load: tuple[float, float]
+    #: CPU per message of the send, the sink and smtp-source, and the floor they make.
+    floor: Floor
 
     @property
     def delivered(self) -> int:
@@ -191,6 +194,7 @@ class Result:
             "database_mb": round(self.database_bytes / 2**20, 1),
             "process_peak_rss_mb": self.process_peaks_mb(),
             "variants_rendered": self.report.get("variants_rendered"),
+            **self.floor.as_json(),
         }
 
 
@@ -283,12 +287,16 @@ def _baseline(
 
 def _source(
     binary: SinkBinary, sink: SmtpSink, size: int, count: int, sessions: int
-) -> tuple[float, int]:
-    """smtp-source pushing ``count`` messages of ``size`` bytes: seconds, what the sink got."""
+) -> tuple[float, int, float, float]:
+    """smtp-source pushing ``count`` messages of ``size`` bytes: seconds, what the sink got.
+
+    Then the CPU seconds of smtp-source and of the sink while it pushed.
+    """
     _note(f"smtp-source: {count:,} messages of {size:,} bytes over {sessions} sessions")
-    before = sink.received()
-    seconds = push(locate_source(binary), sink.host, sink.port, size, count, sessions)
-    return seconds, sink.wait_for(before + count) - before
+    before, sink_cpu = sink.received(), sink.cpu_seconds()
+    pushed = push(locate_source(binary), sink.host, sink.port, size, count, sessions)
+    received = sink.wait_for(before + count) - before
+    return pushed.seconds, received, pushed.cpu_seconds, sink.cpu_seconds() - sink_cpu
 
 
 def measure(args: argparse.Namespace, folder: Path, binary: SinkBinary) -> Iterator[Result]:
@@ -308,8 +316,9 @@ def measure(args: argparse.Namespace, folder: Path, binary: SinkBinary) -> Itera
             workers = worker_count(given)
             if turn:
                 reset_runs(database.url)
-            load_before = os.getloadavg()[0]
+            load_before, sink_cpu = os.getloadavg()[0], sink.cpu_seconds()
             send, report, sink_send, skipped = _send(folder, issue_id, given, sink)
+            sink_cpu = sink.cpu_seconds() - sink_cpu
             if baseline_figures is None:
                 # Each worker process opens its own pool: the sender holds workers × connections.
                 delivered = int(report.get("delivered", 0))
@@ -326,6 +335,13 @@ def measure(args: argparse.Namespace, folder: Path, binary: SinkBinary) -> Itera
             engine = make_engine(database.url)
             database_bytes = database.size_bytes(engine)
             engine.dispose()
+            floor = Floor.measured(
+                int(report.get("delivered", 0)),
+                (send.seconds, source[0]),
+                (send.cpu_seconds, sink_cpu, source[2], source[3]),
+                send.process_cpu_s,
+                baseline_figures[5],
+            )
             yield Result(
                 database=args.database,
                 database_bytes=database_bytes,
@@ -348,6 +364,7 @@ def measure(args: argparse.Namespace, folder: Path, binary: SinkBinary) -> Itera
                 source_seconds=source[0],
                 sink_source=source[1],
                 load=(load_before, load_after),
+                floor=floor,
             )
 
 
@@ -431,6 +448,7 @@ def _facts(result: Result) -> list[tuple[str, str]]:
         ),
         ("message size (baseline)", f"{result.message_bytes:,} bytes (every-topic variant)"),
         *_ratios(result),
+        *result.floor.facts(_goal(result.workers)),
         (
             "subscribers per second",
             f"{per_second:,.0f}   (target ≥ 1,667: 1M in 10 min)  "
@@ -454,12 +472,16 @@ def _facts(result: Result) -> list[tuple[str, str]]:
     ]
 
 
+def _goal(workers: int) -> float:
+    """Issue 22's goals: one sender at 0.35 of smtp-source, every core together at 0.6."""
+    return 0.35 if workers == 1 else 0.6
+
+
 def _ratios(result: Result) -> list[tuple[str, str]]:
     """briefmail against smtp-source (the machine's limit) first, then against smtplib."""
     limit = result.rate / result.source_rate if result.source_rate else 0.0
     smtplib = result.rate / result.baseline_rate if result.baseline_rate else 0.0
-    # Issue 22's goals: one sender at 0.35 of smtp-source, every core together at 0.6.
-    goal = 0.35 if result.workers == 1 else 0.6
+    goal = _goal(result.workers)
     return [
         (
             "ratio send / smtp-source",

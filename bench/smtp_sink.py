@@ -33,6 +33,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from types import TracebackType
 
+from bench.processes import cpu_seconds
+
 __all__ = ["CACHE", "SinkBinary", "SinkError", "SmtpSink", "locate"]
 
 #: Downloads and unpacked packages; the folder ignores itself in git (it writes its .gitignore).
@@ -238,6 +240,10 @@ class SmtpSink:
             return 0
         found = _COUNTERS.findall(tail)
         return int(found[-1][2]) if found else 0
+
+    def cpu_seconds(self) -> float:
+        """User + system CPU seconds the running sink has used so far."""
+        return cpu_seconds(self._process.pid) if self._process is not None else 0.0
 
     def wait_for(self, count: int, timeout: float = 5.0) -> int:
         """The received count once it reaches ``count``, or whatever it is after ``timeout``."""

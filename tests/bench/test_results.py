@@ -139,6 +139,36 @@ class TestResults:
         assert cells["smtp-source msg/s"] == "2,000 (8 sessions)"
         assert render_table("send-database", tmp_path).startswith("_No runs")
 
+    def test_the_send_floor_table_shows_each_sides_cpu_beside_the_ratios(
+        self, tmp_path: Path
+    ) -> None:
+        """A run with a floor shows its ratio and each side's CPU; runs without one are left out."""
+        figures = {
+            "database": "sqlite",
+            "workers": 1,
+            "msgs_per_s": 700.0,
+            "smtp_source_msgs_per_s": 2000.0,
+            "floor_msgs_per_s": 1400.0,
+            "floor_ratio_smtp_source": 0.7,
+            "cpu_send_ms": 1.95,
+            "cpu_busiest_ms": 1.42,
+            "busiest_core_share": 0.79,
+            "cpu_sink_send_ms": 0.27,
+            "cpu_sink_source_ms": 0.366,
+        }
+        record("send", figures, "python -m bench.send", folder=tmp_path)
+        record("send", {"database": "sqlite", "msgs_per_s": 9.0}, "old", folder=tmp_path)
+        header, _, row, *more = render_table("send-floor", tmp_path).splitlines()
+        assert not more
+        columns, values = (
+            [c.strip() for c in line.strip("|").split("|")] for line in (header, row)
+        )
+        cells = dict(zip(columns, values, strict=True))
+        assert (cells["÷ smtp-source"], cells["floor ÷ smtp-source"]) == ("0.35", "0.70")
+        assert (cells["briefmail CPU ms/msg"], cells["busiest process ms/msg"]) == ("1.95", "1.42")
+        assert cells["sink ms/msg (send; smtp-source)"] == "0.27; 0.37"
+        assert cells["smtp-source ms/msg"] == ""  # not recorded: an empty cell, not a zero
+
     def test_a_bench_without_a_view_shows_its_plain_figures(self, tmp_path: Path) -> None:
         """Any other bench's numbers and strings each get a column; nested figures do not."""
         figures = {"examples": 40000, "failed": False, "seconds": 93.5, "nested": {"a": 1}}
