@@ -319,24 +319,15 @@ def measure(args: argparse.Namespace, folder: Path, binary: SinkBinary) -> Itera
             load_before, sink_cpu = os.getloadavg()[0], sink.cpu_seconds()
             send, report, sink_send, skipped = _send(folder, issue_id, given, sink)
             sink_cpu = sink.cpu_seconds() - sink_cpu
+            delivered = int(report.get("delivered", 0))
+            # Each worker process opens its own pool: the sender holds workers × connections.
+            sessions = args.connections * workers
             if baseline_figures is None:
-                # Each worker process opens its own pool: the sender holds workers × connections.
-                delivered = int(report.get("delivered", 0))
-                total = args.connections * workers
-                baseline_figures = _baseline(folder, issue_id, sink, delivered, total)
-            source = _source(
-                binary,
-                sink,
-                baseline_figures[3],
-                int(report.get("delivered", 0)),
-                args.connections * workers,
-            )
+                baseline_figures = _baseline(folder, issue_id, sink, delivered, sessions)
+            source = _source(binary, sink, baseline_figures[3], delivered, sessions)
             load_after = os.getloadavg()[0]
-            engine = make_engine(database.url)
-            database_bytes = database.size_bytes(engine)
-            engine.dispose()
             floor = Floor.measured(
-                int(report.get("delivered", 0)),
+                delivered,
                 (send.seconds, source[0]),
                 (send.cpu_seconds, sink_cpu, source[2], source[3]),
                 send.process_cpu_s,
@@ -344,7 +335,7 @@ def measure(args: argparse.Namespace, folder: Path, binary: SinkBinary) -> Itera
             )
             yield Result(
                 database=args.database,
-                database_bytes=database_bytes,
+                database_bytes=_database_bytes(database),
                 subscribers=args.subscribers,
                 connections=args.connections,
                 workers=workers,
@@ -366,6 +357,15 @@ def measure(args: argparse.Namespace, folder: Path, binary: SinkBinary) -> Itera
                 load=(load_before, load_after),
                 floor=floor,
             )
+
+
+def _database_bytes(database: BenchDatabase) -> int:
+    """The database's size on disk once the send is over."""
+    engine = make_engine(database.url)
+    try:
+        return database.size_bytes(engine)
+    finally:
+        engine.dispose()
 
 
 def _note(text: str) -> None:
