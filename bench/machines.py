@@ -134,7 +134,7 @@ def main() -> None:
     """Run the two-machine send once and print (and record) its figures."""
     parser = argparse.ArgumentParser(description=(__doc__ or "").split("\n", 1)[0])
     parser.add_argument("--subscribers", "-n", type=int, default=20_000)
-    parser.add_argument("--connections", type=int, default=8, help="[smtp] connections each")
+    parser.add_argument("--connections", type=int, default=16, help="[smtp] connections each")
     parser.add_argument("--database", choices=("sqlite", "postgresql"), default="postgresql")
     parser.add_argument("--dkim", choices=("rsa", "ed25519", "none"), default="rsa")
     parser.add_argument("--seed", type=int, default=7)

@@ -1,6 +1,6 @@
 """Send speed at scale: N subscribers, one DKIM-signed daily brief, a real SMTP sink on loopback.
 
-    python bench/send.py [--subscribers 10000] [--connections 8] [--workers 1 | auto | 2,4,1]
+    python bench/send.py [--subscribers 10000] [--connections 16] [--workers 1 | auto | 2,4,1]
                          [--dkim rsa|ed25519|none] [--seed 7] [--keep DIR] [--check-setup]
                          [--sink PATH] [--note TEXT] [--no-record]
 
@@ -512,7 +512,7 @@ def _parser() -> argparse.ArgumentParser:
     parser.add_argument(
         "--connections",
         type=int,
-        default=8,
+        default=16,
         help="[smtp] connections of each sender process; the baseline uses as many in all",
     )
     parser.add_argument(

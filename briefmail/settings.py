@@ -118,9 +118,11 @@ class SmtpSettings(_Section):
     username: str | None = None
     password: SecretStr | None = None
     timeout: float = Field(default=30.0, gt=0)
-    #: Connections kept open to the relay (messages in flight at once). Eight keep a sender
-    #: busy while its signatures are made on another core (listmonk's default is ten).
-    connections: int = Field(default=8, ge=1, le=64)
+    #: Connections kept open to the relay (messages in flight at once, so at most this many
+    #: copies are uncertain after a crash). Sixteen keep a sender busy while its signatures
+    #: are made on another core and each turn waits for half of them (measured against eight:
+    #: bench/RESULTS.md); Postfix accepts 50 from one client by default.
+    connections: int = Field(default=16, ge=1, le=64)
     #: Messages per second at most (0: as fast as the relay accepts).
     rate: float = Field(default=0.0, ge=0)
     #: Check the relay's TLS certificate. False only for a test relay: logged loudly, and

@@ -70,8 +70,8 @@ class SmtpConfig:
     validate_certs: bool = True
     #: A PEM bundle of the CAs to trust for the relay's certificate (None: the system's).
     ca_file: str | None = None
-    #: Connections a pool keeps open to the relay.
-    connections: int = 8
+    #: Connections a pool keeps open to the relay (briefmail's `[smtp] connections`).
+    connections: int = 16
     #: Messages per second across the pool (0: no limit).
     rate: float = 0.0
     #: Attempts to open a connection before the relay counts as unreachable.
