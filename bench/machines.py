@@ -31,6 +31,7 @@ from bench.record import record
 from bench.send import _create_subscribers, _set_up_briefmail
 from bench.smtp_sink import SmtpSink, locate
 from bench.smtp_source import locate_source, push
+from briefmail.settings import SmtpSettings
 
 __all__ = ["main", "plan", "start_worker"]
 
@@ -134,7 +135,12 @@ def main() -> None:
     """Run the two-machine send once and print (and record) its figures."""
     parser = argparse.ArgumentParser(description=(__doc__ or "").split("\n", 1)[0])
     parser.add_argument("--subscribers", "-n", type=int, default=20_000)
-    parser.add_argument("--connections", type=int, default=16, help="[smtp] connections each")
+    parser.add_argument(
+        "--connections",
+        type=int,
+        default=SmtpSettings.model_fields["connections"].default,
+        help="[smtp] connections each (default: the setting's)",
+    )
     parser.add_argument("--database", choices=("sqlite", "postgresql"), default="postgresql")
     parser.add_argument("--dkim", choices=("rsa", "ed25519", "none"), default="rsa")
     parser.add_argument("--seed", type=int, default=7)

@@ -1,6 +1,6 @@
 """Send speed at scale: N subscribers, one DKIM-signed daily brief, a real SMTP sink on loopback.
 
-    python bench/send.py [--subscribers 10000] [--connections 16] [--workers 1 | auto | 2,4,1]
+    python bench/send.py [--subscribers 10000] [--connections N] [--workers 1 | auto | 2,4,1]
                          [--dkim rsa|ed25519|none] [--seed 7] [--keep DIR] [--check-setup]
                          [--sink PATH] [--note TEXT] [--no-record]
 
@@ -62,6 +62,7 @@ from bench.processes import Measured, run_cli, run_measured
 from bench.record import record
 from bench.smtp_sink import SinkBinary, SmtpSink, locate
 from bench.smtp_source import locate_source, push
+from briefmail.settings import SmtpSettings
 from scheduler.pool import worker_count
 from subscribers.db import make_engine
 from subscribers.models import NewsletterList
@@ -512,7 +513,8 @@ def _parser() -> argparse.ArgumentParser:
     parser.add_argument(
         "--connections",
         type=int,
-        default=16,
+        # The bench sends with what an operator gets: `[smtp] connections`' default.
+        default=SmtpSettings.model_fields["connections"].default,
         help="[smtp] connections of each sender process; the baseline uses as many in all",
     )
     parser.add_argument(
