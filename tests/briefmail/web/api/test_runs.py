@@ -58,7 +58,8 @@ def _wait(served: Served, run_id: int, status: str, timeout: float = 20) -> dict
 @pytest.mark.smtp_faults(delay=0.05)
 def test_pause_then_resume_a_live_run(served: Served) -> None:
     """Pause stops a sending run short of its readers; resume sends the rest, once each."""
-    readers = [f"p{n}@example.net" for n in range(40)]
+    # Five rounds of the slow relay whatever `[smtp] connections` is: long enough to pause.
+    readers = [f"p{n}@example.net" for n in range(5 * served.app.settings.smtp.connections)]
     subscribe_readers(served.app, readers)
     issue_id = served.approved_issue()
     sender = served.client(Scope.SEND)
